@@ -1,0 +1,1 @@
+//! USB HID telephony handsets and headsets, through libusb. Built by issue 8.
