@@ -180,6 +180,16 @@ impl<'a> VarReader<'a> {
     }
 }
 
+/// A zeroed buffer of `total` bytes with `dwTotalSize` set, the way an application
+/// hands one to TAPI (for tools and tests that play TAPI's part).
+pub fn sized_buffer(total: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; total as usize];
+    if let Some(head) = buf.get_mut(TOTAL_SIZE_AT..TOTAL_SIZE_AT + 4) {
+        head.copy_from_slice(&total.to_le_bytes());
+    }
+    buf
+}
+
 fn read_u32(buf: &[u8], offset: usize) -> Option<u32> {
     let bytes = buf.get(offset..offset.checked_add(4)?)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))

@@ -1,1 +1,166 @@
-fn main() {}
+//! Project automation: `cargo xtask test` (every test, one total line at the end).
+//!
+//! Only std: xtask is built on every run, so it must build fast.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test     build everything the tests need, run every test, print one line per step
+           with its time and end with `total: N passed, M failed`
+  help     this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        None => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Counts of what a step ran.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+fn test(args: &[String]) -> ExitCode {
+    if let Some(extra) = args.first() {
+        eprintln!("xtask test: unexpected argument `{extra}`\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let started = Instant::now();
+    let mut total = Tally::default();
+    let steps: [(&str, fn() -> Tally); 2] = [
+        ("build the workspace (tools and plugins)", build_workspace),
+        ("run the workspace's tests", run_workspace_tests),
+    ];
+    let count = steps.len();
+    for (index, (name, step)) in steps.into_iter().enumerate() {
+        println!("xtask: [{}/{count}] {name} ...", index + 1);
+        let step_started = Instant::now();
+        let tally = step();
+        let verdict = if tally.failed == 0 { "ok" } else { "FAILED" };
+        println!(
+            "xtask: [{}/{count}] {name}: {verdict} ({} passed, {} failed) in {:.1}s",
+            index + 1,
+            tally.passed,
+            tally.failed,
+            step_started.elapsed().as_secs_f64()
+        );
+        total.add(tally);
+    }
+    println!("xtask: all steps in {:.1}s", started.elapsed().as_secs_f64());
+    println!("total: {} passed, {} failed", total.passed, total.failed);
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// `cargo build` of every crate: the plugins are `cdylib`s that `cargo test` alone
+/// does not produce. A failed build counts as one failure.
+fn build_workspace() -> Tally {
+    match cargo().args(["build", "--workspace", "--all-targets"]).status() {
+        Ok(status) if status.success() => Tally { passed: 1, failed: 0 },
+        Ok(status) => {
+            eprintln!("xtask: cargo build failed ({status})");
+            Tally { passed: 0, failed: 1 }
+        }
+        Err(error) => {
+            eprintln!("xtask: cannot run cargo: {error}");
+            Tally { passed: 0, failed: 1 }
+        }
+    }
+}
+
+/// `cargo test` across the workspace, its output passed through, its `test result`
+/// lines added up. A run that fails without a failing test (a compile error) counts
+/// as one failure, so it can never look green.
+fn run_workspace_tests() -> Tally {
+    let child = cargo()
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            eprintln!("xtask: cannot run cargo: {error}");
+            return Tally { passed: 0, failed: 1 };
+        }
+    };
+    let mut tally = Tally::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(result) = parse_test_result(&line) {
+                tally.add(result);
+            }
+        }
+    }
+    let success = child.wait().is_ok_and(|status| status.success());
+    if !success && tally.failed == 0 {
+        eprintln!("xtask: cargo test failed before any test failed (see above)");
+        tally.failed = 1;
+    }
+    tally
+}
+
+/// Reads libtest's summary: `test result: ok. 10 passed; 0 failed; 0 ignored; ...`.
+fn parse_test_result(line: &str) -> Option<Tally> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
+    let mut tally = Tally::default();
+    for part in counts.split(';') {
+        let mut words = part.split_whitespace();
+        let number: u64 = words.next()?.parse().ok()?;
+        match words.next()? {
+            "passed" => tally.passed = number,
+            "failed" => tally.failed = number,
+            _ => {}
+        }
+    }
+    Some(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libtest_summaries() {
+        let line = "test result: FAILED. 7 passed; 3 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.23s";
+        let tally = parse_test_result(line).expect("a summary");
+        assert_eq!((tally.passed, tally.failed), (7, 3));
+        assert!(parse_test_result("test foo ... ok").is_none());
+        assert!(parse_test_result("running 3 tests").is_none());
+    }
+}
