@@ -34,3 +34,8 @@ pub use vocab::{
     HookSwitchModes, LampModes, PhoneFeatures, PhoneMessage, PhoneStates, PhoneStatusFlags,
     StringFormat,
 };
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

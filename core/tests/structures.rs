@@ -26,7 +26,7 @@ fn tapi_buffer(total: usize) -> Vec<u8> {
 }
 
 fn u32_at(buf: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(buf[off..off + 4].try_into().unwrap())
+    u32::from_le_bytes(buf[off..off + 4].try_into().expect("4 bytes"))
 }
 
 /// A variable member's size/offset pair and whether it holds a string.

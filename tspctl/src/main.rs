@@ -104,7 +104,10 @@ fn explain(code: Option<&str>) -> Result<(), String> {
     } else if value == 0 {
         println!("0: success");
     } else {
-        println!("{:#010x}: not a TAPI error code this tool knows", value as u32);
+        println!(
+            "{:#010x}: not a TAPI error code this tool knows",
+            value as u32
+        );
     }
     Ok(())
 }

@@ -20,8 +20,14 @@ fn demo_shows_both_default_phones_read_back_from_phonecaps() {
     let text = stdout(&output);
     assert!(text.contains("name            Mock Phone 0"), "{text}");
     assert!(text.contains("name            Mock Phone 1"), "{text}");
-    assert!(text.contains("SetData areas   [256, 256, 256, 256] bytes"), "{text}");
-    assert!(text.contains("TAPI offers 1.3-1.4: LINEERR_INCOMPATIBLEAPIVERSION"), "{text}");
+    assert!(
+        text.contains("SetData areas   [256, 256, 256, 256] bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TAPI offers 1.3-1.4: LINEERR_INCOMPATIBLEAPIVERSION"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -39,6 +45,9 @@ fn bad_input_is_refused_with_usage() {
         let output = tspctl(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&output.stderr);
-        assert!(err.starts_with("tspctl: ") || err.contains("usage:"), "{err}");
+        assert!(
+            err.starts_with("tspctl: ") || err.contains("usage:"),
+            "{err}"
+        );
     }
 }

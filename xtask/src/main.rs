@@ -47,6 +47,9 @@ impl Tally {
     }
 }
 
+/// A step of `cargo xtask test`: its name and what runs it.
+type Step = (&'static str, fn() -> Tally);
+
 fn test(args: &[String]) -> ExitCode {
     if let Some(extra) = args.first() {
         eprintln!("xtask test: unexpected argument `{extra}`\n\n{USAGE}");
@@ -54,7 +57,7 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [(&str, fn() -> Tally); 2] = [
+    let steps: [Step; 2] = [
         ("build the workspace (tools and plugins)", build_workspace),
         ("run the workspace's tests", run_workspace_tests),
     ];
@@ -73,7 +76,10 @@ fn test(args: &[String]) -> ExitCode {
         );
         total.add(tally);
     }
-    println!("xtask: all steps in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "xtask: all steps in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     println!("total: {} passed, {} failed", total.passed, total.failed);
     if total.failed == 0 {
         ExitCode::SUCCESS
@@ -86,18 +92,29 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// `cargo build` of every crate: the plugins are `cdylib`s that `cargo test` alone
-/// does not produce. A failed build counts as one failure.
+/// `cargo build` of every crate and test: the plugins are `cdylib`s that `cargo
+/// test` alone does not produce, and building the tests here lets the next step
+/// reuse them. A failed build counts as one failure.
 fn build_workspace() -> Tally {
-    match cargo().args(["build", "--workspace", "--all-targets"]).status() {
-        Ok(status) if status.success() => Tally { passed: 1, failed: 0 },
+    match cargo()
+        .args(["build", "--workspace", "--all-targets"])
+        .status()
+    {
+        // A build is not a test: only its failure counts.
+        Ok(status) if status.success() => Tally::default(),
         Ok(status) => {
             eprintln!("xtask: cargo build failed ({status})");
-            Tally { passed: 0, failed: 1 }
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
         }
         Err(error) => {
             eprintln!("xtask: cannot run cargo: {error}");
-            Tally { passed: 0, failed: 1 }
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
         }
     }
 }
@@ -114,7 +131,10 @@ fn run_workspace_tests() -> Tally {
         Ok(child) => child,
         Err(error) => {
             eprintln!("xtask: cannot run cargo: {error}");
-            return Tally { passed: 0, failed: 1 };
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
         }
     };
     let mut tally = Tally::default();
@@ -139,16 +159,23 @@ fn parse_test_result(line: &str) -> Option<Tally> {
     let rest = line.trim().strip_prefix("test result: ")?;
     let (_, counts) = rest.split_once(". ")?;
     let mut tally = Tally::default();
+    let mut seen = false;
     for part in counts.split(';') {
         let mut words = part.split_whitespace();
-        let number: u64 = words.next()?.parse().ok()?;
-        match words.next()? {
+        let (Some(number), Some(word)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        match word {
             "passed" => tally.passed = number,
             "failed" => tally.failed = number,
-            _ => {}
+            _ => continue,
         }
+        seen = true;
     }
-    Some(tally)
+    seen.then_some(tally)
 }
 
 #[cfg(test)]
@@ -162,5 +189,8 @@ mod tests {
         assert_eq!((tally.passed, tally.failed), (7, 3));
         assert!(parse_test_result("test foo ... ok").is_none());
         assert!(parse_test_result("running 3 tests").is_none());
+        let ok = "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
+        let tally = parse_test_result(ok).expect("a summary");
+        assert_eq!((tally.passed, tally.failed), (10, 0));
     }
 }
