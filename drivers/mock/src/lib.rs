@@ -1,12 +1,44 @@
-//! The mock driver: scriptable phones with fault injection, the driver every test
-//! and the demo run on when no hardware is there.
+//! The mock driver: scriptable phones with fault injection. Every test and the demo
+//! run on it when no hardware is there; it is also the smallest complete example of
+//! a driver.
 //!
-//! Today it holds the description of the mock's default phones, the contract that
-//! tools outside the project rely on (design, "The mock's default phones"); the
-//! driver itself comes with the plugin SDK (issue 3).
+//! The contract tools rely on (the design's "mock's default phones"): two phones,
+//! "Mock Phone 0" and "Mock Phone 1", with stable permanent ids; four data areas of
+//! 256 bytes each, shared between SetData and GetData, zero-filled at start;
+//! SetData writes the first `dwSize` bytes and leaves the rest; a `dwSize` larger
+//! than the area is refused with `OPERATIONFAILED` (nothing written, no
+//! completion); the memory lives as long as the process. Requests complete inline
+//! and sessions are concurrent by default; both are configurable ([`MockConfig`]).
+//! The reservation is an OS file lock in the system temporary folder
+//! ([`lock_path`]), so a second open fails with `ALLOCATED` in this process or
+//! another. Tests drive it at run time through `TSPI_phoneDevSpecific` commands
+//! ([`command`]).
 #![warn(missing_docs)]
 
-use tsp_core::{PhoneCaps, PhoneFeatures, PhoneStates, StringFormat};
+pub mod command;
+mod config;
+mod fault;
+mod phone;
+mod session;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tsp_core::{PhoneCaps, PhoneError};
+use tsp_plugin_sdk::{
+    DeviceInfo, Driver, DriverContext, DriverError, DriverEvents, PhoneEvents, Session,
+};
+
+pub use config::{CompletionMode, MockConfig, PhoneConfig};
+pub use fault::Fault;
+pub use phone::lock_path;
+pub use session::OPERATIONS;
+
+use phone::Phone;
+use session::MockSession;
+use worker::Worker;
 
 /// How many phones the mock serves when nothing configures it.
 pub const DEFAULT_PHONE_COUNT: u32 = 2;
@@ -15,7 +47,7 @@ pub const DEFAULT_DATA_AREAS: usize = 4;
 /// Size in bytes of each default data area.
 pub const DEFAULT_DATA_AREA_SIZE: u32 = 256;
 
-/// The permanent phone id of default phone `index`: stable across runs and hosts.
+/// The permanent phone id of mock phone `index`: stable across runs and hosts.
 pub const fn default_permanent_id(index: u32) -> u32 {
     // "MK" in the high half keeps mock ids apart from those of real drivers.
     0x4D4B_0000 | index
@@ -23,25 +55,149 @@ pub const fn default_permanent_id(index: u32) -> u32 {
 
 /// The capabilities of default phone `index` ("Mock Phone 0", "Mock Phone 1").
 pub fn default_phone_caps(index: u32) -> PhoneCaps {
-    PhoneCaps {
-        name: format!("Mock Phone {index}"),
-        provider_info: format!("tsp-rs mock driver {}", env!("CARGO_PKG_VERSION")),
-        phone_info: "scriptable mock phone".to_owned(),
-        permanent_id: default_permanent_id(index),
-        permanent_guid: 0x7473_702d_7273_4d6f_636b_0000_0000_0000 | u128::from(index),
-        string_format: Some(StringFormat::Unicode),
-        phone_states: PhoneStates::CONNECTED | PhoneStates::DISCONNECTED,
-        set_data: vec![DEFAULT_DATA_AREA_SIZE; DEFAULT_DATA_AREAS],
-        get_data: vec![DEFAULT_DATA_AREA_SIZE; DEFAULT_DATA_AREAS],
-        features: PhoneFeatures::SETDATA | PhoneFeatures::GETDATA,
-        ..PhoneCaps::default()
-    }
+    phone::caps_of(index, &PhoneConfig::default())
 }
 
 /// The capabilities of every default phone, in device order.
 pub fn default_phones() -> Vec<PhoneCaps> {
     (0..DEFAULT_PHONE_COUNT).map(default_phone_caps).collect()
 }
+
+/// What the driver and its sessions share.
+pub(crate) struct Shared {
+    config: MockConfig,
+    phones: Mutex<Vec<Arc<Phone>>>,
+    next_index: AtomicU32,
+    events: DriverEvents,
+    worker: Worker,
+}
+
+impl Shared {
+    fn faults(&self) -> HashMap<String, Fault> {
+        self.config
+            .faults
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// A new phone arrives (the `arrive` command).
+    fn arrive(&self) {
+        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        let phone = Arc::new(Phone::new(
+            index,
+            PhoneConfig::default(),
+            &self.faults(),
+            self.config.lie_about_data,
+        ));
+        let info = DeviceInfo {
+            key: phone.key.clone(),
+            caps: phone.caps.clone(),
+        };
+        self.phones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(phone);
+        self.events.arrived(&info);
+    }
+
+    fn phone(&self, key: &str) -> Option<Arc<Phone>> {
+        let phones = self.phones.lock().unwrap_or_else(|e| e.into_inner());
+        phones.iter().find(|p| p.key == key).cloned()
+    }
+}
+
+/// The mock driver.
+pub struct MockDriver {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MockDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockDriver")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver for MockDriver {
+    const NAME: &'static str = "mock";
+
+    fn start(context: DriverContext) -> Result<Self, DriverError> {
+        let config = MockConfig::parse(&context.settings).map_err(|problem| {
+            DriverError::new(
+                PhoneError::IniFileCorrupt,
+                format!("mock settings: {problem}"),
+            )
+        })?;
+        let faults: HashMap<String, Fault> =
+            config.faults.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let phones: Vec<Arc<Phone>> = config
+            .phones()
+            .into_iter()
+            .zip(0..)
+            .map(|(phone, index)| {
+                Arc::new(Phone::new(index, phone, &faults, config.lie_about_data))
+            })
+            .collect();
+        tracing::info!(phones = phones.len(), "mock driver started");
+        Ok(Self {
+            shared: Arc::new(Shared {
+                next_index: AtomicU32::new(phones.len() as u32),
+                phones: Mutex::new(phones),
+                config,
+                events: context.events,
+                worker: Worker::default(),
+            }),
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
+        let phones = self.shared.phones.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(phones
+            .iter()
+            .filter(|p| !p.state().removed)
+            .map(|p| DeviceInfo {
+                key: p.key.clone(),
+                caps: p.caps.clone(),
+            })
+            .collect())
+    }
+
+    fn open(&self, key: &str, events: PhoneEvents) -> Result<Box<dyn Session>, DriverError> {
+        let phone = self.shared.phone(key).ok_or_else(|| {
+            DriverError::new(PhoneError::NoDriver, format!("no mock phone `{key}`"))
+        })?;
+        match phone.fault("open") {
+            Fault::Panic => panic!("mock fault: panic in open"),
+            Fault::Fail(code) => return Err(DriverError::new(code, "mock fault in open")),
+            _ => {}
+        }
+        let reservation = if self.shared.config.reservation {
+            Some(phone.reserve()?)
+        } else {
+            None
+        };
+        tracing::debug!(phone = key, "mock phone opened");
+        Ok(Box::new(MockSession::new(
+            phone,
+            Arc::clone(&self.shared),
+            events,
+            reservation,
+        )))
+    }
+
+    fn concurrent_sessions(&self) -> bool {
+        self.shared.config.concurrent
+    }
+
+    fn shutdown(&self) {
+        self.shared.worker.shutdown();
+        tracing::info!("mock driver stopped");
+    }
+}
+
+tsp_plugin_sdk::export_driver!(MockDriver);
 
 #[cfg(test)]
 mod tests {
@@ -67,5 +223,15 @@ mod tests {
             default_phone_caps(1).permanent_id
         );
         assert_eq!(default_permanent_id(0), 0x4D4B_0000);
+    }
+
+    #[test]
+    fn settings_errors_say_what_is_wrong() {
+        let error = MockConfig::parse("completion = \"sometimes\"").expect_err("bad mode");
+        assert!(error.contains("sometimes"), "{error}");
+        let error = MockConfig::parse("[faults]\nfly = \"never\"").expect_err("bad op");
+        assert!(error.contains("fly"), "{error}");
+        let config = MockConfig::parse("[faults]\nset_data = \"delay 5\"").expect("parses");
+        assert_eq!(config.faults["set_data"], Fault::Delay(5));
     }
 }

@@ -1,0 +1,133 @@
+//! The mock's settings: its table in `tsp-rs.toml`.
+//!
+//! ```toml
+//! [drivers.mock]
+//! completion = "inline"     # or "worker": complete later, from the mock's thread
+//! delay_ms = 0              # how long a worker completion waits
+//! concurrent = true         # whether sessions take requests concurrently
+//! reservation = true        # false: no file lock (a misbehaving driver, for tests)
+//! lie_about_data = false    # true: accept only half of each advertised data area
+//!
+//! [[drivers.mock.phones]]   # none given: the two default phones
+//! name = "Desk phone"
+//! data_areas = 4
+//! data_area_size = 256
+//! display = [2, 16]         # rows, columns; [0, 0] for none
+//! keypad = true
+//! handset = true
+//! ring_modes = 3
+//!
+//! [drivers.mock.faults]     # per operation, see `Fault`
+//! set_data = "never"
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::fault::Fault;
+
+/// When requests complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CompletionMode {
+    /// Before the call returns, on the caller's thread.
+    #[default]
+    Inline,
+    /// Later, from the mock's worker thread, after `delay_ms`.
+    Worker,
+}
+
+/// One configured phone.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhoneConfig {
+    /// The phone's name.
+    pub name: Option<String>,
+    /// Data areas, for SetData and GetData alike.
+    pub data_areas: u32,
+    /// Size of each data area in bytes.
+    pub data_area_size: u32,
+    /// Display rows and columns.
+    pub display: [u32; 2],
+    /// A 12-key keypad (ids 0–11).
+    pub keypad: bool,
+    /// A handset with hookswitch, volume and gain.
+    pub handset: bool,
+    /// Ring modes (0 for none).
+    pub ring_modes: u32,
+}
+
+impl Default for PhoneConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            data_areas: crate::DEFAULT_DATA_AREAS as u32,
+            data_area_size: crate::DEFAULT_DATA_AREA_SIZE,
+            display: [2, 16],
+            keypad: true,
+            handset: true,
+            ring_modes: 3,
+        }
+    }
+}
+
+/// The mock's settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockConfig {
+    /// When requests complete.
+    pub completion: CompletionMode,
+    /// Delay of worker completions, in milliseconds.
+    pub delay_ms: u64,
+    /// Whether sessions take requests concurrently.
+    pub concurrent: bool,
+    /// Whether open takes the file lock (turning it off makes a broken driver).
+    pub reservation: bool,
+    /// Advertise data areas twice as large as what is accepted (a broken driver).
+    pub lie_about_data: bool,
+    /// The phones; empty means the two default phones.
+    pub phones: Vec<PhoneConfig>,
+    /// Faults per operation name (`set_data`, `get_data`, … or `all`).
+    pub faults: BTreeMap<String, Fault>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            completion: CompletionMode::Inline,
+            delay_ms: 0,
+            concurrent: true,
+            reservation: true,
+            lie_about_data: false,
+            phones: Vec::new(),
+            faults: BTreeMap::new(),
+        }
+    }
+}
+
+impl MockConfig {
+    /// Parses the settings; the error says where and what.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        for (op, _) in &config.faults {
+            if op != "all" && !crate::session::OPERATIONS.contains(&op.as_str()) {
+                return Err(format!(
+                    "unknown operation `{op}` in [faults]; known: all, {}",
+                    crate::session::OPERATIONS.join(", ")
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The phones to serve.
+    pub fn phones(&self) -> Vec<PhoneConfig> {
+        if self.phones.is_empty() {
+            vec![PhoneConfig::default(); crate::DEFAULT_PHONE_COUNT as usize]
+        } else {
+            self.phones.clone()
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! One mock device: its capabilities, its state, its faults, its data areas and
+//! its reservation.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use tsp_core::{
+    ButtonFunction, ButtonLamp, ButtonModes, DisplayGeometry, HookSwitchCaps, HookSwitchMode,
+    HookSwitchModes, LampModes, PhoneCaps, PhoneError, PhoneFeatures, PhoneStates, StringFormat,
+};
+use tsp_plugin_sdk::DriverError;
+
+use crate::Fault;
+use crate::config::PhoneConfig;
+
+/// What a phone's device is doing now.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceState {
+    pub(crate) connected: bool,
+    pub(crate) removed: bool,
+    pub(crate) hookswitch: HookSwitchMode,
+    pub(crate) volume: u32,
+    pub(crate) gain: u32,
+    pub(crate) ring: (u32, u32),
+    pub(crate) display: Vec<char>,
+}
+
+/// One mock device.
+#[derive(Debug)]
+pub(crate) struct Phone {
+    pub(crate) key: String,
+    pub(crate) config: PhoneConfig,
+    pub(crate) caps: PhoneCaps,
+    /// Bytes SetData accepts per area (less than advertised for a lying mock).
+    pub(crate) accepted_size: u32,
+    state: Mutex<DeviceState>,
+    faults: Mutex<HashMap<String, Fault>>,
+}
+
+/// The data areas of every mock phone, by permanent id: they live as long as the
+/// process, across close, reopen, shutdown and re-init (the design's contract).
+static DATA_AREAS: LazyLock<Mutex<HashMap<u32, Vec<Vec<u8>>>>> = LazyLock::new(Default::default);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic injected into the mock must not poison it for the next request.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Phone {
+    pub(crate) fn new(
+        index: u32,
+        config: PhoneConfig,
+        faults: &HashMap<String, Fault>,
+        lie: bool,
+    ) -> Self {
+        let caps = caps_of(index, &config);
+        let accepted_size = if lie {
+            config.data_area_size / 2
+        } else {
+            config.data_area_size
+        };
+        let cells = (config.display[0] * config.display[1]) as usize;
+        Self {
+            key: format!("mock{index}"),
+            state: Mutex::new(DeviceState {
+                connected: true,
+                removed: false,
+                hookswitch: HookSwitchMode::OnHook,
+                volume: 0x8000,
+                gain: 0x8000,
+                ring: (0, 0x8000),
+                display: vec![' '; cells],
+            }),
+            faults: Mutex::new(faults.clone()),
+            config,
+            caps,
+            accepted_size,
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, DeviceState> {
+        lock(&self.state)
+    }
+
+    pub(crate) fn fault(&self, operation: &str) -> Fault {
+        let faults = lock(&self.faults);
+        faults
+            .get(operation)
+            .or_else(|| faults.get("all"))
+            .copied()
+            .unwrap_or(Fault::None)
+    }
+
+    pub(crate) fn set_fault(&self, operation: &str, fault: Fault) {
+        lock(&self.faults).insert(operation.to_owned(), fault);
+    }
+
+    /// Runs `f` on this phone's data areas, creating them zero-filled at first use.
+    pub(crate) fn with_areas<T>(&self, f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> T {
+        let mut all = lock(&DATA_AREAS);
+        let areas = all.entry(self.caps.permanent_id).or_default();
+        let (count, size) = (
+            self.config.data_areas as usize,
+            self.config.data_area_size as usize,
+        );
+        areas.resize_with(count, Vec::new);
+        for area in areas.iter_mut() {
+            area.resize(size, 0);
+        }
+        f(areas)
+    }
+
+    /// Takes the device's reservation: an exclusive OS file lock named after the
+    /// permanent id, so a second open fails in this process or any other.
+    pub(crate) fn reserve(&self) -> Result<File, DriverError> {
+        let path = lock_path(self.caps.permanent_id);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                DriverError::new(
+                    PhoneError::ResourceUnavail,
+                    format!("cannot create lock file {}: {e}", path.display()),
+                )
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(TryLockError::WouldBlock) => Err(DriverError::new(
+                PhoneError::Allocated,
+                format!(
+                    "{} is open elsewhere (lock {})",
+                    self.caps.name,
+                    path.display()
+                ),
+            )),
+            Err(TryLockError::Error(e)) => Err(DriverError::new(
+                PhoneError::ResourceUnavail,
+                format!("cannot lock {}: {e}", path.display()),
+            )),
+        }
+    }
+}
+
+/// The lock file of the phone with this permanent id.
+pub fn lock_path(permanent_id: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("tsp-rs-mock-{permanent_id:08x}.lock"))
+}
+
+/// The capabilities a phone configuration gives.
+pub(crate) fn caps_of(index: u32, config: &PhoneConfig) -> PhoneCaps {
+    let mut features = PhoneFeatures::empty();
+    let mut states = PhoneStates::CONNECTED | PhoneStates::DISCONNECTED | PhoneStates::CAPSCHANGE;
+    if config.data_areas > 0 {
+        features |= PhoneFeatures::SETDATA | PhoneFeatures::GETDATA;
+    }
+    let [rows, columns] = config.display;
+    let display = (rows > 0 && columns > 0).then_some(DisplayGeometry { rows, columns });
+    if display.is_some() {
+        features |= PhoneFeatures::SETDISPLAY | PhoneFeatures::GETDISPLAY;
+        states |= PhoneStates::DISPLAY;
+    }
+    let buttons = if config.keypad {
+        features |= PhoneFeatures::GETBUTTONINFO;
+        let key = ButtonLamp {
+            mode: ButtonModes::KEYPAD,
+            function: ButtonFunction::None,
+            lamp_modes: LampModes::DUMMY,
+        };
+        vec![key; 12]
+    } else {
+        Vec::new()
+    };
+    let handset = config.handset.then(|| {
+        features |= PhoneFeatures::GETHOOKSWITCHHANDSET
+            | PhoneFeatures::SETHOOKSWITCHHANDSET
+            | PhoneFeatures::GETVOLUMEHANDSET
+            | PhoneFeatures::SETVOLUMEHANDSET
+            | PhoneFeatures::GETGAINHANDSET
+            | PhoneFeatures::SETGAINHANDSET;
+        states |=
+            PhoneStates::HANDSETHOOKSWITCH | PhoneStates::HANDSETVOLUME | PhoneStates::HANDSETGAIN;
+        let modes = HookSwitchModes::ONHOOK | HookSwitchModes::MICSPEAKER;
+        HookSwitchCaps {
+            modes,
+            settable: modes,
+            monitored: modes,
+            volume: true,
+            gain: true,
+        }
+    });
+    if config.ring_modes > 0 {
+        features |= PhoneFeatures::GETRING | PhoneFeatures::SETRING;
+        states |= PhoneStates::RINGMODE | PhoneStates::RINGVOLUME;
+    }
+    PhoneCaps {
+        name: config
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Mock Phone {index}")),
+        provider_info: format!("tsp-rs mock driver {}", env!("CARGO_PKG_VERSION")),
+        phone_info: "scriptable mock phone".to_owned(),
+        permanent_id: crate::default_permanent_id(index),
+        permanent_guid: 0x7473_702d_7273_4d6f_636b_0000_0000_0000 | u128::from(index),
+        string_format: Some(StringFormat::Unicode),
+        phone_states: states,
+        handset,
+        display,
+        ring_modes: config.ring_modes,
+        buttons,
+        set_data: vec![config.data_area_size; config.data_areas as usize],
+        get_data: vec![config.data_area_size; config.data_areas as usize],
+        features,
+        ..PhoneCaps::default()
+    }
+}

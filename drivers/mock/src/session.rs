@@ -1,0 +1,442 @@
+//! An open mock phone.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tsp_core::{
+    ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
+    HookSwitchStatus, LampModes, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
+};
+use tsp_plugin_sdk::{Completion, PhoneEvent, PhoneEvents, Session};
+
+use crate::command::{self, Command};
+use crate::config::CompletionMode;
+use crate::phone::Phone;
+use crate::{Fault, Shared};
+
+/// The operations faults can be set for.
+pub const OPERATIONS: [&str; 10] = [
+    "set_data",
+    "get_data",
+    "set_display",
+    "set_hookswitch",
+    "set_ring",
+    "set_volume",
+    "set_gain",
+    "get_status",
+    "dev_specific",
+    "open",
+];
+
+/// Completions held back (never, or waiting for the worker), so that `cancel`
+/// can complete them.
+#[derive(Default)]
+struct Pending {
+    next: AtomicU64,
+    held: Mutex<HashMap<u64, (Completion, Result<(), PhoneError>)>>,
+}
+
+impl Pending {
+    fn hold(&self, done: Completion, result: Result<(), PhoneError>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (done, result));
+        id
+    }
+
+    fn release(&self, id: u64) {
+        let entry = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some((done, result)) = entry {
+            done.complete(result);
+        }
+    }
+
+    fn cancel_all(&self) {
+        let all: Vec<_> = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (_, (done, _)) in all {
+            done.complete(Err(PhoneError::OperationFailed));
+        }
+    }
+}
+
+pub(crate) struct MockSession {
+    phone: Arc<Phone>,
+    shared: Arc<Shared>,
+    events: PhoneEvents,
+    pending: Arc<Pending>,
+    requests: AtomicU32,
+    _reservation: Option<File>,
+}
+
+impl MockSession {
+    pub(crate) fn new(
+        phone: Arc<Phone>,
+        shared: Arc<Shared>,
+        events: PhoneEvents,
+        reservation: Option<File>,
+    ) -> Self {
+        Self {
+            phone,
+            shared,
+            events,
+            pending: Arc::default(),
+            requests: AtomicU32::new(0),
+            _reservation: reservation,
+        }
+    }
+
+    /// Counts a request and commits a presence fault when its count is reached.
+    fn count_request(&self, fault: Fault) {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        match fault {
+            Fault::DisconnectAfter(limit) if n == limit => self.set_connected(false),
+            Fault::RemoveAfter(limit) if n == limit => self.remove(),
+            _ => {}
+        }
+    }
+
+    fn check_present(&self) -> Result<(), PhoneError> {
+        let state = self.phone.state();
+        if state.removed || !state.connected {
+            return Err(PhoneError::InvalPhoneState);
+        }
+        Ok(())
+    }
+
+    /// Runs an asynchronous operation: does `work` now and completes as the fault
+    /// and the configuration say.
+    fn run(
+        &self,
+        operation: &str,
+        done: Completion,
+        work: impl FnOnce() -> Result<(), PhoneError>,
+    ) {
+        let fault = self.phone.fault(operation);
+        if let Err(error) = self.check_present() {
+            return done.complete(Err(error));
+        }
+        let delay = |ms| Some(Duration::from_millis(ms));
+        let later = match (fault, self.shared.config.completion) {
+            (Fault::Panic, _) => panic!("mock fault: panic in {operation}"),
+            (Fault::PanicOnThread, _) => {
+                let spawned = std::thread::Builder::new()
+                    .name("tsp-mock-panic".into())
+                    .spawn(move || {
+                        let _held = done;
+                        panic!("mock fault: panic on a driver thread");
+                    });
+                if let Err(error) = spawned {
+                    tracing::error!("cannot start a thread: {error}");
+                }
+                return;
+            }
+            (Fault::Never, _) => {
+                self.pending.hold(done, Err(PhoneError::OperationFailed));
+                return;
+            }
+            (Fault::Fail(error), _) => return done.complete(Err(error)),
+            (Fault::Inline, _) => None,
+            (Fault::Delay(ms), _) => delay(ms),
+            (Fault::Worker, _) | (_, CompletionMode::Worker) => delay(self.shared.config.delay_ms),
+            _ => None,
+        };
+        let result = work();
+        self.count_request(fault);
+        match later {
+            None => done.complete(result),
+            Some(delay) => {
+                let id = self.pending.hold(done, result);
+                let pending = Arc::clone(&self.pending);
+                self.shared
+                    .worker
+                    .schedule(delay, move || pending.release(id));
+            }
+        }
+    }
+
+    /// Runs a synchronous operation under its fault.
+    fn get<T>(
+        &self,
+        operation: &str,
+        work: impl FnOnce() -> Result<T, PhoneError>,
+    ) -> Result<T, PhoneError> {
+        match self.phone.fault(operation) {
+            Fault::Panic => panic!("mock fault: panic in {operation}"),
+            Fault::Fail(error) => Err(error),
+            _ => work(),
+        }
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.phone.state().connected = connected;
+        self.events.send(if connected {
+            PhoneEvent::Connected
+        } else {
+            PhoneEvent::Disconnected
+        });
+    }
+
+    fn remove(&self) {
+        self.phone.state().removed = true;
+        self.events.removed();
+    }
+
+    fn execute(&self, command: Command) -> Result<(), PhoneError> {
+        match command {
+            Command::Press(id) => {
+                if !self.phone.config.keypad || id >= 12 {
+                    return Err(PhoneError::InvalButtonLampId);
+                }
+                self.events.button_down(id, ButtonModes::KEYPAD);
+                self.events.button_up(id, ButtonModes::KEYPAD);
+            }
+            Command::HookSwitch(mode) => {
+                if !self.phone.config.handset {
+                    return Err(PhoneError::InvalHookSwitchDev);
+                }
+                self.phone.state().hookswitch = mode;
+                self.events.hookswitch(HookSwitchDevice::Handset, mode);
+            }
+            Command::Disconnect => self.set_connected(false),
+            Command::Reconnect => self.set_connected(true),
+            Command::Remove => self.remove(),
+            Command::Arrive => self.shared.arrive(),
+            Command::Fault(operation, fault) => self.phone.set_fault(&operation, fault),
+            Command::Panic => panic!("mock command: panic"),
+        }
+        Ok(())
+    }
+
+    fn check_handset(&self, device: HookSwitchDevice) -> Result<(), PhoneError> {
+        if device == HookSwitchDevice::Handset && self.phone.config.handset {
+            Ok(())
+        } else {
+            Err(PhoneError::InvalHookSwitchDev)
+        }
+    }
+}
+
+impl Session for MockSession {
+    fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
+        if data.len() > self.phone.accepted_size as usize {
+            // Refused before anything happens: TAPI gets a negative return.
+            return done.complete(Err(PhoneError::OperationFailed));
+        }
+        self.run("set_data", done, || {
+            self.phone.with_areas(|areas| {
+                let area = areas
+                    .get_mut(data_id as usize)
+                    .ok_or(PhoneError::InvalDataId)?;
+                area[..data.len()].copy_from_slice(data);
+                Ok(())
+            })
+        });
+    }
+
+    fn get_data(&self, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
+        self.get("get_data", || {
+            self.check_present()?;
+            self.phone.with_areas(|areas| {
+                let area = areas.get(data_id as usize).ok_or(PhoneError::InvalDataId)?;
+                let n = buf.len().min(area.len());
+                buf[..n].copy_from_slice(&area[..n]);
+                Ok(())
+            })
+        })
+    }
+
+    fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
+        let [rows, columns] = self.phone.config.display;
+        self.run("set_display", done, || {
+            if row >= rows || column >= columns {
+                return Err(PhoneError::InvalParam);
+            }
+            let start = (row * columns + column) as usize;
+            let mut state = self.phone.state();
+            for (cell, ch) in state.display[start..].iter_mut().zip(text.chars()) {
+                *cell = ch;
+            }
+            drop(state);
+            self.events.send(PhoneEvent::Display);
+            Ok(())
+        });
+    }
+
+    fn get_display(&self) -> Result<String, PhoneError> {
+        if self.phone.caps.display.is_none() {
+            return Err(PhoneError::OperationUnavail);
+        }
+        Ok(self.phone.state().display.iter().collect())
+    }
+
+    fn set_hookswitch(&self, devices: HookSwitchDevs, mode: HookSwitchMode, done: Completion) {
+        self.run("set_hookswitch", done, || {
+            if devices != HookSwitchDevs::HANDSET || !self.phone.config.handset {
+                return Err(PhoneError::InvalHookSwitchDev);
+            }
+            self.phone.state().hookswitch = mode;
+            self.events.hookswitch(HookSwitchDevice::Handset, mode);
+            Ok(())
+        });
+    }
+
+    fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
+        let off_hook = self.phone.state().hookswitch.is_off_hook();
+        Ok(if off_hook {
+            HookSwitchDevs::HANDSET
+        } else {
+            HookSwitchDevs::empty()
+        })
+    }
+
+    fn set_ring(&self, mode: u32, volume: u32, done: Completion) {
+        self.run("set_ring", done, || {
+            if mode > self.phone.config.ring_modes {
+                return Err(PhoneError::InvalRingMode);
+            }
+            self.phone.state().ring = (mode, volume);
+            Ok(())
+        });
+    }
+
+    fn get_ring(&self) -> Result<(u32, u32), PhoneError> {
+        if self.phone.config.ring_modes == 0 {
+            return Err(PhoneError::OperationUnavail);
+        }
+        Ok(self.phone.state().ring)
+    }
+
+    fn get_lamp(&self, id: u32) -> Result<LampModes, PhoneError> {
+        self.phone
+            .caps
+            .buttons
+            .get(id as usize)
+            .map(|b| b.lamp_modes)
+            .ok_or(PhoneError::InvalButtonLampId)
+    }
+
+    fn set_volume(&self, device: HookSwitchDevice, volume: u32, done: Completion) {
+        self.run("set_volume", done, || {
+            self.check_handset(device)?;
+            self.phone.state().volume = volume;
+            Ok(())
+        });
+    }
+
+    fn get_volume(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        self.check_handset(device)?;
+        Ok(self.phone.state().volume)
+    }
+
+    fn set_gain(&self, device: HookSwitchDevice, gain: u32, done: Completion) {
+        self.run("set_gain", done, || {
+            self.check_handset(device)?;
+            self.phone.state().gain = gain;
+            Ok(())
+        });
+    }
+
+    fn get_gain(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        self.check_handset(device)?;
+        Ok(self.phone.state().gain)
+    }
+
+    fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
+        let button = self
+            .phone
+            .caps
+            .buttons
+            .get(id as usize)
+            .ok_or(PhoneError::InvalButtonLampId)?;
+        let label = match id {
+            10 => "*".to_owned(),
+            11 => "#".to_owned(),
+            digit => digit.to_string(),
+        };
+        Ok(ButtonInfo {
+            mode: button.mode,
+            function: button.function,
+            text: label,
+            dev_specific: Vec::new(),
+            state: ButtonStates::UP,
+        })
+    }
+
+    fn get_status(&self) -> Result<PhoneStatus, PhoneError> {
+        self.get("get_status", || {
+            let state = self.phone.state();
+            let connected = state.connected && !state.removed;
+            Ok(PhoneStatus {
+                flags: if connected {
+                    PhoneStatusFlags::CONNECTED
+                } else {
+                    PhoneStatusFlags::empty()
+                },
+                ring_mode: state.ring.0,
+                ring_volume: state.ring.1,
+                handset: self.phone.config.handset.then_some(HookSwitchStatus {
+                    mode: state.hookswitch,
+                    volume: state.volume,
+                    gain: state.gain,
+                }),
+                display: self
+                    .phone
+                    .caps
+                    .display
+                    .map(|_| state.display.iter().collect()),
+                lamp_modes: self
+                    .phone
+                    .caps
+                    .buttons
+                    .iter()
+                    .map(|b| b.lamp_modes)
+                    .collect(),
+                features: if connected {
+                    self.phone.caps.features
+                } else {
+                    PhoneFeatures::empty()
+                },
+                ..PhoneStatus::default()
+            })
+        })
+    }
+
+    fn dev_specific(&self, params: &[u8], done: Completion) {
+        let command = match command::parse(params) {
+            Ok(command) => command,
+            Err(problem) => {
+                tracing::warn!(phone = %self.phone.key, "DevSpecific refused: {problem}");
+                return done.complete(Err(PhoneError::InvalParam));
+            }
+        };
+        // Presence commands work while the device is away; the rest go through `run`.
+        match command {
+            Command::Reconnect | Command::Remove | Command::Fault(..) | Command::Panic => {
+                done.complete(self.execute(command));
+            }
+            _ => self.run("dev_specific", done, || self.execute(command)),
+        }
+    }
+
+    fn cancel(&self) {
+        self.pending.cancel_all();
+    }
+
+    fn close(&self) {
+        self.pending.cancel_all();
+    }
+}

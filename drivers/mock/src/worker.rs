@@ -1,0 +1,98 @@
+//! The mock's one worker thread: runs delayed completions at their time.
+//! Started on first use; `shutdown` stops and joins it.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Timed {
+    due: Instant,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Worker {
+    running: Mutex<Option<(Sender<(Instant, Job)>, JoinHandle<()>)>>,
+}
+
+impl Worker {
+    /// Runs `job` on the worker thread after `delay`.
+    pub(crate) fn schedule(&self, delay: Duration, job: impl FnOnce() + Send + 'static) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let (sender, _) = running.get_or_insert_with(start);
+        // The thread only ends when the sender is dropped, so this cannot fail.
+        let _ = sender.send((Instant::now() + delay, Box::new(job)));
+    }
+
+    /// Stops the thread after running what is due now; jobs not yet due are
+    /// dropped (a dropped Completion completes with OPERATIONFAILED).
+    pub(crate) fn shutdown(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((sender, handle)) = running {
+            drop(sender);
+            if handle.join().is_err() {
+                tracing::error!("the mock's worker thread panicked");
+            }
+        }
+    }
+}
+
+fn start() -> (Sender<(Instant, Job)>, JoinHandle<()>) {
+    let (sender, receiver) = channel();
+    let handle = std::thread::Builder::new()
+        .name("tsp-mock-worker".into())
+        .spawn(move || run(receiver))
+        .unwrap_or_else(|e| panic!("cannot start the mock's worker thread: {e}"));
+    (sender, handle)
+}
+
+fn run(receiver: Receiver<(Instant, Job)>) {
+    let mut queue: BinaryHeap<Reverse<Timed>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    loop {
+        while queue.peek().is_some_and(|t| t.0.due <= Instant::now()) {
+            if let Some(Reverse(timed)) = queue.pop() {
+                // A panicking job ends only itself, not the worker.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(timed.job));
+            }
+        }
+        let wait = queue.peek().map_or(Duration::from_secs(3600), |t| {
+            t.0.due.saturating_duration_since(Instant::now())
+        });
+        match receiver.recv_timeout(wait) {
+            Ok((due, job)) => {
+                seq += 1;
+                queue.push(Reverse(Timed { due, seq, job }));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! The host's side of the boundary: load a plugin (or take a statically linked
+//! driver), start it, and drive its devices through safe types. The host and the
+//! conformance kit both use this, so plugins load the same way everywhere.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RArc, RResult, RSlice, RSliceMut, RStr};
+use tsp_core::{
+    ButtonInfo, HookSwitchDevice, HookSwitchDevs, HookSwitchMode, LampModes, PhoneCaps, PhoneError,
+    PhoneStatus,
+};
+
+use crate::abi::*;
+use crate::codec::{
+    button_info_from_bytes, button_info_to_bytes, caps_from_bytes, status_from_bytes,
+};
+use crate::driver::DeviceInfo;
+use crate::error::DriverError;
+use crate::event::{DriverEvent, PhoneEvent};
+use crate::manifest::{Manifest, ManifestError};
+
+/// What the host does with what a driver reports. Called from any thread,
+/// including from inside a call into the driver (a completion before the call
+/// returns). Implementations must not panic; a panic is caught and logged.
+pub trait HostCallbacks: Send + Sync + 'static {
+    /// Request `token` finished.
+    fn complete(&self, token: u64, result: Result<(), PhoneError>);
+    /// Something happened on the phone opened as `session`.
+    fn phone_event(&self, session: u64, event: PhoneEvent);
+    /// A device of driver `driver` arrived, left or came back.
+    fn driver_event(&self, driver: &str, event: DriverEvent);
+}
+
+/// Why a plugin was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The manifest is missing, broken or names no library.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The manifest says the plugin needs an SDK this host cannot offer.
+    #[error("plugin {}: built with tsp-plugin-sdk {plugin_sdk}, this host has {host_sdk}: {advice}", file.display())]
+    SdkVersion {
+        /// The library.
+        file: PathBuf,
+        /// The SDK version the plugin was built with.
+        plugin_sdk: String,
+        /// The host's SDK version.
+        host_sdk: &'static str,
+        /// What to do.
+        advice: &'static str,
+    },
+    /// The library's interface does not match this host's.
+    #[error("plugin {}: built with tsp-plugin-sdk {plugin_sdk}, this host has {host_sdk}; its interface differs: {difference}", file.display())]
+    Abi {
+        /// The library.
+        file: PathBuf,
+        /// The SDK version the plugin was built with (from its manifest).
+        plugin_sdk: String,
+        /// The host's SDK version.
+        host_sdk: &'static str,
+        /// The first difference abi_stable found.
+        difference: String,
+    },
+    /// The library cannot be loaded at all.
+    #[error("plugin {}: cannot load the library: {message}", file.display())]
+    Open {
+        /// The library.
+        file: PathBuf,
+        /// The system's words.
+        message: String,
+    },
+    /// The library is not the plugin its manifest describes.
+    #[error("plugin {}: the manifest says {field} `{manifest}`, the library says `{library}`: rebuild the plugin and its manifest together", file.display())]
+    Mismatch {
+        /// The library.
+        file: PathBuf,
+        /// Which field differs.
+        field: &'static str,
+        /// What the manifest says.
+        manifest: String,
+        /// What the library says.
+        library: String,
+    },
+}
+
+/// A plugin's root module, in whichever layout it was built with.
+#[derive(Clone, Copy)]
+enum Module {
+    Current(DriverModuleRef),
+    Layout1(layout1::DriverModuleRef),
+}
+
+impl Module {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Current(m) => m.name().as_str(),
+            Self::Layout1(m) => m.name().as_str(),
+        }
+    }
+
+    fn version(self) -> &'static str {
+        match self {
+            Self::Current(m) => m.version().as_str(),
+            Self::Layout1(m) => m.version().as_str(),
+        }
+    }
+
+    fn sdk_version(self) -> &'static str {
+        match self {
+            Self::Current(m) => m.sdk_version().as_str(),
+            Self::Layout1(m) => m.sdk_version().as_str(),
+        }
+    }
+
+    fn start(self) -> StartFn {
+        match self {
+            Self::Current(m) => m.start(),
+            Self::Layout1(m) => m.start(),
+        }
+    }
+
+    fn log_bridge(self) -> Option<LogBridgeFn> {
+        match self {
+            Self::Current(m) => current_log_bridge(m),
+            Self::Layout1(_) => None,
+        }
+    }
+}
+
+#[cfg(not(feature = "__fixture_older_sdk"))]
+fn current_log_bridge(module: DriverModuleRef) -> Option<LogBridgeFn> {
+    module.install_log_bridge()
+}
+
+// An SDK built as the older fixture has no such entry point at all.
+#[cfg(feature = "__fixture_older_sdk")]
+fn current_log_bridge(_: DriverModuleRef) -> Option<LogBridgeFn> {
+    None
+}
+
+/// A driver plugin, loaded and checked but not started.
+pub struct Plugin {
+    module: Module,
+    manifest: Option<Manifest>,
+    library: Option<PathBuf>,
+    dynamic: bool,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name())
+            .field("library", &self.library)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads the plugin whose manifest is at `manifest_path`: reads the manifest,
+    /// checks the SDK version it declares, loads the library it names, checks the
+    /// library's interface and that it is the driver the manifest names.
+    pub fn load(manifest_path: &Path) -> Result<Self, LoadError> {
+        let manifest = Manifest::read(manifest_path)?;
+        let file = manifest.library_path(manifest_path)?;
+        check_sdk_version(&file, &manifest.sdk_version)?;
+        let module = load_module(&file, &manifest.sdk_version)?;
+        let plugin = Self {
+            module,
+            manifest: Some(manifest),
+            library: Some(file),
+            dynamic: true,
+        };
+        plugin.check_matches_manifest()?;
+        tracing::debug!(driver = plugin.name(), file = %plugin.library_display(), "plugin loaded");
+        Ok(plugin)
+    }
+
+    /// A driver linked into the application (`tsp_driver_module()` of a driver
+    /// crate): the same driver table, without a library file.
+    pub fn from_static(module: DriverModuleRef) -> Self {
+        Self {
+            module: Module::Current(module),
+            manifest: None,
+            library: None,
+            dynamic: false,
+        }
+    }
+
+    fn library_display(&self) -> String {
+        self.library
+            .as_ref()
+            .map_or_else(|| "(linked in)".to_owned(), |p| p.display().to_string())
+    }
+
+    fn check_matches_manifest(&self) -> Result<(), LoadError> {
+        let (Some(manifest), Some(file)) = (&self.manifest, &self.library) else {
+            return Ok(());
+        };
+        let pairs = [
+            ("name", &manifest.name, self.name()),
+            ("version", &manifest.version, self.version()),
+            ("sdk_version", &manifest.sdk_version, self.sdk_version()),
+        ];
+        for (field, in_manifest, in_library) in pairs {
+            if in_manifest != in_library {
+                return Err(LoadError::Mismatch {
+                    file: file.clone(),
+                    field,
+                    manifest: in_manifest.clone(),
+                    library: in_library.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The driver's name, as the library reports it.
+    pub fn name(&self) -> &'static str {
+        self.module.name()
+    }
+
+    /// The driver's version, as the library reports it.
+    pub fn version(&self) -> &'static str {
+        self.module.version()
+    }
+
+    /// The SDK version the driver was built with.
+    pub fn sdk_version(&self) -> &'static str {
+        self.module.sdk_version()
+    }
+
+    /// The manifest, for a loaded plugin.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    /// The library file, for a loaded plugin.
+    pub fn library(&self) -> Option<&Path> {
+        self.library.as_deref()
+    }
+
+    /// Whether the plugin has the log bridge (SDKs before it had none).
+    pub fn has_log_bridge(&self) -> bool {
+        self.module.log_bridge().is_some()
+    }
+
+    /// Starts the driver with its settings (TOML text). The driver's log lines go
+    /// to this process's `tracing` subscriber, with the driver's name.
+    pub fn start(
+        &self,
+        settings: &str,
+        callbacks: Arc<dyn HostCallbacks>,
+    ) -> Result<LoadedDriver, DriverError> {
+        let link = HostLink_TO::from_ptr(
+            RArc::new(Link {
+                driver: self.name(),
+                callbacks,
+            }),
+            TD_Opaque,
+        );
+        if self.dynamic {
+            match self.module.log_bridge() {
+                Some(install) => install(clone_link(&link), max_log_level()),
+                None => tracing::info!(
+                    driver = self.name(),
+                    "plugin predates the log bridge: its log lines are not shown"
+                ),
+            }
+        }
+        let driver = from_ffi((self.module.start())(
+            RStr::from_str(settings),
+            clone_link(&link),
+        ))?;
+        Ok(LoadedDriver {
+            name: self.name(),
+            driver,
+            link,
+        })
+    }
+}
+
+fn max_log_level() -> u8 {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::OFF => 0,
+        LevelFilter::ERROR => 1,
+        LevelFilter::WARN => 2,
+        LevelFilter::INFO => 3,
+        LevelFilter::DEBUG => 4,
+        _ => 5,
+    }
+}
+
+/// The host's SDK version compared with the one a plugin declares: the same major
+/// version (for 0.x, the same minor), and not newer than the host.
+fn check_sdk_version(file: &Path, plugin_sdk: &str) -> Result<(), LoadError> {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+        Some((parts.next()??, parts.next()??, parts.next()??))
+    };
+    let refuse = |advice| LoadError::SdkVersion {
+        file: file.to_owned(),
+        plugin_sdk: plugin_sdk.to_owned(),
+        host_sdk: crate::SDK_VERSION,
+        advice,
+    };
+    let (Some(plugin), Some(host)) = (parse(plugin_sdk), parse(crate::SDK_VERSION)) else {
+        return Err(refuse(
+            "`sdk_version` in the manifest is not a version like 0.1.0",
+        ));
+    };
+    let series =
+        |(major, minor, _): (u64, u64, u64)| if major == 0 { (0, minor) } else { (major, 0) };
+    if series(plugin) != series(host) {
+        return Err(refuse(
+            "the two are incompatible; rebuild the plugin against this host's SDK",
+        ));
+    }
+    if plugin > host {
+        return Err(refuse("the plugin needs a newer host; upgrade the host"));
+    }
+    Ok(())
+}
+
+/// Loads the library and checks its root module against the current layout, then
+/// against the older layouts this SDK still accepts; the error reported is the
+/// one against the current layout.
+fn load_module(file: &Path, plugin_sdk: &str) -> Result<Module, LoadError> {
+    let header = lib_header_from_path(file).map_err(|e| LoadError::Open {
+        file: file.to_owned(),
+        message: first_line(&e.to_string()),
+    })?;
+    let current = match header.init_root_module::<DriverModuleRef>() {
+        Ok(module) => return Ok(Module::Current(module)),
+        Err(error) => error,
+    };
+    if let Ok(module) = header.init_root_module::<layout1::DriverModuleRef>() {
+        tracing::debug!(file = %file.display(), "plugin uses root-module layout 1 (no log bridge)");
+        return Ok(Module::Layout1(module));
+    }
+    Err(current).map_err(|error: LibraryError| {
+        let report = error.to_string();
+        tracing::debug!(file = %file.display(), "abi_stable's full report:\n{report}");
+        match error {
+            LibraryError::AbiInstability(_) | LibraryError::IncompatibleVersionNumber { .. } => {
+                LoadError::Abi {
+                    file: file.to_owned(),
+                    plugin_sdk: plugin_sdk.to_owned(),
+                    host_sdk: crate::SDK_VERSION,
+                    difference: first_difference(&report),
+                }
+            }
+            _ => LoadError::Open {
+                file: file.to_owned(),
+                message: first_line(&report),
+            },
+        }
+    })
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .to_owned()
+}
+
+/// The useful part of abi_stable's long report: its first `Error:` line with the
+/// `Expected:`/`Found:` pair after it, on one line.
+pub(crate) fn first_difference(report: &str) -> String {
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with("Error:")) else {
+        return first_line(report);
+    };
+    let mut parts = vec![lines[start].trim_start_matches("Error:").trim().to_owned()];
+    let mut rest = lines[start + 1..].iter().filter(|l| !l.is_empty());
+    for label in ["Expected:", "Found:"] {
+        match rest.next() {
+            Some(line) if line.starts_with(label) => {
+                let value = line.trim_start_matches(label).trim();
+                let value = if value.is_empty() {
+                    rest.next().copied().unwrap_or_default()
+                } else {
+                    value
+                };
+                parts.push(format!("{} {value}", label.to_lowercase()));
+            }
+            _ => break,
+        }
+    }
+    parts.join(", ")
+}
+
+/// The host's link as the driver sees it.
+struct Link {
+    driver: &'static str,
+    callbacks: Arc<dyn HostCallbacks>,
+}
+
+impl Link {
+    fn guarded(&self, what: &str, f: impl FnOnce()) {
+        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+            tracing::error!(driver = self.driver, "host callback {what} panicked");
+        }
+    }
+}
+
+impl HostLink for Link {
+    fn complete(&self, token: u64, result: u32) {
+        let result = match result {
+            0 => Ok(()),
+            code => Err(PhoneError::from_code(code).unwrap_or(PhoneError::OperationFailed)),
+        };
+        self.guarded("complete", || self.callbacks.complete(token, result));
+    }
+
+    fn phone_event(&self, session: u64, event: FfiPhoneEvent) {
+        let Some(event) = PhoneEvent::from_ffi(event) else {
+            tracing::debug!(driver = self.driver, ?event, "unknown phone event ignored");
+            return;
+        };
+        self.guarded("phone_event", || self.callbacks.phone_event(session, event));
+    }
+
+    fn driver_event(&self, event: FfiDriverEvent) {
+        let key = event.device.key.to_string();
+        let event = match event.kind {
+            DRIVER_EVENT_ARRIVED => match caps_from_bytes(&event.device.caps) {
+                Some(caps) => DriverEvent::Arrived(DeviceInfo { key, caps }),
+                None => {
+                    tracing::warn!(
+                        driver = self.driver,
+                        key,
+                        "arrived device with unreadable caps ignored"
+                    );
+                    return;
+                }
+            },
+            DRIVER_EVENT_DISCONNECTED => DriverEvent::Disconnected(key),
+            DRIVER_EVENT_CONNECTED => DriverEvent::Connected(key),
+            DRIVER_EVENT_REMOVED => DriverEvent::Removed(key),
+            other => {
+                tracing::debug!(
+                    driver = self.driver,
+                    kind = other,
+                    "unknown driver event ignored"
+                );
+                return;
+            }
+        };
+        self.guarded("driver_event", || {
+            self.callbacks.driver_event(self.driver, event)
+        });
+    }
+
+    fn log(&self, record: FfiLogRecord) {
+        let (driver, target, message) =
+            (self.driver, record.target.as_str(), record.message.as_str());
+        match record.level {
+            1 => tracing::error!(target: "tsp_plugin", driver, target, "{message}"),
+            2 => tracing::warn!(target: "tsp_plugin", driver, target, "{message}"),
+            3 => tracing::info!(target: "tsp_plugin", driver, target, "{message}"),
+            4 => tracing::debug!(target: "tsp_plugin", driver, target, "{message}"),
+            _ => tracing::trace!(target: "tsp_plugin", driver, target, "{message}"),
+        }
+    }
+}
+
+fn from_ffi<T>(result: FfiResult<T>) -> Result<T, DriverError> {
+    match result {
+        RResult::ROk(value) => Ok(value),
+        RResult::RErr(error) => Err(DriverError {
+            code: PhoneError::from_code(error.code).unwrap_or(PhoneError::OperationFailed),
+            message: error.message.into(),
+        }),
+    }
+}
+
+fn phone_result<T>(result: FfiResult<T>) -> Result<T, PhoneError> {
+    from_ffi(result).map_err(|e| e.code)
+}
+
+/// A started driver.
+pub struct LoadedDriver {
+    name: &'static str,
+    driver: FfiDriverBox,
+    link: HostLinkBox,
+}
+
+impl std::fmt::Debug for LoadedDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedDriver")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedDriver {
+    /// The driver's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The devices present now. Devices whose caps do not read are left out (and
+    /// logged).
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
+        let devices = from_ffi(self.driver.devices())?;
+        Ok(devices
+            .into_iter()
+            .filter_map(|d| {
+                let key = d.key.to_string();
+                let caps = caps_from_bytes(&d.caps);
+                if caps.is_none() {
+                    tracing::warn!(
+                        driver = self.name,
+                        key,
+                        "device with unreadable caps left out"
+                    );
+                }
+                Some(DeviceInfo { key, caps: caps? })
+            })
+            .collect())
+    }
+
+    /// The caps of the device with this key.
+    pub fn caps(&self, key: &str) -> Result<PhoneCaps, DriverError> {
+        let bytes = from_ffi(self.driver.caps(RStr::from_str(key)))?;
+        caps_from_bytes(&bytes).ok_or_else(|| {
+            DriverError::new(PhoneError::OperationFailed, "the driver's caps do not read")
+        })
+    }
+
+    /// Opens the device with this key; its events arrive tagged with `session`.
+    pub fn open(&self, key: &str, session: u64) -> Result<OpenSession, DriverError> {
+        let events = FfiPhoneEvents {
+            link: clone_link(&self.link),
+            session,
+        };
+        let session = from_ffi(self.driver.open(RStr::from_str(key), events))?;
+        Ok(OpenSession {
+            session,
+            link: clone_link(&self.link),
+        })
+    }
+
+    /// Whether the driver's sessions take requests concurrently.
+    pub fn concurrent_sessions(&self) -> bool {
+        self.driver.concurrent_sessions()
+    }
+
+    /// Stops the driver's threads. Call once, after every session was closed.
+    pub fn shutdown(&self) {
+        self.driver.shutdown();
+    }
+}
+
+/// An open phone of a started driver. Asynchronous operations take the request's
+/// `token`; their result arrives through [`HostCallbacks::complete`] with it,
+/// exactly once, possibly before the call returns.
+pub struct OpenSession {
+    session: FfiSessionBox,
+    link: HostLinkBox,
+}
+
+impl std::fmt::Debug for OpenSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSession").finish_non_exhaustive()
+    }
+}
+
+impl OpenSession {
+    fn completion(&self, token: u64) -> FfiCompletion {
+        FfiCompletion {
+            link: clone_link(&self.link),
+            token: token as _,
+        }
+    }
+
+    /// `TSPI_phoneSetData`.
+    pub fn set_data(&self, token: u64, data_id: u32, data: &[u8]) {
+        self.session
+            .set_data(data_id, RSlice::from_slice(data), self.completion(token));
+    }
+
+    /// `TSPI_phoneGetData`.
+    pub fn get_data(&self, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
+        phone_result(
+            self.session
+                .get_data(data_id, RSliceMut::from_mut_slice(buf)),
+        )
+    }
+
+    /// `TSPI_phoneSetDisplay`.
+    pub fn set_display(&self, token: u64, row: u32, column: u32, text: &str) {
+        self.session
+            .set_display(row, column, RStr::from_str(text), self.completion(token));
+    }
+
+    /// `TSPI_phoneGetDisplay`.
+    pub fn get_display(&self) -> Result<String, PhoneError> {
+        phone_result(self.session.get_display()).map(String::from)
+    }
+
+    /// `TSPI_phoneSetHookSwitch`.
+    pub fn set_hookswitch(&self, token: u64, devices: HookSwitchDevs, mode: HookSwitchMode) {
+        self.session
+            .set_hookswitch(devices.bits(), mode.code(), self.completion(token));
+    }
+
+    /// `TSPI_phoneGetHookSwitch`.
+    pub fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
+        phone_result(self.session.get_hookswitch()).map(HookSwitchDevs::from_bits_retain)
+    }
+
+    /// `TSPI_phoneSetRing`.
+    pub fn set_ring(&self, token: u64, mode: u32, volume: u32) {
+        self.session.set_ring(mode, volume, self.completion(token));
+    }
+
+    /// `TSPI_phoneGetRing`: mode and volume.
+    pub fn get_ring(&self) -> Result<(u32, u32), PhoneError> {
+        phone_result(self.session.get_ring()).map(|t| (t.0, t.1))
+    }
+
+    /// `TSPI_phoneSetLamp`.
+    pub fn set_lamp(&self, token: u64, id: u32, mode: LampModes) {
+        self.session
+            .set_lamp(id, mode.bits(), self.completion(token));
+    }
+
+    /// `TSPI_phoneGetLamp`.
+    pub fn get_lamp(&self, id: u32) -> Result<LampModes, PhoneError> {
+        phone_result(self.session.get_lamp(id)).map(LampModes::from_bits_retain)
+    }
+
+    /// `TSPI_phoneSetVolume`.
+    pub fn set_volume(&self, token: u64, device: HookSwitchDevice, volume: u32) {
+        self.session
+            .set_volume(device.code(), volume, self.completion(token));
+    }
+
+    /// `TSPI_phoneGetVolume`.
+    pub fn get_volume(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        phone_result(self.session.get_volume(device.code()))
+    }
+
+    /// `TSPI_phoneSetGain`.
+    pub fn set_gain(&self, token: u64, device: HookSwitchDevice, gain: u32) {
+        self.session
+            .set_gain(device.code(), gain, self.completion(token));
+    }
+
+    /// `TSPI_phoneGetGain`.
+    pub fn get_gain(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        phone_result(self.session.get_gain(device.code()))
+    }
+
+    /// `TSPI_phoneSetButtonInfo`.
+    pub fn set_button_info(&self, token: u64, id: u32, info: &ButtonInfo) {
+        let bytes = button_info_to_bytes(info);
+        self.session
+            .set_button_info(id, bytes.into(), self.completion(token));
+    }
+
+    /// `TSPI_phoneGetButtonInfo`.
+    pub fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
+        let bytes = phone_result(self.session.get_button_info(id))?;
+        button_info_from_bytes(&bytes).ok_or(PhoneError::OperationFailed)
+    }
+
+    /// `TSPI_phoneGetStatus`.
+    pub fn get_status(&self) -> Result<PhoneStatus, PhoneError> {
+        let bytes = phone_result(self.session.get_status())?;
+        status_from_bytes(&bytes).ok_or(PhoneError::OperationFailed)
+    }
+
+    /// `TSPI_phoneDevSpecific`.
+    pub fn dev_specific(&self, token: u64, params: &[u8]) {
+        self.session
+            .dev_specific(RSlice::from_slice(params), self.completion(token));
+    }
+
+    /// Asks the driver to complete everything outstanding now.
+    pub fn cancel(&self) {
+        self.session.cancel();
+    }
+
+    /// Releases the device. Call once, after [`OpenSession::cancel`] and after every
+    /// completion arrived.
+    pub fn close(&self) {
+        self.session.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_difference_is_one_line() {
+        let report = "\nLayout of Module:\n  lots\nError:mismatched type\n   Expected:\n     u64\n   Found:\n     u32\nError:other\n";
+        assert_eq!(
+            first_difference(report),
+            "mismatched type, expected: u64, found: u32"
+        );
+    }
+
+    #[test]
+    fn sdk_versions_follow_semver_for_0_x() {
+        let file = Path::new("x.so");
+        assert!(check_sdk_version(file, crate::SDK_VERSION).is_ok());
+        assert!(check_sdk_version(file, "0.0.9").is_err());
+        assert!(check_sdk_version(file, "9.0.0").is_err());
+        assert!(check_sdk_version(file, "nonsense").is_err());
+    }
+}
