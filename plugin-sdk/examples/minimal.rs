@@ -2,6 +2,7 @@
 //! writes and GetData reads. Build it with `cargo build --example minimal`; it is a
 //! plugin (`cdylib`) like any vendor's.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tsp_plugin_sdk::core::{PhoneCaps, PhoneError, PhoneFeatures, StringFormat};
@@ -15,6 +16,7 @@ const AREA_SIZE: usize = 64;
 #[derive(Debug)]
 pub struct MinimalDriver {
     memory: Arc<Mutex<[u8; AREA_SIZE]>>,
+    in_use: Arc<AtomicBool>,
 }
 
 impl Driver for MinimalDriver {
@@ -24,6 +26,7 @@ impl Driver for MinimalDriver {
         tracing::info!("minimal driver started");
         Ok(Self {
             memory: Arc::new(Mutex::new([0; AREA_SIZE])),
+            in_use: Arc::default(),
         })
     }
 
@@ -50,15 +53,20 @@ impl Driver for MinimalDriver {
                 format!("no device `{key}`"),
             ));
         }
-        // A real driver reserves its device here (and answers ALLOCATED if taken).
+        // Reserve the device (a real driver locks its port or interface here).
+        if self.in_use.swap(true, Ordering::AcqRel) {
+            return Err(PhoneError::Allocated.into());
+        }
         Ok(Box::new(MinimalSession {
             memory: Arc::clone(&self.memory),
+            in_use: Arc::clone(&self.in_use),
         }))
     }
 }
 
 struct MinimalSession {
     memory: Arc<Mutex<[u8; AREA_SIZE]>>,
+    in_use: Arc<AtomicBool>,
 }
 
 impl Session for MinimalSession {
@@ -79,6 +87,10 @@ impl Session for MinimalSession {
         let n = buf.len().min(AREA_SIZE);
         buf[..n].copy_from_slice(&memory[..n]);
         Ok(())
+    }
+
+    fn close(&self) {
+        self.in_use.store(false, Ordering::Release);
     }
 }
 

@@ -23,11 +23,14 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+/// The log target of "the driver panicked" lines, which the host recognises.
+pub(crate) const PANIC_TARGET: &str = "tsp_plugin_sdk::panic";
+
 /// Runs `f`, turning a panic into `OPERATIONFAILED` and a log line.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DriverError>) -> Result<T, DriverError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let text = panic_text(payload.as_ref());
-        tracing::error!(entry = what, "driver panicked: {text}");
+        tracing::error!(target: PANIC_TARGET, entry = what, "driver panicked: {text}");
         Err(DriverError::new(
             PhoneError::OperationFailed,
             format!("driver panicked in {what}: {text}"),
@@ -262,6 +265,7 @@ impl FfiSession for SessionAdapter {
 /// plugin's global default, that hands each event to the host.
 mod bridge {
     use std::fmt::Write as _;
+    use std::sync::RwLock;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use tracing::field::{Field, Visit};
@@ -271,28 +275,35 @@ mod bridge {
 
     use crate::abi::{FfiLogRecord, HostLinkBox};
 
-    pub(super) struct Bridge {
-        link: HostLinkBox,
-        max: LevelFilter,
-        next_span: AtomicU64,
+    /// Where log lines go: the host that started the driver last. A library is
+    /// loaded once per process, so a driver started again (a second init, a test)
+    /// re-targets the bridge rather than installing a second subscriber.
+    static TARGET: RwLock<Option<(HostLinkBox, LevelFilter)>> = RwLock::new(None);
+
+    pub(super) fn retarget(link: HostLinkBox, max_level: u8) {
+        let max = match max_level {
+            0 => LevelFilter::OFF,
+            1 => LevelFilter::ERROR,
+            2 => LevelFilter::WARN,
+            3 => LevelFilter::INFO,
+            4 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        };
+        *TARGET.write().unwrap_or_else(|e| e.into_inner()) = Some((link, max));
+        tracing::callsite::rebuild_interest_cache();
     }
 
-    impl Bridge {
-        pub(super) fn new(link: HostLinkBox, max_level: u8) -> Self {
-            let max = match max_level {
-                0 => LevelFilter::OFF,
-                1 => LevelFilter::ERROR,
-                2 => LevelFilter::WARN,
-                3 => LevelFilter::INFO,
-                4 => LevelFilter::DEBUG,
-                _ => LevelFilter::TRACE,
-            };
-            Self {
-                link,
-                max,
-                next_span: AtomicU64::new(1),
-            }
-        }
+    fn max() -> LevelFilter {
+        TARGET
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(LevelFilter::OFF, |(_, max)| *max)
+    }
+
+    #[derive(Default)]
+    pub(super) struct Bridge {
+        next_span: AtomicU64,
     }
 
     fn level_number(level: &Level) -> u8 {
@@ -331,15 +342,16 @@ mod bridge {
 
     impl Subscriber for Bridge {
         fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            *metadata.level() <= self.max
+            // Panic reports always cross: the host counts them whatever it logs.
+            *metadata.level() <= max() || metadata.target() == super::PANIC_TARGET
         }
 
         fn max_level_hint(&self) -> Option<LevelFilter> {
-            Some(self.max)
+            Some(max().max(LevelFilter::ERROR))
         }
 
         fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed))
+            Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed).max(1))
         }
 
         fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -351,11 +363,14 @@ mod bridge {
             event.record(&mut message);
             message.text.push_str(&message.fields);
             let metadata = event.metadata();
-            self.link.log(FfiLogRecord {
-                level: level_number(metadata.level()),
-                target: metadata.target().into(),
-                message: message.text.into(),
-            });
+            let target = TARGET.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((link, _)) = target.as_ref() {
+                link.log(FfiLogRecord {
+                    level: level_number(metadata.level()),
+                    target: metadata.target().into(),
+                    message: message.text.into(),
+                });
+            }
         }
 
         fn enter(&self, _: &Id) {}
@@ -364,10 +379,6 @@ mod bridge {
     }
 }
 
-/// The body of the root module's `install_log_bridge`: routes this plugin's
-/// `tracing` events, and its panic messages, to the host. Only a dynamically
-/// loaded plugin calls it; a statically linked driver already logs into the
-/// application's subscriber.
 /// The symbol `export_driver!` exports; must equal abi_stable's.
 #[cfg(test)]
 pub(crate) const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
@@ -383,14 +394,21 @@ mod tests {
     }
 }
 
+/// The body of the root module's `install_log_bridge`: routes this plugin's
+/// `tracing` events, and its panic messages, to the host. Only a dynamically
+/// loaded plugin calls it; a statically linked driver already logs into the
+/// application's subscriber.
 #[doc(hidden)]
 pub fn install_log_bridge(link: HostLinkBox, max_level: u8) {
-    let bridge = bridge::Bridge::new(link, max_level);
-    if tracing::subscriber::set_global_default(bridge).is_ok() {
-        std::panic::set_hook(Box::new(|info| {
-            tracing::error!("panic: {info}");
-        }));
-    }
+    bridge::retarget(link, max_level);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        if tracing::subscriber::set_global_default(bridge::Bridge::default()).is_ok() {
+            std::panic::set_hook(Box::new(|info| {
+                tracing::error!("panic: {info}");
+            }));
+        }
+    });
 }
 
 /// Makes a type that implements [`Driver`] the plugin's driver: exports the root

@@ -33,6 +33,12 @@ pub trait HostCallbacks: Send + Sync + 'static {
     fn phone_event(&self, session: u64, event: PhoneEvent);
     /// A device of driver `driver` arrived, left or came back.
     fn driver_event(&self, driver: &str, event: DriverEvent);
+
+    /// Driver `driver` panicked in an entry point (caught inside the plugin and
+    /// answered with `OPERATIONFAILED`). Reported by plugins with the log bridge.
+    fn driver_panicked(&self, driver: &str, message: &str) {
+        let _ = (driver, message);
+    }
 }
 
 /// Why a plugin was refused.
@@ -461,6 +467,11 @@ impl HostLink for Link {
     fn log(&self, record: FfiLogRecord) {
         let (driver, target, message) =
             (self.driver, record.target.as_str(), record.message.as_str());
+        if target == crate::adapter::PANIC_TARGET {
+            self.guarded("driver_panicked", || {
+                self.callbacks.driver_panicked(driver, message)
+            });
+        }
         match record.level {
             1 => tracing::error!(target: "tsp_plugin", driver, target, "{message}"),
             2 => tracing::warn!(target: "tsp_plugin", driver, target, "{message}"),

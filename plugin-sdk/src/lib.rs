@@ -38,6 +38,7 @@ pub mod abi;
 #[doc(hidden)]
 pub mod adapter;
 mod codec;
+pub mod conformance;
 pub mod driver;
 mod error;
 pub mod event;

@@ -61,7 +61,16 @@ fn a_drivers_log_line_reaches_the_hosts_subscriber() {
         .find(|l| l.contains("mock driver started"))
         .unwrap_or_else(|| panic!("the mock's start line is missing from {lines:#?}"));
     assert!(started.starts_with("[tsp_plugin]"), "{started}");
-    assert!(started.contains("driver=\"mock\""), "tagged with the driver: {started}");
-    assert!(started.contains("tsp_driver_mock"), "keeps the plugin's own target: {started}");
-    assert!(lines.iter().any(|l| l.contains("mock driver stopped")), "{lines:#?}");
+    assert!(
+        started.contains("driver=\"mock\""),
+        "tagged with the driver: {started}"
+    );
+    assert!(
+        started.contains("tsp_driver_mock"),
+        "keeps the plugin's own target: {started}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("mock driver stopped")),
+        "{lines:#?}"
+    );
 }

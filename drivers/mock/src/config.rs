@@ -7,6 +7,8 @@
 //! concurrent = true         # whether sessions take requests concurrently
 //! reservation = true        # false: no file lock (a misbehaving driver, for tests)
 //! lie_about_data = false    # true: accept only half of each advertised data area
+//! ignore_cancel = false     # true: cancel and close leave held requests outstanding
+//! leak_thread = false       # true: start a thread that shutdown does not stop
 //!
 //! [[drivers.mock.phones]]   # none given: the two default phones
 //! name = "Desk phone"
@@ -86,6 +88,10 @@ pub struct MockConfig {
     pub reservation: bool,
     /// Advertise data areas twice as large as what is accepted (a broken driver).
     pub lie_about_data: bool,
+    /// Ignore `cancel` and close: held requests stay outstanding (a broken driver).
+    pub ignore_cancel: bool,
+    /// Start a thread that `shutdown` does not stop (a broken driver).
+    pub leak_thread: bool,
     /// The phones; empty means the two default phones.
     pub phones: Vec<PhoneConfig>,
     /// Faults per operation name (`set_data`, `get_data`, … or `all`).
@@ -100,6 +106,8 @@ impl Default for MockConfig {
             concurrent: true,
             reservation: true,
             lie_about_data: false,
+            ignore_cancel: false,
+            leak_thread: false,
             phones: Vec::new(),
             faults: BTreeMap::new(),
         }

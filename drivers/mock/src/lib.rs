@@ -140,6 +140,12 @@ impl Driver for MockDriver {
                 Arc::new(Phone::new(index, phone, &faults, config.lie_about_data))
             })
             .collect();
+        if config.leak_thread {
+            tracing::warn!("misbehaving on purpose: a thread shutdown will not stop");
+            let _ = std::thread::Builder::new()
+                .name("tsp-mock-leak".into())
+                .spawn(|| std::thread::sleep(std::time::Duration::from_secs(3600)));
+        }
         tracing::info!(phones = phones.len(), "mock driver started");
         Ok(Self {
             shared: Arc::new(Shared {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
-    HookSwitchStatus, LampModes, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
+    HookSwitchStatus, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
 };
 use tsp_plugin_sdk::{Completion, PhoneEvent, PhoneEvents, Session};
 
@@ -222,16 +222,19 @@ impl MockSession {
     }
 
     fn check_handset(&self, device: HookSwitchDevice) -> Result<(), PhoneError> {
-        if device == HookSwitchDevice::Handset && self.phone.config.handset {
-            Ok(())
-        } else {
-            Err(PhoneError::InvalHookSwitchDev)
+        match (self.phone.config.handset, device) {
+            (false, _) => Err(PhoneError::OperationUnavail),
+            (true, HookSwitchDevice::Handset) => Ok(()),
+            (true, _) => Err(PhoneError::InvalHookSwitchDev),
         }
     }
 }
 
 impl Session for MockSession {
     fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
+        if self.phone.config.data_areas == 0 {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
         if data.len() > self.phone.accepted_size as usize {
             // Refused before anything happens: TAPI gets a negative return.
             return done.complete(Err(PhoneError::OperationFailed));
@@ -248,6 +251,9 @@ impl Session for MockSession {
     }
 
     fn get_data(&self, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
+        if self.phone.config.data_areas == 0 {
+            return Err(PhoneError::OperationUnavail);
+        }
         self.get("get_data", || {
             self.check_present()?;
             self.phone.with_areas(|areas| {
@@ -261,6 +267,9 @@ impl Session for MockSession {
 
     fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
         let [rows, columns] = self.phone.config.display;
+        if self.phone.caps.display.is_none() {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
         self.run("set_display", done, || {
             if row >= rows || column >= columns {
                 return Err(PhoneError::InvalParam);
@@ -284,8 +293,11 @@ impl Session for MockSession {
     }
 
     fn set_hookswitch(&self, devices: HookSwitchDevs, mode: HookSwitchMode, done: Completion) {
+        if !self.phone.config.handset {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
         self.run("set_hookswitch", done, || {
-            if devices != HookSwitchDevs::HANDSET || !self.phone.config.handset {
+            if devices != HookSwitchDevs::HANDSET {
                 return Err(PhoneError::InvalHookSwitchDev);
             }
             self.phone.state().hookswitch = mode;
@@ -295,6 +307,9 @@ impl Session for MockSession {
     }
 
     fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
+        if !self.phone.config.handset {
+            return Err(PhoneError::OperationUnavail);
+        }
         let off_hook = self.phone.state().hookswitch.is_off_hook();
         Ok(if off_hook {
             HookSwitchDevs::HANDSET
@@ -304,6 +319,9 @@ impl Session for MockSession {
     }
 
     fn set_ring(&self, mode: u32, volume: u32, done: Completion) {
+        if self.phone.config.ring_modes == 0 {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
         self.run("set_ring", done, || {
             if mode > self.phone.config.ring_modes {
                 return Err(PhoneError::InvalRingMode);
@@ -320,18 +338,11 @@ impl Session for MockSession {
         Ok(self.phone.state().ring)
     }
 
-    fn get_lamp(&self, id: u32) -> Result<LampModes, PhoneError> {
-        self.phone
-            .caps
-            .buttons
-            .get(id as usize)
-            .map(|b| b.lamp_modes)
-            .ok_or(PhoneError::InvalButtonLampId)
-    }
-
     fn set_volume(&self, device: HookSwitchDevice, volume: u32, done: Completion) {
+        if let Err(error) = self.check_handset(device) {
+            return done.complete(Err(error));
+        }
         self.run("set_volume", done, || {
-            self.check_handset(device)?;
             self.phone.state().volume = volume;
             Ok(())
         });
@@ -343,8 +354,10 @@ impl Session for MockSession {
     }
 
     fn set_gain(&self, device: HookSwitchDevice, gain: u32, done: Completion) {
+        if let Err(error) = self.check_handset(device) {
+            return done.complete(Err(error));
+        }
         self.run("set_gain", done, || {
-            self.check_handset(device)?;
             self.phone.state().gain = gain;
             Ok(())
         });
@@ -356,6 +369,9 @@ impl Session for MockSession {
     }
 
     fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
+        if !self.phone.config.keypad {
+            return Err(PhoneError::OperationUnavail);
+        }
         let button = self
             .phone
             .caps
@@ -433,10 +449,16 @@ impl Session for MockSession {
     }
 
     fn cancel(&self) {
+        if self.shared.config.ignore_cancel {
+            tracing::warn!("misbehaving on purpose: cancel ignored");
+            return;
+        }
         self.pending.cancel_all();
     }
 
     fn close(&self) {
-        self.pending.cancel_all();
+        if !self.shared.config.ignore_cancel {
+            self.pending.cancel_all();
+        }
     }
 }
