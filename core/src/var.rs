@@ -218,7 +218,7 @@ pub fn utf16z_list<S: AsRef<str>>(items: &[S]) -> Vec<u8> {
 /// Decodes UTF-16LE up to the first NUL. `None` for an odd length or unpaired
 /// surrogates.
 pub fn from_utf16z(bytes: &[u8]) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes
@@ -232,7 +232,7 @@ pub fn from_utf16z(bytes: &[u8]) -> Option<String> {
 
 /// Decodes TAPI's NUL-separated string list.
 pub fn from_utf16z_list(bytes: &[u8]) -> Option<Vec<String>> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes

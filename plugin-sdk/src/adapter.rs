@@ -379,21 +379,6 @@ mod bridge {
     }
 }
 
-/// The symbol `export_driver!` exports; must equal abi_stable's.
-#[cfg(test)]
-pub(crate) const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_exported_symbol_is_the_one_abi_stable_looks_for() {
-        assert_eq!(
-            super::ROOT_MODULE_SYMBOL,
-            abi_stable::library::ROOT_MODULE_LOADER_NAME
-        );
-    }
-}
-
 /// The body of the root module's `install_log_bridge`: routes this plugin's
 /// `tracing` events, and its panic messages, to the host. Only a dynamically
 /// loaded plugin calls it; a statically linked driver already logs into the
@@ -464,4 +449,19 @@ macro_rules! export_driver {
             }
         };
     };
+}
+
+/// The symbol `export_driver!` exports; must equal abi_stable's.
+#[cfg(test)]
+pub(crate) const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_exported_symbol_is_the_one_abi_stable_looks_for() {
+        assert_eq!(
+            super::ROOT_MODULE_SYMBOL,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
 }

@@ -307,7 +307,7 @@ impl Context<'_> {
                     }
                     Err(why) => return Err(format!("SetData to area {id}: {why}")),
                 }
-                if (id as usize) < caps.get_data.len() {
+                if id < caps.get_data.len() {
                     let mut back = vec![0u8; size.min(caps.get_data[id]) as usize];
                     session
                         .get_data(id as u32, &mut back)

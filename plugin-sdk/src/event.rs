@@ -130,7 +130,7 @@ impl PhoneEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverEvent {
     /// A device not seen before.
-    Arrived(DeviceInfo),
+    Arrived(Box<DeviceInfo>),
     /// The device with this key went away for now.
     Disconnected(String),
     /// The device with this key is back.

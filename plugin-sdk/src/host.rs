@@ -437,7 +437,7 @@ impl HostLink for Link {
         let key = event.device.key.to_string();
         let event = match event.kind {
             DRIVER_EVENT_ARRIVED => match caps_from_bytes(&event.device.caps) {
-                Some(caps) => DriverEvent::Arrived(DeviceInfo { key, caps }),
+                Some(caps) => DriverEvent::Arrived(Box::new(DeviceInfo { key, caps })),
                 None => {
                     tracing::warn!(
                         driver = self.driver,

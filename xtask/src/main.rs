@@ -1,6 +1,9 @@
-//! Project automation: `cargo xtask test` (every test, one total line at the end).
-//!
-//! Only std: xtask is built on every run, so it must build fast.
+//! Project automation: `cargo xtask test` (every test, one total line at the end),
+//! `stage`, `conformance`, `new-driver`.
+
+mod conformance;
+mod new_driver;
+mod stage;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -10,27 +13,56 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test     build everything the tests need, run every test, print one line per step
-           with its time and end with `total: N passed, M failed`
-  help     this text";
+  test                 build everything the tests need, run every test and the
+                       conformance kit on every driver, print one line per step
+                       with its time, end with `total: N passed, M failed`
+  stage                build the drivers and lay them out in target/debug/drivers/
+                       (library + manifest each), the way the host finds them
+  conformance MANIFEST [--config FILE]
+                       run the conformance kit on a built plugin (FILE holds the
+                       driver's settings)
+  new-driver NAME [--path DIR]
+                       scaffold a driver crate that builds and passes conformance
+  help                 this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("help" | "--help" | "-h") => {
+    let rest = args.get(1..).unwrap_or_default();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => return test(rest),
+        Some("stage") => stage_command(),
+        Some("conformance") => conformance::command(rest),
+        Some("new-driver") => new_driver::command(rest).map(|()| ExitCode::SUCCESS),
+        Some(other) if other != "help" && other != "--help" && other != "-h" => {
+            Err(format!("unknown command `{other}`\n\n{USAGE}"))
+        }
+        Some(_) => {
             println!("{USAGE}");
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Some(other) => {
-            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("{USAGE}");
+        None => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("xtask: {message}");
             ExitCode::from(2)
         }
     }
+}
+
+fn stage_command() -> Result<ExitCode, String> {
+    let status = cargo()
+        .args(["build", "--workspace"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("cargo build failed".into());
+    }
+    for manifest in stage::stage_drivers("debug")? {
+        println!("staged {}", manifest.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Counts of what a step ran.
@@ -57,9 +89,11 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [Step; 2] = [
+    let steps: [Step; 4] = [
         ("build the workspace (tools and plugins)", build_workspace),
+        ("stage the drivers as plugins", stage_plugins),
         ("run the workspace's tests", run_workspace_tests),
+        ("run the conformance kit on every driver", run_conformance),
     ];
     let count = steps.len();
     for (index, (name, step)) in steps.into_iter().enumerate() {
@@ -117,6 +151,58 @@ fn build_workspace() -> Tally {
             }
         }
     }
+}
+
+/// Lays the drivers out as the host finds them. A failure counts once.
+fn stage_plugins() -> Tally {
+    match stage::stage_drivers("debug") {
+        Ok(manifests) => {
+            for manifest in manifests {
+                println!("xtask: staged {}", manifest.display());
+            }
+            Tally::default()
+        }
+        Err(error) => {
+            eprintln!("xtask: staging failed: {error}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
+}
+
+/// The conformance kit on every staged driver, each check counted.
+fn run_conformance() -> Tally {
+    let manifests = match stage::stage_drivers("debug") {
+        Ok(manifests) => manifests,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            return Tally {
+                passed: 0,
+                failed: 1,
+            };
+        }
+    };
+    let reports: Vec<_> = manifests
+        .iter()
+        .map(|m| tsp_plugin_sdk::conformance::run(m, ""))
+        .collect();
+    let mut tally = Tally::default();
+    for report in &reports {
+        for check in report.checks.iter().filter(|c| !c.passed()) {
+            eprintln!(
+                "xtask: conformance {}: FAIL {}: {}",
+                report.driver,
+                check.name,
+                check.failure.as_deref().unwrap_or("")
+            );
+        }
+        tally.passed += report.passed() as u64;
+        tally.failed += report.failed() as u64;
+    }
+    print!("{}", conformance::table(&reports));
+    tally
 }
 
 /// `cargo test` across the workspace, its output passed through, its `test result`

@@ -119,7 +119,7 @@ impl MockConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Self =
             toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
-        for (op, _) in &config.faults {
+        for op in config.faults.keys() {
             if op != "all" && !crate::session::OPERATIONS.contains(&op.as_str()) {
                 return Err(format!(
                     "unknown operation `{op}` in [faults]; known: all, {}",

@@ -86,7 +86,8 @@ impl FromStr for Fault {
                 ));
             }
         };
-        if words.next().is_some() {
+        let takes_argument = matches!(verb, "delay" | "fail" | "disconnect-after" | "remove-after");
+        if words.next().is_some() || (!takes_argument && arg.is_some()) {
             return Err(format!("too many words in fault `{text}`"));
         }
         Ok(fault)

@@ -31,12 +31,15 @@ pub const OPERATIONS: [&str; 10] = [
     "open",
 ];
 
+/// A held request: its completion and the result it will complete with.
+type Held = (Completion, Result<(), PhoneError>);
+
 /// Completions held back (never, or waiting for the worker), so that `cancel`
 /// can complete them.
 #[derive(Default)]
 struct Pending {
     next: AtomicU64,
-    held: Mutex<HashMap<u64, (Completion, Result<(), PhoneError>)>>,
+    held: Mutex<HashMap<u64, Held>>,
 }
 
 impl Pending {

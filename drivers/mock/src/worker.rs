@@ -33,9 +33,12 @@ impl Ord for Timed {
     }
 }
 
+/// The running thread: where to send jobs, and how to join it.
+type Running = (Sender<(Instant, Job)>, JoinHandle<()>);
+
 #[derive(Default)]
 pub(crate) struct Worker {
-    running: Mutex<Option<(Sender<(Instant, Job)>, JoinHandle<()>)>>,
+    running: Mutex<Option<Running>>,
 }
 
 impl Worker {
