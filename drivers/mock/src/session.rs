@@ -82,7 +82,8 @@ pub(crate) struct MockSession {
     events: PhoneEvents,
     pending: Arc<Pending>,
     requests: AtomicU32,
-    _reservation: Option<File>,
+    /// The file lock; taken out by `close`, which releases the device.
+    reservation: Mutex<Option<File>>,
 }
 
 impl MockSession {
@@ -98,7 +99,7 @@ impl MockSession {
             events,
             pending: Arc::default(),
             requests: AtomicU32::new(0),
-            _reservation: reservation,
+            reservation: Mutex::new(reservation),
         }
     }
 
@@ -463,5 +464,12 @@ impl Session for MockSession {
         if !self.shared.config.ignore_cancel {
             self.pending.cancel_all();
         }
+        // Dropping the file releases the lock.
+        drop(
+            self.reservation
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
     }
 }
