@@ -12,13 +12,16 @@ use tsp_driver_mock::command;
 use tsp_plugin_sdk::host::{HostCallbacks, LoadedDriver, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
+/// Completions by token, phone events, driver events.
+type Seen = (
+    HashMap<u64, Vec<Result<(), PhoneError>>>,
+    Vec<PhoneEvent>,
+    Vec<DriverEvent>,
+);
+
 #[derive(Default)]
 struct Host {
-    state: Mutex<(
-        HashMap<u64, Vec<Result<(), PhoneError>>>,
-        Vec<PhoneEvent>,
-        Vec<DriverEvent>,
-    )>,
+    state: Mutex<Seen>,
     changed: Condvar,
 }
 
