@@ -144,18 +144,28 @@ pub trait Driver: Send + Sync + Sized + 'static {
 pub trait Session: Send + Sync + 'static {
     /// `TSPI_phoneSetData`: download `data` (at most the area's size) to data area
     /// `data_id`. Writing may act as a command on the device.
+    ///
+    /// Errors: `INVALDATAID` (no such area), `OPERATIONFAILED` (more bytes than
+    /// the area holds, or the device refused), `RESOURCEUNAVAIL`,
+    /// `INVALPHONESTATE` (the device is away), `NOMEM`.
     fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
 
     /// `TSPI_phoneGetData`: fill `buf` from data area `data_id` (at most `buf.len()`
-    /// bytes; `buf` may be empty).
+    /// bytes; `buf` may be empty). Synchronous: answer promptly.
+    ///
+    /// Errors: `INVALDATAID`, `RESOURCEUNAVAIL`, `OPERATIONFAILED`,
+    /// `INVALPHONESTATE`.
     fn get_data(&self, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
         Err(PhoneError::OperationUnavail)
     }
 
     /// `TSPI_phoneSetDisplay`: write `text` at `row`, `column` (already cut at the
     /// display's edge by the host).
+    ///
+    /// Errors: `INVALPARAM` (row or column outside the display),
+    /// `RESOURCEUNAVAIL`, `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -166,6 +176,9 @@ pub trait Session: Send + Sync + 'static {
     }
 
     /// `TSPI_phoneSetHookSwitch`: put every device in `devices` into `mode`.
+    ///
+    /// Errors: `INVALHOOKSWITCHDEV`, `INVALHOOKSWITCHMODE`, `RESOURCEUNAVAIL`,
+    /// `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn set_hookswitch(&self, devices: HookSwitchDevs, mode: HookSwitchMode, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -176,6 +189,9 @@ pub trait Session: Send + Sync + 'static {
     }
 
     /// `TSPI_phoneSetRing`: ring `mode` (0 = silence) at `volume` (0–0xFFFF).
+    ///
+    /// Errors: `INVALRINGMODE`, `RESOURCEUNAVAIL`, `OPERATIONFAILED`,
+    /// `INVALPHONESTATE`.
     fn set_ring(&self, mode: u32, volume: u32, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -186,6 +202,9 @@ pub trait Session: Send + Sync + 'static {
     }
 
     /// `TSPI_phoneSetLamp`: set lamp `id` to `mode` (exactly one mode).
+    ///
+    /// Errors: `INVALBUTTONLAMPID`, `INVALLAMPMODE`, `RESOURCEUNAVAIL`,
+    /// `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn set_lamp(&self, id: u32, mode: LampModes, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -196,6 +215,9 @@ pub trait Session: Send + Sync + 'static {
     }
 
     /// `TSPI_phoneSetVolume`: `device`'s volume, 0–0xFFFF (quantise as needed).
+    ///
+    /// Errors: `INVALHOOKSWITCHDEV`, `RESOURCEUNAVAIL`, `OPERATIONFAILED`,
+    /// `INVALPHONESTATE`.
     fn set_volume(&self, device: HookSwitchDevice, volume: u32, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -206,6 +228,9 @@ pub trait Session: Send + Sync + 'static {
     }
 
     /// `TSPI_phoneSetGain`: `device`'s gain, 0–0xFFFF.
+    ///
+    /// Errors: `INVALHOOKSWITCHDEV`, `RESOURCEUNAVAIL`, `OPERATIONFAILED`,
+    /// `INVALPHONESTATE`.
     fn set_gain(&self, device: HookSwitchDevice, gain: u32, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
@@ -215,22 +240,34 @@ pub trait Session: Send + Sync + 'static {
         Err(PhoneError::OperationUnavail)
     }
 
-    /// `TSPI_phoneSetButtonInfo`.
+    /// `TSPI_phoneSetButtonInfo`: relabel or reassign button `id`.
+    ///
+    /// Errors: `INVALBUTTONLAMPID`, `INVALPARAM`, `RESOURCEUNAVAIL`,
+    /// `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn set_button_info(&self, id: u32, info: &ButtonInfo, done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
 
-    /// `TSPI_phoneGetButtonInfo`.
+    /// `TSPI_phoneGetButtonInfo`: the description of button `id`.
+    ///
+    /// Errors: `INVALBUTTONLAMPID`, `RESOURCEUNAVAIL`, `OPERATIONFAILED`.
     fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
         Err(PhoneError::OperationUnavail)
     }
 
-    /// `TSPI_phoneGetStatus`: the phone's state now.
+    /// `TSPI_phoneGetStatus`: the phone's state now. Synchronous: answer from
+    /// what the driver already knows where it can.
+    ///
+    /// Errors: `RESOURCEUNAVAIL`, `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn get_status(&self) -> Result<PhoneStatus, PhoneError> {
         Err(PhoneError::OperationUnavail)
     }
 
     /// `TSPI_phoneDevSpecific`: a vendor command; `params` holds no pointers.
+    /// Results for the application go back as [`crate::PhoneEvent::DevSpecific`].
+    ///
+    /// Errors: `INVALPARAM` (a command the driver does not know),
+    /// `RESOURCEUNAVAIL`, `OPERATIONFAILED`, `INVALPHONESTATE`.
     fn dev_specific(&self, params: &[u8], done: Completion) {
         done.complete(Err(PhoneError::OperationUnavail));
     }
