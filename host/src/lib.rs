@@ -1,7 +1,23 @@
-//! The TSPI phone host: device table, phone lifecycle, request bookkeeping and the
-//! callback lane, and the TSP library exporting the `TSPI_*` functions.
+//! tsp-host: the TSPI phone host.
 //!
-//! Built by the host issues; today it only links the crates it will stand on.
+//! [`Provider`] is the whole provider in safe Rust: lifecycle, device table,
+//! phones with generational handles, the request table and the callback lane. The
+//! TSP library (this crate built as a `cdylib`) exports the `TSPI_*` C functions
+//! (`ffi`), which check pointers and call the provider; `tspctl` and `tspd` embed
+//! a provider directly.
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod ffi;
+mod lane;
+mod logsink;
+mod phone;
+mod provider;
+mod requests;
+pub mod tapi;
+
+pub use config::{Config, ConfigError, ConfigSource};
+pub use phone::{Filter, PhoneHandle};
+pub use provider::{Device, HostSetup, Provider};
+pub use tapi::{CompletionProc, EventProc};
 pub use tsp_plugin_sdk as sdk;

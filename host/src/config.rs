@@ -1,0 +1,162 @@
+//! `tsp-rs.toml`: which drivers load, their settings, and where logs go.
+//!
+//! ```toml
+//! drivers = ["mock", "serial"]   # only these load, in this order (device order)
+//!
+//! [settings.mock]                # each driver's own table, passed to it as is
+//! completion = "inline"
+//!
+//! [log]
+//! level = "info"                 # error, warn, info, debug, trace
+//! file = "/var/log/tsp-rs.log"   # or stderr = true
+//! ```
+//!
+//! The file is `tsp-rs.toml` beside the TSP library, or the file the environment
+//! variable `TSP_RS_CONFIG` names. No file at all is demo mode: the mock driver
+//! alone, with its default phones.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "TSP_RS_CONFIG";
+/// The configuration file's name beside the library.
+pub const CONFIG_FILE: &str = "tsp-rs.toml";
+
+/// Where log lines go.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The most verbose level written (`info` by default).
+    pub level: Option<String>,
+    /// A file to append to.
+    pub file: Option<PathBuf>,
+    /// Write to standard error (for tools).
+    #[serde(default)]
+    pub stderr: bool,
+}
+
+/// The parsed configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The drivers to load, in device order.
+    pub drivers: Vec<String>,
+    /// Each driver's settings.
+    #[serde(default)]
+    pub settings: BTreeMap<String, toml::Table>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{}: {problem}", file.display())]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong, with line and column where known.
+    pub problem: String,
+}
+
+impl Config {
+    /// Demo mode: the mock driver alone, with its default phones.
+    pub fn demo() -> Self {
+        Self {
+            drivers: vec!["mock".to_owned()],
+            ..Self::default()
+        }
+    }
+
+    /// Parses configuration text read from `file`.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            problem: e.to_string().trim().replace('\n', " "),
+        })?;
+        for name in config.settings.keys() {
+            if !config.drivers.contains(name) {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    problem: format!("[settings.{name}] is for a driver not listed in `drivers`"),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The settings of driver `name` as TOML text (empty when there are none).
+    pub fn settings_of(&self, name: &str) -> String {
+        self.settings.get(name).map(|t| t.to_string()).unwrap_or_default()
+    }
+}
+
+/// Where the configuration comes from, decided once at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    /// A file (from `TSP_RS_CONFIG`, or beside the library).
+    File(PathBuf),
+    /// No file: demo mode.
+    Demo,
+    /// Given directly (tools, tests).
+    Given(Config),
+}
+
+impl ConfigSource {
+    /// `TSP_RS_CONFIG` if set, else `tsp-rs.toml` in `folder` if it exists, else demo.
+    pub fn locate(folder: Option<&Path>) -> Self {
+        if let Some(path) = std::env::var_os(CONFIG_ENV) {
+            return Self::File(PathBuf::from(path));
+        }
+        match folder.map(|f| f.join(CONFIG_FILE)) {
+            Some(path) if path.exists() => Self::File(path),
+            _ => Self::Demo,
+        }
+    }
+
+    /// Reads the configuration. Demo mode is logged, a broken file is an error.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        match self {
+            Self::Given(config) => Ok(config.clone()),
+            Self::Demo => {
+                tracing::info!("no {CONFIG_FILE} and no {CONFIG_ENV}: demo mode, the mock driver's default phones");
+                Ok(Config::demo())
+            }
+            Self::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    file: path.clone(),
+                    problem: format!("cannot read it: {e}"),
+                })?;
+                Config::parse(&text, path)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"worker\"\n[log]\nlevel = \"debug\"\nstderr = true\n";
+        let config = Config::parse(text, Path::new("tsp-rs.toml")).expect("parses");
+        assert_eq!(config.drivers, ["mock"]);
+        assert_eq!(config.settings_of("mock").trim(), "completion = \"worker\"");
+        assert_eq!(config.settings_of("serial"), "");
+        assert!(config.log.stderr);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_line() {
+        let error = Config::parse("drivers = [\"mock\"\n", Path::new("/etc/tsp-rs.toml")).expect_err("broken");
+        let text = error.to_string();
+        assert!(text.starts_with("/etc/tsp-rs.toml: "), "{text}");
+        assert!(text.contains("line"), "{text}");
+        let error = Config::parse("drivers = []\n[settings.mock]\n", Path::new("x.toml")).expect_err("unlisted");
+        assert!(error.problem.contains("settings.mock"), "{}", error.problem);
+    }
+}

@@ -1,0 +1,217 @@
+//! Open phones: the table of generational handles, and what each open phone holds.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tsp_core::{ButtonModes, ButtonStates, PhoneCaps, PhoneError, PhoneStates, TspiVersion};
+use tsp_plugin_sdk::host::OpenSession;
+
+use crate::requests::Token;
+use crate::tapi::EventProc;
+
+/// A phone handle (`HDRVPHONE`): slot and generation, never a pointer. 0 is never a
+/// handle; a handle is never reused for another open.
+pub type PhoneHandle = u64;
+
+fn handle_of(slot: usize, generation: u32) -> PhoneHandle {
+    ((slot as u64 + 1) << 32) | u64::from(generation)
+}
+
+fn parts(handle: PhoneHandle) -> Option<(usize, u32)> {
+    let slot = (handle >> 32).checked_sub(1)? as usize;
+    Some((slot, handle as u32))
+}
+
+/// What TAPI asked to hear about (`TSPI_phoneSetStatusMessages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    /// PHONE_STATE changes reported.
+    pub states: PhoneStates,
+    /// PHONE_BUTTON button modes reported.
+    pub button_modes: ButtonModes,
+    /// PHONE_BUTTON button states reported.
+    pub button_states: ButtonStates,
+}
+
+impl Default for Filter {
+    /// Every message off but REINIT (TSPI_phoneSetStatusMessages; reference §9.2).
+    fn default() -> Self {
+        Self {
+            states: PhoneStates::REINIT,
+            button_modes: ButtonModes::empty(),
+            button_states: ButtonStates::empty(),
+        }
+    }
+}
+
+/// An asynchronous operation, borrowed on the direct path, owned when queued.
+#[derive(Debug, Clone)]
+pub(crate) enum Op<'a> {
+    SetData { data_id: u32, data: Cow<'a, [u8]> },
+    DevSpecific { params: Cow<'a, [u8]> },
+}
+
+impl Op<'_> {
+    pub(crate) fn into_owned(self) -> Op<'static> {
+        match self {
+            Op::SetData { data_id, data } => Op::SetData {
+                data_id,
+                data: Cow::Owned(data.into_owned()),
+            },
+            Op::DevSpecific { params } => Op::DevSpecific {
+                params: Cow::Owned(params.into_owned()),
+            },
+        }
+    }
+
+    pub(crate) fn call(&self, session: &OpenSession, token: u64) {
+        match self {
+            Op::SetData { data_id, data } => session.set_data(token, *data_id, data),
+            Op::DevSpecific { params } => session.dev_specific(token, params),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::SetData { .. } => "SetData",
+            Op::DevSpecific { .. } => "DevSpecific",
+        }
+    }
+}
+
+/// The per-phone queue of a driver that takes one request at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub(crate) busy: bool,
+    pub(crate) waiting: VecDeque<(Token, Op<'static>)>,
+}
+
+/// An open phone.
+pub(crate) struct Phone {
+    pub(crate) handle: PhoneHandle,
+    pub(crate) device: usize,
+    pub(crate) ht_phone: usize,
+    pub(crate) event_proc: EventProc,
+    pub(crate) version: TspiVersion,
+    pub(crate) caps: PhoneCaps,
+    pub(crate) session: OpenSession,
+    pub(crate) serial: bool,
+    pub(crate) filter: Mutex<Filter>,
+    pub(crate) queue: Mutex<Queue>,
+    pub(crate) disconnected: AtomicBool,
+}
+
+impl Phone {
+    pub(crate) fn filter(&self) -> Filter {
+        *self.filter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.disconnected.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Default)]
+enum SlotState {
+    #[default]
+    Free,
+    /// Being opened: holds the device so a second open of it is refused.
+    Opening(usize),
+    Open(Arc<Phone>),
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    state: SlotState,
+}
+
+/// Every phone this host has open.
+#[derive(Default)]
+pub(crate) struct PhoneTable {
+    slots: Vec<Slot>,
+}
+
+impl PhoneTable {
+    fn is_device_open(&self, device: usize) -> bool {
+        self.slots.iter().any(|s| match &s.state {
+            SlotState::Opening(d) => *d == device,
+            SlotState::Open(p) => p.device == device,
+            SlotState::Free => false,
+        })
+    }
+
+    /// Reserves a handle for opening `device`; `ALLOCATED` if it is open already.
+    pub(crate) fn reserve(&mut self, device: usize) -> Result<PhoneHandle, PhoneError> {
+        if self.is_device_open(device) {
+            return Err(PhoneError::Allocated);
+        }
+        let index = match self.slots.iter().position(|s| matches!(s.state, SlotState::Free)) {
+            Some(index) => index,
+            None => {
+                self.slots.push(Slot::default());
+                self.slots.len() - 1
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        slot.state = SlotState::Opening(device);
+        Ok(handle_of(index, slot.generation))
+    }
+
+    fn slot(&mut self, handle: PhoneHandle) -> Option<&mut Slot> {
+        let (index, generation) = parts(handle)?;
+        self.slots.get_mut(index).filter(|s| s.generation == generation)
+    }
+
+    /// Publishes an opened phone under its reserved handle.
+    pub(crate) fn publish(&mut self, phone: Arc<Phone>) {
+        if let Some(slot) = self.slot(phone.handle) {
+            slot.state = SlotState::Open(phone);
+        }
+    }
+
+    /// Gives up a reservation whose open failed.
+    pub(crate) fn release(&mut self, handle: PhoneHandle) {
+        if let Some(slot) = self.slot(handle) {
+            slot.state = SlotState::Free;
+        }
+    }
+
+    /// The open phone with this handle.
+    pub(crate) fn get(&mut self, handle: PhoneHandle) -> Option<Arc<Phone>> {
+        match &self.slot(handle)?.state {
+            SlotState::Open(phone) => Some(Arc::clone(phone)),
+            _ => None,
+        }
+    }
+
+    /// Takes the phone out: its handle is dead from now on.
+    pub(crate) fn take(&mut self, handle: PhoneHandle) -> Option<Arc<Phone>> {
+        let slot = self.slot(handle)?;
+        match std::mem::take(&mut slot.state) {
+            SlotState::Open(phone) => Some(phone),
+            other => {
+                slot.state = other;
+                None
+            }
+        }
+    }
+
+    /// Every open phone's handle.
+    pub(crate) fn handles(&self) -> Vec<PhoneHandle> {
+        self.slots
+            .iter()
+            .filter_map(|s| match &s.state {
+                SlotState::Open(p) => Some(p.handle),
+                _ => None,
+            })
+            .collect()
+    }
+}

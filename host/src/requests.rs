@@ -1,0 +1,195 @@
+//! Outstanding asynchronous requests.
+//!
+//! A slab of slots; a request's token is (epoch, slot, generation), so a late
+//! completion from before a shutdown, or one whose slot was reused, finds nothing.
+//! TAPI's `DRV_REQUESTID` is data in the slot: TAPI reuses an id as soon as its
+//! completion is delivered. Whoever removes a request delivers its completion.
+//! Slots are reused, so the steady state allocates nothing per request.
+
+use std::collections::HashMap;
+
+use tsp_core::PhoneError;
+
+/// A request's token: what the driver's completion carries back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Token {
+    pub(crate) epoch: u16,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+const SLOT_BITS: u32 = 24;
+const GEN_BITS: u32 = 24;
+const GEN_MASK: u32 = (1 << GEN_BITS) - 1;
+
+impl Token {
+    pub(crate) fn to_u64(self) -> u64 {
+        (u64::from(self.epoch) << (SLOT_BITS + GEN_BITS))
+            | (u64::from(self.slot) << GEN_BITS)
+            | u64::from(self.generation)
+    }
+
+    pub(crate) fn from_u64(raw: u64) -> Self {
+        Self {
+            epoch: (raw >> (SLOT_BITS + GEN_BITS)) as u16,
+            slot: ((raw >> GEN_BITS) as u32) & ((1 << SLOT_BITS) - 1),
+            generation: (raw as u32) & GEN_MASK,
+        }
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Waiting in its phone's queue (a driver without concurrent sessions).
+    Queued,
+    /// The driver call that started it has not returned yet.
+    InCall,
+    /// Completed before its call returned; the caller decides how to report.
+    CompletedInCall(Result<(), PhoneError>),
+    /// Started; its completion will come from the driver.
+    Running,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request {
+    pub(crate) request_id: u32,
+    pub(crate) phone: u64,
+    pub(crate) stage: Stage,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    request: Option<Request>,
+}
+
+/// Why a request id is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadId {
+    /// 0 or above 0x7FFFFFFF.
+    OutOfRange,
+    /// Another request with this id has not completed.
+    Outstanding,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    epoch: u16,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_id: HashMap<u32, Token>,
+}
+
+impl Requests {
+    /// Starts a new epoch: every token from before is dead, every slot free.
+    pub(crate) fn bump_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.by_id.clear();
+        self.free.clear();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            slot.request = None;
+            self.free.push(index as u32);
+        }
+    }
+
+    /// Registers a request.
+    pub(crate) fn insert(&mut self, request_id: u32, phone: u64, stage: Stage) -> Result<Token, BadId> {
+        if request_id == 0 || request_id > 0x7FFF_FFFF {
+            return Err(BadId::OutOfRange);
+        }
+        if self.by_id.contains_key(&request_id) {
+            return Err(BadId::Outstanding);
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot::default());
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.slots[slot as usize];
+        entry.generation = (entry.generation + 1) & GEN_MASK;
+        entry.request = Some(Request { request_id, phone, stage });
+        let token = Token {
+            epoch: self.epoch,
+            slot,
+            generation: entry.generation,
+        };
+        self.by_id.insert(request_id, token);
+        Ok(token)
+    }
+
+    fn slot(&mut self, token: Token) -> Option<&mut Slot> {
+        if token.epoch != self.epoch {
+            return None;
+        }
+        let slot = self.slots.get_mut(token.slot as usize)?;
+        (slot.generation == token.generation && slot.request.is_some()).then_some(slot)
+    }
+
+    pub(crate) fn get(&mut self, token: Token) -> Option<Request> {
+        self.slot(token).and_then(|s| s.request)
+    }
+
+    /// Where the request with this token stands, if it is outstanding.
+    pub(crate) fn stage(&self, token: Token) -> Option<Stage> {
+        if token.epoch != self.epoch {
+            return None;
+        }
+        let slot = self.slots.get(token.slot as usize)?;
+        slot.request.filter(|_| slot.generation == token.generation).map(|r| r.stage)
+    }
+
+    pub(crate) fn set_stage(&mut self, token: Token, stage: Stage) {
+        if let Some(request) = self.slot(token).and_then(|s| s.request.as_mut()) {
+            request.stage = stage;
+        }
+    }
+
+    /// Removes a request; the caller now owes TAPI its completion (or a negative
+    /// return, for one refused during its call).
+    pub(crate) fn remove(&mut self, token: Token) -> Option<Request> {
+        let request = self.slot(token)?.request.take()?;
+        self.by_id.remove(&request.request_id);
+        self.free.push(token.slot);
+        Some(request)
+    }
+
+    /// The tokens of every request of `phone`.
+    pub(crate) fn of_phone(&self, phone: u64) -> Vec<Token> {
+        self.by_id
+            .values()
+            .copied()
+            .filter(|t| {
+                self.slots
+                    .get(t.slot as usize)
+                    .and_then(|s| s.request)
+                    .is_some_and(|r| r.phone == phone)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_and_slots_reused_with_a_new_generation() {
+        let mut requests = Requests::default();
+        assert_eq!(requests.insert(0, 1, Stage::InCall), Err(BadId::OutOfRange));
+        assert_eq!(requests.insert(0x8000_0000, 1, Stage::InCall), Err(BadId::OutOfRange));
+        let first = requests.insert(7, 1, Stage::InCall).expect("fresh id");
+        assert_eq!(requests.insert(7, 1, Stage::InCall), Err(BadId::Outstanding));
+        assert_eq!(requests.remove(first).map(|r| r.request_id), Some(7));
+        assert!(requests.remove(first).is_none(), "removed once");
+        let second = requests.insert(7, 1, Stage::InCall).expect("the id is free again");
+        assert_eq!(second.slot, first.slot, "the slot is reused");
+        assert_ne!(second.generation, first.generation);
+        assert!(requests.get(first).is_none(), "a stale token finds nothing");
+        assert_eq!(Token::from_u64(second.to_u64()), second);
+        requests.bump_epoch();
+        assert!(requests.get(second).is_none(), "nothing from before the epoch");
+    }
+}
