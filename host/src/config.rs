@@ -90,7 +90,10 @@ impl Config {
 
     /// The settings of driver `name` as TOML text (empty when there are none).
     pub fn settings_of(&self, name: &str) -> String {
-        self.settings.get(name).map(|t| t.to_string()).unwrap_or_default()
+        self.settings
+            .get(name)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -122,7 +125,9 @@ impl ConfigSource {
         match self {
             Self::Given(config) => Ok(config.clone()),
             Self::Demo => {
-                tracing::info!("no {CONFIG_FILE} and no {CONFIG_ENV}: demo mode, the mock driver's default phones");
+                tracing::info!(
+                    "no {CONFIG_FILE} and no {CONFIG_ENV}: demo mode, the mock driver's default phones"
+                );
                 Ok(Config::demo())
             }
             Self::File(path) => {
@@ -152,11 +157,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_the_line() {
-        let error = Config::parse("drivers = [\"mock\"\n", Path::new("/etc/tsp-rs.toml")).expect_err("broken");
+        let error = Config::parse("drivers = [\"mock\"\n", Path::new("/etc/tsp-rs.toml"))
+            .expect_err("broken");
         let text = error.to_string();
         assert!(text.starts_with("/etc/tsp-rs.toml: "), "{text}");
         assert!(text.contains("line"), "{text}");
-        let error = Config::parse("drivers = []\n[settings.mock]\n", Path::new("x.toml")).expect_err("unlisted");
+        let error = Config::parse("drivers = []\n[settings.mock]\n", Path::new("x.toml"))
+            .expect_err("unlisted");
         assert!(error.problem.contains("settings.mock"), "{}", error.problem);
     }
 }

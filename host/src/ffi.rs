@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use tsp_core::sys::{
-    ASYNC_COMPLETION, HDRVPHONE, HPROVIDER, HTAPIPHONE, LINEEVENT, PHONECAPS, PHONEEVENT, PHONESTATUS,
+    ASYNC_COMPLETION, HDRVPHONE, HPROVIDER, HTAPIPHONE, LINEEVENT, PHONECAPS, PHONEEVENT,
+    PHONESTATUS,
 };
 use tsp_core::{LineError, PhoneError};
 
@@ -80,7 +81,12 @@ fn pin_in_memory() {
     // SAFETY: `name` is this library's own path from the loader; RTLD_NOLOAD only
     // takes another reference to the already loaded library, and RTLD_NODELETE
     // keeps it mapped. The handle is deliberately never closed.
-    let _ = unsafe { libc::dlopen(name, libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE) };
+    let _ = unsafe {
+        libc::dlopen(
+            name,
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        )
+    };
 }
 
 #[cfg(not(unix))]
@@ -168,7 +174,8 @@ pub unsafe extern "system" fn TSPI_providerEnumDevices(
         if lpdwNumLines.is_null() || lpdwNumPhones.is_null() {
             return LineError::InvalPointer.to_long();
         }
-        let phones = provider().enum_devices(hProvider as usize, EventProc::new(lpfnPhoneCreateProc));
+        let phones =
+            provider().enum_devices(hProvider as usize, EventProc::new(lpfnPhoneCreateProc));
         // SAFETY: both checked non-null; TAPI passes writable DWORDs.
         unsafe {
             lpdwNumLines.write_unaligned(0);
@@ -208,8 +215,13 @@ pub unsafe extern "system" fn TSPI_providerInit(
 
 /// `TSPI_providerShutdown`.
 #[unsafe(no_mangle)]
-pub extern "system" fn TSPI_providerShutdown(_dwTSPIVersion: u32, _dwPermanentProviderID: u32) -> i32 {
-    guard_line("TSPI_providerShutdown", || tsp_core::line_result(provider().shutdown()))
+pub extern "system" fn TSPI_providerShutdown(
+    _dwTSPIVersion: u32,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    guard_line("TSPI_providerShutdown", || {
+        tsp_core::line_result(provider().shutdown())
+    })
 }
 
 /// `TSPI_phoneNegotiateTSPIVersion`.
@@ -254,7 +266,11 @@ pub unsafe extern "system" fn TSPI_phoneGetDevCaps(
         let Some(buf) = (unsafe { var_struct(lpPhoneCaps.cast()) }) else {
             return PhoneError::InvalPointer.to_long();
         };
-        phone_result(provider().get_dev_caps(dwDeviceID, dwTSPIVersion, buf).map(|_| ()))
+        phone_result(
+            provider()
+                .get_dev_caps(dwDeviceID, dwTSPIVersion, buf)
+                .map(|_| ()),
+        )
     })
 }
 
@@ -292,7 +308,9 @@ pub unsafe extern "system" fn TSPI_phoneOpen(
 /// `TSPI_phoneClose`.
 #[unsafe(no_mangle)]
 pub extern "system" fn TSPI_phoneClose(hdPhone: HDRVPHONE) -> i32 {
-    guard_phone("TSPI_phoneClose", || phone_result(provider().close(handle(hdPhone))))
+    guard_phone("TSPI_phoneClose", || {
+        phone_result(provider().close(handle(hdPhone)))
+    })
 }
 
 /// `TSPI_phoneSetData` (asynchronous).
@@ -335,7 +353,9 @@ pub unsafe extern "system" fn TSPI_phoneGetData(
             (_, 0) => &mut [],
             (true, _) => return PhoneError::InvalPointer.to_long(),
             // SAFETY: TAPI passes dwSize writable bytes.
-            (false, size) => unsafe { std::slice::from_raw_parts_mut(lpData.cast(), size as usize) },
+            (false, size) => unsafe {
+                std::slice::from_raw_parts_mut(lpData.cast(), size as usize)
+            },
         };
         phone_result(provider().get_data(handle(hdPhone), dwDataID, buf))
     })
@@ -350,7 +370,12 @@ pub extern "system" fn TSPI_phoneSetStatusMessages(
     dwButtonStates: u32,
 ) -> i32 {
     guard_phone("TSPI_phoneSetStatusMessages", || {
-        phone_result(provider().set_status_messages(handle(hdPhone), dwPhoneStates, dwButtonModes, dwButtonStates))
+        phone_result(provider().set_status_messages(
+            handle(hdPhone),
+            dwPhoneStates,
+            dwButtonModes,
+            dwButtonStates,
+        ))
     })
 }
 
@@ -359,7 +384,10 @@ pub extern "system" fn TSPI_phoneSetStatusMessages(
 /// # Safety
 /// `lpPhoneStatus` is null or a PHONESTATUS of `dwTotalSize` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn TSPI_phoneGetStatus(hdPhone: HDRVPHONE, lpPhoneStatus: *mut PHONESTATUS) -> i32 {
+pub unsafe extern "system" fn TSPI_phoneGetStatus(
+    hdPhone: HDRVPHONE,
+    lpPhoneStatus: *mut PHONESTATUS,
+) -> i32 {
     guard_phone("TSPI_phoneGetStatus", || {
         // SAFETY: TAPI passes a PHONESTATUS of dwTotalSize bytes, or null.
         let Some(buf) = (unsafe { var_struct(lpPhoneStatus.cast()) }) else {

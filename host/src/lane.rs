@@ -85,11 +85,9 @@ impl Lane {
             return;
         }
         state.deliverer = Some(std::thread::current().id());
-        loop {
-            let Some(next) = state.queue.pop_front() else {
-                break;
-            };
-            let dropped = matches!(next, Delivery::Event { .. }) && state.silenced.contains(&next.phone());
+        while let Some(next) = state.queue.pop_front() {
+            let dropped =
+                matches!(next, Delivery::Event { .. }) && state.silenced.contains(&next.phone());
             if dropped {
                 continue;
             }
@@ -128,7 +126,8 @@ impl Lane {
             if state.deliverer == Some(me) {
                 return;
             }
-            let busy = state.in_flight == Some(phone) || state.queue.iter().any(|d| d.phone() == phone);
+            let busy =
+                state.in_flight == Some(phone) || state.queue.iter().any(|d| d.phone() == phone);
             if !busy || state.deliverer.is_none() {
                 return;
             }
@@ -151,7 +150,18 @@ impl Lane {
 
 fn deliver(delivery: Delivery) {
     match delivery {
-        Delivery::Completion { proc_, request_id, result, .. } => proc_.call(request_id, result),
-        Delivery::Event { proc_, ht_phone, msg, params, .. } => proc_.call(ht_phone, msg, params),
+        Delivery::Completion {
+            proc_,
+            request_id,
+            result,
+            ..
+        } => proc_.call(request_id, result),
+        Delivery::Event {
+            proc_,
+            ht_phone,
+            msg,
+            params,
+            ..
+        } => proc_.call(ht_phone, msg, params),
     }
 }

@@ -56,7 +56,11 @@ impl Subscriber for Sink {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let metadata = event.metadata();
-        let mut line = Line(format!("{seconds:.3} {} {}:", metadata.level(), metadata.target()));
+        let mut line = Line(format!(
+            "{seconds:.3} {} {}:",
+            metadata.level(),
+            metadata.target()
+        ));
         event.record(&mut line);
         line.0.push('\n');
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,10 +89,17 @@ fn level(name: Option<&str>) -> LevelFilter {
 pub(crate) fn install(config: &LogConfig) {
     let mut failed = None;
     let out: Box<dyn std::io::Write + Send> = match (&config.file, config.stderr) {
-        (Some(path), _) => match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        (Some(path), _) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             Ok(file) => Box::new(file),
             Err(error) => {
-                failed = Some(format!("cannot open log file {}: {error}; logging to stderr instead", path.display()));
+                failed = Some(format!(
+                    "cannot open log file {}: {error}; logging to stderr instead",
+                    path.display()
+                ));
                 Box::new(std::io::stderr())
             }
         },

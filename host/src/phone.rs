@@ -152,7 +152,11 @@ impl PhoneTable {
         if self.is_device_open(device) {
             return Err(PhoneError::Allocated);
         }
-        let index = match self.slots.iter().position(|s| matches!(s.state, SlotState::Free)) {
+        let index = match self
+            .slots
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Free))
+        {
             Some(index) => index,
             None => {
                 self.slots.push(Slot::default());
@@ -167,7 +171,9 @@ impl PhoneTable {
 
     fn slot(&mut self, handle: PhoneHandle) -> Option<&mut Slot> {
         let (index, generation) = parts(handle)?;
-        self.slots.get_mut(index).filter(|s| s.generation == generation)
+        self.slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
     }
 
     /// Publishes an opened phone under its reserved handle.

@@ -95,7 +95,9 @@ pub struct Provider {
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider").field("setup", &self.shared.setup).finish_non_exhaustive()
+        f.debug_struct("Provider")
+            .field("setup", &self.shared.setup)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +127,12 @@ impl Provider {
 
     /// `TSPI_lineNegotiateTSPIVersion`: only `INITIALIZE_NEGOTIATION` (this
     /// provider has no lines).
-    pub fn line_negotiate(&self, device_id: u32, low: u32, high: u32) -> Result<TspiVersion, LineError> {
+    pub fn line_negotiate(
+        &self,
+        device_id: u32,
+        low: u32,
+        high: u32,
+    ) -> Result<TspiVersion, LineError> {
         if device_id != tsp_core::sys::INITIALIZE_NEGOTIATION {
             return Err(LineError::BadDeviceId);
         }
@@ -151,26 +158,38 @@ impl Provider {
         let config = match config {
             Ok(config) => config,
             Err(error) => {
-                tracing::error!("the configuration cannot be used: {error}; no phones until it is fixed");
+                tracing::error!(
+                    "the configuration cannot be used: {error}; no phones until it is fixed"
+                );
                 state.config = Some(Err(error));
                 return;
             }
         };
         for name in &config.drivers {
-            let Some(plugin) = self.plugin(name) else { continue };
+            let Some(plugin) = self.plugin(name) else {
+                continue;
+            };
             let callbacks: Arc<dyn HostCallbacks> = Arc::new(Callbacks {
                 shared: Arc::downgrade(&self.shared),
             });
             match plugin.start(&config.settings_of(name), callbacks) {
                 Ok(loaded) => {
                     let concurrent = loaded.concurrent_sessions();
-                    let driver = Arc::new(StartedDriver { name: name.clone(), loaded, concurrent });
+                    let driver = Arc::new(StartedDriver {
+                        name: name.clone(),
+                        loaded,
+                        concurrent,
+                    });
                     self.add_devices(state, driver);
                 }
                 Err(error) => tracing::error!(driver = %name, "the driver did not start: {error}"),
             }
         }
-        tracing::info!(phones = state.devices.len(), drivers = state.drivers.len(), "devices enumerated");
+        tracing::info!(
+            phones = state.devices.len(),
+            drivers = state.drivers.len(),
+            "devices enumerated"
+        );
         state.config = Some(Ok(config));
     }
 
@@ -195,11 +214,20 @@ impl Provider {
         if let Some(plugin) = plugins.iter().find(|p| p.name() == name) {
             return Some(Arc::clone(plugin));
         }
-        let plugin = if let Some(module) = self.shared.setup.statics.iter().find(|m| m.name().as_str() == name) {
+        let plugin = if let Some(module) = self
+            .shared
+            .setup
+            .statics
+            .iter()
+            .find(|m| m.name().as_str() == name)
+        {
             Plugin::from_static(*module)
         } else {
             let Some(folder) = &self.shared.setup.plugin_folder else {
-                tracing::error!(driver = name, "no plugin folder and no linked-in driver of this name");
+                tracing::error!(
+                    driver = name,
+                    "no plugin folder and no linked-in driver of this name"
+                );
                 return None;
             };
             let manifest = folder.join("drivers").join(format!("{name}.toml"));
@@ -235,7 +263,11 @@ impl Provider {
         state.completion = Some(completion);
         state.init_count = 1;
         self.shared.lane.start();
-        tracing::info!(phone_base, phones = state.devices.len(), "provider initialised");
+        tracing::info!(
+            phone_base,
+            phones = state.devices.len(),
+            "provider initialised"
+        );
         Ok(())
     }
 
@@ -290,15 +322,26 @@ impl Provider {
     /// The index of absolute device id `device_id`, or `BADDEVICEID`.
     fn device_index(&self, device_id: u32) -> Result<(usize, Device), PhoneError> {
         let state = self.state();
-        let index = device_id.checked_sub(state.phone_base).ok_or(PhoneError::BadDeviceId)? as usize;
-        let device = state.devices.get(index).cloned().ok_or(PhoneError::BadDeviceId)?;
+        let index = device_id
+            .checked_sub(state.phone_base)
+            .ok_or(PhoneError::BadDeviceId)? as usize;
+        let device = state
+            .devices
+            .get(index)
+            .cloned()
+            .ok_or(PhoneError::BadDeviceId)?;
         Ok((index, device))
     }
 
     /// `TSPI_phoneNegotiateTSPIVersion`. `INITIALIZE_NEGOTIATION` is answered like
     /// the provider-wide negotiation (reference §9.1: the docs disagree whether it
     /// can come here; answering it is the tolerant reading).
-    pub fn phone_negotiate(&self, device_id: u32, low: u32, high: u32) -> Result<TspiVersion, PhoneError> {
+    pub fn phone_negotiate(
+        &self,
+        device_id: u32,
+        low: u32,
+        high: u32,
+    ) -> Result<TspiVersion, PhoneError> {
         if device_id != tsp_core::sys::INITIALIZE_NEGOTIATION {
             self.device_index(device_id)?;
         }
@@ -315,7 +358,12 @@ impl Provider {
     }
 
     /// `TSPI_phoneGetDevCaps`: PHONECAPS for `version` into `buf`.
-    pub fn get_dev_caps(&self, device_id: u32, version: u32, buf: &mut [u8]) -> Result<Written, PhoneError> {
+    pub fn get_dev_caps(
+        &self,
+        device_id: u32,
+        version: u32,
+        buf: &mut [u8],
+    ) -> Result<Written, PhoneError> {
         let (_, device) = self.device_index(device_id)?;
         let version = Self::check_version(version)?;
         device.caps.write(buf, version)
@@ -323,10 +371,21 @@ impl Provider {
 
     /// `TSPI_phoneOpen`: reserves the device through its driver and returns the
     /// handle. On failure nothing is reserved and no handle exists.
-    pub fn open(&self, device_id: u32, ht_phone: usize, version: u32, event_proc: EventProc) -> Result<PhoneHandle, PhoneError> {
+    pub fn open(
+        &self,
+        device_id: u32,
+        ht_phone: usize,
+        version: u32,
+        event_proc: EventProc,
+    ) -> Result<PhoneHandle, PhoneError> {
         let (index, device) = self.device_index(device_id)?;
         let version = Self::check_version(version)?;
-        let driver = self.state().drivers.get(device.driver_index).cloned().ok_or(PhoneError::NoDriver)?;
+        let driver = self
+            .state()
+            .drivers
+            .get(device.driver_index)
+            .cloned()
+            .ok_or(PhoneError::NoDriver)?;
         let handle = lock(&self.shared.phones).reserve(index)?;
         let session = match driver.loaded.open(&device.key, handle) {
             Ok(session) => session,
@@ -355,7 +414,9 @@ impl Provider {
     }
 
     fn phone(&self, handle: PhoneHandle) -> Result<Arc<Phone>, PhoneError> {
-        lock(&self.shared.phones).get(handle).ok_or(PhoneError::InvalPhoneHandle)
+        lock(&self.shared.phones)
+            .get(handle)
+            .ok_or(PhoneError::InvalPhoneHandle)
     }
 
     /// `TSPI_phoneClose`: refuses new requests, cancels, delivers every completion,
@@ -363,7 +424,9 @@ impl Provider {
     /// after it returns (called from inside a TAPI callback, the completions follow
     /// as soon as that callback returns: the lane never nests callbacks).
     pub fn close(&self, handle: PhoneHandle) -> Result<(), PhoneError> {
-        let phone = lock(&self.shared.phones).take(handle).ok_or(PhoneError::InvalPhoneHandle)?;
+        let phone = lock(&self.shared.phones)
+            .take(handle)
+            .ok_or(PhoneError::InvalPhoneHandle)?;
         self.shared.lane.silence(handle);
         let waiting = std::mem::take(&mut phone.queue().waiting);
         for (token, _) in waiting {
@@ -391,7 +454,11 @@ impl Provider {
             let now = Instant::now();
             if now >= deadline {
                 drop(requests);
-                tracing::warn!(handle, count = left.len(), "the driver did not complete cancelled requests; completing them");
+                tracing::warn!(
+                    handle,
+                    count = left.len(),
+                    "the driver did not complete cancelled requests; completing them"
+                );
                 for token in left {
                     self.finish(token, Err(PhoneError::OperationFailed));
                 }
@@ -416,9 +483,16 @@ impl Provider {
     }
 
     fn deliver_completion(&self, request_id: u32, phone: u64, result: Result<(), PhoneError>) {
-        let Some(proc_) = self.state().completion else { return };
+        let Some(proc_) = self.state().completion else {
+            return;
+        };
         let result = result.err().map_or(0, PhoneError::to_long);
-        self.shared.lane.submit(Delivery::Completion { proc_, request_id, result, phone });
+        self.shared.lane.submit(Delivery::Completion {
+            proc_,
+            request_id,
+            result,
+            phone,
+        });
     }
 
     /// `TSPI_phoneSetData`.
@@ -430,13 +504,26 @@ impl Provider {
         if data_id as usize >= phone.caps.set_data.len() {
             return PhoneError::InvalDataId.to_long();
         }
-        self.request(&phone, request_id, Op::SetData { data_id, data: Cow::Borrowed(data) })
+        self.request(
+            &phone,
+            request_id,
+            Op::SetData {
+                data_id,
+                data: Cow::Borrowed(data),
+            },
+        )
     }
 
     /// `TSPI_phoneDevSpecific`.
     pub fn dev_specific(&self, request_id: u32, handle: PhoneHandle, params: &[u8]) -> i32 {
         match self.phone(handle) {
-            Ok(phone) => self.request(&phone, request_id, Op::DevSpecific { params: Cow::Borrowed(params) }),
+            Ok(phone) => self.request(
+                &phone,
+                request_id,
+                Op::DevSpecific {
+                    params: Cow::Borrowed(params),
+                },
+            ),
             Err(error) => error.to_long(),
         }
     }
@@ -444,20 +531,23 @@ impl Provider {
     /// Starts an asynchronous request: returns `request_id` (a completion follows,
     /// perhaps already delivered) or a negative error (no completion).
     fn request(&self, phone: &Arc<Phone>, request_id: u32, op: Op<'_>) -> i32 {
-        let _span = tracing::debug_span!("request", request_id, phone = phone.handle, op = op.name()).entered();
+        let _span =
+            tracing::debug_span!("request", request_id, phone = phone.handle, op = op.name())
+                .entered();
         if phone.is_disconnected() {
             return PhoneError::InvalPhoneState.to_long();
         }
         if !self.is_initialised() {
             return PhoneError::OperationFailed.to_long();
         }
-        let token = match lock(&self.shared.requests).insert(request_id, phone.handle, Stage::InCall) {
-            Ok(token) => token,
-            Err(reason) => {
-                tracing::warn!(?reason, "request id refused");
-                return PhoneError::OperationFailed.to_long();
-            }
-        };
+        let token =
+            match lock(&self.shared.requests).insert(request_id, phone.handle, Stage::InCall) {
+                Ok(token) => token,
+                Err(reason) => {
+                    tracing::warn!(?reason, "request id refused");
+                    return PhoneError::OperationFailed.to_long();
+                }
+            };
         if phone.serial {
             let mut queue = phone.queue();
             if queue.busy {
@@ -560,7 +650,12 @@ impl Provider {
     }
 
     /// `TSPI_phoneGetData`.
-    pub fn get_data(&self, handle: PhoneHandle, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
+    pub fn get_data(
+        &self,
+        handle: PhoneHandle,
+        data_id: u32,
+        buf: &mut [u8],
+    ) -> Result<(), PhoneError> {
         let phone = self.phone(handle)?;
         if data_id as usize >= phone.caps.get_data.len() {
             return Err(PhoneError::InvalDataId);
@@ -582,31 +677,47 @@ impl Provider {
     }
 
     /// `TSPI_phoneSetStatusMessages`.
-    pub fn set_status_messages(&self, handle: PhoneHandle, states: u32, button_modes: u32, button_states: u32) -> Result<(), PhoneError> {
+    pub fn set_status_messages(
+        &self,
+        handle: PhoneHandle,
+        states: u32,
+        button_modes: u32,
+        button_states: u32,
+    ) -> Result<(), PhoneError> {
         let phone = self.phone(handle)?;
         let states = tsp_core::PhoneStates::from_bits(states).ok_or(PhoneError::InvalPhoneState)?;
-        let modes = tsp_core::ButtonModes::from_bits(button_modes).ok_or(PhoneError::InvalButtonMode)?;
-        let button_states = tsp_core::ButtonStates::from_bits(button_states).ok_or(PhoneError::InvalButtonState)?;
+        let modes =
+            tsp_core::ButtonModes::from_bits(button_modes).ok_or(PhoneError::InvalButtonMode)?;
+        let button_states =
+            tsp_core::ButtonStates::from_bits(button_states).ok_or(PhoneError::InvalButtonState)?;
         if !modes.is_empty() && button_states.is_empty() {
             return Err(PhoneError::InvalButtonState);
         }
         *phone.filter.lock().unwrap_or_else(|e| e.into_inner()) = Filter {
             states: states | PhoneStates::REINIT,
             button_modes: modes,
-            button_states: if modes.is_empty() { tsp_core::ButtonStates::empty() } else { button_states },
+            button_states: if modes.is_empty() {
+                tsp_core::ButtonStates::empty()
+            } else {
+                button_states
+            },
         };
         Ok(())
     }
 
     /// An event from a driver for the phone opened as `handle`.
     fn phone_event(&self, handle: PhoneHandle, event: PhoneEvent) {
-        let Ok(phone) = self.phone(handle) else { return };
+        let Ok(phone) = self.phone(handle) else {
+            return;
+        };
         match event {
             PhoneEvent::Disconnected => self.set_presence(&phone, false),
             PhoneEvent::Connected => self.set_presence(&phone, true),
             _ => {}
         }
-        let Some((msg, params)) = message_for(&phone.filter(), event) else { return };
+        let Some((msg, params)) = message_for(&phone.filter(), event) else {
+            return;
+        };
         self.shared.lane.submit(Delivery::Event {
             proc_: phone.event_proc,
             ht_phone: phone.ht_phone,
@@ -638,13 +749,24 @@ impl Provider {
 /// The TAPI message for a driver event, if the phone's filter lets it through.
 fn message_for(filter: &Filter, event: PhoneEvent) -> Option<(PhoneMessage, [usize; 3])> {
     let state = |bit: PhoneStates, detail: u32| {
-        filter.states.contains(bit).then_some((PhoneMessage::State, [bit.bits() as usize, detail as usize, 0]))
+        filter.states.contains(bit).then_some((
+            PhoneMessage::State,
+            [bit.bits() as usize, detail as usize, 0],
+        ))
     };
     match event {
-        PhoneEvent::Button { id, mode, state: button } => (filter.button_modes.intersects(mode)
-            && filter.button_states.intersects(button))
-        .then_some((PhoneMessage::Button, [id as usize, mode.bits() as usize, button.bits() as usize])),
-        PhoneEvent::HookSwitch { device, mode } => state(PhoneStates::hookswitch_of(device), mode.code()),
+        PhoneEvent::Button {
+            id,
+            mode,
+            state: button,
+        } => (filter.button_modes.intersects(mode) && filter.button_states.intersects(button))
+            .then_some((
+                PhoneMessage::Button,
+                [id as usize, mode.bits() as usize, button.bits() as usize],
+            )),
+        PhoneEvent::HookSwitch { device, mode } => {
+            state(PhoneStates::hookswitch_of(device), mode.code())
+        }
         PhoneEvent::Display => state(PhoneStates::DISPLAY, 0),
         PhoneEvent::Ring { mode, .. } => state(PhoneStates::RINGMODE, mode),
         PhoneEvent::Lamp { id, .. } => state(PhoneStates::LAMP, id),
@@ -654,7 +776,10 @@ fn message_for(filter: &Filter, event: PhoneEvent) -> Option<(PhoneMessage, [usi
         PhoneEvent::Disconnected => state(PhoneStates::DISCONNECTED, 0),
         PhoneEvent::Connected => state(PhoneStates::CONNECTED, 0),
         PhoneEvent::Removed => state(PhoneStates::REMOVED, 0),
-        PhoneEvent::DevSpecific([a, b, c]) => Some((PhoneMessage::DevSpecific, [a as usize, b as usize, c as usize])),
+        PhoneEvent::DevSpecific([a, b, c]) => Some((
+            PhoneMessage::DevSpecific,
+            [a as usize, b as usize, c as usize],
+        )),
     }
 }
 
@@ -700,6 +825,10 @@ impl HostCallbacks for Callbacks {
     }
 
     fn driver_event(&self, driver: &str, event: DriverEvent) {
-        tracing::debug!(driver, ?event, "device presence (handled by the plug-and-play issue)");
+        tracing::debug!(
+            driver,
+            ?event,
+            "device presence (handled by the plug-and-play issue)"
+        );
     }
 }

@@ -94,7 +94,12 @@ impl Requests {
     }
 
     /// Registers a request.
-    pub(crate) fn insert(&mut self, request_id: u32, phone: u64, stage: Stage) -> Result<Token, BadId> {
+    pub(crate) fn insert(
+        &mut self,
+        request_id: u32,
+        phone: u64,
+        stage: Stage,
+    ) -> Result<Token, BadId> {
         if request_id == 0 || request_id > 0x7FFF_FFFF {
             return Err(BadId::OutOfRange);
         }
@@ -110,7 +115,11 @@ impl Requests {
         };
         let entry = &mut self.slots[slot as usize];
         entry.generation = (entry.generation + 1) & GEN_MASK;
-        entry.request = Some(Request { request_id, phone, stage });
+        entry.request = Some(Request {
+            request_id,
+            phone,
+            stage,
+        });
         let token = Token {
             epoch: self.epoch,
             slot,
@@ -138,7 +147,9 @@ impl Requests {
             return None;
         }
         let slot = self.slots.get(token.slot as usize)?;
-        slot.request.filter(|_| slot.generation == token.generation).map(|r| r.stage)
+        slot.request
+            .filter(|_| slot.generation == token.generation)
+            .map(|r| r.stage)
     }
 
     pub(crate) fn set_stage(&mut self, token: Token, stage: Stage) {
@@ -179,17 +190,28 @@ mod tests {
     fn ids_are_checked_and_slots_reused_with_a_new_generation() {
         let mut requests = Requests::default();
         assert_eq!(requests.insert(0, 1, Stage::InCall), Err(BadId::OutOfRange));
-        assert_eq!(requests.insert(0x8000_0000, 1, Stage::InCall), Err(BadId::OutOfRange));
+        assert_eq!(
+            requests.insert(0x8000_0000, 1, Stage::InCall),
+            Err(BadId::OutOfRange)
+        );
         let first = requests.insert(7, 1, Stage::InCall).expect("fresh id");
-        assert_eq!(requests.insert(7, 1, Stage::InCall), Err(BadId::Outstanding));
+        assert_eq!(
+            requests.insert(7, 1, Stage::InCall),
+            Err(BadId::Outstanding)
+        );
         assert_eq!(requests.remove(first).map(|r| r.request_id), Some(7));
         assert!(requests.remove(first).is_none(), "removed once");
-        let second = requests.insert(7, 1, Stage::InCall).expect("the id is free again");
+        let second = requests
+            .insert(7, 1, Stage::InCall)
+            .expect("the id is free again");
         assert_eq!(second.slot, first.slot, "the slot is reused");
         assert_ne!(second.generation, first.generation);
         assert!(requests.get(first).is_none(), "a stale token finds nothing");
         assert_eq!(Token::from_u64(second.to_u64()), second);
         requests.bump_epoch();
-        assert!(requests.get(second).is_none(), "nothing from before the epoch");
+        assert!(
+            requests.get(second).is_none(),
+            "nothing from before the epoch"
+        );
     }
 }

@@ -10,7 +10,13 @@ pub struct CompletionProc(unsafe extern "system" fn(request_id: u32, result: i32
 /// `PHONEEVENT`, from `TSPI_phoneOpen` or `TSPI_providerEnumDevices`.
 #[derive(Clone, Copy, Debug)]
 pub struct EventProc(
-    unsafe extern "system" fn(ht_phone: *mut std::ffi::c_void, msg: u32, p1: usize, p2: usize, p3: usize),
+    unsafe extern "system" fn(
+        ht_phone: *mut std::ffi::c_void,
+        msg: u32,
+        p1: usize,
+        p2: usize,
+        p3: usize,
+    ),
 );
 
 impl CompletionProc {

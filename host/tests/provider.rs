@@ -26,7 +26,9 @@ const BASE: u32 = 10;
 fn provider(settings: &str) -> Provider {
     let mut config = Config::demo();
     if !settings.is_empty() {
-        config.settings.insert("mock".into(), settings.parse().expect("settings"));
+        config
+            .settings
+            .insert("mock".into(), settings.parse().expect("settings"));
     }
     Provider::new(HostSetup {
         plugin_folder: Some(plugin_folder("test-host")),
@@ -37,7 +39,10 @@ fn provider(settings: &str) -> Provider {
 
 fn started(settings: &str) -> Provider {
     let provider = provider(settings);
-    assert_eq!(provider.line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31), Ok(TspiVersion::V3_1));
+    assert_eq!(
+        provider.line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31),
+        Ok(TspiVersion::V3_1)
+    );
     assert_eq!(provider.enum_devices(0xABC, None), 2);
     provider.init(BASE, completion_proc()).expect("init");
     provider
@@ -47,24 +52,50 @@ fn started(settings: &str) -> Provider {
 fn negotiation_and_caps_follow_the_rules() {
     let _serial = serial();
     let p = started("");
-    assert_eq!(p.phone_negotiate(BASE, 0x0001_0004, V31), Ok(TspiVersion::V3_1));
-    assert_eq!(p.phone_negotiate(BASE + 1, 0x0002_0000, 0x0002_0002), Ok(TspiVersion::V2_2));
-    assert_eq!(p.phone_negotiate(BASE, 0x0001_0003, 0x0001_0004), Err(PhoneError::IncompatibleApiVersion));
-    assert_eq!(p.phone_negotiate(BASE + 2, 0x0002_0000, V31), Err(PhoneError::BadDeviceId));
-    assert_eq!(p.phone_negotiate(BASE - 1, 0x0002_0000, V31), Err(PhoneError::BadDeviceId));
+    assert_eq!(
+        p.phone_negotiate(BASE, 0x0001_0004, V31),
+        Ok(TspiVersion::V3_1)
+    );
+    assert_eq!(
+        p.phone_negotiate(BASE + 1, 0x0002_0000, 0x0002_0002),
+        Ok(TspiVersion::V2_2)
+    );
+    assert_eq!(
+        p.phone_negotiate(BASE, 0x0001_0003, 0x0001_0004),
+        Err(PhoneError::IncompatibleApiVersion)
+    );
+    assert_eq!(
+        p.phone_negotiate(BASE + 2, 0x0002_0000, V31),
+        Err(PhoneError::BadDeviceId)
+    );
+    assert_eq!(
+        p.phone_negotiate(BASE - 1, 0x0002_0000, V31),
+        Err(PhoneError::BadDeviceId)
+    );
 
     let mut small = sized_buffer(100);
-    assert_eq!(p.get_dev_caps(BASE, V31, &mut small), Err(PhoneError::StructureTooSmall));
+    assert_eq!(
+        p.get_dev_caps(BASE, V31, &mut small),
+        Err(PhoneError::StructureTooSmall)
+    );
     let mut fixed = sized_buffer(196);
     let first = p.get_dev_caps(BASE, V31, &mut fixed).expect("fits");
     assert!(first.needed > first.used);
     let mut all = sized_buffer(first.needed);
-    assert!(p.get_dev_caps(BASE, V31, &mut all).expect("fits").is_complete());
+    assert!(
+        p.get_dev_caps(BASE, V31, &mut all)
+            .expect("fits")
+            .is_complete()
+    );
     let caps = PhoneCaps::read(&all, TspiVersion::V3_1).expect("reads");
     assert_eq!(caps.name, "Mock Phone 0");
     let mut v20 = sized_buffer(180);
-    p.get_dev_caps(BASE + 1, 0x0002_0000, &mut v20).expect("2.0 layout fits in 180 bytes");
-    assert_eq!(p.get_dev_caps(BASE, 0x0001_0004, &mut all), Err(PhoneError::IncompatibleApiVersion));
+    p.get_dev_caps(BASE + 1, 0x0002_0000, &mut v20)
+        .expect("2.0 layout fits in 180 bytes");
+    assert_eq!(
+        p.get_dev_caps(BASE, 0x0001_0004, &mut all),
+        Err(PhoneError::IncompatibleApiVersion)
+    );
     p.shutdown().expect("shutdown");
 }
 
@@ -73,22 +104,51 @@ fn open_set_data_get_data_close() {
     let _serial = serial();
     let p = started("");
     let hd = p.open(BASE, 0x77, V31, event_proc()).expect("opens");
-    assert_eq!(p.open(BASE, 0x78, V31, event_proc()), Err(PhoneError::Allocated), "already open here");
-    assert_eq!(p.open(BASE + 5, 0x78, V31, event_proc()), Err(PhoneError::BadDeviceId));
+    assert_eq!(
+        p.open(BASE, 0x78, V31, event_proc()),
+        Err(PhoneError::Allocated),
+        "already open here"
+    );
+    assert_eq!(
+        p.open(BASE + 5, 0x78, V31, event_proc()),
+        Err(PhoneError::BadDeviceId)
+    );
 
-    assert_eq!(p.set_data(41, hd, 1, b"hello\0"), 41, "returns the request id");
+    assert_eq!(
+        p.set_data(41, hd, 1, b"hello\0"),
+        41,
+        "returns the request id"
+    );
     assert_eq!(completions_of(41), [0], "completed exactly once, inline");
     let mut back = [0u8; 6];
     p.get_data(hd, 1, &mut back).expect("reads");
     assert_eq!(&back, b"hello\0");
-    p.get_data(hd, 1, &mut []).expect("a zero-size read copies nothing");
+    p.get_data(hd, 1, &mut [])
+        .expect("a zero-size read copies nothing");
 
-    assert_eq!(p.set_data(42, hd, 4, b"x"), PhoneError::InvalDataId.to_long());
-    assert_eq!(p.set_data(43, hd, 0, &[0; 257]), PhoneError::OperationFailed.to_long(), "oversize refused");
+    assert_eq!(
+        p.set_data(42, hd, 4, b"x"),
+        PhoneError::InvalDataId.to_long()
+    );
+    assert_eq!(
+        p.set_data(43, hd, 0, &[0; 257]),
+        PhoneError::OperationFailed.to_long(),
+        "oversize refused"
+    );
     assert_eq!(p.get_data(hd, 9, &mut back), Err(PhoneError::InvalDataId));
-    assert_eq!(p.set_data(0, hd, 0, b"x"), PhoneError::OperationFailed.to_long(), "request id 0");
-    assert_eq!(p.set_data(0x8000_0000, hd, 0, b"x"), PhoneError::OperationFailed.to_long());
-    assert!(completions_of(42).is_empty() && completions_of(43).is_empty(), "no completion after a negative return");
+    assert_eq!(
+        p.set_data(0, hd, 0, b"x"),
+        PhoneError::OperationFailed.to_long(),
+        "request id 0"
+    );
+    assert_eq!(
+        p.set_data(0x8000_0000, hd, 0, b"x"),
+        PhoneError::OperationFailed.to_long()
+    );
+    assert!(
+        completions_of(42).is_empty() && completions_of(43).is_empty(),
+        "no completion after a negative return"
+    );
 
     let mut status = sized_buffer(300);
     p.get_status(hd, &mut status).expect("status");
@@ -96,12 +156,24 @@ fn open_set_data_get_data_close() {
     assert!(status.flags.contains(tsp_core::PhoneStatusFlags::CONNECTED));
 
     p.close(hd).expect("closes");
-    assert_eq!(p.set_data(44, hd, 0, b"x"), PhoneError::InvalPhoneHandle.to_long(), "stale handle");
+    assert_eq!(
+        p.set_data(44, hd, 0, b"x"),
+        PhoneError::InvalPhoneHandle.to_long(),
+        "stale handle"
+    );
     assert_eq!(p.close(hd), Err(PhoneError::InvalPhoneHandle));
     let again = p.open(BASE, 0x77, V31, event_proc()).expect("reopens");
     assert_ne!(again, hd, "a new handle");
-    assert_eq!(p.get_data(hd, 0, &mut back), Err(PhoneError::InvalPhoneHandle), "the old one stays dead");
-    assert_eq!(p.get_data(0x1234_5678_9abc, 0, &mut back), Err(PhoneError::InvalPhoneHandle), "made up");
+    assert_eq!(
+        p.get_data(hd, 0, &mut back),
+        Err(PhoneError::InvalPhoneHandle),
+        "the old one stays dead"
+    );
+    assert_eq!(
+        p.get_data(0x1234_5678_9abc, 0, &mut back),
+        Err(PhoneError::InvalPhoneHandle),
+        "made up"
+    );
     p.close(again).expect("closes");
     p.shutdown().expect("shutdown");
 }
@@ -115,11 +187,19 @@ fn close_completes_everything_outstanding_before_it_returns() {
     for id in 10..20 {
         assert_eq!(p.set_data(id, hd, 0, b"held"), id as i32);
     }
-    assert_eq!(p.set_data(10, hd, 0, b"dup"), PhoneError::OperationFailed.to_long(), "id outstanding");
+    assert_eq!(
+        p.set_data(10, hd, 0, b"dup"),
+        PhoneError::OperationFailed.to_long(),
+        "id outstanding"
+    );
     assert!(completions_of(10).is_empty());
     p.close(hd).expect("closes");
     for id in 10..20 {
-        assert_eq!(completions_of(id), [PhoneError::OperationFailed.to_long()], "request {id}");
+        assert_eq!(
+            completions_of(id),
+            [PhoneError::OperationFailed.to_long()],
+            "request {id}"
+        );
     }
     let count = seen().completions.len();
     std::thread::sleep(std::time::Duration::from_millis(30));
@@ -134,8 +214,12 @@ fn events_follow_set_status_messages_and_calls_from_callbacks_work() {
     let hd = p.open(BASE, 0x55, V31, event_proc()).expect("opens");
     assert_eq!(p.dev_specific(1, hd, b"press 3"), 1);
     assert!(seen().events.is_empty(), "buttons are off by default");
-    assert_eq!(p.set_status_messages(hd, 0, 0x08, 0), Err(PhoneError::InvalButtonState));
-    p.set_status_messages(hd, PhoneStates::HANDSETHOOKSWITCH.bits(), 0x08, 0x03).expect("filter");
+    assert_eq!(
+        p.set_status_messages(hd, 0, 0x08, 0),
+        Err(PhoneError::InvalButtonState)
+    );
+    p.set_status_messages(hd, PhoneStates::HANDSETHOOKSWITCH.bits(), 0x08, 0x03)
+        .expect("filter");
 
     let inner = p.clone();
     *ON_EVENT.lock().expect("job") = Some(Box::new(move || {
@@ -148,13 +232,28 @@ fn events_follow_set_status_messages_and_calls_from_callbacks_work() {
     let button = PhoneMessage::Button.code();
     assert_eq!(events[0], (0x55, button, [3, 0x08, 0x02]), "down");
     assert_eq!(events[1], (0x55, button, [3, 0x08, 0x01]), "up");
-    assert_eq!(completions_of(77), [0], "the request made inside the callback completed once");
+    assert_eq!(
+        completions_of(77),
+        [0],
+        "the request made inside the callback completed once"
+    );
     assert_eq!(completions_of(2), [0]);
-    assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0, "its completion waited for the callback to return");
+    assert_eq!(
+        OVERLAPS.load(Ordering::SeqCst),
+        0,
+        "its completion waited for the callback to return"
+    );
 
     assert_eq!(p.dev_specific(3, hd, b"hookswitch handset micspeaker"), 3);
     let state = seen().events.last().copied().expect("an event");
-    assert_eq!(state, (0x55, PhoneMessage::State.code(), [PhoneStates::HANDSETHOOKSWITCH.bits() as usize, 0x08, 0]));
+    assert_eq!(
+        state,
+        (
+            0x55,
+            PhoneMessage::State.code(),
+            [PhoneStates::HANDSETHOOKSWITCH.bits() as usize, 0x08, 0]
+        )
+    );
     p.close(hd).expect("closes");
     p.shutdown().expect("shutdown");
 }
@@ -213,7 +312,8 @@ fn a_serial_driver_gets_one_request_at_a_time_in_order() {
 fn init_shutdown_pairs_overlap_and_init_works_again() {
     let _serial = serial();
     let p = started("");
-    p.init(BASE, completion_proc()).expect("a second init is counted");
+    p.init(BASE, completion_proc())
+        .expect("a second init is counted");
     p.shutdown().expect("first shutdown");
     assert!(p.is_initialised(), "one pair still open");
     let hd = p.open(BASE, 1, V31, event_proc()).expect("still serving");
@@ -221,11 +321,19 @@ fn init_shutdown_pairs_overlap_and_init_works_again() {
     assert_eq!(p.set_data(5, hd, 0, b"held"), 5);
     p.shutdown().expect("last shutdown");
     assert!(!p.is_initialised());
-    assert_eq!(completions_of(5), [PhoneError::OperationFailed.to_long()], "completed by the last shutdown");
-    assert_eq!(p.get_data(hd, 0, &mut [0; 1]), Err(PhoneError::InvalPhoneHandle));
+    assert_eq!(
+        completions_of(5),
+        [PhoneError::OperationFailed.to_long()],
+        "completed by the last shutdown"
+    );
+    assert_eq!(
+        p.get_data(hd, 0, &mut [0; 1]),
+        Err(PhoneError::InvalPhoneHandle)
+    );
 
     assert_eq!(p.enum_devices(1, None), 2, "enumerates again");
-    p.init(BASE, completion_proc()).expect("init after the last shutdown");
+    p.init(BASE, completion_proc())
+        .expect("init after the last shutdown");
     let hd = p.open(BASE, 1, V31, event_proc()).expect("opens again");
     assert_eq!(p.set_data(6, hd, 0, b"again"), 6);
     assert_eq!(completions_of(6), [0]);
@@ -244,5 +352,8 @@ fn a_broken_configuration_gives_no_phones_and_init_fails() {
         config: ConfigSource::File(file),
     });
     assert_eq!(p.enum_devices(1, None), 0);
-    assert_eq!(p.init(0, completion_proc()), Err(tsp_core::LineError::IniFileCorrupt));
+    assert_eq!(
+        p.init(0, completion_proc()),
+        Err(tsp_core::LineError::IniFileCorrupt)
+    );
 }

@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 use tsp_host::sdk::manifest::PluginSpec;
 use tsp_host::{CompletionProc, EventProc};
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Seen {
     pub completions: Vec<(u32, i32)>,
     pub events: Vec<(usize, u32, [usize; 3])>,
 }
 
-pub static SEEN: Mutex<Seen> = Mutex::new(Seen { completions: Vec::new(), events: Vec::new() });
+pub static SEEN: Mutex<Seen> = Mutex::new(Seen {
+    completions: Vec::new(),
+    events: Vec::new(),
+});
 pub static CHANGED: Condvar = Condvar::new();
 pub static IN_CALLBACK: AtomicBool = AtomicBool::new(false);
 pub static OVERLAPS: AtomicUsize = AtomicUsize::new(0);
@@ -57,7 +60,13 @@ unsafe extern "system" fn completion(request_id: u32, result: i32) {
     leave();
 }
 
-unsafe extern "system" fn event(ht_phone: *mut std::ffi::c_void, msg: u32, p1: usize, p2: usize, p3: usize) {
+unsafe extern "system" fn event(
+    ht_phone: *mut std::ffi::c_void,
+    msg: u32,
+    p1: usize,
+    p2: usize,
+    p3: usize,
+) {
     enter();
     seen().events.push((ht_phone as usize, msg, [p1, p2, p3]));
     let job = ON_EVENT.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -77,7 +86,12 @@ pub fn event_proc() -> EventProc {
 
 /// The completions delivered for `request_id`.
 pub fn completions_of(request_id: u32) -> Vec<i32> {
-    seen().completions.iter().filter(|(id, _)| *id == request_id).map(|(_, r)| *r).collect()
+    seen()
+        .completions
+        .iter()
+        .filter(|(id, _)| *id == request_id)
+        .map(|(_, r)| *r)
+        .collect()
 }
 
 /// Waits up to 5 s for `done`.
@@ -89,14 +103,20 @@ pub fn wait_until(done: impl Fn(&Seen) -> bool) -> bool {
         if left.is_zero() {
             return false;
         }
-        state = CHANGED.wait_timeout(state, left.min(Duration::from_millis(20))).unwrap_or_else(|e| e.into_inner()).0;
+        state = CHANGED
+            .wait_timeout(state, left.min(Duration::from_millis(20)))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
     true
 }
 
 pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_owned()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_owned()
 }
 
 pub fn workspace() -> PathBuf {
@@ -107,7 +127,8 @@ pub fn workspace() -> PathBuf {
 /// same code xtask uses.
 pub fn plugin_folder(name: &str) -> PathBuf {
     let folder = build_dir().join(name);
-    let spec = PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
+    let spec =
+        PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
     spec.stage_from(&build_dir(), &folder.join("drivers"))
         .unwrap_or_else(|e| panic!("{e}\n(build the plugins first: cargo build --workspace, which cargo xtask test does)"));
     folder

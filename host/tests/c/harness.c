@@ -1,0 +1,253 @@
+/*
+ * Plays TAPISRV against the TSP library: loads it with dlopen, resolves the
+ * TSPI_* exports and drives them in TAPISRV's order. Prints one line per check
+ * and ends with "N passed, M failed"; exits non-zero on any failure.
+ *
+ * Usage: harness /path/to/libtsp_host.so            (the full run)
+ *        harness /path/to/libtsp_host.so open-first  (second process: expects ALLOCATED)
+ *
+ * UTF-16 strings are uint16_t, not wchar_t (4 bytes on Linux). Prototypes follow
+ * the Windows SDK tspi.h for TAPI_CURRENT_VERSION >= 0x00020000.
+ */
+#define _DEFAULT_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int32_t LONG;
+typedef uint32_t DWORD;
+typedef uintptr_t DWORD_PTR;
+typedef void *HDRVPHONE, *HTAPIPHONE, *HPROVIDER;
+typedef void (*ASYNC_COMPLETION)(DWORD, LONG);
+typedef void (*PHONEEVENT)(HTAPIPHONE, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
+typedef void (*LINEEVENT)(void *, void *, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
+
+#define INITIALIZE_NEGOTIATION 0xFFFFFFFFu
+#define LINEERR_INCOMPATIBLEAPIVERSION ((LONG)0x8000000C)
+#define LINEERR_INVALPOINTER ((LONG)0x80000035)
+#define PHONEERR_ALLOCATED ((LONG)0x90000001)
+#define PHONEERR_BADDEVICEID ((LONG)0x90000002)
+#define PHONEERR_INCOMPATIBLEAPIVERSION ((LONG)0x90000003)
+#define PHONEERR_INVALDATAID ((LONG)0x9000000C)
+#define PHONEERR_INVALPHONEHANDLE ((LONG)0x90000013)
+#define PHONEERR_INVALPOINTER ((LONG)0x90000015)
+#define PHONEERR_OPERATIONFAILED ((LONG)0x9000001C)
+#define PHONEERR_STRUCTURETOOSMALL ((LONG)0x90000021)
+#define PHONE_BUTTON 0x0E
+#define PHONESTATE_REINIT 0x00200000u
+#define PHONEBUTTONMODE_KEYPAD 0x08u
+
+static LONG (*lineNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
+static LONG (*providerEnumDevices)(DWORD, DWORD *, DWORD *, HPROVIDER, LINEEVENT, PHONEEVENT);
+static LONG (*providerInit)(DWORD, DWORD, DWORD, DWORD, DWORD_PTR, DWORD_PTR, ASYNC_COMPLETION, DWORD *);
+static LONG (*providerShutdown)(DWORD, DWORD);
+static LONG (*phoneNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
+static LONG (*phoneGetDevCaps)(DWORD, DWORD, DWORD, void *);
+static LONG (*phoneOpen)(DWORD, HTAPIPHONE, HDRVPHONE *, DWORD, PHONEEVENT);
+static LONG (*phoneClose)(HDRVPHONE);
+static LONG (*phoneSetData)(DWORD, HDRVPHONE, DWORD, void *, DWORD);
+static LONG (*phoneGetData)(HDRVPHONE, DWORD, void *, DWORD);
+static LONG (*phoneSetStatusMessages)(HDRVPHONE, DWORD, DWORD, DWORD);
+static LONG (*phoneGetStatus)(HDRVPHONE, void *);
+static LONG (*phoneDevSpecific)(DWORD, HDRVPHONE, void *, DWORD);
+
+static int passed, failed;
+
+static void check(int ok, const char *what) {
+    printf("%s %s\n", ok ? "PASS" : "FAIL", what);
+    if (ok) passed++; else failed++;
+}
+
+#define MAX_ID 200000
+static atomic_int completions[MAX_ID];
+static atomic_long last_result[MAX_ID];
+static atomic_int in_callback, overlaps, total_completions, events_seen;
+static HDRVPHONE reentrant_phone;
+static atomic_long reentrant_result;
+
+static void enter(void) { if (atomic_exchange(&in_callback, 1)) atomic_fetch_add(&overlaps, 1); }
+static void leave(void) { atomic_store(&in_callback, 0); }
+
+static void on_completion(DWORD id, LONG result) {
+    enter();
+    if (id < MAX_ID) { atomic_fetch_add(&completions[id], 1); atomic_store(&last_result[id], result); }
+    atomic_fetch_add(&total_completions, 1);
+    leave();
+}
+
+static void on_event(HTAPIPHONE ht, DWORD msg, DWORD_PTR p1, DWORD_PTR p2, DWORD_PTR p3) {
+    (void)ht; (void)p1; (void)p2; (void)p3;
+    enter();
+    atomic_fetch_add(&events_seen, 1);
+    if (msg == PHONE_BUTTON && reentrant_phone) {
+        /* TAPI calling back into the provider from inside PHONEEVENT. */
+        HDRVPHONE hd = reentrant_phone;
+        reentrant_phone = NULL;
+        atomic_store(&reentrant_result, phoneSetData(150000, hd, 3, "inside", 6));
+    }
+    leave();
+}
+
+static void *resolve(void *lib, const char *name) {
+    void *f = dlsym(lib, name);
+    if (!f) { fprintf(stderr, "missing export %s\n", name); exit(2); }
+    return f;
+}
+
+static void load(const char *path) {
+    void *lib = dlopen(path, RTLD_NOW);
+    if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); exit(2); }
+    lineNegotiateTSPIVersion = resolve(lib, "TSPI_lineNegotiateTSPIVersion");
+    providerEnumDevices = resolve(lib, "TSPI_providerEnumDevices");
+    providerInit = resolve(lib, "TSPI_providerInit");
+    providerShutdown = resolve(lib, "TSPI_providerShutdown");
+    phoneNegotiateTSPIVersion = resolve(lib, "TSPI_phoneNegotiateTSPIVersion");
+    phoneGetDevCaps = resolve(lib, "TSPI_phoneGetDevCaps");
+    phoneOpen = resolve(lib, "TSPI_phoneOpen");
+    phoneClose = resolve(lib, "TSPI_phoneClose");
+    phoneSetData = resolve(lib, "TSPI_phoneSetData");
+    phoneGetData = resolve(lib, "TSPI_phoneGetData");
+    phoneSetStatusMessages = resolve(lib, "TSPI_phoneSetStatusMessages");
+    phoneGetStatus = resolve(lib, "TSPI_phoneGetStatus");
+    phoneDevSpecific = resolve(lib, "TSPI_phoneDevSpecific");
+}
+
+static DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }
+
+static const DWORD BASE = 3, V31 = 0x00030001;
+
+static void start(void) {
+    DWORD v = 0, lines = 99, phones = 99;
+    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, &v) == 0 && v == V31,
+          "TSPI_lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION) writes 3.1");
+    check(providerEnumDevices(7, &lines, &phones, (HPROVIDER)0x1234, NULL, on_event) == 0 && lines == 0 && phones == 2,
+          "TSPI_providerEnumDevices reports 0 lines, 2 phones");
+    DWORD options = 77;
+    check(providerInit(V31, 7, 0, BASE, 0, phones, on_completion, &options) == 0 && options == 0,
+          "TSPI_providerInit succeeds, reentrant");
+}
+
+struct sender { HDRVPHONE hd; DWORD first; int count; };
+
+static void *send_many(void *arg) {
+    struct sender *s = arg;
+    for (int i = 0; i < s->count; i++) {
+        DWORD id = s->first + (DWORD)i;
+        if (phoneSetData(id, s->hd, id % 4, &id, 4) != (LONG)id) atomic_fetch_add(&overlaps, 1000);
+    }
+    return NULL;
+}
+
+static int second_process(void) {
+    DWORD lines, phones, v;
+    lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, &v);
+    providerEnumDevices(9, &lines, &phones, NULL, NULL, NULL);
+    providerInit(V31, 9, 0, 0, 0, phones, on_completion, NULL);
+    HDRVPHONE hd = NULL;
+    LONG r = phoneOpen(0, (HTAPIPHONE)1, &hd, V31, on_event);
+    providerShutdown(V31, 9);
+    return r == PHONEERR_ALLOCATED ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: harness LIBRARY [open-first]\n"); return 2; }
+    load(argv[1]);
+    if (argc > 2 && strcmp(argv[2], "open-first") == 0) return second_process();
+
+    DWORD v = 0;
+    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00010003, 0x00010004, &v) == LINEERR_INCOMPATIBLEAPIVERSION,
+          "TSPI_lineNegotiateTSPIVersion below 2.0 is INCOMPATIBLEAPIVERSION");
+    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, NULL) == LINEERR_INVALPOINTER,
+          "TSPI_lineNegotiateTSPIVersion with a null pointer is INVALPOINTER");
+    start();
+
+    check(phoneNegotiateTSPIVersion(BASE, 0x00010004, 0x00020002, &v) == 0 && v == 0x00020002, "phone negotiation in range");
+    check(phoneNegotiateTSPIVersion(BASE, 0x00010003, 0x00010004, &v) == PHONEERR_INCOMPATIBLEAPIVERSION, "phone negotiation out of range");
+    check(phoneNegotiateTSPIVersion(BASE + 2, 0x00020000, V31, &v) == PHONEERR_BADDEVICEID, "phone negotiation of an unknown id");
+
+    uint8_t caps[4096];
+    memset(caps, 0xEE, sizeof caps);
+    DWORD total = 16; memcpy(caps, &total, 4);
+    check(phoneGetDevCaps(BASE, V31, 0, caps) == PHONEERR_STRUCTURETOOSMALL, "GetDevCaps below the fixed part");
+    total = 196; memcpy(caps, &total, 4);
+    check(phoneGetDevCaps(BASE, V31, 0, caps) == 0 && u32_at(caps, 8) == 196 && u32_at(caps, 4) > 196 && u32_at(caps, 0) == 196,
+          "GetDevCaps with the fixed part only: used 196, needed more, dwTotalSize untouched");
+    total = sizeof caps; memcpy(caps, &total, 4);
+    check(phoneGetDevCaps(BASE, V31, 0, caps) == 0 && u32_at(caps, 4) == u32_at(caps, 8), "GetDevCaps with room for all");
+    DWORD name_size = u32_at(caps, 0x20), name_off = u32_at(caps, 0x24);
+    const uint16_t expected[] = {'M','o','c','k',' ','P','h','o','n','e',' ','0',0};
+    check(name_size == sizeof expected && memcmp(caps + name_off, expected, sizeof expected) == 0, "the phone's name is UTF-16 \"Mock Phone 0\"");
+    check(phoneGetDevCaps(BASE, V31, 0, NULL) == PHONEERR_INVALPOINTER, "GetDevCaps with a null pointer");
+
+    HDRVPHONE hd = NULL, hd2 = NULL;
+    check(phoneOpen(BASE, (HTAPIPHONE)0x51, &hd, V31, on_event) == 0 && hd != NULL, "TSPI_phoneOpen");
+    check(phoneOpen(BASE, (HTAPIPHONE)0x52, &hd2, V31, on_event) == PHONEERR_ALLOCATED, "a second open here is ALLOCATED");
+    check(phoneOpen(BASE, (HTAPIPHONE)0x52, NULL, V31, on_event) == PHONEERR_INVALPOINTER, "open with a null handle pointer");
+    char command[512];
+    snprintf(command, sizeof command, "'%s' '%s' open-first", argv[0], argv[1]);
+    check(system(command) == 0, "an open from a second process is ALLOCATED");
+
+    check(phoneSetData(1, hd, 1, "hello", 6) == 1, "SetData returns its request id");
+    check(completions[1] == 1 && last_result[1] == 0, "SetData completed exactly once with success");
+    char back[6] = {0};
+    check(phoneGetData(hd, 1, back, 6) == 0 && memcmp(back, "hello", 6) == 0, "GetData reads it back");
+    check(phoneSetData(2, hd, 9, "x", 1) == PHONEERR_INVALDATAID && completions[2] == 0, "a bad data id: negative, no completion");
+    char big[300] = {0};
+    check(phoneSetData(3, hd, 0, big, 300) == PHONEERR_OPERATIONFAILED && completions[3] == 0, "oversize: negative, no completion");
+    check(phoneSetData(4, hd, 0, NULL, 5) == PHONEERR_INVALPOINTER, "SetData with a null buffer");
+    uint8_t status[512]; total = sizeof status; memcpy(status, &total, 4);
+    check(phoneGetStatus(hd, status) == 0 && (u32_at(status, 0x0C) & 1), "GetStatus says connected");
+
+    /* Tens of thousands of concurrent requests from several threads. */
+    pthread_t threads[4]; struct sender senders[4];
+    atomic_store(&total_completions, 0);
+    for (int t = 0; t < 4; t++) {
+        senders[t] = (struct sender){hd, 10000 + (DWORD)t * 10000, 10000};
+        pthread_create(&threads[t], NULL, send_many, &senders[t]);
+    }
+    for (int t = 0; t < 4; t++) pthread_join(threads[t], NULL);
+    int once = 1;
+    for (DWORD id = 10000; id < 50000; id++) if (completions[id] != 1) once = 0;
+    check(once && total_completions == 40000, "40000 concurrent SetData each completed exactly once");
+    check(overlaps == 0, "callbacks never overlapped");
+
+    /* A TSPI call from inside PHONEEVENT. */
+    check(phoneSetStatusMessages(hd, PHONESTATE_REINIT, PHONEBUTTONMODE_KEYPAD, 3) == 0, "SetStatusMessages enables keypad buttons");
+    reentrant_phone = hd;
+    check(phoneDevSpecific(5, hd, "press 4", 7) == 5, "mock command: press a key");
+    check(events_seen >= 2, "PHONE_BUTTON down and up arrived");
+    check(reentrant_result == 150000 && completions[150000] == 1, "SetData from inside PHONEEVENT completed once");
+
+    /* Faults injected through DevSpecific. */
+    check(phoneDevSpecific(6, hd, "panic", 5) == PHONEERR_OPERATIONFAILED, "a panic in the driver is OPERATIONFAILED");
+    check(phoneDevSpecific(7, hd, "fault set_data never", 20) == 7, "mock command: SetData never completes");
+    for (DWORD id = 60000; id < 60010; id++) phoneSetData(id, hd, 0, "held", 4);
+    int none_yet = 1;
+    for (DWORD id = 60000; id < 60010; id++) if (completions[id] != 0) none_yet = 0;
+    check(none_yet, "requests held by the driver are outstanding");
+    check(phoneClose(hd) == 0, "TSPI_phoneClose with requests outstanding");
+    int all_done = 1;
+    for (DWORD id = 60000; id < 60010; id++) if (completions[id] != 1 || last_result[id] != PHONEERR_OPERATIONFAILED) all_done = 0;
+    check(all_done, "every outstanding request completed before close returned");
+    int after = total_completions;
+    usleep(50000);
+    check(total_completions == after, "nothing delivered after close");
+
+    check(phoneSetData(8, hd, 0, "x", 1) == PHONEERR_INVALPHONEHANDLE, "a stale handle is INVALPHONEHANDLE");
+    check(phoneSetData(9, (HDRVPHONE)0xdeadbeef, 0, "x", 1) == PHONEERR_INVALPHONEHANDLE, "a made-up handle is INVALPHONEHANDLE");
+    check(phoneClose(hd) == PHONEERR_INVALPHONEHANDLE, "closing twice");
+
+    check(providerShutdown(V31, 7) == 0, "TSPI_providerShutdown");
+    start();
+    check(phoneOpen(BASE + 1, (HTAPIPHONE)0x53, &hd, V31, on_event) == 0, "open after shutdown and a second init");
+    check(phoneSetData(100, hd, 0, "again", 5) == 100 && completions[100] == 1, "SetData after re-init");
+    check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down again");
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
