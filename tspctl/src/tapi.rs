@@ -13,8 +13,11 @@ pub(crate) enum Callback {
     Event { msg: u32, params: [usize; 3] },
 }
 
-fn channel_pair() -> &'static (Mutex<Sender<Callback>>, Mutex<Receiver<Callback>>) {
-    static PAIR: OnceLock<(Mutex<Sender<Callback>>, Mutex<Receiver<Callback>>)> = OnceLock::new();
+/// Both ends of the channel the callbacks feed.
+type Pair = (Mutex<Sender<Callback>>, Mutex<Receiver<Callback>>);
+
+fn channel_pair() -> &'static Pair {
+    static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(|| {
         let (sender, receiver) = channel();
         (Mutex::new(sender), Mutex::new(receiver))
