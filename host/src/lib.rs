@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod dist;
 pub mod ffi;
 mod lane;
 mod logsink;

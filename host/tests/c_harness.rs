@@ -1,7 +1,8 @@
 //! The TSP library as TAPISRV uses it: a C program, compiled here with the
 //! system's C compiler, loads the built library with `dlopen` from a folder laid
-//! out like the dist (the library, and `drivers/` with the mock plugin), and plays
-//! TAPISRV. Its own checks are printed; this test requires them all to pass.
+//! out by the dist code (the library, the sample configuration, `drivers/` with
+//! the mock plugin; no tsp-rs.toml, so demo mode), and plays TAPISRV. Its own
+//! checks are printed; this test requires them all to pass.
 
 mod tapi_side;
 

@@ -16,6 +16,8 @@ commands:
   test                 build everything the tests need, run every test and the
                        conformance kit on every driver, print one line per step
                        with its time, end with `total: N passed, M failed`
+  dist                 release build laid out in target/dist/: the TSP library,
+                       tsp-rs.toml.example, drivers/ (library + manifest each)
   stage                build the drivers and lay them out in target/debug/drivers/
                        (library + manifest each), the way the host finds them
   conformance MANIFEST [--config FILE]
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => return test(rest),
         Some("stage") => stage_command(),
+        Some("dist") => dist_command(rest),
         Some("conformance") => conformance::command(rest),
         Some("new-driver") => new_driver::command(rest).map(|()| ExitCode::SUCCESS),
         Some(other) if other != "help" && other != "--help" && other != "-h" => {
@@ -49,6 +52,33 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn dist_command(args: &[String]) -> Result<ExitCode, String> {
+    if let Some(extra) = args.first() {
+        return Err(format!(
+            "unexpected argument `{extra}` (--windows comes with the Windows DLL issue)"
+        ));
+    }
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "tsp-host"]);
+    let specs = stage::driver_specs()?;
+    for (_, spec) in &specs {
+        build.args(["-p", &spec.crate_name]);
+    }
+    if !build
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?
+        .success()
+    {
+        return Err("the release build failed".into());
+    }
+    let target = stage::workspace().join("target");
+    let out = target.join("dist");
+    let specs: Vec<_> = specs.into_iter().map(|(_, spec)| spec).collect();
+    let library = tsp_host::dist::lay_out(&target.join("release"), &out, &specs)?;
+    println!("laid out {}: {}", out.display(), library.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn stage_command() -> Result<ExitCode, String> {

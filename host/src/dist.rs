@@ -1,0 +1,40 @@
+//! The dist layout that tools outside the project rely on:
+//!
+//! ```text
+//! <out>/libtsp_host.so          the TSP library (tsp_host.dll / .tsp on Windows)
+//! <out>/tsp-rs.toml.example     a sample configuration, not active
+//! <out>/drivers/NAME.toml       each driver's manifest
+//! <out>/drivers/<library>       each driver's library
+//! ```
+//!
+//! `cargo xtask dist` lays it out for release builds; tests lay out the same for
+//! debug builds with this same code.
+
+use std::path::{Path, PathBuf};
+
+use tsp_plugin_sdk::manifest::{PluginSpec, library_file_name};
+
+/// The sample configuration shipped beside the library.
+pub const CONFIG_EXAMPLE: &str = include_str!("../tsp-rs.toml.example");
+
+/// Lays out the TSP library and `drivers` built in `build_dir` (`target/release`)
+/// into `out`. Returns the library's path in `out`.
+pub fn lay_out(build_dir: &Path, out: &Path, drivers: &[PluginSpec]) -> Result<PathBuf, String> {
+    let library = library_file_name("tsp-host");
+    let built = build_dir.join(&library);
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let target = out.join(&library);
+    std::fs::copy(&built, &target).map_err(|e| {
+        format!(
+            "cannot copy {} (build tsp-host first): {e}",
+            built.display()
+        )
+    })?;
+    std::fs::write(out.join("tsp-rs.toml.example"), CONFIG_EXAMPLE)
+        .map_err(|e| format!("cannot write the sample configuration: {e}"))?;
+    for spec in drivers {
+        spec.stage_from(build_dir, &out.join("drivers"))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(target)
+}
