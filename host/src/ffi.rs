@@ -127,6 +127,21 @@ unsafe fn var_struct<'a>(ptr: *mut u8) -> Option<&'a mut [u8]> {
     Some(unsafe { std::slice::from_raw_parts_mut(ptr, total) })
 }
 
+/// A TAPI structure passed in for reading only, as a byte slice of its
+/// `dwTotalSize`.
+///
+/// # Safety
+/// `ptr` is null or points to `dwTotalSize` readable bytes (at least 4).
+unsafe fn var_struct_ref<'a>(ptr: *const u8) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller promises 4 readable bytes.
+    let total = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
+    // SAFETY: the caller promises `dwTotalSize` readable bytes at `ptr`.
+    Some(unsafe { std::slice::from_raw_parts(ptr, total) })
+}
+
 fn handle(hd: HDRVPHONE) -> u64 {
     hd as usize as u64
 }
@@ -416,5 +431,432 @@ pub unsafe extern "system" fn TSPI_phoneDevSpecific(
             (false, size) => unsafe { std::slice::from_raw_parts(lpParams.cast(), size as usize) },
         };
         provider().dev_specific(dwRequestID, handle(hdPhone), params)
+    })
+}
+
+/// Writes a DWORD result, or answers `INVALPOINTER` for a null pointer.
+///
+/// # Safety
+/// `out` is null or a writable DWORD.
+unsafe fn write_dword(out: *mut u32, result: Result<u32, PhoneError>) -> i32 {
+    if out.is_null() {
+        return PhoneError::InvalPointer.to_long();
+    }
+    match result {
+        Ok(value) => {
+            // SAFETY: checked non-null; the caller promises a writable DWORD.
+            unsafe { out.write_unaligned(value) };
+            0
+        }
+        Err(error) => error.to_long(),
+    }
+}
+
+/// The longest `LPCWSTR` device class read (a class name is a few words).
+const MAX_CLASS_UNITS: usize = 1024;
+
+/// Reads a NUL-terminated UTF-16 string TAPI passed; `None` when null, too long
+/// or not valid UTF-16.
+///
+/// # Safety
+/// `ptr` is null or a NUL-terminated UTF-16 string.
+unsafe fn wide_string(ptr: *const u16) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    let mut units = Vec::new();
+    for i in 0..MAX_CLASS_UNITS {
+        // SAFETY: the string is NUL-terminated and we stop at the NUL.
+        let unit = unsafe { ptr.add(i).read_unaligned() };
+        if unit == 0 {
+            return String::from_utf16(&units).ok();
+        }
+        units.push(unit);
+    }
+    None
+}
+
+/// `TSPI_phoneGetButtonInfo`.
+///
+/// # Safety
+/// `lpButtonInfo` is null or a PHONEBUTTONINFO of `dwTotalSize` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetButtonInfo(
+    hdPhone: HDRVPHONE,
+    dwButtonLampID: u32,
+    lpButtonInfo: *mut tsp_core::sys::PHONEBUTTONINFO,
+) -> i32 {
+    guard_phone("TSPI_phoneGetButtonInfo", || {
+        // SAFETY: TAPI passes a PHONEBUTTONINFO of dwTotalSize bytes, or null.
+        let Some(buf) = (unsafe { var_struct(lpButtonInfo.cast()) }) else {
+            return PhoneError::InvalPointer.to_long();
+        };
+        phone_result(
+            provider()
+                .get_button_info(handle(hdPhone), dwButtonLampID, buf)
+                .map(|_| ()),
+        )
+    })
+}
+
+/// `TSPI_phoneGetDisplay`.
+///
+/// # Safety
+/// `lpDisplay` is null or a VARSTRING of `dwTotalSize` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetDisplay(
+    hdPhone: HDRVPHONE,
+    lpDisplay: *mut tsp_core::sys::VARSTRING,
+) -> i32 {
+    guard_phone("TSPI_phoneGetDisplay", || {
+        // SAFETY: TAPI passes a VARSTRING of dwTotalSize bytes, or null.
+        let Some(buf) = (unsafe { var_struct(lpDisplay.cast()) }) else {
+            return PhoneError::InvalPointer.to_long();
+        };
+        phone_result(provider().get_display(handle(hdPhone), buf).map(|_| ()))
+    })
+}
+
+/// `TSPI_phoneGetExtensionID`.
+///
+/// # Safety
+/// `lpExtensionID` is null or a writable PHONEEXTENSIONID.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetExtensionID(
+    dwDeviceID: u32,
+    dwTSPIVersion: u32,
+    lpExtensionID: *mut tsp_core::sys::PHONEEXTENSIONID,
+) -> i32 {
+    guard_phone("TSPI_phoneGetExtensionID", || {
+        if lpExtensionID.is_null() {
+            return PhoneError::InvalPointer.to_long();
+        }
+        match provider().get_extension_id(dwDeviceID, dwTSPIVersion) {
+            Ok([a, b, c, d]) => {
+                let id = tsp_core::sys::PHONEEXTENSIONID {
+                    dwExtensionID0: a,
+                    dwExtensionID1: b,
+                    dwExtensionID2: c,
+                    dwExtensionID3: d,
+                };
+                // SAFETY: checked non-null; TAPI passes a writable PHONEEXTENSIONID.
+                unsafe { lpExtensionID.write_unaligned(id) };
+                0
+            }
+            Err(error) => error.to_long(),
+        }
+    })
+}
+
+/// `TSPI_phoneGetGain`.
+///
+/// # Safety
+/// `lpdwGain` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetGain(
+    hdPhone: HDRVPHONE,
+    dwHookSwitchDev: u32,
+    lpdwGain: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneGetGain", || {
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe {
+            write_dword(
+                lpdwGain,
+                provider().get_gain(handle(hdPhone), dwHookSwitchDev),
+            )
+        }
+    })
+}
+
+/// `TSPI_phoneGetHookSwitch`.
+///
+/// # Safety
+/// `lpdwHookSwitchDevs` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetHookSwitch(
+    hdPhone: HDRVPHONE,
+    lpdwHookSwitchDevs: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneGetHookSwitch", || {
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe {
+            write_dword(
+                lpdwHookSwitchDevs,
+                provider().get_hookswitch(handle(hdPhone)),
+            )
+        }
+    })
+}
+
+/// `TSPI_phoneGetIcon`: writes a null icon, so TAPI uses its generic phone icon.
+///
+/// # Safety
+/// `lpszDeviceClass` is null or a NUL-terminated UTF-16 string; `lphIcon` is null
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetIcon(
+    dwDeviceID: u32,
+    lpszDeviceClass: *const u16,
+    lphIcon: *mut *mut c_void,
+) -> i32 {
+    guard_phone("TSPI_phoneGetIcon", || {
+        if lphIcon.is_null() {
+            return PhoneError::InvalPointer.to_long();
+        }
+        // SAFETY: TAPI passes a NUL-terminated class name, or null.
+        let class = unsafe { wide_string(lpszDeviceClass) };
+        if !lpszDeviceClass.is_null() && class.is_none() {
+            return PhoneError::InvalDeviceClass.to_long();
+        }
+        match provider().get_icon(dwDeviceID, class.as_deref()) {
+            Ok(()) => {
+                // SAFETY: checked non-null.
+                unsafe { lphIcon.write_unaligned(std::ptr::null_mut()) };
+                0
+            }
+            Err(error) => error.to_long(),
+        }
+    })
+}
+
+/// `TSPI_phoneGetID`.
+///
+/// # Safety
+/// `lpDeviceID` is null or a VARSTRING of `dwTotalSize` writable bytes;
+/// `lpszDeviceClass` is null or a NUL-terminated UTF-16 string.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetID(
+    hdPhone: HDRVPHONE,
+    lpDeviceID: *mut tsp_core::sys::VARSTRING,
+    lpszDeviceClass: *const u16,
+    _hTargetProcess: *mut c_void,
+) -> i32 {
+    guard_phone("TSPI_phoneGetID", || {
+        // SAFETY: TAPI passes a VARSTRING of dwTotalSize bytes, or null.
+        let Some(buf) = (unsafe { var_struct(lpDeviceID.cast()) }) else {
+            return PhoneError::InvalPointer.to_long();
+        };
+        // SAFETY: TAPI passes a NUL-terminated class name, or null.
+        let Some(class) = (unsafe { wide_string(lpszDeviceClass) }) else {
+            return PhoneError::InvalDeviceClass.to_long();
+        };
+        phone_result(provider().get_id(handle(hdPhone), &class, buf).map(|_| ()))
+    })
+}
+
+/// `TSPI_phoneGetLamp`.
+///
+/// # Safety
+/// `lpdwLampMode` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetLamp(
+    hdPhone: HDRVPHONE,
+    dwButtonLampID: u32,
+    lpdwLampMode: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneGetLamp", || {
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe {
+            write_dword(
+                lpdwLampMode,
+                provider().get_lamp(handle(hdPhone), dwButtonLampID),
+            )
+        }
+    })
+}
+
+/// `TSPI_phoneGetRing`.
+///
+/// # Safety
+/// Both pointers are null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetRing(
+    hdPhone: HDRVPHONE,
+    lpdwRingMode: *mut u32,
+    lpdwVolume: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneGetRing", || {
+        if lpdwRingMode.is_null() || lpdwVolume.is_null() {
+            return PhoneError::InvalPointer.to_long();
+        }
+        match provider().get_ring(handle(hdPhone)) {
+            Ok((mode, volume)) => {
+                // SAFETY: both checked non-null.
+                unsafe {
+                    lpdwRingMode.write_unaligned(mode);
+                    lpdwVolume.write_unaligned(volume);
+                }
+                0
+            }
+            Err(error) => error.to_long(),
+        }
+    })
+}
+
+/// `TSPI_phoneGetVolume`.
+///
+/// # Safety
+/// `lpdwVolume` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneGetVolume(
+    hdPhone: HDRVPHONE,
+    dwHookSwitchDev: u32,
+    lpdwVolume: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneGetVolume", || {
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe {
+            write_dword(
+                lpdwVolume,
+                provider().get_volume(handle(hdPhone), dwHookSwitchDev),
+            )
+        }
+    })
+}
+
+/// `TSPI_phoneNegotiateExtVersion`.
+///
+/// # Safety
+/// `lpdwExtVersion` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneNegotiateExtVersion(
+    dwDeviceID: u32,
+    dwTSPIVersion: u32,
+    dwLowVersion: u32,
+    dwHighVersion: u32,
+    lpdwExtVersion: *mut u32,
+) -> i32 {
+    guard_phone("TSPI_phoneNegotiateExtVersion", || {
+        let result = provider().negotiate_ext_version(
+            dwDeviceID,
+            dwTSPIVersion,
+            dwLowVersion,
+            dwHighVersion,
+        );
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe { write_dword(lpdwExtVersion, result) }
+    })
+}
+
+/// `TSPI_phoneSelectExtVersion`.
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSelectExtVersion(hdPhone: HDRVPHONE, dwExtVersion: u32) -> i32 {
+    guard_phone("TSPI_phoneSelectExtVersion", || {
+        phone_result(provider().select_ext_version(handle(hdPhone), dwExtVersion))
+    })
+}
+
+/// `TSPI_phoneSetButtonInfo` (asynchronous).
+///
+/// # Safety
+/// `lpButtonInfo` is null or a PHONEBUTTONINFO of `dwTotalSize` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneSetButtonInfo(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwButtonLampID: u32,
+    lpButtonInfo: *const tsp_core::sys::PHONEBUTTONINFO,
+) -> i32 {
+    guard_phone("TSPI_phoneSetButtonInfo", || {
+        // SAFETY: TAPI passes a PHONEBUTTONINFO of dwTotalSize bytes, or null.
+        let Some(info) = (unsafe { var_struct_ref(lpButtonInfo.cast()) }) else {
+            return PhoneError::InvalPointer.to_long();
+        };
+        provider().set_button_info(dwRequestID, handle(hdPhone), dwButtonLampID, info)
+    })
+}
+
+/// `TSPI_phoneSetDisplay` (asynchronous): UTF-16 text, `dwSize` bytes with its
+/// terminator.
+///
+/// # Safety
+/// `lpsDisplay` is null or `dwSize` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_phoneSetDisplay(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwRow: u32,
+    dwColumn: u32,
+    lpsDisplay: *const u16,
+    dwSize: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetDisplay", || {
+        if lpsDisplay.is_null() {
+            return PhoneError::InvalPointer.to_long();
+        }
+        // SAFETY: TAPI passes dwSize readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(lpsDisplay.cast::<u8>(), dwSize as usize) };
+        provider().set_display(dwRequestID, handle(hdPhone), dwRow, dwColumn, bytes)
+    })
+}
+
+/// `TSPI_phoneSetGain` (asynchronous).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSetGain(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwHookSwitchDev: u32,
+    dwGain: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetGain", || {
+        provider().set_gain(dwRequestID, handle(hdPhone), dwHookSwitchDev, dwGain)
+    })
+}
+
+/// `TSPI_phoneSetHookSwitch` (asynchronous).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSetHookSwitch(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwHookSwitchDevs: u32,
+    dwHookSwitchMode: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetHookSwitch", || {
+        provider().set_hookswitch(
+            dwRequestID,
+            handle(hdPhone),
+            dwHookSwitchDevs,
+            dwHookSwitchMode,
+        )
+    })
+}
+
+/// `TSPI_phoneSetLamp` (asynchronous).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSetLamp(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwButtonLampID: u32,
+    dwLampMode: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetLamp", || {
+        provider().set_lamp(dwRequestID, handle(hdPhone), dwButtonLampID, dwLampMode)
+    })
+}
+
+/// `TSPI_phoneSetRing` (asynchronous).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSetRing(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwRingMode: u32,
+    dwVolume: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetRing", || {
+        provider().set_ring(dwRequestID, handle(hdPhone), dwRingMode, dwVolume)
+    })
+}
+
+/// `TSPI_phoneSetVolume` (asynchronous).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_phoneSetVolume(
+    dwRequestID: u32,
+    hdPhone: HDRVPHONE,
+    dwHookSwitchDev: u32,
+    dwVolume: u32,
+) -> i32 {
+    guard_phone("TSPI_phoneSetVolume", || {
+        provider().set_volume(dwRequestID, handle(hdPhone), dwHookSwitchDev, dwVolume)
     })
 }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod dist;
 pub mod ffi;
+pub mod functions;
 mod lane;
 mod logsink;
 mod phone;
@@ -18,6 +19,7 @@ mod requests;
 pub mod tapi;
 
 pub use config::{Config, ConfigError, ConfigSource};
+pub use functions::display_text;
 pub use phone::{Filter, PhoneHandle};
 pub use provider::{Device, HostSetup, Provider};
 pub use tapi::{CompletionProc, EventProc};

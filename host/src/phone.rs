@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tsp_core::{ButtonModes, ButtonStates, PhoneCaps, PhoneError, PhoneStates, TspiVersion};
+use tsp_core::{
+    ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
+    LampModes, PhoneCaps, PhoneError, PhoneStates, TspiVersion,
+};
 use tsp_plugin_sdk::host::OpenSession;
 
 use crate::requests::Token;
@@ -49,8 +52,42 @@ impl Default for Filter {
 /// An asynchronous operation, borrowed on the direct path, owned when queued.
 #[derive(Debug, Clone)]
 pub(crate) enum Op<'a> {
-    SetData { data_id: u32, data: Cow<'a, [u8]> },
-    DevSpecific { params: Cow<'a, [u8]> },
+    SetData {
+        data_id: u32,
+        data: Cow<'a, [u8]>,
+    },
+    DevSpecific {
+        params: Cow<'a, [u8]>,
+    },
+    SetDisplay {
+        row: u32,
+        column: u32,
+        text: String,
+    },
+    SetHookSwitch {
+        devices: HookSwitchDevs,
+        mode: HookSwitchMode,
+    },
+    SetRing {
+        mode: u32,
+        volume: u32,
+    },
+    SetLamp {
+        id: u32,
+        mode: LampModes,
+    },
+    SetVolume {
+        device: HookSwitchDevice,
+        volume: u32,
+    },
+    SetGain {
+        device: HookSwitchDevice,
+        gain: u32,
+    },
+    SetButtonInfo {
+        id: u32,
+        info: Box<ButtonInfo>,
+    },
 }
 
 impl Op<'_> {
@@ -63,6 +100,13 @@ impl Op<'_> {
             Op::DevSpecific { params } => Op::DevSpecific {
                 params: Cow::Owned(params.into_owned()),
             },
+            Op::SetDisplay { row, column, text } => Op::SetDisplay { row, column, text },
+            Op::SetHookSwitch { devices, mode } => Op::SetHookSwitch { devices, mode },
+            Op::SetRing { mode, volume } => Op::SetRing { mode, volume },
+            Op::SetLamp { id, mode } => Op::SetLamp { id, mode },
+            Op::SetVolume { device, volume } => Op::SetVolume { device, volume },
+            Op::SetGain { device, gain } => Op::SetGain { device, gain },
+            Op::SetButtonInfo { id, info } => Op::SetButtonInfo { id, info },
         }
     }
 
@@ -70,6 +114,13 @@ impl Op<'_> {
         match self {
             Op::SetData { data_id, data } => session.set_data(token, *data_id, data),
             Op::DevSpecific { params } => session.dev_specific(token, params),
+            Op::SetDisplay { row, column, text } => session.set_display(token, *row, *column, text),
+            Op::SetHookSwitch { devices, mode } => session.set_hookswitch(token, *devices, *mode),
+            Op::SetRing { mode, volume } => session.set_ring(token, *mode, *volume),
+            Op::SetLamp { id, mode } => session.set_lamp(token, *id, *mode),
+            Op::SetVolume { device, volume } => session.set_volume(token, *device, *volume),
+            Op::SetGain { device, gain } => session.set_gain(token, *device, *gain),
+            Op::SetButtonInfo { id, info } => session.set_button_info(token, *id, info),
         }
     }
 
@@ -77,6 +128,13 @@ impl Op<'_> {
         match self {
             Op::SetData { .. } => "SetData",
             Op::DevSpecific { .. } => "DevSpecific",
+            Op::SetDisplay { .. } => "SetDisplay",
+            Op::SetHookSwitch { .. } => "SetHookSwitch",
+            Op::SetRing { .. } => "SetRing",
+            Op::SetLamp { .. } => "SetLamp",
+            Op::SetVolume { .. } => "SetVolume",
+            Op::SetGain { .. } => "SetGain",
+            Op::SetButtonInfo { .. } => "SetButtonInfo",
         }
     }
 }

@@ -320,7 +320,7 @@ impl Provider {
     }
 
     /// The index of absolute device id `device_id`, or `BADDEVICEID`.
-    fn device_index(&self, device_id: u32) -> Result<(usize, Device), PhoneError> {
+    pub(crate) fn device_index(&self, device_id: u32) -> Result<(usize, Device), PhoneError> {
         let state = self.state();
         let index = device_id
             .checked_sub(state.phone_base)
@@ -348,7 +348,7 @@ impl Provider {
         Ok(VersionRange::PROVIDER.negotiate(low, high)?)
     }
 
-    fn check_version(version: u32) -> Result<TspiVersion, PhoneError> {
+    pub(crate) fn check_version(version: u32) -> Result<TspiVersion, PhoneError> {
         let version = TspiVersion::from_raw(version);
         if TspiVersion::KNOWN.contains(&version) && VersionRange::PROVIDER.contains(version) {
             Ok(version)
@@ -413,7 +413,7 @@ impl Provider {
         Ok(handle)
     }
 
-    fn phone(&self, handle: PhoneHandle) -> Result<Arc<Phone>, PhoneError> {
+    pub(crate) fn phone(&self, handle: PhoneHandle) -> Result<Arc<Phone>, PhoneError> {
         lock(&self.shared.phones)
             .get(handle)
             .ok_or(PhoneError::InvalPhoneHandle)
@@ -530,7 +530,7 @@ impl Provider {
 
     /// Starts an asynchronous request: returns `request_id` (a completion follows,
     /// perhaps already delivered) or a negative error (no completion).
-    fn request(&self, phone: &Arc<Phone>, request_id: u32, op: Op<'_>) -> i32 {
+    pub(crate) fn request(&self, phone: &Arc<Phone>, request_id: u32, op: Op<'_>) -> i32 {
         let _span =
             tracing::debug_span!("request", request_id, phone = phone.handle, op = op.name())
                 .entered();

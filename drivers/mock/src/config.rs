@@ -16,6 +16,7 @@
 //! data_area_size = 256
 //! display = [2, 16]         # rows, columns; [0, 0] for none
 //! keypad = true
+//! lamps = 2                 # feature buttons with lamps, after the keypad
 //! handset = true
 //! ring_modes = 3
 //!
@@ -54,6 +55,8 @@ pub struct PhoneConfig {
     pub display: [u32; 2],
     /// A 12-key keypad (ids 0–11).
     pub keypad: bool,
+    /// Feature buttons with a lamp each (off, steady, flash), after the keypad.
+    pub lamps: u32,
     /// A handset with hookswitch, volume and gain.
     pub handset: bool,
     /// Ring modes (0 for none).
@@ -68,6 +71,7 @@ impl Default for PhoneConfig {
             data_area_size: crate::DEFAULT_DATA_AREA_SIZE,
             display: [2, 16],
             keypad: true,
+            lamps: 2,
             handset: true,
             ring_modes: 3,
         }

@@ -25,6 +25,9 @@ pub(crate) struct DeviceState {
     pub(crate) gain: u32,
     pub(crate) ring: (u32, u32),
     pub(crate) display: Vec<char>,
+    /// Per button/lamp id: its current lamp mode and its label.
+    pub(crate) lamps: Vec<LampModes>,
+    pub(crate) labels: Vec<String>,
 }
 
 /// One mock device.
@@ -72,6 +75,18 @@ impl Phone {
                 gain: 0x8000,
                 ring: (0, 0x8000),
                 display: vec![' '; cells],
+                lamps: caps
+                    .buttons
+                    .iter()
+                    .map(|b| {
+                        if b.lamp_modes == LampModes::DUMMY {
+                            LampModes::DUMMY
+                        } else {
+                            LampModes::OFF
+                        }
+                    })
+                    .collect(),
+                labels: (0..caps.buttons.len()).map(default_label).collect(),
             }),
             faults: Mutex::new(faults.clone()),
             config,
@@ -145,6 +160,16 @@ impl Phone {
     }
 }
 
+/// A button's label at start: the keypad's digits, `*`, `#`, then `F1`, `F2` ….
+fn default_label(id: usize) -> String {
+    match id {
+        0..=9 => id.to_string(),
+        10 => "*".to_owned(),
+        11 => "#".to_owned(),
+        _ => format!("F{}", id - 11),
+    }
+}
+
 /// The lock file of the phone with this permanent id.
 pub fn lock_path(permanent_id: u32) -> PathBuf {
     std::env::temp_dir().join(format!("tsp-rs-mock-{permanent_id:08x}.lock"))
@@ -163,17 +188,28 @@ pub(crate) fn caps_of(index: u32, config: &PhoneConfig) -> PhoneCaps {
         features |= PhoneFeatures::SETDISPLAY | PhoneFeatures::GETDISPLAY;
         states |= PhoneStates::DISPLAY;
     }
-    let buttons = if config.keypad {
-        features |= PhoneFeatures::GETBUTTONINFO;
+    let mut buttons = Vec::new();
+    if config.keypad {
         let key = ButtonLamp {
             mode: ButtonModes::KEYPAD,
             function: ButtonFunction::None,
             lamp_modes: LampModes::DUMMY,
         };
-        vec![key; 12]
-    } else {
-        Vec::new()
-    };
+        buttons.extend(std::iter::repeat_n(key, 12));
+    }
+    if config.lamps > 0 {
+        features |= PhoneFeatures::SETLAMP | PhoneFeatures::GETLAMP;
+        states |= PhoneStates::LAMP;
+        let feature = ButtonLamp {
+            mode: ButtonModes::FEATURE,
+            function: ButtonFunction::Hold,
+            lamp_modes: LampModes::OFF | LampModes::STEADY | LampModes::FLASH,
+        };
+        buttons.extend(std::iter::repeat_n(feature, config.lamps as usize));
+    }
+    if !buttons.is_empty() {
+        features |= PhoneFeatures::GETBUTTONINFO | PhoneFeatures::SETBUTTONINFO;
+    }
     let handset = config.handset.then(|| {
         features |= PhoneFeatures::GETHOOKSWITCHHANDSET
             | PhoneFeatures::SETHOOKSWITCHHANDSET

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
-    HookSwitchStatus, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
+    HookSwitchStatus, LampModes, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
 };
 use tsp_plugin_sdk::{Completion, PhoneEvent, PhoneEvents, Session};
 
@@ -18,7 +18,7 @@ use crate::phone::Phone;
 use crate::{Fault, Shared};
 
 /// The operations faults can be set for.
-pub const OPERATIONS: [&str; 10] = [
+pub const OPERATIONS: [&str; 12] = [
     "set_data",
     "get_data",
     "set_display",
@@ -28,6 +28,8 @@ pub const OPERATIONS: [&str; 10] = [
     "set_gain",
     "get_status",
     "dev_specific",
+    "set_lamp",
+    "set_button_info",
     "open",
 ];
 
@@ -373,20 +375,19 @@ impl Session for MockSession {
     }
 
     fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
-        if !self.phone.config.keypad {
-            return Err(PhoneError::OperationUnavail);
-        }
-        let button = self
+        let button = *self
             .phone
             .caps
             .buttons
             .get(id as usize)
-            .ok_or(PhoneError::InvalButtonLampId)?;
-        let label = match id {
-            10 => "*".to_owned(),
-            11 => "#".to_owned(),
-            digit => digit.to_string(),
-        };
+            .ok_or(PhoneError::OperationUnavail)?;
+        let label = self
+            .phone
+            .state()
+            .labels
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_default();
         Ok(ButtonInfo {
             mode: button.mode,
             function: button.function,
@@ -394,6 +395,54 @@ impl Session for MockSession {
             dev_specific: Vec::new(),
             state: ButtonStates::UP,
         })
+    }
+
+    fn set_button_info(&self, id: u32, info: &ButtonInfo, done: Completion) {
+        if self.phone.caps.buttons.is_empty() {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
+        self.run("set_button_info", done, || {
+            let mut state = self.phone.state();
+            let label = state
+                .labels
+                .get_mut(id as usize)
+                .ok_or(PhoneError::InvalButtonLampId)?;
+            *label = info.text.clone();
+            Ok(())
+        });
+    }
+
+    fn set_lamp(&self, id: u32, mode: LampModes, done: Completion) {
+        if self.phone.config.lamps == 0 {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
+        self.run("set_lamp", done, || {
+            let supported = self
+                .phone
+                .caps
+                .buttons
+                .get(id as usize)
+                .ok_or(PhoneError::InvalButtonLampId)?
+                .lamp_modes;
+            if !supported.contains(mode) || mode == LampModes::DUMMY {
+                return Err(PhoneError::InvalLampMode);
+            }
+            self.phone.state().lamps[id as usize] = mode;
+            self.events.send(PhoneEvent::Lamp { id, mode });
+            Ok(())
+        });
+    }
+
+    fn get_lamp(&self, id: u32) -> Result<LampModes, PhoneError> {
+        if self.phone.config.lamps == 0 {
+            return Err(PhoneError::OperationUnavail);
+        }
+        self.phone
+            .state()
+            .lamps
+            .get(id as usize)
+            .copied()
+            .ok_or(PhoneError::InvalButtonLampId)
     }
 
     fn get_status(&self) -> Result<PhoneStatus, PhoneError> {
