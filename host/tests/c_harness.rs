@@ -1,27 +1,28 @@
-//! The TSP library as TAPISRV uses it: a C program, compiled here with the
-//! system's C compiler, loads the built library with `dlopen` from a folder laid
-//! out by the dist code (the library, the sample configuration, `drivers/` with
-//! the mock plugin; no tsp-rs.toml, so demo mode), and plays TAPISRV. Its own
-//! checks are printed; this test requires them all to pass.
+//! The TSP library as TAPISRV uses it: C programs, compiled here with the system's
+//! C compiler, load the built library with `dlopen` from a folder laid out by the
+//! dist code (the library, the sample configuration, `drivers/` with the mock
+//! plugin; no tsp-rs.toml, so demo mode), and play TAPISRV. Their own checks are
+//! printed; these tests require them all to pass.
 
 mod tapi_side;
 
 use std::process::Command;
 
 use tapi_side::*;
+use tsp_host::sdk::manifest::PluginSpec;
 
-#[test]
-fn the_c_harness_passes_against_the_tsp_library() {
-    let folder = plugin_folder("test-c-harness");
-    let library = folder.join(tsp_host::sdk::manifest::library_file_name("tsp-host"));
-    std::fs::copy(
-        build_dir().join(library.file_name().expect("name")),
-        &library,
-    )
-    .expect("the TSP library is built (cargo build --workspace)");
+/// Lays out the library, compiles `name`.c and runs it; every check must pass.
+fn run_c_program(name: &str, min_checks: usize) {
+    let folder = build_dir().join(format!("test-c-{name}"));
+    let mock =
+        PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
+    let library = tsp_host::dist::lay_out(&build_dir(), &folder, &[mock]).unwrap_or_else(|e| {
+        panic!("{e} (cargo build --workspace builds it; cargo xtask test does)")
+    });
+    assert!(folder.join("tsp-rs.toml.example").is_file());
 
-    let source = workspace().join("host/tests/c/harness.c");
-    let program = folder.join("harness");
+    let source = workspace().join(format!("host/tests/c/{name}.c"));
+    let program = folder.join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
         .args([
@@ -32,28 +33,42 @@ fn the_c_harness_passes_against_the_tsp_library() {
         .arg("-ldl")
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
-    assert!(status.success(), "the harness does not compile");
+    assert!(status.success(), "{name}.c does not compile");
 
     let output = Command::new(&program)
         .arg(&library)
         .env_remove("TSP_RS_CONFIG")
         .output()
-        .expect("the harness runs");
+        .expect("the program runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     let last = stdout.lines().last().unwrap_or_default();
     assert!(
         last.ends_with(" 0 failed"),
-        "the harness reports failures: {last}"
+        "{name} reports failures:\n{stdout}"
     );
     assert!(
         output.status.success(),
-        "the harness exited with {}",
+        "{name} exited with {}",
         output.status
     );
     assert!(
-        stdout.lines().filter(|l| l.starts_with("PASS")).count() >= 40,
+        stdout.lines().filter(|l| l.starts_with("PASS")).count() >= min_checks,
         "{stdout}"
     );
+}
+
+/// The mock's lock files are process-wide: one program at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn the_c_harness_passes_against_the_tsp_library() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program("harness", 40);
+}
+
+#[test]
+fn every_phone_function_through_the_c_exports() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program("functions", 60);
 }

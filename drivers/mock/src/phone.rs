@@ -249,6 +249,7 @@ pub(crate) fn caps_of(index: u32, config: &PhoneConfig) -> PhoneCaps {
         buttons,
         set_data: vec![config.data_area_size; config.data_areas as usize],
         get_data: vec![config.data_area_size; config.data_areas as usize],
+        device_classes: vec!["tsp-rs/mock".to_owned()],
         features,
         ..PhoneCaps::default()
     }

@@ -9,127 +9,18 @@
  * UTF-16 strings are uint16_t, not wchar_t (4 bytes on Linux). Prototypes follow
  * the Windows SDK tspi.h for TAPI_CURRENT_VERSION >= 0x00020000.
  */
-#define _DEFAULT_SOURCE
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include "tspi_loader.h"
 
-typedef int32_t LONG;
-typedef uint32_t DWORD;
-typedef uintptr_t DWORD_PTR;
-typedef void *HDRVPHONE, *HTAPIPHONE, *HPROVIDER;
-typedef void (*ASYNC_COMPLETION)(DWORD, LONG);
-typedef void (*PHONEEVENT)(HTAPIPHONE, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
-typedef void (*LINEEVENT)(void *, void *, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
-
-#define INITIALIZE_NEGOTIATION 0xFFFFFFFFu
-#define LINEERR_INCOMPATIBLEAPIVERSION ((LONG)0x8000000C)
-#define LINEERR_INVALPOINTER ((LONG)0x80000035)
-#define PHONEERR_ALLOCATED ((LONG)0x90000001)
-#define PHONEERR_BADDEVICEID ((LONG)0x90000002)
-#define PHONEERR_INCOMPATIBLEAPIVERSION ((LONG)0x90000003)
-#define PHONEERR_INVALDATAID ((LONG)0x9000000C)
-#define PHONEERR_INVALPHONEHANDLE ((LONG)0x90000013)
-#define PHONEERR_INVALPOINTER ((LONG)0x90000015)
-#define PHONEERR_OPERATIONFAILED ((LONG)0x9000001C)
-#define PHONEERR_STRUCTURETOOSMALL ((LONG)0x90000021)
-#define PHONE_BUTTON 0x0E
-#define PHONESTATE_REINIT 0x00200000u
-#define PHONEBUTTONMODE_KEYPAD 0x08u
-
-static LONG (*lineNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
-static LONG (*providerEnumDevices)(DWORD, DWORD *, DWORD *, HPROVIDER, LINEEVENT, PHONEEVENT);
-static LONG (*providerInit)(DWORD, DWORD, DWORD, DWORD, DWORD_PTR, DWORD_PTR, ASYNC_COMPLETION, DWORD *);
-static LONG (*providerShutdown)(DWORD, DWORD);
-static LONG (*phoneNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
-static LONG (*phoneGetDevCaps)(DWORD, DWORD, DWORD, void *);
-static LONG (*phoneOpen)(DWORD, HTAPIPHONE, HDRVPHONE *, DWORD, PHONEEVENT);
-static LONG (*phoneClose)(HDRVPHONE);
-static LONG (*phoneSetData)(DWORD, HDRVPHONE, DWORD, void *, DWORD);
-static LONG (*phoneGetData)(HDRVPHONE, DWORD, void *, DWORD);
-static LONG (*phoneSetStatusMessages)(HDRVPHONE, DWORD, DWORD, DWORD);
-static LONG (*phoneGetStatus)(HDRVPHONE, void *);
-static LONG (*phoneDevSpecific)(DWORD, HDRVPHONE, void *, DWORD);
-
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-    printf("%s %s\n", ok ? "PASS" : "FAIL", what);
-    if (ok) passed++; else failed++;
-}
-
-#define MAX_ID 200000
-static atomic_int completions[MAX_ID];
-static atomic_long last_result[MAX_ID];
-static atomic_int in_callback, overlaps, total_completions, events_seen;
 static HDRVPHONE reentrant_phone;
 static atomic_long reentrant_result;
 
-static void enter(void) { if (atomic_exchange(&in_callback, 1)) atomic_fetch_add(&overlaps, 1); }
-static void leave(void) { atomic_store(&in_callback, 0); }
-
-static void on_completion(DWORD id, LONG result) {
-    enter();
-    if (id < MAX_ID) { atomic_fetch_add(&completions[id], 1); atomic_store(&last_result[id], result); }
-    atomic_fetch_add(&total_completions, 1);
-    leave();
-}
-
-static void on_event(HTAPIPHONE ht, DWORD msg, DWORD_PTR p1, DWORD_PTR p2, DWORD_PTR p3) {
-    (void)ht; (void)p1; (void)p2; (void)p3;
-    enter();
-    atomic_fetch_add(&events_seen, 1);
+/* TAPI calling back into the provider from inside PHONEEVENT. */
+static void call_from_event(DWORD msg) {
     if (msg == PHONE_BUTTON && reentrant_phone) {
-        /* TAPI calling back into the provider from inside PHONEEVENT. */
         HDRVPHONE hd = reentrant_phone;
         reentrant_phone = NULL;
         atomic_store(&reentrant_result, phoneSetData(150000, hd, 3, "inside", 6));
     }
-    leave();
-}
-
-static void *resolve(void *lib, const char *name) {
-    void *f = dlsym(lib, name);
-    if (!f) { fprintf(stderr, "missing export %s\n", name); exit(2); }
-    return f;
-}
-
-static void load(const char *path) {
-    void *lib = dlopen(path, RTLD_NOW);
-    if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); exit(2); }
-    lineNegotiateTSPIVersion = resolve(lib, "TSPI_lineNegotiateTSPIVersion");
-    providerEnumDevices = resolve(lib, "TSPI_providerEnumDevices");
-    providerInit = resolve(lib, "TSPI_providerInit");
-    providerShutdown = resolve(lib, "TSPI_providerShutdown");
-    phoneNegotiateTSPIVersion = resolve(lib, "TSPI_phoneNegotiateTSPIVersion");
-    phoneGetDevCaps = resolve(lib, "TSPI_phoneGetDevCaps");
-    phoneOpen = resolve(lib, "TSPI_phoneOpen");
-    phoneClose = resolve(lib, "TSPI_phoneClose");
-    phoneSetData = resolve(lib, "TSPI_phoneSetData");
-    phoneGetData = resolve(lib, "TSPI_phoneGetData");
-    phoneSetStatusMessages = resolve(lib, "TSPI_phoneSetStatusMessages");
-    phoneGetStatus = resolve(lib, "TSPI_phoneGetStatus");
-    phoneDevSpecific = resolve(lib, "TSPI_phoneDevSpecific");
-}
-
-static DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }
-
-static const DWORD BASE = 3, V31 = 0x00030001;
-
-static void start(void) {
-    DWORD v = 0, lines = 99, phones = 99;
-    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, &v) == 0 && v == V31,
-          "TSPI_lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION) writes 3.1");
-    check(providerEnumDevices(7, &lines, &phones, (HPROVIDER)0x1234, NULL, on_event) == 0 && lines == 0 && phones == 2,
-          "TSPI_providerEnumDevices reports 0 lines, 2 phones");
-    DWORD options = 77;
-    check(providerInit(V31, 7, 0, BASE, 0, phones, on_completion, &options) == 0 && options == 0,
-          "TSPI_providerInit succeeds, reentrant");
 }
 
 struct sender { HDRVPHONE hd; DWORD first; int count; };
@@ -219,6 +110,7 @@ int main(int argc, char **argv) {
     /* A TSPI call from inside PHONEEVENT. */
     check(phoneSetStatusMessages(hd, PHONESTATE_REINIT, PHONEBUTTONMODE_KEYPAD, 3) == 0, "SetStatusMessages enables keypad buttons");
     reentrant_phone = hd;
+    event_hook = call_from_event;
     check(phoneDevSpecific(5, hd, "press 4", 7) == 5, "mock command: press a key");
     check(events_seen >= 2, "PHONE_BUTTON down and up arrived");
     check(reentrant_result == 150000 && completions[150000] == 1, "SetData from inside PHONEEVENT completed once");
@@ -248,6 +140,5 @@ int main(int argc, char **argv) {
     check(phoneSetData(100, hd, 0, "again", 5) == 100 && completions[100] == 1, "SetData after re-init");
     check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down again");
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return finish();
 }

@@ -1,0 +1,158 @@
+/*
+ * Every TSPI phone function through the C exports, on the mock's phone 0
+ * (display 2 x 16, keypad ids 0-11, lamps 12 and 13, a handset, 3 ring modes,
+ * four 256-byte data areas, device class "tsp-rs/mock"): what it answers, and
+ * the TSPI-level checks made before the driver sees anything.
+ * Usage: functions /path/to/libtsp_host.so
+ */
+#include "tspi_loader.h"
+
+static DWORD next_id = 1000;
+
+/* The id of the request ASYNC_OK starts; `call` uses it. */
+static DWORD ID;
+
+/* Starts an asynchronous request with a fresh id; true when it returned the id and
+ * completed exactly once with success. */
+#define ASYNC_OK(call) (ID = next_id++, async_ok((call), ID, 0))
+static int async_ok(LONG returned, DWORD id, LONG result) {
+    return returned == (LONG)id && completed_once(id, result);
+}
+
+static void utf16(uint16_t *out, const char *text) {
+    while ((*out++ = (uint8_t)*text++)) {}
+}
+
+static int display_is(HDRVPHONE hd, const char *expected) {
+    uint8_t buf[256];
+    if (phoneGetDisplay(hd, tapi_buffer(buf, sizeof buf)) != 0) return 0;
+    if (u32_at(buf, 12) != STRINGFORMAT_UNICODE) return 0;
+    DWORD size = u32_at(buf, 16), off = u32_at(buf, 20);
+    size_t n = strlen(expected);
+    if (size != (n + 1) * 2) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t unit; memcpy(&unit, buf + off + 2 * i, 2);
+        if (unit != (uint8_t)expected[i]) return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: functions LIBRARY\n"); return 2; }
+    load(argv[1]);
+    start();
+    HDRVPHONE hd = NULL;
+    check(phoneOpen(BASE, (HTAPIPHONE)0x61, &hd, V31, on_event) == 0, "TSPI_phoneOpen");
+    DWORD a = 0, b = 0;
+    uint8_t buf[512];
+    uint16_t text[64];
+
+    /* Button info. */
+    check(phoneGetButtonInfo(hd, 1, tapi_buffer(buf, sizeof buf)) == 0 && u32_at(buf, 12) == PHONEBUTTONMODE_KEYPAD,
+          "GetButtonInfo: keypad button 1");
+    check(phoneGetButtonInfo(hd, 14, tapi_buffer(buf, sizeof buf)) == PHONEERR_INVALBUTTONLAMPID, "GetButtonInfo: id past the buttons");
+    check(phoneGetButtonInfo(hd, 1, tapi_buffer(buf, 20)) == PHONEERR_STRUCTURETOOSMALL, "GetButtonInfo: below the fixed part");
+    uint8_t info[64];
+    tapi_buffer(info, sizeof info);
+    DWORD mode = PHONEBUTTONMODE_FEATURE, function = 4, text_size = 10, text_off = 40;
+    memcpy(info + 12, &mode, 4); memcpy(info + 16, &function, 4);
+    memcpy(info + 20, &text_size, 4); memcpy(info + 24, &text_off, 4);
+    utf16(text, "Hold"); memcpy(info + 40, text, 10);
+    check(ASYNC_OK(phoneSetButtonInfo(ID, hd, 12, info)), "SetButtonInfo relabels lamp button 12");
+    check(phoneGetButtonInfo(hd, 12, tapi_buffer(buf, sizeof buf)) == 0 && u32_at(buf, 20) == 10 &&
+          memcmp(buf + u32_at(buf, 24), text, 10) == 0, "GetButtonInfo reads the new label");
+    check(phoneSetButtonInfo(next_id, hd, 99, info) == PHONEERR_INVALBUTTONLAMPID, "SetButtonInfo: bad id, negative return");
+
+    /* Display. */
+    check(display_is(hd, "                                "), "GetDisplay: 2 x 16 blanks at start");
+    utf16(text, "Hello");
+    check(ASYNC_OK(phoneSetDisplay(ID, hd, 0, 0, text, 12)), "SetDisplay(0, 0, \"Hello\")");
+    check(display_is(hd, "Hello                           "), "GetDisplay shows it");
+    utf16(text, "ABCDEFGHIJ");
+    check(ASYNC_OK(phoneSetDisplay(ID, hd, 1, 10, text, 22)), "SetDisplay past the edge");
+    check(display_is(hd, "Hello                     ABCDEF"), "text past the display is cut at its edge");
+    check(phoneSetDisplay(next_id, hd, 0, 0, text, 7) == PHONEERR_INVALPARAM, "SetDisplay: odd dwSize");
+    check(phoneSetDisplay(next_id, hd, 0, 0, text, 6) == PHONEERR_INVALPARAM, "SetDisplay: no terminator inside dwSize");
+    uint16_t lone[] = {0xD800, 0};
+    check(phoneSetDisplay(next_id, hd, 0, 0, lone, 4) == PHONEERR_INVALPARAM, "SetDisplay: unpaired surrogate");
+    check(phoneSetDisplay(next_id, hd, 2, 0, text, 22) == PHONEERR_INVALPARAM, "SetDisplay: row past the display");
+    check(phoneSetDisplay(next_id, hd, 0, 16, text, 22) == PHONEERR_INVALPARAM, "SetDisplay: column past the display");
+
+    /* Extensions: none. */
+    uint8_t ext[16]; memset(ext, 0xFF, sizeof ext);
+    int zeros = phoneGetExtensionID(BASE, V31, ext) == 0;
+    for (int i = 0; i < 16; i++) zeros &= ext[i] == 0;
+    check(zeros, "GetExtensionID: all zeros, no extensions");
+    check(phoneNegotiateExtVersion(BASE, V31, 1, 0x10000, &a) == PHONEERR_INCOMPATIBLEEXTVERSION, "NegotiateExtVersion: none in range");
+    check(phoneSelectExtVersion(hd, 0) == 0, "SelectExtVersion(0) cancels");
+    check(phoneSelectExtVersion(hd, 0x10000) == PHONEERR_INCOMPATIBLEEXTVERSION, "SelectExtVersion of an unknown version");
+
+    /* Gain and volume. */
+    check(phoneGetGain(hd, PHONEHOOKSWITCHDEV_HANDSET, &a) == 0 && a == 0x8000, "GetGain(handset)");
+    check(ASYNC_OK(phoneSetGain(ID, hd, PHONEHOOKSWITCHDEV_HANDSET, 0x1234)), "SetGain(handset, 0x1234)");
+    check(phoneGetGain(hd, PHONEHOOKSWITCHDEV_HANDSET, &a) == 0 && a == 0x1234, "GetGain reads it back");
+    check(ASYNC_OK(phoneSetGain(ID, hd, PHONEHOOKSWITCHDEV_HANDSET, 0x12345)) &&
+          phoneGetGain(hd, PHONEHOOKSWITCHDEV_HANDSET, &a) == 0 && a == 0xFFFF, "SetGain above 0xFFFF is clamped");
+    check(phoneSetGain(next_id, hd, PHONEHOOKSWITCHDEV_SPEAKER, 1) == PHONEERR_INVALHOOKSWITCHDEV, "SetGain: a device the phone lacks");
+    check(phoneSetGain(next_id, hd, 3, 1) == PHONEERR_INVALHOOKSWITCHDEV, "SetGain: two devices at once");
+    check(phoneGetGain(hd, PHONEHOOKSWITCHDEV_SPEAKER, &a) == PHONEERR_INVALHOOKSWITCHDEV, "GetGain: a device the phone lacks");
+    check(phoneGetGain(hd, PHONEHOOKSWITCHDEV_HANDSET, NULL) == PHONEERR_INVALPOINTER, "GetGain: null pointer");
+    check(ASYNC_OK(phoneSetVolume(ID, hd, PHONEHOOKSWITCHDEV_HANDSET, 0x4321)) &&
+          phoneGetVolume(hd, PHONEHOOKSWITCHDEV_HANDSET, &a) == 0 && a == 0x4321, "SetVolume and GetVolume(handset)");
+    check(phoneSetVolume(next_id, hd, PHONEHOOKSWITCHDEV_SPEAKER, 1) == PHONEERR_INVALHOOKSWITCHDEV, "SetVolume: a device the phone lacks");
+
+    /* Hookswitch. */
+    check(phoneGetHookSwitch(hd, &a) == 0 && a == 0, "GetHookSwitch: on hook");
+    check(ASYNC_OK(phoneSetHookSwitch(ID, hd, PHONEHOOKSWITCHDEV_HANDSET, PHONEHOOKSWITCHMODE_MICSPEAKER)), "SetHookSwitch(handset, micspeaker)");
+    check(phoneGetHookSwitch(hd, &a) == 0 && a == PHONEHOOKSWITCHDEV_HANDSET, "GetHookSwitch: the handset is off hook");
+    check(phoneSetHookSwitch(next_id, hd, PHONEHOOKSWITCHDEV_HANDSET, PHONEHOOKSWITCHMODE_MIC) == PHONEERR_INVALHOOKSWITCHMODE, "SetHookSwitch: a mode the handset cannot be set to");
+    check(phoneSetHookSwitch(next_id, hd, PHONEHOOKSWITCHDEV_HANDSET, PHONEHOOKSWITCHMODE_MIC | PHONEHOOKSWITCHMODE_SPEAKER) == PHONEERR_INVALHOOKSWITCHMODE, "SetHookSwitch: two modes");
+    check(phoneSetHookSwitch(next_id, hd, PHONEHOOKSWITCHDEV_SPEAKER, PHONEHOOKSWITCHMODE_ONHOOK) == PHONEERR_INVALHOOKSWITCHDEV, "SetHookSwitch: a device the phone lacks");
+    check(phoneSetHookSwitch(next_id, hd, 0, PHONEHOOKSWITCHMODE_ONHOOK) == PHONEERR_INVALHOOKSWITCHDEV, "SetHookSwitch: no device");
+
+    /* Icon and ID. */
+    HICON icon = (HICON)1;
+    check(phoneGetIcon(BASE, NULL, &icon) == 0 && icon == NULL, "GetIcon: no icon of its own (TAPI's generic one)");
+    utf16(text, "tapi/phone");
+    check(phoneGetIcon(BASE, text, &icon) == 0, "GetIcon(\"tapi/phone\")");
+    utf16(text, "comm");
+    check(phoneGetIcon(BASE, text, &icon) == PHONEERR_INVALDEVICECLASS, "GetIcon of another class");
+    check(phoneGetIcon(BASE + 9, NULL, &icon) == PHONEERR_BADDEVICEID, "GetIcon of an unknown device");
+    utf16(text, "TSP-RS/Mock");
+    check(phoneGetID(hd, tapi_buffer(buf, sizeof buf), text, NULL) == 0 && u32_at(buf, 16) == 12,
+          "GetID(\"TSP-RS/Mock\"): classes compared without regard to case, the key \"mock0\"");
+    utf16(text, "comm/datamodem");
+    check(phoneGetID(hd, tapi_buffer(buf, sizeof buf), text, NULL) == PHONEERR_INVALDEVICECLASS, "GetID of a class the phone does not list");
+
+    /* Lamps, with PHONE_STATE(LAMP) once asked for. */
+    check(phoneGetLamp(hd, 12, &a) == 0 && a == PHONELAMPMODE_OFF, "GetLamp(12): off");
+    check(phoneSetStatusMessages(hd, PHONESTATE_LAMP, 0, 0) == 0, "SetStatusMessages(LAMP)");
+    int before = events_seen;
+    check(ASYNC_OK(phoneSetLamp(ID, hd, 12, PHONELAMPMODE_FLASH)), "SetLamp(12, flash)");
+    check(events_seen == before + 1 && last_msg == PHONE_STATE && last_params[0] == PHONESTATE_LAMP && last_params[1] == 12,
+          "PHONE_STATE(LAMP, 12) arrived");
+    check(phoneGetLamp(hd, 12, &a) == 0 && a == PHONELAMPMODE_FLASH, "GetLamp reads it back");
+    check(phoneSetLamp(next_id, hd, 12, PHONELAMPMODE_FLASH | PHONELAMPMODE_OFF) == PHONEERR_INVALLAMPMODE, "SetLamp: two modes");
+    check(phoneSetLamp(next_id, hd, 12, PHONELAMPMODE_WINK) == PHONEERR_INVALLAMPMODE, "SetLamp: a mode the lamp lacks");
+    check(phoneSetLamp(next_id, hd, 3, PHONELAMPMODE_OFF) == PHONEERR_INVALLAMPMODE, "SetLamp on a keypad button without a lamp");
+    check(phoneSetLamp(next_id, hd, 14, PHONELAMPMODE_OFF) == PHONEERR_INVALBUTTONLAMPID, "SetLamp: id past the lamps");
+    check(phoneGetLamp(hd, 14, &a) == PHONEERR_INVALBUTTONLAMPID, "GetLamp: id past the lamps");
+    check(phoneSetStatusMessages(hd, 0, 0, 0) == 0, "SetStatusMessages(nothing)");
+    before = events_seen;
+    check(ASYNC_OK(phoneSetLamp(ID, hd, 13, PHONELAMPMODE_FLASH)) && events_seen == before, "no PHONE_STATE when not asked for");
+
+    /* Ring. */
+    check(phoneGetRing(hd, &a, &b) == 0 && a == 0 && b == 0x8000, "GetRing: silent");
+    check(ASYNC_OK(phoneSetRing(ID, hd, 3, 0x4000)) && phoneGetRing(hd, &a, &b) == 0 && a == 3 && b == 0x4000,
+          "SetRing(3, 0x4000) and GetRing");
+    check(phoneSetRing(next_id, hd, 4, 0) == PHONEERR_INVALRINGMODE, "SetRing: a mode past dwNumRingModes");
+    check(phoneGetRing(hd, NULL, &b) == PHONEERR_INVALPOINTER, "GetRing: null pointer");
+
+    /* Status reflects it all. */
+    check(phoneGetStatus(hd, tapi_buffer(buf, sizeof buf)) == 0 && u32_at(buf, 0x18) == 3 &&
+          u32_at(buf, 0x20) == PHONEHOOKSWITCHMODE_MICSPEAKER, "GetStatus: ring mode 3, handset mic+speaker");
+
+    check(overlaps == 0, "callbacks never overlapped");
+    check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down");
+    return finish();
+}
