@@ -860,3 +860,12 @@ pub extern "system" fn TSPI_phoneSetVolume(
         provider().set_volume(dwRequestID, handle(hdPhone), dwHookSwitchDev, dwVolume)
     })
 }
+
+/// `TSPI_providerCreatePhoneDevice`: binds a PHONE_CREATE's temporary id to the
+/// device id TAPI chose.
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_providerCreatePhoneDevice(dwTempID: usize, dwDeviceID: u32) -> i32 {
+    guard_phone("TSPI_providerCreatePhoneDevice", || {
+        phone_result(provider().create_phone_device(dwTempID, dwDeviceID))
+    })
+}

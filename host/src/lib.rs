@@ -14,6 +14,7 @@ pub mod functions;
 mod lane;
 mod logsink;
 mod phone;
+mod presence;
 mod provider;
 mod requests;
 pub mod tapi;

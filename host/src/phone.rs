@@ -182,6 +182,9 @@ enum SlotState {
     /// Being opened: holds the device so a second open of it is refused.
     Opening(usize),
     Open(Arc<Phone>),
+    /// Closed by the provider (PHONE_CLOSE sent): only `TSPI_phoneClose` still
+    /// accepts the handle, which is not reused meanwhile.
+    ForceClosed,
 }
 
 #[derive(Default)]
@@ -201,7 +204,7 @@ impl PhoneTable {
         self.slots.iter().any(|s| match &s.state {
             SlotState::Opening(d) => *d == device,
             SlotState::Open(p) => p.device == device,
-            SlotState::Free => false,
+            SlotState::Free | SlotState::ForceClosed => false,
         })
     }
 
@@ -266,6 +269,34 @@ impl PhoneTable {
                 None
             }
         }
+    }
+
+    /// Takes the phone out, leaving its handle for a later `TSPI_phoneClose`.
+    pub(crate) fn force_close(&mut self, handle: PhoneHandle) -> Option<Arc<Phone>> {
+        let phone = self.take(handle)?;
+        if let Some(slot) = self.slot(handle) {
+            slot.state = SlotState::ForceClosed;
+        }
+        Some(phone)
+    }
+
+    /// Frees a handle the provider closed itself; false if it is not one.
+    pub(crate) fn forget_force_closed(&mut self, handle: PhoneHandle) -> bool {
+        match self.slot(handle) {
+            Some(slot) if matches!(slot.state, SlotState::ForceClosed) => {
+                slot.state = SlotState::Free;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The open phone of device `device`, if any.
+    pub(crate) fn of_device(&self, device: usize) -> Option<Arc<Phone>> {
+        self.slots.iter().find_map(|s| match &s.state {
+            SlotState::Open(p) if p.device == device => Some(Arc::clone(p)),
+            _ => None,
+        })
     }
 
     /// Every open phone's handle.

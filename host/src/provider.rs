@@ -55,42 +55,46 @@ pub struct Device {
     pub key: String,
     /// Its capabilities when enumerated.
     pub caps: PhoneCaps,
-    driver_index: usize,
+    /// Its TAPI device id: static phones get theirs at init (base + index),
+    /// phones that arrived later at `TSPI_providerCreatePhoneDevice`.
+    pub id: Option<u32>,
+    /// False once the device was removed for good (its id is never reused).
+    pub present: bool,
+    pub(crate) driver_index: usize,
 }
 
-struct StartedDriver {
-    name: String,
+pub(crate) struct StartedDriver {
+    pub(crate) name: String,
     loaded: LoadedDriver,
     concurrent: bool,
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     config: Option<Result<Config, ConfigError>>,
-    drivers: Vec<Arc<StartedDriver>>,
-    devices: Vec<Device>,
+    pub(crate) drivers: Vec<Arc<StartedDriver>>,
+    pub(crate) devices: Vec<Device>,
     enumerated: bool,
     phone_base: u32,
     completion: Option<CompletionProc>,
-    create_proc: Option<EventProc>,
-    h_provider: usize,
     init_count: u32,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     setup: HostSetup,
     state: Mutex<State>,
-    phones: Mutex<PhoneTable>,
+    pub(crate) phones: Mutex<PhoneTable>,
     requests: Mutex<Requests>,
     requests_changed: Condvar,
-    lane: Lane,
+    pub(crate) lane: Lane,
     plugins: Mutex<Vec<Arc<Plugin>>>,
+    pub(crate) pnp: Mutex<crate::presence::Pnp>,
 }
 
 /// The TSPI provider.
 #[derive(Clone)]
 pub struct Provider {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -101,7 +105,7 @@ impl std::fmt::Debug for Provider {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -117,11 +121,12 @@ impl Provider {
                 requests_changed: Condvar::new(),
                 lane: Lane::default(),
                 plugins: Mutex::default(),
+                pnp: Mutex::default(),
             }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.shared.state)
     }
 
@@ -143,13 +148,16 @@ impl Provider {
     /// freezes the device list and returns the number of phones. A configuration
     /// that does not parse gives no phones (the log says why; Init then fails).
     pub fn enum_devices(&self, h_provider: usize, create_proc: Option<EventProc>) -> u32 {
-        let mut state = self.state();
-        state.h_provider = h_provider;
-        state.create_proc = create_proc;
-        if !state.enumerated {
-            self.start_drivers(&mut state);
-        }
-        state.devices.len() as u32
+        let count = {
+            let mut state = self.state();
+            if !state.enumerated {
+                self.start_drivers(&mut state);
+            }
+            state.devices.len() as u32
+        };
+        // Arrivals buffered until now are announced once TAPI's procedure is known.
+        self.set_create_proc(h_provider, create_proc);
+        count
     }
 
     fn start_drivers(&self, state: &mut State) {
@@ -200,6 +208,8 @@ impl Provider {
                 driver: driver.name.clone(),
                 key: d.key,
                 caps: d.caps,
+                id: None,
+                present: true,
                 driver_index: index,
             })),
             Err(error) => tracing::error!(driver = %driver.name, "listing devices failed: {error}"),
@@ -260,6 +270,9 @@ impl Provider {
             return Err(LineError::IniFileCorrupt);
         }
         state.phone_base = phone_base;
+        for (index, device) in state.devices.iter_mut().enumerate() {
+            device.id = Some(phone_base + index as u32);
+        }
         state.completion = Some(completion);
         state.init_count = 1;
         self.shared.lane.start();
@@ -305,6 +318,7 @@ impl Provider {
             driver.loaded.shutdown();
         }
         lock(&self.shared.requests).bump_epoch();
+        *lock(&self.shared.pnp) = crate::presence::Pnp::default();
         tracing::info!("provider shut down");
         Ok(())
     }
@@ -322,15 +336,13 @@ impl Provider {
     /// The index of absolute device id `device_id`, or `BADDEVICEID`.
     pub(crate) fn device_index(&self, device_id: u32) -> Result<(usize, Device), PhoneError> {
         let state = self.state();
-        let index = device_id
-            .checked_sub(state.phone_base)
-            .ok_or(PhoneError::BadDeviceId)? as usize;
-        let device = state
+        state
             .devices
-            .get(index)
-            .cloned()
-            .ok_or(PhoneError::BadDeviceId)?;
-        Ok((index, device))
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.present && d.id == Some(device_id))
+            .map(|(index, d)| (index, d.clone()))
+            .ok_or(PhoneError::BadDeviceId)
     }
 
     /// `TSPI_phoneNegotiateTSPIVersion`. `INITIALIZE_NEGOTIATION` is answered like
@@ -422,11 +434,23 @@ impl Provider {
     /// `TSPI_phoneClose`: refuses new requests, cancels, delivers every completion,
     /// releases the reservation, then returns. Nothing of the phone is delivered
     /// after it returns (called from inside a TAPI callback, the completions follow
-    /// as soon as that callback returns: the lane never nests callbacks).
+    /// as soon as that callback returns: the lane never nests callbacks). A phone
+    /// the provider closed itself (PHONE_CLOSE) is forgotten, with success.
     pub fn close(&self, handle: PhoneHandle) -> Result<(), PhoneError> {
-        let phone = lock(&self.shared.phones)
-            .take(handle)
-            .ok_or(PhoneError::InvalPhoneHandle)?;
+        let phone = {
+            let mut phones = lock(&self.shared.phones);
+            if phones.forget_force_closed(handle) {
+                return Ok(());
+            }
+            phones.take(handle).ok_or(PhoneError::InvalPhoneHandle)?
+        };
+        self.shut_phone(phone);
+        Ok(())
+    }
+
+    /// Everything close does once the phone is out of the table.
+    pub(crate) fn shut_phone(&self, phone: Arc<Phone>) {
+        let handle = phone.handle;
         self.shared.lane.silence(handle);
         let waiting = std::mem::take(&mut phone.queue().waiting);
         for (token, _) in waiting {
@@ -438,7 +462,6 @@ impl Provider {
         phone.session.close();
         self.shared.lane.forget(handle);
         tracing::debug!(handle, "phone closed");
-        Ok(())
     }
 
     /// Waits for the driver to complete the phone's requests; past the deadline the
@@ -534,7 +557,10 @@ impl Provider {
         let _span =
             tracing::debug_span!("request", request_id, phone = phone.handle, op = op.name())
                 .entered();
-        if phone.is_disconnected() {
+        // DevSpecific still reaches a driver whose device is away: a vendor command
+        // (a reset, a reconnect) may be exactly what is needed then.
+        let exempt = matches!(op, Op::DevSpecific { .. });
+        if phone.is_disconnected() && !exempt {
             return PhoneError::InvalPhoneState.to_long();
         }
         if !self.is_initialised() {
@@ -706,13 +732,17 @@ impl Provider {
     }
 
     /// An event from a driver for the phone opened as `handle`.
-    fn phone_event(&self, handle: PhoneHandle, event: PhoneEvent) {
+    pub(crate) fn phone_event(&self, handle: PhoneHandle, event: PhoneEvent) {
         let Ok(phone) = self.phone(handle) else {
             return;
         };
         match event {
             PhoneEvent::Disconnected => self.set_presence(&phone, false),
             PhoneEvent::Connected => self.set_presence(&phone, true),
+            PhoneEvent::Removed => {
+                self.remove_device(phone.device);
+                return;
+            }
             _ => {}
         }
         let Some((msg, params)) = message_for(&phone.filter(), event) else {
@@ -729,7 +759,7 @@ impl Provider {
 
     /// A device that went away fails what is outstanding and refuses new requests
     /// with `INVALPHONESTATE`; the phone stays open.
-    fn set_presence(&self, phone: &Arc<Phone>, connected: bool) {
+    pub(crate) fn set_presence(&self, phone: &Arc<Phone>, connected: bool) {
         phone.disconnected.store(!connected, Ordering::Release);
         if connected {
             return;
@@ -825,10 +855,8 @@ impl HostCallbacks for Callbacks {
     }
 
     fn driver_event(&self, driver: &str, event: DriverEvent) {
-        tracing::debug!(
-            driver,
-            ?event,
-            "device presence (handled by the plug-and-play issue)"
-        );
+        if let Some(provider) = self.provider() {
+            provider.driver_presence(driver, event);
+        }
     }
 }

@@ -68,6 +68,12 @@ fn the_c_harness_passes_against_the_tsp_library() {
 }
 
 #[test]
+fn plug_and_play_and_presence_through_the_c_exports() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program("presence", 25);
+}
+
+#[test]
 fn every_phone_function_through_the_c_exports() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program("functions", 60);

@@ -45,7 +45,13 @@ typedef void (*LINEEVENT)(void *, void *, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR
 #define PHONEERR_OPERATIONFAILED ((LONG)0x9000001C)
 #define PHONEERR_STRUCTURETOOSMALL ((LONG)0x90000021)
 #define PHONE_BUTTON 0x0E
+#define PHONE_CLOSE 0x0F
 #define PHONE_STATE 0x12
+#define PHONE_CREATE 0x14
+#define PHONE_REMOVE 0x1A
+#define PHONEERR_INVALPHONESTATE ((LONG)0x90000014)
+#define PHONESTATE_CONNECTED 0x00000002u
+#define PHONESTATE_DISCONNECTED 0x00000004u
 #define PHONESTATE_LAMP 0x00000040u
 #define PHONESTATE_DISPLAY 0x00000020u
 #define PHONESTATE_REINIT 0x00200000u
@@ -66,6 +72,7 @@ static LONG (*lineNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
 static LONG (*providerEnumDevices)(DWORD, DWORD *, DWORD *, HPROVIDER, LINEEVENT, PHONEEVENT);
 static LONG (*providerInit)(DWORD, DWORD, DWORD, DWORD, DWORD_PTR, DWORD_PTR, ASYNC_COMPLETION, DWORD *);
 static LONG (*providerShutdown)(DWORD, DWORD);
+static LONG (*providerCreatePhoneDevice)(DWORD_PTR, DWORD);
 static LONG (*phoneClose)(HDRVPHONE);
 static LONG (*phoneDevSpecific)(DWORD, HDRVPHONE, void *, DWORD);
 static LONG (*phoneGetButtonInfo)(HDRVPHONE, DWORD, void *);
@@ -108,6 +115,10 @@ static atomic_long last_result[MAX_ID];
 static atomic_int in_callback, overlaps, total_completions, events_seen;
 static atomic_uint last_msg;
 static atomic_ulong last_params[3];
+/* Every event, in order (the lane serialises them, so no lock is needed). */
+#define MAX_EVENTS 256
+static struct { HTAPIPHONE ht; DWORD msg; DWORD_PTR p1, p2; } event_log[MAX_EVENTS];
+static atomic_int event_count;
 /* Run inside the next PHONEEVENT (a TSPI call from a callback), if set. */
 static void (*event_hook)(DWORD msg);
 
@@ -122,13 +133,14 @@ static void on_completion(DWORD id, LONG result) {
 }
 
 static void on_event(HTAPIPHONE ht, DWORD msg, DWORD_PTR p1, DWORD_PTR p2, DWORD_PTR p3) {
-    (void)ht;
     enter();
     atomic_fetch_add(&events_seen, 1);
     atomic_store(&last_msg, msg);
     atomic_store(&last_params[0], p1);
     atomic_store(&last_params[1], p2);
     atomic_store(&last_params[2], p3);
+    int n = atomic_fetch_add(&event_count, 1);
+    if (n < MAX_EVENTS) { event_log[n].ht = ht; event_log[n].msg = msg; event_log[n].p1 = p1; event_log[n].p2 = p2; }
     if (event_hook) event_hook(msg);
     leave();
 }
@@ -153,6 +165,7 @@ static void load(const char *path) {
     RESOLVE(providerEnumDevices, "TSPI_providerEnumDevices");
     RESOLVE(providerInit, "TSPI_providerInit");
     RESOLVE(providerShutdown, "TSPI_providerShutdown");
+    RESOLVE(providerCreatePhoneDevice, "TSPI_providerCreatePhoneDevice");
     RESOLVE(phoneClose, "TSPI_phoneClose");
     RESOLVE(phoneDevSpecific, "TSPI_phoneDevSpecific");
     RESOLVE(phoneGetButtonInfo, "TSPI_phoneGetButtonInfo");
@@ -181,6 +194,12 @@ static void load(const char *path) {
     RESOLVE(phoneSetRing, "TSPI_phoneSetRing");
     RESOLVE(phoneSetStatusMessages, "TSPI_phoneSetStatusMessages");
     RESOLVE(phoneSetVolume, "TSPI_phoneSetVolume");
+}
+
+/* The index of the first event since `from` with this message, or -1. */
+static inline int find_event(int from, DWORD msg) {
+    for (int i = from; i < event_count && i < MAX_EVENTS; i++) if (event_log[i].msg == msg) return i;
+    return -1;
 }
 
 static DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }

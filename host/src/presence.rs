@@ -1,0 +1,200 @@
+//! Plug and play and device presence (design, "Device presence"; reference §5.7).
+//!
+//! A device that arrives is announced with PHONE_CREATE through TAPI's create
+//! procedure (buffered until `TSPI_providerEnumDevices` gives it), and bound to
+//! the id TAPI picks at `TSPI_providerCreatePhoneDevice`. A device that goes away
+//! for now is PHONE_STATE(DISCONNECTED) and refuses requests with
+//! `INVALPHONESTATE`; back, PHONE_STATE(CONNECTED). A device gone for good has its
+//! outstanding requests completed with an error, its phone closed (PHONE_CLOSE)
+//! and then PHONE_REMOVE; its id is never reused.
+
+use tsp_core::{PhoneError, PhoneMessage};
+use tsp_plugin_sdk::{DeviceInfo, DriverEvent, PhoneEvent};
+
+use crate::lane::Delivery;
+use crate::provider::{Device, Provider, lock};
+use crate::tapi::EventProc;
+
+/// A device that arrived and waits for its id.
+#[derive(Debug, Clone)]
+struct Arrival {
+    temp_id: usize,
+    driver: String,
+    info: DeviceInfo,
+    announced: bool,
+}
+
+/// TAPI's create procedure and the arrivals not yet bound to an id.
+#[derive(Debug, Default)]
+pub(crate) struct Pnp {
+    create_proc: Option<EventProc>,
+    h_provider: usize,
+    next_temp: usize,
+    arrivals: Vec<Arrival>,
+}
+
+/// The lane tag of provider-wide messages (no phone).
+const NO_PHONE: u64 = 0;
+
+impl Provider {
+    /// Keeps TAPI's create procedure and announces the arrivals buffered so far.
+    pub(crate) fn set_create_proc(&self, h_provider: usize, create_proc: Option<EventProc>) {
+        {
+            let mut pnp = lock(&self.shared.pnp);
+            pnp.h_provider = h_provider;
+            pnp.create_proc = create_proc;
+        }
+        self.announce_arrivals();
+    }
+
+    fn announce_arrivals(&self) {
+        let (proc_, h_provider, pending) = {
+            let mut pnp = lock(&self.shared.pnp);
+            let Some(proc_) = pnp.create_proc else { return };
+            let pending: Vec<usize> = pnp
+                .arrivals
+                .iter_mut()
+                .filter(|a| !a.announced)
+                .map(|a| {
+                    a.announced = true;
+                    a.temp_id
+                })
+                .collect();
+            (proc_, pnp.h_provider, pending)
+        };
+        for temp_id in pending {
+            tracing::info!(temp_id, "PHONE_CREATE");
+            self.shared.lane.submit(Delivery::Event {
+                proc_,
+                ht_phone: 0,
+                msg: PhoneMessage::Create.code(),
+                params: [h_provider, temp_id, 0],
+                phone: NO_PHONE,
+            });
+        }
+    }
+
+    /// A presence event a driver reported for one of its devices.
+    pub(crate) fn driver_presence(&self, driver: &str, event: DriverEvent) {
+        match event {
+            DriverEvent::Arrived(info) => {
+                {
+                    let mut pnp = lock(&self.shared.pnp);
+                    pnp.next_temp += 1;
+                    let temp_id = pnp.next_temp;
+                    pnp.arrivals.push(Arrival {
+                        temp_id,
+                        driver: driver.to_owned(),
+                        info: *info,
+                        announced: false,
+                    });
+                }
+                self.announce_arrivals();
+            }
+            DriverEvent::Disconnected(key) => {
+                self.device_presence(driver, &key, PhoneEvent::Disconnected)
+            }
+            DriverEvent::Connected(key) => {
+                self.device_presence(driver, &key, PhoneEvent::Connected)
+            }
+            DriverEvent::Removed(key) => {
+                if let Some(index) = self.device_of_key(driver, &key) {
+                    self.remove_device(index);
+                }
+            }
+        }
+    }
+
+    /// A device away or back: reported on its phone if it is open.
+    fn device_presence(&self, driver: &str, key: &str, event: PhoneEvent) {
+        let Some(index) = self.device_of_key(driver, key) else {
+            return;
+        };
+        let handle = lock(&self.shared.phones).of_device(index).map(|p| p.handle);
+        if let Some(handle) = handle {
+            self.phone_event(handle, event);
+        }
+    }
+
+    fn device_of_key(&self, driver: &str, key: &str) -> Option<usize> {
+        self.state()
+            .devices
+            .iter()
+            .position(|d| d.present && d.driver == driver && d.key == key)
+    }
+
+    /// `TSPI_providerCreatePhoneDevice`: binds an arrival's temporary id to the
+    /// device id TAPI chose. An unknown id, or a device that left meanwhile, is
+    /// `BADDEVICEID`.
+    pub fn create_phone_device(&self, temp_id: usize, device_id: u32) -> Result<(), PhoneError> {
+        let arrival = {
+            let mut pnp = lock(&self.shared.pnp);
+            let position = pnp
+                .arrivals
+                .iter()
+                .position(|a| a.temp_id == temp_id)
+                .ok_or(PhoneError::BadDeviceId)?;
+            pnp.arrivals.remove(position)
+        };
+        let mut state = self.state();
+        if state.devices.iter().any(|d| d.id == Some(device_id)) {
+            return Err(PhoneError::BadDeviceId);
+        }
+        let driver_index = state
+            .drivers
+            .iter()
+            .position(|d| d.name == arrival.driver)
+            .ok_or(PhoneError::BadDeviceId)?;
+        state.devices.push(Device {
+            driver: arrival.driver,
+            key: arrival.info.key,
+            caps: arrival.info.caps,
+            id: Some(device_id),
+            present: true,
+            driver_index,
+        });
+        tracing::info!(temp_id, device_id, "phone device created");
+        Ok(())
+    }
+
+    /// A device gone for good: its phone is closed by the provider (requests
+    /// completed with an error, PHONE_CLOSE), then PHONE_REMOVE. Its id and
+    /// permanent id are never reused.
+    pub(crate) fn remove_device(&self, index: usize) {
+        let device_id = {
+            let mut state = self.state();
+            let Some(device) = state.devices.get_mut(index).filter(|d| d.present) else {
+                return;
+            };
+            device.present = false;
+            device.id
+        };
+        let phone = {
+            let mut phones = lock(&self.shared.phones);
+            let handle = phones.of_device(index).map(|p| p.handle);
+            handle.and_then(|h| phones.force_close(h))
+        };
+        if let Some(phone) = phone {
+            let (proc_, ht_phone) = (phone.event_proc, phone.ht_phone);
+            self.shut_phone(phone);
+            self.shared.lane.submit(Delivery::Event {
+                proc_,
+                ht_phone,
+                msg: PhoneMessage::Close.code(),
+                params: [0; 3],
+                phone: NO_PHONE,
+            });
+        }
+        let create_proc = lock(&self.shared.pnp).create_proc;
+        if let (Some(proc_), Some(device_id)) = (create_proc, device_id) {
+            tracing::info!(device_id, "PHONE_REMOVE");
+            self.shared.lane.submit(Delivery::Event {
+                proc_,
+                ht_phone: 0,
+                msg: PhoneMessage::Remove.code(),
+                params: [device_id as usize, 0, 0],
+                phone: NO_PHONE,
+            });
+        }
+    }
+}
