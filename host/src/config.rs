@@ -50,6 +50,78 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// How long driver calls may take.
+    #[serde(default)]
+    pub deadlines: Deadlines,
+}
+
+/// How long driver calls may take, for every driver or one.
+///
+/// ```toml
+/// [deadlines]
+/// request_ms = 30000   # an asynchronous request (SetData …) until its completion
+/// call_ms = 5000       # a synchronous call (GetData, GetStatus …)
+/// misses = 3           # consecutive misses before the device counts as disconnected
+/// [deadlines.drivers.serial]
+/// call_ms = 2000
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deadlines {
+    /// Milliseconds an asynchronous request may stay outstanding.
+    pub request_ms: u64,
+    /// Milliseconds a synchronous driver call may take.
+    pub call_ms: u64,
+    /// Consecutive misses after which the device is marked disconnected.
+    pub misses: u32,
+    /// Overrides per driver name.
+    pub drivers: BTreeMap<String, DeadlineOverride>,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            request_ms: 30_000,
+            call_ms: 5_000,
+            misses: 3,
+            drivers: BTreeMap::new(),
+        }
+    }
+}
+
+/// One driver's deadlines; what is not given comes from `[deadlines]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineOverride {
+    /// See [`Deadlines::request_ms`].
+    pub request_ms: Option<u64>,
+    /// See [`Deadlines::call_ms`].
+    pub call_ms: Option<u64>,
+    /// See [`Deadlines::misses`].
+    pub misses: Option<u32>,
+}
+
+/// The deadlines that apply to one driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// An asynchronous request until its completion.
+    pub request: std::time::Duration,
+    /// A synchronous call.
+    pub call: std::time::Duration,
+    /// Consecutive misses before the device counts as disconnected.
+    pub misses: u32,
+}
+
+impl Deadlines {
+    /// The limits for driver `name`.
+    pub fn limits(&self, name: &str) -> Limits {
+        let own = self.drivers.get(name).cloned().unwrap_or_default();
+        Limits {
+            request: std::time::Duration::from_millis(own.request_ms.unwrap_or(self.request_ms)),
+            call: std::time::Duration::from_millis(own.call_ms.unwrap_or(self.call_ms)),
+            misses: own.misses.unwrap_or(self.misses).max(1),
+        }
+    }
 }
 
 /// A configuration that cannot be used.

@@ -111,7 +111,7 @@ impl Provider {
             return Err(PhoneError::StructureTooSmall);
         }
         phone.caps.display.ok_or(PhoneError::OperationUnavail)?;
-        let text = phone.session.get_display()?;
+        let text = self.sync_call(&phone, |phone| phone.session.get_display())?;
         VarString::text(&text).write(buf)
     }
 
@@ -151,7 +151,9 @@ impl Provider {
         if phone.caps.hookswitch_devices().next().is_none() {
             return Err(PhoneError::OperationUnavail);
         }
-        Ok(phone.session.get_hookswitch()?.bits())
+        Ok(self
+            .sync_call(&phone, |phone| phone.session.get_hookswitch())?
+            .bits())
     }
 
     /// `TSPI_phoneSetRing`: mode 0 (silence) up to `dwNumRingModes`.
@@ -176,7 +178,7 @@ impl Provider {
         if phone.caps.ring_modes == 0 {
             return Err(PhoneError::OperationUnavail);
         }
-        phone.session.get_ring()
+        self.sync_call(&phone, |phone| phone.session.get_ring())
     }
 
     /// `TSPI_phoneSetLamp`: exactly one mode the lamp supports.
@@ -196,7 +198,9 @@ impl Provider {
     pub fn get_lamp(&self, handle: PhoneHandle, id: u32) -> Result<u32, PhoneError> {
         let phone = self.phone(handle)?;
         button_of(&phone, id)?;
-        Ok(phone.session.get_lamp(id)?.bits())
+        Ok(self
+            .sync_call(&phone, move |phone| phone.session.get_lamp(id))?
+            .bits())
     }
 
     /// `TSPI_phoneSetVolume`: one device whose volume is settable.
@@ -223,7 +227,7 @@ impl Provider {
     pub fn get_volume(&self, handle: PhoneHandle, device: u32) -> Result<u32, PhoneError> {
         let phone = self.phone(handle)?;
         let device = device_of(&phone, device)?;
-        phone.session.get_volume(device)
+        self.sync_call(&phone, move |phone| phone.session.get_volume(device))
     }
 
     /// `TSPI_phoneSetGain`: one device whose gain is settable.
@@ -244,7 +248,7 @@ impl Provider {
     pub fn get_gain(&self, handle: PhoneHandle, device: u32) -> Result<u32, PhoneError> {
         let phone = self.phone(handle)?;
         let device = device_of(&phone, device)?;
-        phone.session.get_gain(device)
+        self.sync_call(&phone, move |phone| phone.session.get_gain(device))
     }
 
     /// `TSPI_phoneSetButtonInfo`: `info` is the PHONEBUTTONINFO TAPI passed.
@@ -277,7 +281,8 @@ impl Provider {
             return Err(PhoneError::StructureTooSmall);
         }
         button_of(&phone, id)?;
-        phone.session.get_button_info(id)?.write(buf, phone.version)
+        self.sync_call(&phone, move |phone| phone.session.get_button_info(id))?
+            .write(buf, phone.version)
     }
 
     /// `TSPI_phoneGetID`: for a device class the phone lists (compared without

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod deadline;
 pub mod dist;
 pub mod ffi;
 pub mod functions;

@@ -159,6 +159,9 @@ pub(crate) struct Phone {
     pub(crate) filter: Mutex<Filter>,
     pub(crate) queue: Mutex<Queue>,
     pub(crate) disconnected: AtomicBool,
+    pub(crate) limits: crate::config::Limits,
+    /// Consecutive driver calls that missed their deadline.
+    pub(crate) misses: std::sync::atomic::AtomicU32,
 }
 
 impl Phone {

@@ -65,6 +65,7 @@ pub struct Device {
 
 pub(crate) struct StartedDriver {
     pub(crate) name: String,
+    limits: crate::config::Limits,
     loaded: LoadedDriver,
     concurrent: bool,
 }
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) lane: Lane,
     plugins: Mutex<Vec<Arc<Plugin>>>,
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
+    timer: crate::deadline::Timer,
+    executor: crate::deadline::Executor,
 }
 
 /// The TSPI provider.
@@ -122,6 +125,8 @@ impl Provider {
                 lane: Lane::default(),
                 plugins: Mutex::default(),
                 pnp: Mutex::default(),
+                timer: Default::default(),
+                executor: Default::default(),
             }),
         }
     }
@@ -185,6 +190,7 @@ impl Provider {
                     let concurrent = loaded.concurrent_sessions();
                     let driver = Arc::new(StartedDriver {
                         name: name.clone(),
+                        limits: config.deadlines.limits(name),
                         loaded,
                         concurrent,
                     });
@@ -317,6 +323,8 @@ impl Provider {
         for driver in drivers {
             driver.loaded.shutdown();
         }
+        self.shared.timer.stop();
+        self.shared.executor.stop();
         lock(&self.shared.requests).bump_epoch();
         *lock(&self.shared.pnp) = crate::presence::Pnp::default();
         tracing::info!("provider shut down");
@@ -419,6 +427,8 @@ impl Provider {
             filter: Mutex::default(),
             queue: Mutex::default(),
             disconnected: Default::default(),
+            limits: driver.limits,
+            misses: Default::default(),
         });
         lock(&self.shared.phones).publish(phone);
         tracing::debug!(device_id, handle, %version, "phone opened");
@@ -594,6 +604,7 @@ impl Provider {
                 }
                 Some(_) => {
                     requests.set_stage(token, Stage::Running);
+                    self.arm_deadline(phone, token);
                     None
                 }
                 None => None,
@@ -635,6 +646,7 @@ impl Provider {
                 let stage = requests.stage(token);
                 if matches!(stage, Some(Stage::InCall)) {
                     requests.set_stage(token, Stage::Running);
+                    self.arm_deadline(phone, token);
                 }
                 stage
             };
@@ -650,6 +662,79 @@ impl Provider {
     }
 
     /// A completion from a driver.
+    /// Starts the clock of an outstanding request.
+    fn arm_deadline(&self, phone: &Phone, token: Token) {
+        let shared = Arc::downgrade(&self.shared);
+        let at = Instant::now() + phone.limits.request;
+        self.shared.timer.arm(at, token.to_u64(), move |token| {
+            if let Some(shared) = shared.upgrade() {
+                Provider { shared }.expire(Token::from_u64(token));
+            }
+        });
+    }
+
+    /// A request past its deadline completes with an error; its late completion
+    /// from the driver finds nothing.
+    fn expire(&self, token: Token) {
+        let request = {
+            let mut requests = lock(&self.shared.requests);
+            if requests.stage(token) != Some(Stage::Running) {
+                return;
+            }
+            requests.remove(token)
+        };
+        self.shared.requests_changed.notify_all();
+        let Some(request) = request else { return };
+        tracing::warn!(request_id = request.request_id, "request past its deadline");
+        self.deliver_completion(
+            request.request_id,
+            request.phone,
+            Err(PhoneError::OperationFailed),
+        );
+        if let Ok(phone) = self.phone(request.phone) {
+            self.missed(&phone);
+            self.start_next(&phone);
+        }
+    }
+
+    /// Counts a missed deadline; enough in a row mark the device disconnected.
+    fn missed(&self, phone: &Arc<Phone>) {
+        let misses = phone.misses.fetch_add(1, Ordering::AcqRel) + 1;
+        if misses >= phone.limits.misses && !phone.is_disconnected() {
+            tracing::warn!(
+                handle = phone.handle,
+                misses,
+                "the device keeps missing deadlines: disconnected"
+            );
+            self.phone_event(phone.handle, PhoneEvent::Disconnected);
+        }
+    }
+
+    /// Runs a synchronous driver call off TAPI's thread, within the phone's
+    /// deadline: past it, `OPERATIONFAILED` (the call goes on and is forgotten).
+    pub(crate) fn sync_call<T: Send + 'static>(
+        &self,
+        phone: &Arc<Phone>,
+        call: impl FnOnce(&Phone) -> Result<T, PhoneError> + Send + 'static,
+    ) -> Result<T, PhoneError> {
+        let owned = Arc::clone(phone);
+        match self
+            .shared
+            .executor
+            .call(phone.limits.call, move || call(&owned))
+        {
+            Some(result) => {
+                phone.misses.store(0, Ordering::Release);
+                result
+            }
+            None => {
+                tracing::warn!(handle = phone.handle, "driver call past its deadline");
+                self.missed(phone);
+                Err(PhoneError::OperationFailed)
+            }
+        }
+    }
+
     fn completed(&self, token: Token, result: Result<(), PhoneError>) {
         let request = {
             let mut requests = lock(&self.shared.requests);
@@ -671,6 +756,7 @@ impl Provider {
         self.shared.requests_changed.notify_all();
         self.deliver_completion(request.request_id, request.phone, result);
         if let Ok(phone) = self.phone(request.phone) {
+            phone.misses.store(0, Ordering::Release);
             self.start_next(&phone);
         }
     }
@@ -689,7 +775,13 @@ impl Provider {
         if phone.is_disconnected() {
             return Err(PhoneError::InvalPhoneState);
         }
-        phone.session.get_data(data_id, buf)
+        let size = buf.len();
+        let data = self.sync_call(&phone, move |phone| {
+            let mut data = vec![0u8; size];
+            phone.session.get_data(data_id, &mut data).map(|()| data)
+        })?;
+        buf.copy_from_slice(&data);
+        Ok(())
     }
 
     /// `TSPI_phoneGetStatus`: PHONESTATUS for the phone's version into `buf`.
@@ -698,7 +790,7 @@ impl Provider {
         if buf.len() < PhoneStatus::fixed_size(phone.version) {
             return Err(PhoneError::StructureTooSmall);
         }
-        let status = phone.session.get_status()?;
+        let status = self.sync_call(&phone, |phone| phone.session.get_status())?;
         status.write(buf, phone.version)
     }
 

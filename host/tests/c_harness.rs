@@ -13,6 +13,11 @@ use tsp_host::sdk::manifest::PluginSpec;
 
 /// Lays out the library, compiles `name`.c and runs it; every check must pass.
 fn run_c_program(name: &str, min_checks: usize) {
+    run_c_program_with(name, min_checks, None);
+}
+
+/// The same, with `config` as the library's configuration (TSP_RS_CONFIG).
+fn run_c_program_with(name: &str, min_checks: usize, config: Option<&str>) {
     let folder = build_dir().join(format!("test-c-{name}"));
     let mock =
         PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
@@ -35,11 +40,14 @@ fn run_c_program(name: &str, min_checks: usize) {
         .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
     assert!(status.success(), "{name}.c does not compile");
 
-    let output = Command::new(&program)
-        .arg(&library)
-        .env_remove("TSP_RS_CONFIG")
-        .output()
-        .expect("the program runs");
+    let mut command = Command::new(&program);
+    command.arg(&library).env_remove("TSP_RS_CONFIG");
+    if let Some(config) = config {
+        let file = folder.join("test-config.toml");
+        std::fs::write(&file, config).expect("write the configuration");
+        command.env("TSP_RS_CONFIG", file);
+    }
+    let output = command.output().expect("the program runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     let last = stdout.lines().last().unwrap_or_default();
@@ -71,6 +79,14 @@ fn the_c_harness_passes_against_the_tsp_library() {
 fn plug_and_play_and_presence_through_the_c_exports() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program("presence", 25);
+}
+
+#[test]
+fn deadlines_and_per_phone_ordering_through_the_c_exports() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = "drivers = [\"mock\"]\n[settings.mock]\nconcurrent = false\n\
+                  [deadlines]\nrequest_ms = 100\ncall_ms = 100\nmisses = 3\n";
+    run_c_program_with("deadlines", 15, Some(config));
 }
 
 #[test]

@@ -183,6 +183,11 @@ impl MockSession {
         match self.phone.fault(operation) {
             Fault::Panic => panic!("mock fault: panic in {operation}"),
             Fault::Fail(error) => Err(error),
+            Fault::Delay(ms) => {
+                // A slow device: the host's deadline for synchronous calls is tested on it.
+                std::thread::sleep(Duration::from_millis(ms));
+                work()
+            }
             _ => work(),
         }
     }

@@ -202,7 +202,7 @@ static inline int find_event(int from, DWORD msg) {
     return -1;
 }
 
-static DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }
+static inline DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }
 
 /* A buffer for a variable-size structure, with dwTotalSize set as TAPI does. */
 static inline void *tapi_buffer(uint8_t *buf, DWORD total) {

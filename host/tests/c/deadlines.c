@@ -1,0 +1,76 @@
+/*
+ * Deadlines and per-phone ordering through the C exports. Run with a
+ * configuration (TSP_RS_CONFIG) that makes the mock take one request at a time
+ * (concurrent = false) and gives every driver call 100 ms:
+ *   drivers = ["mock"]
+ *   [settings.mock]  concurrent = false
+ *   [deadlines]      request_ms = 100, call_ms = 100, misses = 3
+ * Usage: deadlines /path/to/libtsp_host.so
+ */
+#include "tspi_loader.h"
+
+struct sender { HDRVPHONE hd; DWORD first; int count; int out_of_order; };
+
+static void *send_many(void *arg) {
+    struct sender *s = arg;
+    for (int i = 0; i < s->count; i++) {
+        DWORD id = s->first + (DWORD)i;
+        if (phoneSetData(id, s->hd, 0, &id, 4) != (LONG)id) s->out_of_order++;
+    }
+    return NULL;
+}
+
+/* Waits up to 3 s for request `id` to complete. */
+static int wait_for(DWORD id) {
+    for (int i = 0; i < 300 && completions[id] == 0; i++) usleep(10000);
+    return completions[id] != 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: deadlines LIBRARY\n"); return 2; }
+    load(argv[1]);
+    start();
+    HDRVPHONE hd = NULL;
+    check(phoneOpen(BASE, (HTAPIPHONE)0x81, &hd, V31, on_event) == 0, "TSPI_phoneOpen");
+
+    /* One queue per phone: many senders, the mock completing inline. */
+    pthread_t threads[4]; struct sender senders[4];
+    for (int t = 0; t < 4; t++) {
+        senders[t] = (struct sender){hd, 10000 + (DWORD)t * 10000, 10000, 0};
+        pthread_create(&threads[t], NULL, send_many, &senders[t]);
+    }
+    int bad = 0;
+    for (int t = 0; t < 4; t++) { pthread_join(threads[t], NULL); bad += senders[t].out_of_order; }
+    int once = 1;
+    for (DWORD id = 10000; id < 50000; id++) if (completions[id] != 1 || last_result[id] != 0) once = 0;
+    check(bad == 0 && once, "40000 requests through one serial queue, each completed exactly once (no recursion)");
+    check(overlaps == 0, "callbacks never overlapped");
+
+    /* Close jumps the queue: the head is held, the rest wait; close completes all. */
+    check(phoneDevSpecific(1, hd, "fault set_data never", 20) == 1, "mock command: SetData never completes");
+    for (DWORD id = 60000; id < 60005; id++) phoneSetData(id, hd, 0, "q", 1);
+    char byte = 0;
+    check(phoneGetData(hd, 0, &byte, 1) == 0, "a synchronous call does not wait behind the queue");
+    check(phoneClose(hd) == 0, "TSPI_phoneClose with a held head and a queue behind it");
+    int all = 1;
+    for (DWORD id = 60000; id < 60005; id++) if (!completed_once(id, PHONEERR_OPERATIONFAILED)) all = 0;
+    check(all, "the held request and the queued ones completed before close returned");
+
+    /* Deadlines. */
+    check(phoneOpen(BASE + 1, (HTAPIPHONE)0x82, &hd, V31, on_event) == 0, "open the other phone");
+    check(phoneSetStatusMessages(hd, 0x4 /* DISCONNECTED */, 0, 0) == 0, "SetStatusMessages(DISCONNECTED)");
+    check(phoneDevSpecific(2, hd, "fault set_data delay 400", 24) == 2, "mock command: SetData takes 400 ms");
+    check(phoneSetData(3, hd, 0, "slow", 4) == 3, "SetData accepted");
+    check(wait_for(3) && completed_once(3, PHONEERR_OPERATIONFAILED), "past its 100 ms deadline it completed with an error");
+    usleep(500000);
+    check(completions[3] == 1, "the driver's late completion did nothing");
+    check(phoneDevSpecific(4, hd, "fault get_data delay 400", 24) == 4, "mock command: GetData takes 400 ms");
+    check(phoneGetData(hd, 0, &byte, 1) == PHONEERR_OPERATIONFAILED, "a synchronous call past its deadline: OPERATIONFAILED");
+    int before = events_seen;
+    check(phoneGetData(hd, 0, &byte, 1) == PHONEERR_OPERATIONFAILED, "a third miss in a row");
+    check(events_seen > before && last_msg == PHONE_STATE && last_params[0] == 0x4, "after 3 misses: PHONE_STATE(DISCONNECTED)");
+    check(phoneSetData(5, hd, 0, "x", 1) == PHONEERR_INVALPHONESTATE, "and requests are refused with INVALPHONESTATE");
+
+    check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down");
+    return finish();
+}
