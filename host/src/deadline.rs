@@ -99,10 +99,13 @@ const CALL_THREADS: usize = 2;
 /// How long the last shutdown waits for a call thread stuck in a driver.
 const JOIN_PATIENCE: Duration = Duration::from_secs(2);
 
+/// The running call threads: where jobs go, and how to join them.
+type CallThreads = (Sender<Job>, Vec<JoinHandle<()>>);
+
 /// Runs synchronous driver calls on the host's own threads, with a deadline.
 #[derive(Default)]
 pub(crate) struct Executor {
-    running: Mutex<Option<(Sender<Job>, Vec<JoinHandle<()>>)>>,
+    running: Mutex<Option<CallThreads>>,
 }
 
 impl Executor {
@@ -147,7 +150,7 @@ impl Executor {
     }
 }
 
-fn start_call_threads() -> (Sender<Job>, Vec<JoinHandle<()>>) {
+fn start_call_threads() -> CallThreads {
     let (sender, receiver) = channel::<Job>();
     let receiver = Arc::new(Mutex::new(receiver));
     let threads = (0..CALL_THREADS)
