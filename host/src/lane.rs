@@ -8,9 +8,18 @@
 //! leaves. Nothing is ever delivered for a phone after its close returned, nor at
 //! all after the last shutdown.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::thread::ThreadId;
+
+thread_local! {
+    /// Whether this thread is the one delivering (cheaper than comparing thread ids).
+    static DELIVERING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn delivering_here() -> bool {
+    DELIVERING.with(Cell::get)
+}
 
 use crate::tapi::{CompletionProc, EventProc};
 
@@ -45,14 +54,16 @@ impl Delivery {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Delivery>,
-    /// The thread delivering now, if any.
-    deliverer: Option<ThreadId>,
+    /// Whether some thread is delivering now.
+    delivering: bool,
     /// The phone whose delivery is running now.
     in_flight: Option<u64>,
     /// Phones whose events are dropped (closing or closed).
     silenced: Vec<u64>,
     /// Set at the last shutdown: nothing is delivered.
     stopped: bool,
+    /// Threads waiting for the lane to go idle (only they need waking).
+    waiters: usize,
 }
 
 /// The lane.
@@ -81,10 +92,11 @@ impl Lane {
             return;
         }
         state.queue.push_back(delivery);
-        if state.deliverer.is_some() {
+        if state.delivering {
             return;
         }
-        state.deliverer = Some(std::thread::current().id());
+        state.delivering = true;
+        DELIVERING.with(|d| d.set(true));
         while let Some(next) = state.queue.pop_front() {
             let dropped =
                 matches!(next, Delivery::Event { .. }) && state.silenced.contains(&next.phone());
@@ -96,10 +108,15 @@ impl Lane {
             deliver(next);
             state = self.lock();
             state.in_flight = None;
+            if state.waiters > 0 {
+                self.idle.notify_all();
+            }
+        }
+        state.delivering = false;
+        DELIVERING.with(|d| d.set(false));
+        if state.waiters > 0 {
             self.idle.notify_all();
         }
-        state.deliverer = None;
-        self.idle.notify_all();
     }
 
     /// From now on, events of `phone` are dropped (completions still go).
@@ -120,30 +137,33 @@ impl Lane {
     /// callback), it returns at once: that thread delivers the rest when the
     /// callback returns.
     pub(crate) fn flush(&self, phone: u64) {
-        let me = std::thread::current().id();
+        if delivering_here() {
+            return;
+        }
         let mut state = self.lock();
         loop {
-            if state.deliverer == Some(me) {
-                return;
-            }
             let busy =
                 state.in_flight == Some(phone) || state.queue.iter().any(|d| d.phone() == phone);
-            if !busy || state.deliverer.is_none() {
+            if !busy || !state.delivering {
                 return;
             }
+            state.waiters += 1;
             state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiters -= 1;
         }
     }
 
     /// Stops the lane: what is queued is dropped, nothing more is delivered. Waits
     /// for a delivery running on another thread.
     pub(crate) fn stop(&self) {
-        let me = std::thread::current().id();
+        let here = delivering_here();
         let mut state = self.lock();
         state.stopped = true;
         state.queue.clear();
-        while state.deliverer.is_some() && state.deliverer != Some(me) {
+        while state.delivering && !here {
+            state.waiters += 1;
             state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiters -= 1;
         }
     }
 }

@@ -92,6 +92,12 @@ pub(crate) struct Shared {
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
     timer: crate::deadline::Timer,
     executor: crate::deadline::Executor,
+    /// TAPI's completion procedure while initialised: read on every request, so
+    /// kept out of the state lock.
+    completion: std::sync::RwLock<Option<CompletionProc>>,
+    /// Threads waiting in close for a phone's requests; removals only wake
+    /// anyone when there is someone to wake (a futex wake is a system call).
+    close_waiters: std::sync::atomic::AtomicUsize,
 }
 
 /// The TSPI provider.
@@ -127,6 +133,8 @@ impl Provider {
                 pnp: Mutex::default(),
                 timer: Default::default(),
                 executor: Default::default(),
+                completion: Default::default(),
+                close_waiters: Default::default(),
             }),
         }
     }
@@ -280,6 +288,7 @@ impl Provider {
             device.id = Some(phone_base + index as u32);
         }
         state.completion = Some(completion);
+        self.set_completion_proc(Some(completion));
         state.init_count = 1;
         self.shared.lane.start();
         tracing::info!(
@@ -317,6 +326,7 @@ impl Provider {
             state.config = None;
             state.completion = None;
             state.init_count = 0;
+            self.set_completion_proc(None);
             std::mem::take(&mut state.drivers)
         };
         // No lock held: a driver may still call back while it stops its threads.
@@ -333,7 +343,30 @@ impl Provider {
 
     /// Whether the provider is initialised.
     pub fn is_initialised(&self) -> bool {
-        self.state().init_count > 0
+        self.completion_proc().is_some()
+    }
+
+    fn completion_proc(&self) -> Option<CompletionProc> {
+        *self
+            .shared
+            .completion
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_completion_proc(&self, proc_: Option<CompletionProc>) {
+        *self
+            .shared
+            .completion
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = proc_;
+    }
+
+    /// Wakes close if it waits for requests to go.
+    fn requests_removed(&self) {
+        if self.shared.close_waiters.load(Ordering::Acquire) > 0 {
+            self.shared.requests_changed.notify_all();
+        }
     }
 
     /// The phone devices, in device order (ids from the base given at init).
@@ -479,6 +512,9 @@ impl Provider {
     fn wait_for_requests(&self, handle: PhoneHandle) {
         let deadline = Instant::now() + CLOSE_PATIENCE;
         let mut requests = lock(&self.shared.requests);
+        // Counted under the lock, before looking: a removal after this wakes us.
+        self.shared.close_waiters.fetch_add(1, Ordering::AcqRel);
+        let _counted = WaiterGuard(&self.shared.close_waiters);
         loop {
             let left = requests.of_phone(handle);
             if left.is_empty() {
@@ -509,14 +545,14 @@ impl Provider {
     /// Removes a request and delivers its completion, if it is still there.
     fn finish(&self, token: Token, result: Result<(), PhoneError>) {
         let removed = lock(&self.shared.requests).remove(token);
-        self.shared.requests_changed.notify_all();
+        self.requests_removed();
         if let Some(request) = removed {
             self.deliver_completion(request.request_id, request.phone, result);
         }
     }
 
     fn deliver_completion(&self, request_id: u32, phone: u64, result: Result<(), PhoneError>) {
-        let Some(proc_) = self.state().completion else {
+        let Some(proc_) = self.completion_proc() else {
             return;
         };
         let result = result.err().map_or(0, PhoneError::to_long);
@@ -599,7 +635,7 @@ impl Provider {
             match requests.get(token).map(|r| r.stage) {
                 Some(Stage::CompletedInCall(result)) => {
                     requests.remove(token);
-                    self.shared.requests_changed.notify_all();
+                    self.requests_removed();
                     Some(result)
                 }
                 Some(_) => {
@@ -683,7 +719,7 @@ impl Provider {
             }
             requests.remove(token)
         };
-        self.shared.requests_changed.notify_all();
+        self.requests_removed();
         let Some(request) = request else { return };
         tracing::warn!(request_id = request.request_id, "request past its deadline");
         self.deliver_completion(
@@ -753,7 +789,7 @@ impl Provider {
                 Stage::Queued | Stage::CompletedInCall(_) => return,
             }
         };
-        self.shared.requests_changed.notify_all();
+        self.requests_removed();
         self.deliver_completion(request.request_id, request.phone, result);
         if let Ok(phone) = self.phone(request.phone) {
             phone.misses.store(0, Ordering::Release);
@@ -865,6 +901,15 @@ impl Provider {
         for token in running {
             self.finish(token, Err(PhoneError::OperationFailed));
         }
+    }
+}
+
+/// Uncounts a close waiting for requests, however it leaves.
+struct WaiterGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

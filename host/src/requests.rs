@@ -7,6 +7,7 @@
 //! Slots are reused, so the steady state allocates nothing per request.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use tsp_core::PhoneError;
 
@@ -73,12 +74,34 @@ pub(crate) enum BadId {
     Outstanding,
 }
 
+/// Hashes a request id by one multiplication (Fibonacci hashing): ids are TAPI's
+/// own counters, not attacker-chosen keys, and SipHash was a tenth of the request
+/// path's instructions.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
     epoch: u16,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_id: HashMap<u32, Token>,
+    by_id: HashMap<u32, Token, BuildHasherDefault<IdHasher>>,
 }
 
 impl Requests {

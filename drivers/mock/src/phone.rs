@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use tsp_core::{
     ButtonFunction, ButtonLamp, ButtonModes, DisplayGeometry, HookSwitchCaps, HookSwitchMode,
@@ -40,11 +40,31 @@ pub(crate) struct Phone {
     pub(crate) accepted_size: u32,
     state: Mutex<DeviceState>,
     faults: Mutex<HashMap<String, Fault>>,
+    /// Whether any fault is set: the request path skips the lookup when none is.
+    any_fault: std::sync::atomic::AtomicBool,
+    /// This phone's data areas (shared with every phone of its permanent id).
+    areas: Areas,
 }
 
 /// The data areas of every mock phone, by permanent id: they live as long as the
 /// process, across close, reopen, shutdown and re-init (the design's contract).
-static DATA_AREAS: LazyLock<Mutex<HashMap<u32, Vec<Vec<u8>>>>> = LazyLock::new(Default::default);
+/// One phone's data areas, shared by every session of its permanent id.
+type Areas = Arc<Mutex<Vec<Vec<u8>>>>;
+
+static DATA_AREAS: LazyLock<Mutex<HashMap<u32, Areas>>> = LazyLock::new(Default::default);
+
+/// The areas of permanent id `id`, created zero-filled, sized as `config` says.
+fn areas_of(id: u32, config: &PhoneConfig) -> Areas {
+    let areas = Arc::clone(lock(&DATA_AREAS).entry(id).or_default());
+    {
+        let mut guard = lock(&areas);
+        guard.resize_with(config.data_areas as usize, Vec::new);
+        for area in guard.iter_mut() {
+            area.resize(config.data_area_size as usize, 0);
+        }
+    }
+    areas
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic injected into the mock must not poison it for the next request.
@@ -88,7 +108,9 @@ impl Phone {
                     .collect(),
                 labels: (0..caps.buttons.len()).map(default_label).collect(),
             }),
+            any_fault: std::sync::atomic::AtomicBool::new(!faults.is_empty()),
             faults: Mutex::new(faults.clone()),
+            areas: areas_of(caps.permanent_id, &config),
             config,
             caps,
             accepted_size,
@@ -100,6 +122,9 @@ impl Phone {
     }
 
     pub(crate) fn fault(&self, operation: &str) -> Fault {
+        if !self.any_fault.load(std::sync::atomic::Ordering::Acquire) {
+            return Fault::None;
+        }
         let faults = lock(&self.faults);
         faults
             .get(operation)
@@ -110,21 +135,13 @@ impl Phone {
 
     pub(crate) fn set_fault(&self, operation: &str, fault: Fault) {
         lock(&self.faults).insert(operation.to_owned(), fault);
+        self.any_fault
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Runs `f` on this phone's data areas, creating them zero-filled at first use.
     pub(crate) fn with_areas<T>(&self, f: impl FnOnce(&mut Vec<Vec<u8>>) -> T) -> T {
-        let mut all = lock(&DATA_AREAS);
-        let areas = all.entry(self.caps.permanent_id).or_default();
-        let (count, size) = (
-            self.config.data_areas as usize,
-            self.config.data_area_size as usize,
-        );
-        areas.resize_with(count, Vec::new);
-        for area in areas.iter_mut() {
-            area.resize(size, 0);
-        }
-        f(areas)
+        f(&mut lock(&self.areas))
     }
 
     /// Takes the device's reservation: an exclusive OS file lock named after the

@@ -1,0 +1,213 @@
+//! `TSPI_phoneSetData` through the C exports, from 1, 2 and 4 threads, with the
+//! mock completing inline, against a minimal correct TSP written in C
+//! (`baseline_tsp.c`, built here) in the same run. Prints requests per second
+//! and the ratio. Run with `cargo bench -p tsp-host` after `cargo build
+//! --workspace --release` (the mock plugin is loaded from the release build).
+
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use libloading::{Library, Symbol};
+
+type EnumDevices =
+    unsafe extern "C" fn(u32, *mut u32, *mut u32, *mut c_void, *mut c_void, *mut c_void) -> i32;
+type Init = unsafe extern "C" fn(
+    u32,
+    u32,
+    u32,
+    u32,
+    usize,
+    usize,
+    unsafe extern "C" fn(u32, i32),
+    *mut u32,
+) -> i32;
+type Shutdown = unsafe extern "C" fn(u32, u32) -> i32;
+type Open = unsafe extern "C" fn(
+    u32,
+    *mut c_void,
+    *mut *mut c_void,
+    u32,
+    unsafe extern "C" fn(*mut c_void, u32, usize, usize, usize),
+) -> i32;
+type Close = unsafe extern "C" fn(*mut c_void) -> i32;
+type SetData = unsafe extern "C" fn(u32, *mut c_void, u32, *const c_void, u32) -> i32;
+
+static COMPLETED: AtomicU64 = AtomicU64::new(0);
+
+unsafe extern "C" fn on_completion(_: u32, _: i32) {
+    COMPLETED.fetch_add(1, Ordering::Relaxed);
+}
+
+unsafe extern "C" fn on_event(_: *mut c_void, _: u32, _: usize, _: usize, _: usize) {}
+
+/// One TSP, loaded, initialised, with phone 0 open.
+struct Tsp {
+    _library: Library,
+    set_data: SetData,
+    close: Close,
+    shutdown: Shutdown,
+    phone: usize,
+}
+
+impl Tsp {
+    fn load(path: &Path) -> Tsp {
+        // SAFETY: both libraries export these functions with exactly these C
+        // prototypes (tspi.h); they stay loaded for as long as the pointers are used.
+        unsafe {
+            let library = Library::new(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let enum_devices: Symbol<EnumDevices> =
+                library.get(b"TSPI_providerEnumDevices").expect("export");
+            let init: Symbol<Init> = library.get(b"TSPI_providerInit").expect("export");
+            let open: Symbol<Open> = library.get(b"TSPI_phoneOpen").expect("export");
+            let (mut lines, mut phones, mut options) = (0u32, 0u32, 0u32);
+            let null = std::ptr::null_mut();
+            assert_eq!(
+                enum_devices(1, &mut lines, &mut phones, null, null, null),
+                0
+            );
+            assert!(phones >= 1, "no phones in {}", path.display());
+            assert_eq!(
+                init(
+                    0x0003_0001,
+                    1,
+                    0,
+                    0,
+                    0,
+                    phones as usize,
+                    on_completion,
+                    &mut options
+                ),
+                0
+            );
+            let mut phone = null;
+            assert_eq!(
+                open(0, null, &mut phone, 0x0003_0001, on_event),
+                0,
+                "open phone 0"
+            );
+            let set_data = *library
+                .get::<SetData>(b"TSPI_phoneSetData")
+                .expect("export");
+            let close = *library.get::<Close>(b"TSPI_phoneClose").expect("export");
+            let shutdown = *library
+                .get::<Shutdown>(b"TSPI_providerShutdown")
+                .expect("export");
+            Tsp {
+                _library: library,
+                set_data,
+                close,
+                shutdown,
+                phone: phone as usize,
+            }
+        }
+    }
+
+    /// `count` SetData calls spread over `threads` threads; the time they took.
+    fn run(&self, threads: u32, count: u64) -> Duration {
+        let per_thread = count / u64::from(threads);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (set_data, phone) = (self.set_data, self.phone);
+                scope.spawn(move || {
+                    let payload = [0u8; 16];
+                    for i in 0..per_thread {
+                        let id = 1 + ((u64::from(t) << 24) | (i & 0xFF_FFFF)) as u32 % 0x7FFF_FFFF;
+                        // SAFETY: a valid handle from open, a 16-byte buffer.
+                        let r = unsafe {
+                            set_data(id, phone as *mut c_void, 0, payload.as_ptr().cast(), 16)
+                        };
+                        assert_eq!(r, id as i32, "SetData");
+                    }
+                });
+            }
+        });
+        started.elapsed()
+    }
+}
+
+impl Drop for Tsp {
+    fn drop(&mut self) {
+        // SAFETY: the handle and the library are still valid.
+        unsafe {
+            (self.close)(self.phone as *mut c_void);
+            (self.shutdown)(0x0003_0001, 1);
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn build_baseline(out: &Path) -> PathBuf {
+    let library = out.join("libbaseline_tsp.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(cc)
+        .args(["-O2", "-shared", "-fPIC", "-pthread", "-o"])
+        .arg(&library)
+        .arg(workspace().join("host/benches/baseline_tsp.c"))
+        .status()
+        .expect("the C compiler runs");
+    assert!(status.success(), "the baseline TSP does not build");
+    library
+}
+
+fn lay_out_ours(out: &Path) -> PathBuf {
+    let release = workspace().join("target/release");
+    let spec =
+        tsp_host::sdk::manifest::PluginSpec::read(&workspace().join("drivers/mock/plugin.toml"))
+            .expect("spec");
+    tsp_host::dist::lay_out(&release, out, &[spec])
+        .unwrap_or_else(|e| panic!("{e}: run `cargo build --workspace --release` first"))
+}
+
+fn main() {
+    let out = workspace().join("target/bench-set-data");
+    std::fs::create_dir_all(&out).expect("folder");
+    let baseline = Tsp::load(&build_baseline(&out));
+    let ours = Tsp::load(&lay_out_ours(&out.join("tsp-rs")));
+
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(3));
+    let mut rates = Vec::new();
+    for threads in [1u32, 2, 4] {
+        let mut group = criterion.benchmark_group(format!("set_data/{threads}-threads"));
+        group.throughput(Throughput::Elements(1));
+        for (name, tsp) in [("c-baseline", &baseline), ("tsp-rs", &ours)] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iterations| tsp.run(threads, iterations.max(u64::from(threads))))
+            });
+            let count = 400_000;
+            let rate = count as f64 / tsp.run(threads, count).as_secs_f64();
+            rates.push((threads, name, rate));
+        }
+        group.finish();
+    }
+    criterion.final_summary();
+
+    println!("\nrequests per second (400000 SetData, inline completion):");
+    println!(
+        "{:>8} {:>14} {:>14} {:>8}",
+        "threads", "C baseline", "tsp-rs", "ratio"
+    );
+    for threads in [1u32, 2, 4] {
+        let rate = |name| {
+            rates
+                .iter()
+                .find(|r| r.0 == threads && r.1 == name)
+                .map_or(0.0, |r| r.2)
+        };
+        let (c, rs) = (rate("c-baseline"), rate("tsp-rs"));
+        println!("{threads:>8} {c:>14.0} {rs:>14.0} {:>8.2}", rs / c);
+    }
+    println!(
+        "({} cores; 4 threads on fewer cores oversubscribe)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
