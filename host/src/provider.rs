@@ -98,6 +98,7 @@ pub(crate) struct Shared {
     /// Threads waiting in close for a phone's requests; removals only wake
     /// anyone when there is someone to wake (a futex wake is a system call).
     close_waiters: std::sync::atomic::AtomicUsize,
+    buttons_down: Mutex<ButtonsDown>,
 }
 
 /// The TSPI provider.
@@ -135,6 +136,7 @@ impl Provider {
                 executor: Default::default(),
                 completion: Default::default(),
                 close_waiters: Default::default(),
+                buttons_down: Mutex::default(),
             }),
         }
     }
@@ -700,13 +702,69 @@ impl Provider {
     /// A completion from a driver.
     /// Starts the clock of an outstanding request.
     fn arm_deadline(&self, phone: &Phone, token: Token) {
+        self.arm(Instant::now() + phone.limits.request, token.to_u64());
+    }
+
+    /// Arms the host's one timer. Tokens with the top bit set are synthesised
+    /// button releases; the others are request deadlines.
+    fn arm(&self, at: Instant, token: u64) {
         let shared = Arc::downgrade(&self.shared);
-        let at = Instant::now() + phone.limits.request;
-        self.shared.timer.arm(at, token.to_u64(), move |token| {
+        self.shared.timer.arm(at, token, move |token| {
             if let Some(shared) = shared.upgrade() {
-                Provider { shared }.expire(Token::from_u64(token));
+                let provider = Provider { shared };
+                if token & BUTTON_UP_BIT != 0 {
+                    provider.synthesised_button_up(token);
+                } else {
+                    provider.expire(Token::from_u64(token));
+                }
             }
         });
+    }
+
+    /// A button went down: unless the device reports its release soon, the host
+    /// makes one up (TAPI requires an UP for every DOWN).
+    fn expect_button_up(&self, phone: &Phone, id: u32, mode: tsp_core::ButtonModes) {
+        let key = {
+            let mut pending = lock(&self.shared.buttons_down);
+            pending.next = pending.next.wrapping_add(1) & !BUTTON_UP_BIT;
+            let key = pending.next;
+            pending
+                .down
+                .retain(|d| !(d.handle == phone.handle && d.id == id));
+            pending.down.push(ButtonDown {
+                key,
+                handle: phone.handle,
+                id,
+                mode,
+            });
+            key
+        };
+        self.arm(Instant::now() + BUTTON_UP_AFTER, key | BUTTON_UP_BIT);
+    }
+
+    /// The device reported the release itself: nothing to make up.
+    fn button_released(&self, handle: PhoneHandle, id: u32) {
+        lock(&self.shared.buttons_down)
+            .down
+            .retain(|d| !(d.handle == handle && d.id == id));
+    }
+
+    fn synthesised_button_up(&self, token: u64) {
+        let key = token & !BUTTON_UP_BIT;
+        let down = {
+            let mut pending = lock(&self.shared.buttons_down);
+            let index = pending.down.iter().position(|d| d.key == key);
+            index.map(|i| pending.down.remove(i))
+        };
+        if let Some(down) = down {
+            tracing::debug!(handle = down.handle, id = down.id, "button release made up");
+            let up = PhoneEvent::Button {
+                id: down.id,
+                mode: down.mode,
+                state: tsp_core::ButtonStates::UP,
+            };
+            self.phone_event(down.handle, up);
+        }
     }
 
     /// A request past its deadline completes with an error; its late completion
@@ -871,6 +929,14 @@ impl Provider {
                 self.remove_device(phone.device);
                 return;
             }
+            PhoneEvent::Button { id, mode, state }
+                if state.contains(tsp_core::ButtonStates::DOWN) =>
+            {
+                self.expect_button_up(&phone, id, mode);
+            }
+            PhoneEvent::Button { id, state, .. } if state.contains(tsp_core::ButtonStates::UP) => {
+                self.button_released(handle, id);
+            }
             _ => {}
         }
         let Some((msg, params)) = message_for(&phone.filter(), event) else {
@@ -902,6 +968,26 @@ impl Provider {
             self.finish(token, Err(PhoneError::OperationFailed));
         }
     }
+}
+
+/// Timer tokens with this bit are button releases to make up.
+const BUTTON_UP_BIT: u64 = 1 << 63;
+/// How long after a press without a release the host makes one up.
+const BUTTON_UP_AFTER: Duration = Duration::from_millis(250);
+
+/// A button down whose release has not been seen.
+#[derive(Debug, Clone, Copy)]
+struct ButtonDown {
+    key: u64,
+    handle: PhoneHandle,
+    id: u32,
+    mode: tsp_core::ButtonModes,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ButtonsDown {
+    next: u64,
+    down: Vec<ButtonDown>,
 }
 
 /// Uncounts a close waiting for requests, however it leaves.

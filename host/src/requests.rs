@@ -107,7 +107,8 @@ pub(crate) struct Requests {
 impl Requests {
     /// Starts a new epoch: every token from before is dead, every slot free.
     pub(crate) fn bump_epoch(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
+        // 15 bits: a token never has the top bit, which the timer keeps for others.
+        self.epoch = self.epoch.wrapping_add(1) & 0x7FFF;
         self.by_id.clear();
         self.free.clear();
         for (index, slot) in self.slots.iter_mut().enumerate() {

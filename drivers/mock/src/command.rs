@@ -4,6 +4,7 @@
 //! | command | effect |
 //! | --- | --- |
 //! | `press ID` | PHONE_BUTTON down, then up, for keypad button `ID` |
+//! | `press-down ID` | PHONE_BUTTON down only, like a device that reports presses only |
 //! | `hookswitch handset MODE` | the handset goes to `MODE` (`onhook`, `mic`, `speaker`, `micspeaker`), PHONE_STATE follows |
 //! | `disconnect` | the device goes away for now |
 //! | `reconnect` | the device is back |
@@ -51,6 +52,7 @@ pub(crate) fn mode_name(mode: HookSwitchMode) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
     Press(u32),
+    PressDown(u32),
     HookSwitch(HookSwitchMode),
     Disconnect,
     Reconnect,
@@ -60,6 +62,11 @@ pub(crate) enum Command {
     Panic,
 }
 
+fn button_id(text: &str) -> Result<u32, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a button id"))
+}
+
 pub(crate) fn parse(bytes: &[u8]) -> Result<Command, String> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|_| "a command is UTF-8 text".to_owned())?;
@@ -67,10 +74,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Command, String> {
     let verb = words.next().unwrap_or("");
     let rest: Vec<&str> = words.collect();
     let command = match (verb, rest.as_slice()) {
-        ("press", [id]) => Command::Press(
-            id.parse()
-                .map_err(|_| format!("`{id}` is not a button id"))?,
-        ),
+        ("press", [id]) => Command::Press(button_id(id)?),
+        ("press-down", [id]) => Command::PressDown(button_id(id)?),
         ("hookswitch", ["handset", mode]) => Command::HookSwitch(
             HookSwitchMode::ALL
                 .iter()

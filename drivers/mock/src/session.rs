@@ -215,6 +215,12 @@ impl MockSession {
                 self.events.button_down(id, ButtonModes::KEYPAD);
                 self.events.button_up(id, ButtonModes::KEYPAD);
             }
+            Command::PressDown(id) => {
+                if !self.phone.config.keypad || id >= 12 {
+                    return Err(PhoneError::InvalButtonLampId);
+                }
+                self.events.button_down(id, ButtonModes::KEYPAD);
+            }
             Command::HookSwitch(mode) => {
                 if !self.phone.config.handset {
                     return Err(PhoneError::InvalHookSwitchDev);

@@ -117,7 +117,7 @@ static atomic_uint last_msg;
 static atomic_ulong last_params[3];
 /* Every event, in order (the lane serialises them, so no lock is needed). */
 #define MAX_EVENTS 256
-static struct { HTAPIPHONE ht; DWORD msg; DWORD_PTR p1, p2; } event_log[MAX_EVENTS];
+static struct { HTAPIPHONE ht; DWORD msg; DWORD_PTR p1, p2, p3; } event_log[MAX_EVENTS];
 static atomic_int event_count;
 /* Run inside the next PHONEEVENT (a TSPI call from a callback), if set. */
 static void (*event_hook)(DWORD msg);
@@ -140,7 +140,7 @@ static void on_event(HTAPIPHONE ht, DWORD msg, DWORD_PTR p1, DWORD_PTR p2, DWORD
     atomic_store(&last_params[1], p2);
     atomic_store(&last_params[2], p3);
     int n = atomic_fetch_add(&event_count, 1);
-    if (n < MAX_EVENTS) { event_log[n].ht = ht; event_log[n].msg = msg; event_log[n].p1 = p1; event_log[n].p2 = p2; }
+    if (n < MAX_EVENTS) { event_log[n].ht = ht; event_log[n].msg = msg; event_log[n].p1 = p1; event_log[n].p2 = p2; event_log[n].p3 = p3; }
     if (event_hook) event_hook(msg);
     leave();
 }
