@@ -94,18 +94,25 @@ fn run_timer(shared: &(Mutex<TimerState>, Condvar), on_due: &dyn Fn(u64)) {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// How many threads run synchronous driver calls.
-const CALL_THREADS: usize = 2;
+/// How many threads at most run synchronous driver calls: one more starts when
+/// none is idle (a driver stuck past its deadline keeps its thread busy).
+const MAX_CALL_THREADS: usize = 8;
 /// How long the last shutdown waits for a call thread stuck in a driver.
 const JOIN_PATIENCE: Duration = Duration::from_secs(2);
 
-/// The running call threads: where jobs go, and how to join them.
-type CallThreads = (Sender<Job>, Vec<JoinHandle<()>>);
+/// The running call threads: where jobs go, where threads take them from, and
+/// how to join them.
+struct CallThreads {
+    sender: Sender<Job>,
+    receiver: Arc<Mutex<Receiver<Job>>>,
+    threads: Vec<JoinHandle<()>>,
+}
 
 /// Runs synchronous driver calls on the host's own threads, with a deadline.
 #[derive(Default)]
 pub(crate) struct Executor {
     running: Mutex<Option<CallThreads>>,
+    idle: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Executor {
@@ -122,17 +129,43 @@ impl Executor {
         });
         {
             let mut running = lock(&self.running);
-            let (sender, _) = running.get_or_insert_with(start_call_threads);
-            if sender.send(job).is_err() {
+            let calls = running.get_or_insert_with(|| {
+                let (sender, receiver) = channel::<Job>();
+                CallThreads {
+                    sender,
+                    receiver: Arc::new(Mutex::new(receiver)),
+                    threads: Vec::new(),
+                }
+            });
+            let idle = self.idle.load(std::sync::atomic::Ordering::Acquire);
+            if idle == 0 && calls.threads.len() < MAX_CALL_THREADS {
+                self.start_thread(calls);
+            }
+            if calls.sender.send(job).is_err() {
                 return None;
             }
         }
         result.recv_timeout(deadline).ok()
     }
 
+    fn start_thread(&self, calls: &mut CallThreads) {
+        let receiver = Arc::clone(&calls.receiver);
+        let idle = Arc::clone(&self.idle);
+        let spawned = std::thread::Builder::new()
+            .name(format!("tsp-host-call-{}", calls.threads.len()))
+            .spawn(move || run_calls(&receiver, &idle));
+        match spawned {
+            Ok(thread) => calls.threads.push(thread),
+            Err(error) => tracing::error!("cannot start a call thread: {error}"),
+        }
+    }
+
     /// Stops the call threads, waiting a little for one stuck in a driver.
     pub(crate) fn stop(&self) {
-        let Some((sender, threads)) = lock(&self.running).take() else {
+        let Some(CallThreads {
+            sender, threads, ..
+        }) = lock(&self.running).take()
+        else {
             return;
         };
         drop(sender);
@@ -150,25 +183,13 @@ impl Executor {
     }
 }
 
-fn start_call_threads() -> CallThreads {
-    let (sender, receiver) = channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
-    let threads = (0..CALL_THREADS)
-        .filter_map(|n| {
-            let receiver = Arc::clone(&receiver);
-            std::thread::Builder::new()
-                .name(format!("tsp-host-call-{n}"))
-                .spawn(move || run_calls(&receiver))
-                .map_err(|error| tracing::error!("cannot start a call thread: {error}"))
-                .ok()
-        })
-        .collect();
-    (sender, threads)
-}
-
-fn run_calls(receiver: &Mutex<Receiver<Job>>) {
+fn run_calls(receiver: &Mutex<Receiver<Job>>, idle: &std::sync::atomic::AtomicUsize) {
+    use std::sync::atomic::Ordering;
     loop {
-        let job = match lock(receiver).recv_timeout(Duration::from_secs(3600)) {
+        idle.fetch_add(1, Ordering::AcqRel);
+        let job = lock(receiver).recv_timeout(Duration::from_secs(3600));
+        idle.fetch_sub(1, Ordering::AcqRel);
+        let job = match job {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,

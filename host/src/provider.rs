@@ -442,12 +442,25 @@ impl Provider {
             .cloned()
             .ok_or(PhoneError::NoDriver)?;
         let handle = lock(&self.shared.phones).reserve(index)?;
-        let session = match driver.loaded.open(&device.key, handle) {
-            Ok(session) => session,
-            Err(error) => {
+        // Opening may talk to the device: it runs within the driver's deadline, off
+        // TAPI's thread. A session that arrives too late is dropped, which releases it.
+        let opener = Arc::clone(&driver);
+        let key = device.key.clone();
+        let opened = self
+            .shared
+            .executor
+            .call(driver.limits.call, move || opener.loaded.open(&key, handle));
+        let session = match opened {
+            Some(Ok(session)) => session,
+            Some(Err(error)) => {
                 lock(&self.shared.phones).release(handle);
                 tracing::info!(device_id, "open refused: {error}");
                 return Err(error.code);
+            }
+            None => {
+                lock(&self.shared.phones).release(handle);
+                tracing::warn!(device_id, "open past its deadline");
+                return Err(PhoneError::OperationFailed);
             }
         };
         let phone = Arc::new(Phone {

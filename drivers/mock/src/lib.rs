@@ -177,6 +177,7 @@ impl Driver for MockDriver {
         match phone.fault("open") {
             Fault::Panic => panic!("mock fault: panic in open"),
             Fault::Fail(code) => return Err(DriverError::new(code, "mock fault in open")),
+            Fault::Delay(ms) => std::thread::sleep(std::time::Duration::from_millis(ms)),
             _ => {}
         }
         let reservation = if self.shared.config.reservation {

@@ -71,6 +71,14 @@ int main(int argc, char **argv) {
     check(events_seen > before && last_msg == PHONE_STATE && last_params[0] == 0x4, "after 3 misses: PHONE_STATE(DISCONNECTED)");
     check(phoneSetData(5, hd, 0, "x", 1) == PHONEERR_INVALPHONESTATE, "and requests are refused with INVALPHONESTATE");
 
-    check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down");
+    check(phoneClose(hd) == 0, "close it");
+
+    /* Opening is a driver call too. */
+    check(phoneOpen(BASE, (HTAPIPHONE)0x83, &hd, V31, on_event) == 0, "open the first phone again");
+    check(phoneDevSpecific(6, hd, "fault open delay 400", 20) == 6, "mock command: opening it takes 400 ms");
+    check(phoneClose(hd) == 0, "close it");
+    check(phoneOpen(BASE, (HTAPIPHONE)0x84, &hd, V31, on_event) == PHONEERR_OPERATIONFAILED, "an open past its deadline: OPERATIONFAILED");
+
+    check(providerShutdown(V31, 7) == 0, "shut down");
     return finish();
 }
