@@ -228,6 +228,34 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let config = Config::parse(
+            crate::dist::CONFIG_EXAMPLE,
+            Path::new("tsp-rs.toml.example"),
+        )
+        .expect("parses");
+        assert_eq!(config.drivers, ["mock"]);
+        assert_eq!(
+            config.deadlines,
+            Deadlines::default(),
+            "the example shows the defaults"
+        );
+        assert_eq!(
+            config.deadlines.limits("mock").call,
+            std::time::Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn deadlines_have_per_driver_overrides() {
+        let text = "drivers = [\"mock\"]\n[deadlines]\ncall_ms = 100\n[deadlines.drivers.mock]\nmisses = 7\n";
+        let config = Config::parse(text, Path::new("x.toml")).expect("parses");
+        let limits = config.deadlines.limits("mock");
+        assert_eq!((limits.call.as_millis(), limits.misses), (100, 7));
+        assert_eq!(config.deadlines.limits("other").misses, 3);
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_line() {
         let error = Config::parse("drivers = [\"mock\"\n", Path::new("/etc/tsp-rs.toml"))
             .expect_err("broken");
