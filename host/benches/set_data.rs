@@ -1,8 +1,8 @@
 //! `TSPI_phoneSetData` through the C exports, from 1, 2 and 4 threads, with the
 //! mock completing inline, against a minimal correct TSP written in C
 //! (`baseline_tsp.c`, built here) in the same run. Prints requests per second
-//! and the ratio. Run with `cargo bench -p tsp-host` after `cargo build
-//! --workspace --release` (the mock plugin is loaded from the release build).
+//! and the ratio. Run with `cargo bench -p tsp-host`; it builds the release TSP
+//! library and mock plugin it loads. Figures: PERFORMANCE.md.
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -159,6 +159,14 @@ fn build_baseline(out: &Path) -> PathBuf {
 
 fn lay_out_ours(out: &Path) -> PathBuf {
     let release = workspace().join("target/release");
+    // The release TSP library and mock plugin (cargo bench builds only this bench).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "-p", "tsp-host", "-p", "tsp-driver-mock"])
+        .current_dir(workspace())
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "the release build failed");
     let spec =
         tsp_host::sdk::manifest::PluginSpec::read(&workspace().join("drivers/mock/plugin.toml"))
             .expect("spec");
