@@ -162,7 +162,14 @@ fn lay_out_ours(out: &Path) -> PathBuf {
     // The release TSP library and mock plugin (cargo bench builds only this bench).
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = Command::new(cargo)
-        .args(["build", "--release", "-p", "tsp-host", "-p", "tsp-driver-mock"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "tsp-host",
+            "-p",
+            "tsp-driver-mock",
+        ])
         .current_dir(workspace())
         .status()
         .expect("cargo runs");
