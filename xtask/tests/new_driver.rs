@@ -17,13 +17,9 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-#[test]
-fn a_generated_driver_builds_and_passes_conformance() {
-    let dir = std::env::temp_dir().join(format!("tsp-new-driver-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let crate_dir = dir.join("acme-desk");
-
-    let status = cargo()
+/// `cargo xtask new-driver acme-desk --path DIR`.
+fn new_driver(dir: &Path) -> std::process::Output {
+    cargo()
         .args([
             "run",
             "--quiet",
@@ -34,11 +30,24 @@ fn a_generated_driver_builds_and_passes_conformance() {
             "acme-desk",
             "--path",
         ])
-        .arg(&crate_dir)
+        .arg(dir)
         .current_dir(workspace())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "new-driver failed");
+        .output()
+        .expect("cargo runs")
+}
+
+#[test]
+fn a_generated_driver_builds_and_passes_conformance() {
+    let dir = std::env::temp_dir().join(format!("tsp-new-driver-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let crate_dir = dir.join("acme-desk");
+
+    let created = new_driver(&crate_dir);
+    assert!(
+        created.status.success(),
+        "new-driver failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     assert!(crate_dir.join("src/lib.rs").is_file());
 
     std::fs::copy(workspace().join("Cargo.lock"), crate_dir.join("Cargo.lock")).expect("lock file");
@@ -64,21 +73,7 @@ fn a_generated_driver_builds_and_passes_conformance() {
     assert_eq!(report.driver, "acme-desk");
     assert_eq!(report.failed(), 0, "{report}");
 
-    let again = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "xtask",
-            "--",
-            "new-driver",
-            "acme-desk",
-            "--path",
-        ])
-        .arg(&crate_dir)
-        .current_dir(workspace())
-        .output()
-        .expect("cargo runs");
+    let again = new_driver(&crate_dir);
     assert!(!again.status.success(), "refuses to overwrite");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let _ = std::fs::remove_dir_all(&dir);
