@@ -61,7 +61,34 @@ fn own_folder() -> Option<PathBuf> {
     path.parent().map(PathBuf::from)
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn own_folder() -> Option<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::System::LibraryLoader::{
+        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+        GetModuleFileNameW, GetModuleHandleExW,
+    };
+    let mut module = std::ptr::null_mut();
+    let flags =
+        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+    let here = own_folder as *const u16;
+    // SAFETY: with FROM_ADDRESS the "name" is an address inside this module, which
+    // it is; `module` receives the handle without a new reference.
+    if unsafe { GetModuleHandleExW(flags, here, &mut module) } == 0 {
+        return None;
+    }
+    let mut path = vec![0u16; 32 * 1024];
+    // SAFETY: `module` is this module; the buffer holds `path.len()` UTF-16 units.
+    let length =
+        unsafe { GetModuleFileNameW(module, path.as_mut_ptr(), path.len() as u32) } as usize;
+    if length == 0 || length >= path.len() {
+        return None;
+    }
+    let path = PathBuf::from(std::ffi::OsString::from_wide(&path[..length]));
+    path.parent().map(PathBuf::from)
+}
+
+#[cfg(not(any(unix, windows)))]
 fn own_folder() -> Option<PathBuf> {
     None
 }
@@ -89,7 +116,28 @@ fn pin_in_memory() {
     };
 }
 
-#[cfg(not(unix))]
+/// Keeps this library mapped: TAPISRV unloads the TSP after the last shutdown.
+#[cfg(windows)]
+fn pin_in_memory() {
+    use windows_sys::Win32::System::LibraryLoader::{
+        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_PIN, GetModuleHandleExW,
+    };
+    let mut module = std::ptr::null_mut();
+    let here = pin_in_memory as *const u16;
+    // SAFETY: as in `own_folder`; PIN keeps the module loaded until the process ends.
+    let pinned = unsafe {
+        GetModuleHandleExW(
+            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+            here,
+            &mut module,
+        )
+    };
+    if pinned == 0 {
+        tracing::warn!("could not pin the TSP library in memory");
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn pin_in_memory() {}
 
 fn guard_phone(call: &str, f: impl FnOnce() -> i32) -> i32 {
@@ -868,4 +916,106 @@ pub extern "system" fn TSPI_providerCreatePhoneDevice(dwTempID: usize, dwDeviceI
     guard_phone("TSPI_providerCreatePhoneDevice", || {
         phone_result(provider().create_phone_device(dwTempID, dwDeviceID))
     })
+}
+
+/// `TSPI_providerInstall`: nothing to set up beyond the files (the Telephony
+/// control panel calls it when the provider is added).
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_providerInstall(
+    _hwndOwner: *mut c_void,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    0
+}
+
+/// `TSPI_providerRemove`: nothing to take down.
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_providerRemove(
+    _hwndOwner: *mut c_void,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    0
+}
+
+/// `TSPI_providerConfig`: no configuration dialog; the file is `tsp-rs.toml`.
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_providerConfig(
+    _hwndOwner: *mut c_void,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    LineError::OperationUnavail.to_long()
+}
+
+/// The longest path `TSPI_providerUIIdentify` writes (TAPI passes MAX_PATH).
+const UI_PATH_UNITS: usize = 260;
+
+/// `TSPI_providerUIIdentify`: the TSP is its own UI DLL; writes its own path.
+///
+/// # Safety
+/// `lpszUIDLLName` is null or has room for MAX_PATH UTF-16 units.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn TSPI_providerUIIdentify(lpszUIDLLName: *mut u16) -> i32 {
+    guard_line("TSPI_providerUIIdentify", || {
+        if lpszUIDLLName.is_null() {
+            return LineError::InvalPointer.to_long();
+        }
+        let path = own_path().unwrap_or_default();
+        let units: Vec<u16> = path
+            .encode_utf16()
+            .take(UI_PATH_UNITS - 1)
+            .chain(std::iter::once(0))
+            .collect();
+        // SAFETY: checked non-null; TAPI gives MAX_PATH units and we write fewer.
+        unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), lpszUIDLLName, units.len()) };
+        0
+    })
+}
+
+/// This library's path, as text.
+fn own_path() -> Option<String> {
+    let folder = own_folder()?;
+    let name = crate::dist::tsp_file_name(tsp_plugin_sdk::manifest::Platform::HOST);
+    Some(folder.join(name).to_string_lossy().into_owned())
+}
+
+/// `TSPI_providerGenericDialogData`: there are no dialogs to talk to.
+#[unsafe(no_mangle)]
+pub extern "system" fn TSPI_providerGenericDialogData(
+    _dwObjectID: usize,
+    _dwObjectType: u32,
+    _lpParams: *mut c_void,
+    _dwSize: u32,
+) -> i32 {
+    LineError::OperationUnavail.to_long()
+}
+
+/// `TUISPI_providerInstall`: nothing to ask the user.
+#[unsafe(no_mangle)]
+pub extern "system" fn TUISPI_providerInstall(
+    _lpfnUIDLLCallback: *mut c_void,
+    _hwndOwner: *mut c_void,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    0
+}
+
+/// `TUISPI_providerRemove`: nothing to ask the user.
+#[unsafe(no_mangle)]
+pub extern "system" fn TUISPI_providerRemove(
+    _lpfnUIDLLCallback: *mut c_void,
+    _hwndOwner: *mut c_void,
+    _dwPermanentProviderID: u32,
+) -> i32 {
+    0
+}
+
+/// `TUISPI_phoneConfigDialog`: no dialog (reference §3.3 allows OPERATIONUNAVAIL).
+#[unsafe(no_mangle)]
+pub extern "system" fn TUISPI_phoneConfigDialog(
+    _lpfnUIDLLCallback: *mut c_void,
+    _dwDeviceID: u32,
+    _hwndOwner: *mut c_void,
+    _lpszDeviceClass: *const u16,
+) -> i32 {
+    PhoneError::OperationUnavail.to_long()
 }

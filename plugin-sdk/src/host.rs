@@ -336,6 +336,14 @@ fn check_sdk_version(file: &Path, plugin_sdk: &str) -> Result<(), LoadError> {
 /// against the older layouts this SDK still accepts; the error reported is the
 /// one against the current layout.
 fn load_module(file: &Path, plugin_sdk: &str) -> Result<Module, LoadError> {
+    #[cfg(windows)]
+    crate::winload::preload(file).map_err(|code| {
+        tracing::error!(file = %file.display(), code, "LoadLibraryExW failed");
+        LoadError::Open {
+            file: file.to_owned(),
+            message: format!("LoadLibraryExW failed with Win32 error {code}"),
+        }
+    })?;
     let header = lib_header_from_path(file).map_err(|e| LoadError::Open {
         file: file.to_owned(),
         message: first_line(&e.to_string()),

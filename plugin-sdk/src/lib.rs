@@ -44,6 +44,8 @@ mod error;
 pub mod event;
 pub mod host;
 pub mod manifest;
+#[cfg(windows)]
+mod winload;
 
 pub use driver::{
     Completion, DeviceInfo, Driver, DriverContext, DriverEvents, PhoneEvents, Session,

@@ -169,11 +169,16 @@ impl PluginSpec {
 
     /// The manifest of this plugin built with this SDK on this platform.
     pub fn manifest(&self) -> Manifest {
+        self.manifest_on(Platform::HOST)
+    }
+
+    /// The manifest of this plugin built with this SDK for `platform`.
+    pub fn manifest_on(&self, platform: Platform) -> Manifest {
         Manifest {
             name: self.name.clone(),
             version: self.version.clone(),
             sdk_version: crate::SDK_VERSION.to_owned(),
-            library: library_file_name(&self.crate_name),
+            library: platform.library_file_name(&self.crate_name),
             devices: self.devices.clone(),
         }
     }
@@ -181,7 +186,17 @@ impl PluginSpec {
     /// Stages the plugin built in `build_dir` (`target/debug`, …) into `folder`:
     /// its library and its manifest. Returns the manifest's path.
     pub fn stage_from(&self, build_dir: &Path, folder: &Path) -> Result<PathBuf, ManifestError> {
-        let manifest = self.manifest();
+        self.stage_from_on(build_dir, folder, Platform::HOST)
+    }
+
+    /// [`PluginSpec::stage_from`] for a plugin built for `platform`.
+    pub fn stage_from_on(
+        &self,
+        build_dir: &Path,
+        folder: &Path,
+        platform: Platform,
+    ) -> Result<PathBuf, ManifestError> {
+        let manifest = self.manifest_on(platform);
         let built = build_dir.join(&manifest.library);
         if !built.is_file() {
             return Err(ManifestError::LibraryMissing {
@@ -193,15 +208,42 @@ impl PluginSpec {
     }
 }
 
+/// How a platform names libraries: the build's own, or Windows when cross-built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    /// Before the crate's name (`lib` on Unix).
+    pub dll_prefix: &'static str,
+    /// After it (`.so`, `.dll`).
+    pub dll_suffix: &'static str,
+}
+
+impl Platform {
+    /// The platform this code was built for.
+    pub const HOST: Self = Self {
+        dll_prefix: std::env::consts::DLL_PREFIX,
+        dll_suffix: std::env::consts::DLL_SUFFIX,
+    };
+    /// Windows (`x86_64-pc-windows-gnu`, cross-built).
+    pub const WINDOWS: Self = Self {
+        dll_prefix: "",
+        dll_suffix: ".dll",
+    };
+
+    /// The file name of a cdylib crate's library on this platform.
+    pub fn library_file_name(self, crate_name: &str) -> String {
+        format!(
+            "{}{}{}",
+            self.dll_prefix,
+            crate_name.replace('-', "_"),
+            self.dll_suffix
+        )
+    }
+}
+
 /// The file name a cdylib crate's library has on this platform
 /// (`libtsp_driver_mock.so`, `tsp_driver_mock.dll`, `libtsp_driver_mock.dylib`).
 pub fn library_file_name(crate_name: &str) -> String {
-    let stem = crate_name.replace('-', "_");
-    format!(
-        "{}{stem}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
+    Platform::HOST.library_file_name(crate_name)
 }
 
 /// Lays out a built plugin the way the host finds it: the library copied into

@@ -4,6 +4,7 @@
 mod conformance;
 mod new_driver;
 mod stage;
+mod windows;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -16,8 +17,9 @@ commands:
   test                 build everything the tests need, run every test and the
                        conformance kit on every driver, print one line per step
                        with its time, end with `total: N passed, M failed`
-  dist                 release build laid out in target/dist/: the TSP library,
-                       tsp-rs.toml.example, drivers/ (library + manifest each)
+  dist [--windows]     release build laid out in target/dist/: the TSP library,
+                       tsp-rs.toml.example, drivers/ (library + manifest each);
+                       --windows: cross-built, in target/dist-windows/
   stage                build the drivers and lay them out in target/debug/drivers/
                        (library + manifest each), the way the host finds them
   conformance MANIFEST [--config FILE]
@@ -55,10 +57,10 @@ fn main() -> ExitCode {
 }
 
 fn dist_command(args: &[String]) -> Result<ExitCode, String> {
-    if let Some(extra) = args.first() {
-        return Err(format!(
-            "unexpected argument `{extra}` (--windows comes with the Windows DLL issue)"
-        ));
+    match args {
+        [] => {}
+        [flag] if flag == "--windows" => return windows::dist().map(|()| ExitCode::SUCCESS),
+        [extra, ..] => return Err(format!("unexpected argument `{extra}`")),
     }
     let mut build = cargo();
     build.args(["build", "--release", "-p", "tsp-host"]);
@@ -119,11 +121,15 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [Step; 4] = [
+    let steps: [Step; 5] = [
         ("build the workspace (tools and plugins)", build_workspace),
         ("stage the drivers as plugins", stage_plugins),
         ("run the workspace's tests", run_workspace_tests),
         ("run the conformance kit on every driver", run_conformance),
+        (
+            "run the C programs under wine against the Windows TSP",
+            run_under_wine,
+        ),
     ];
     let count = steps.len();
     for (index, (name, step)) in steps.into_iter().enumerate() {
@@ -152,7 +158,7 @@ fn test(args: &[String]) -> ExitCode {
     }
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
@@ -233,6 +239,33 @@ fn run_conformance() -> Tally {
     }
     print!("{}", conformance::table(&reports));
     tally
+}
+
+/// The Windows leg: each C program's checks counted; a build that fails counts once.
+fn run_under_wine() -> Tally {
+    match windows::test_under_wine() {
+        Ok(runs) => {
+            let mut tally = Tally::default();
+            for run in runs {
+                println!(
+                    "xtask: wine {:<10} {} passed, {} failed",
+                    run.program, run.passed, run.failed
+                );
+                tally.add(Tally {
+                    passed: run.passed,
+                    failed: run.failed,
+                });
+            }
+            tally
+        }
+        Err(error) => {
+            eprintln!("xtask: the Windows leg could not run: {error}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+    }
 }
 
 /// `cargo test` across the workspace, its output passed through, its `test result`

@@ -15,7 +15,7 @@ static void *send_many(void *arg) {
     struct sender *s = arg;
     for (int i = 0; i < s->count; i++) {
         DWORD id = s->first + (DWORD)i;
-        if (phoneSetData(id, s->hd, 0, &id, 4) != (LONG)id) s->out_of_order++;
+        if (tspi_phoneSetData(id, s->hd, 0, &id, 4) != (LONG)id) s->out_of_order++;
     }
     return NULL;
 }
@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     load(argv[1]);
     start();
     HDRVPHONE hd = NULL;
-    check(phoneOpen(BASE, (HTAPIPHONE)0x81, &hd, V31, on_event) == 0, "TSPI_phoneOpen");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x81, &hd, V31, on_event) == 0, "TSPI_phoneOpen");
 
     /* One queue per phone: many senders, the mock completing inline. */
     pthread_t threads[4]; struct sender senders[4];
@@ -47,38 +47,38 @@ int main(int argc, char **argv) {
     check(overlaps == 0, "callbacks never overlapped");
 
     /* Close jumps the queue: the head is held, the rest wait; close completes all. */
-    check(phoneDevSpecific(1, hd, "fault set_data never", 20) == 1, "mock command: SetData never completes");
-    for (DWORD id = 60000; id < 60005; id++) phoneSetData(id, hd, 0, "q", 1);
+    check(tspi_phoneDevSpecific(1, hd, "fault set_data never", 20) == 1, "mock command: SetData never completes");
+    for (DWORD id = 60000; id < 60005; id++) tspi_phoneSetData(id, hd, 0, "q", 1);
     char byte = 0;
-    check(phoneGetData(hd, 0, &byte, 1) == 0, "a synchronous call does not wait behind the queue");
-    check(phoneClose(hd) == 0, "TSPI_phoneClose with a held head and a queue behind it");
+    check(tspi_phoneGetData(hd, 0, &byte, 1) == 0, "a synchronous call does not wait behind the queue");
+    check(tspi_phoneClose(hd) == 0, "TSPI_phoneClose with a held head and a queue behind it");
     int all = 1;
-    for (DWORD id = 60000; id < 60005; id++) if (!completed_once(id, PHONEERR_OPERATIONFAILED)) all = 0;
+    for (DWORD id = 60000; id < 60005; id++) if (!completed_once(id, H_PHONEERR_OPERATIONFAILED)) all = 0;
     check(all, "the held request and the queued ones completed before close returned");
 
     /* Deadlines. */
-    check(phoneOpen(BASE + 1, (HTAPIPHONE)0x82, &hd, V31, on_event) == 0, "open the other phone");
-    check(phoneSetStatusMessages(hd, 0x4 /* DISCONNECTED */, 0, 0) == 0, "SetStatusMessages(DISCONNECTED)");
-    check(phoneDevSpecific(2, hd, "fault set_data delay 400", 24) == 2, "mock command: SetData takes 400 ms");
-    check(phoneSetData(3, hd, 0, "slow", 4) == 3, "SetData accepted");
-    check(wait_for(3) && completed_once(3, PHONEERR_OPERATIONFAILED), "past its 100 ms deadline it completed with an error");
+    check(tspi_phoneOpen(BASE + 1, (HTAPIPHONE)0x82, &hd, V31, on_event) == 0, "open the other phone");
+    check(tspi_phoneSetStatusMessages(hd, 0x4 /* DISCONNECTED */, 0, 0) == 0, "SetStatusMessages(DISCONNECTED)");
+    check(tspi_phoneDevSpecific(2, hd, "fault set_data delay 400", 24) == 2, "mock command: SetData takes 400 ms");
+    check(tspi_phoneSetData(3, hd, 0, "slow", 4) == 3, "SetData accepted");
+    check(wait_for(3) && completed_once(3, H_PHONEERR_OPERATIONFAILED), "past its 100 ms deadline it completed with an error");
     usleep(500000);
     check(completions[3] == 1, "the driver's late completion did nothing");
-    check(phoneDevSpecific(4, hd, "fault get_data delay 400", 24) == 4, "mock command: GetData takes 400 ms");
-    check(phoneGetData(hd, 0, &byte, 1) == PHONEERR_OPERATIONFAILED, "a synchronous call past its deadline: OPERATIONFAILED");
+    check(tspi_phoneDevSpecific(4, hd, "fault get_data delay 400", 24) == 4, "mock command: GetData takes 400 ms");
+    check(tspi_phoneGetData(hd, 0, &byte, 1) == H_PHONEERR_OPERATIONFAILED, "a synchronous call past its deadline: OPERATIONFAILED");
     int before = events_seen;
-    check(phoneGetData(hd, 0, &byte, 1) == PHONEERR_OPERATIONFAILED, "a third miss in a row");
-    check(events_seen > before && last_msg == PHONE_STATE && last_params[0] == 0x4, "after 3 misses: PHONE_STATE(DISCONNECTED)");
-    check(phoneSetData(5, hd, 0, "x", 1) == PHONEERR_INVALPHONESTATE, "and requests are refused with INVALPHONESTATE");
+    check(tspi_phoneGetData(hd, 0, &byte, 1) == H_PHONEERR_OPERATIONFAILED, "a third miss in a row");
+    check(events_seen > before && last_msg == H_PHONE_STATE && last_params[0] == 0x4, "after 3 misses: H_PHONE_STATE(DISCONNECTED)");
+    check(tspi_phoneSetData(5, hd, 0, "x", 1) == H_PHONEERR_INVALPHONESTATE, "and requests are refused with INVALPHONESTATE");
 
-    check(phoneClose(hd) == 0, "close it");
+    check(tspi_phoneClose(hd) == 0, "close it");
 
     /* Opening is a driver call too. */
-    check(phoneOpen(BASE, (HTAPIPHONE)0x83, &hd, V31, on_event) == 0, "open the first phone again");
-    check(phoneDevSpecific(6, hd, "fault open delay 400", 20) == 6, "mock command: opening it takes 400 ms");
-    check(phoneClose(hd) == 0, "close it");
-    check(phoneOpen(BASE, (HTAPIPHONE)0x84, &hd, V31, on_event) == PHONEERR_OPERATIONFAILED, "an open past its deadline: OPERATIONFAILED");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x83, &hd, V31, on_event) == 0, "open the first phone again");
+    check(tspi_phoneDevSpecific(6, hd, "fault open delay 400", 20) == 6, "mock command: opening it takes 400 ms");
+    check(tspi_phoneClose(hd) == 0, "close it");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x84, &hd, V31, on_event) == H_PHONEERR_OPERATIONFAILED, "an open past its deadline: OPERATIONFAILED");
 
-    check(providerShutdown(V31, 7) == 0, "shut down");
+    check(tspi_providerShutdown(V31, 7) == 0, "shut down");
     return finish();
 }

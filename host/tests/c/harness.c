@@ -16,10 +16,10 @@ static atomic_long reentrant_result;
 
 /* TAPI calling back into the provider from inside PHONEEVENT. */
 static void call_from_event(DWORD msg) {
-    if (msg == PHONE_BUTTON && reentrant_phone) {
+    if (msg == H_PHONE_BUTTON && reentrant_phone) {
         HDRVPHONE hd = reentrant_phone;
         reentrant_phone = NULL;
-        atomic_store(&reentrant_result, phoneSetData(150000, hd, 3, "inside", 6));
+        atomic_store(&reentrant_result, tspi_phoneSetData(150000, hd, 3, "inside", 6));
     }
 }
 
@@ -29,20 +29,20 @@ static void *send_many(void *arg) {
     struct sender *s = arg;
     for (int i = 0; i < s->count; i++) {
         DWORD id = s->first + (DWORD)i;
-        if (phoneSetData(id, s->hd, id % 4, &id, 4) != (LONG)id) atomic_fetch_add(&overlaps, 1000);
+        if (tspi_phoneSetData(id, s->hd, id % 4, &id, 4) != (LONG)id) atomic_fetch_add(&overlaps, 1000);
     }
     return NULL;
 }
 
 static int second_process(void) {
     DWORD lines, phones, v;
-    lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, &v);
-    providerEnumDevices(9, &lines, &phones, NULL, NULL, NULL);
-    providerInit(V31, 9, 0, 0, 0, phones, on_completion, NULL);
+    tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00020000, V31, &v);
+    tspi_providerEnumDevices(9, &lines, &phones, NULL, NULL, NULL);
+    tspi_providerInit(V31, 9, 0, 0, 0, phones, on_completion, NULL);
     HDRVPHONE hd = NULL;
-    LONG r = phoneOpen(0, (HTAPIPHONE)1, &hd, V31, on_event);
-    providerShutdown(V31, 9);
-    return r == PHONEERR_ALLOCATED ? 0 : 1;
+    LONG r = tspi_phoneOpen(0, (HTAPIPHONE)1, &hd, V31, on_event);
+    tspi_providerShutdown(V31, 9);
+    return r == H_PHONEERR_ALLOCATED ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -51,48 +51,53 @@ int main(int argc, char **argv) {
     if (argc > 2 && strcmp(argv[2], "open-first") == 0) return second_process();
 
     DWORD v = 0;
-    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00010003, 0x00010004, &v) == LINEERR_INCOMPATIBLEAPIVERSION,
+    check(tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00010003, 0x00010004, &v) == H_LINEERR_INCOMPATIBLEAPIVERSION,
           "TSPI_lineNegotiateTSPIVersion below 2.0 is INCOMPATIBLEAPIVERSION");
-    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, NULL) == LINEERR_INVALPOINTER,
+    check(tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00020000, V31, NULL) == H_LINEERR_INVALPOINTER,
           "TSPI_lineNegotiateTSPIVersion with a null pointer is INVALPOINTER");
     start();
 
-    check(phoneNegotiateTSPIVersion(BASE, 0x00010004, 0x00020002, &v) == 0 && v == 0x00020002, "phone negotiation in range");
-    check(phoneNegotiateTSPIVersion(BASE, 0x00010003, 0x00010004, &v) == PHONEERR_INCOMPATIBLEAPIVERSION, "phone negotiation out of range");
-    check(phoneNegotiateTSPIVersion(BASE + 2, 0x00020000, V31, &v) == PHONEERR_BADDEVICEID, "phone negotiation of an unknown id");
+    check(tspi_phoneNegotiateTSPIVersion(BASE, 0x00010004, 0x00020002, &v) == 0 && v == 0x00020002, "phone negotiation in range");
+    check(tspi_phoneNegotiateTSPIVersion(BASE, 0x00010003, 0x00010004, &v) == H_PHONEERR_INCOMPATIBLEAPIVERSION, "phone negotiation out of range");
+    check(tspi_phoneNegotiateTSPIVersion(BASE + 2, 0x00020000, V31, &v) == H_PHONEERR_BADDEVICEID, "phone negotiation of an unknown id");
 
     uint8_t caps[4096];
     memset(caps, 0xEE, sizeof caps);
     DWORD total = 16; memcpy(caps, &total, 4);
-    check(phoneGetDevCaps(BASE, V31, 0, caps) == PHONEERR_STRUCTURETOOSMALL, "GetDevCaps below the fixed part");
+    check(tspi_phoneGetDevCaps(BASE, V31, 0, (void *)caps) == H_PHONEERR_STRUCTURETOOSMALL, "GetDevCaps below the fixed part");
     total = 196; memcpy(caps, &total, 4);
-    check(phoneGetDevCaps(BASE, V31, 0, caps) == 0 && u32_at(caps, 8) == 196 && u32_at(caps, 4) > 196 && u32_at(caps, 0) == 196,
+    check(tspi_phoneGetDevCaps(BASE, V31, 0, (void *)caps) == 0 && u32_at(caps, 8) == 196 && u32_at(caps, 4) > 196 && u32_at(caps, 0) == 196,
           "GetDevCaps with the fixed part only: used 196, needed more, dwTotalSize untouched");
     total = sizeof caps; memcpy(caps, &total, 4);
-    check(phoneGetDevCaps(BASE, V31, 0, caps) == 0 && u32_at(caps, 4) == u32_at(caps, 8), "GetDevCaps with room for all");
+    check(tspi_phoneGetDevCaps(BASE, V31, 0, (void *)caps) == 0 && u32_at(caps, 4) == u32_at(caps, 8), "GetDevCaps with room for all");
     DWORD name_size = u32_at(caps, 0x20), name_off = u32_at(caps, 0x24);
     const uint16_t expected[] = {'M','o','c','k',' ','P','h','o','n','e',' ','0',0};
     check(name_size == sizeof expected && memcmp(caps + name_off, expected, sizeof expected) == 0, "the phone's name is UTF-16 \"Mock Phone 0\"");
-    check(phoneGetDevCaps(BASE, V31, 0, NULL) == PHONEERR_INVALPOINTER, "GetDevCaps with a null pointer");
+    check(tspi_phoneGetDevCaps(BASE, V31, 0, NULL) == H_PHONEERR_INVALPOINTER, "GetDevCaps with a null pointer");
 
     HDRVPHONE hd = NULL, hd2 = NULL;
-    check(phoneOpen(BASE, (HTAPIPHONE)0x51, &hd, V31, on_event) == 0 && hd != NULL, "TSPI_phoneOpen");
-    check(phoneOpen(BASE, (HTAPIPHONE)0x52, &hd2, V31, on_event) == PHONEERR_ALLOCATED, "a second open here is ALLOCATED");
-    check(phoneOpen(BASE, (HTAPIPHONE)0x52, NULL, V31, on_event) == PHONEERR_INVALPOINTER, "open with a null handle pointer");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x51, &hd, V31, on_event) == 0 && hd != NULL, "TSPI_phoneOpen");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x52, &hd2, V31, on_event) == H_PHONEERR_ALLOCATED, "a second open here is ALLOCATED");
+    check(tspi_phoneOpen(BASE, (HTAPIPHONE)0x52, NULL, V31, on_event) == H_PHONEERR_INVALPOINTER, "open with a null handle pointer");
+#ifdef _WIN32
+    intptr_t child = _spawnl(_P_WAIT, argv[0], argv[0], argv[1], "open-first", NULL);
+#else
     char command[512];
     snprintf(command, sizeof command, "'%s' '%s' open-first", argv[0], argv[1]);
-    check(system(command) == 0, "an open from a second process is ALLOCATED");
+    int child = system(command);
+#endif
+    check(child == 0, "an open from a second process is ALLOCATED");
 
-    check(phoneSetData(1, hd, 1, "hello", 6) == 1, "SetData returns its request id");
+    check(tspi_phoneSetData(1, hd, 1, "hello", 6) == 1, "SetData returns its request id");
     check(completions[1] == 1 && last_result[1] == 0, "SetData completed exactly once with success");
     char back[6] = {0};
-    check(phoneGetData(hd, 1, back, 6) == 0 && memcmp(back, "hello", 6) == 0, "GetData reads it back");
-    check(phoneSetData(2, hd, 9, "x", 1) == PHONEERR_INVALDATAID && completions[2] == 0, "a bad data id: negative, no completion");
+    check(tspi_phoneGetData(hd, 1, back, 6) == 0 && memcmp(back, "hello", 6) == 0, "GetData reads it back");
+    check(tspi_phoneSetData(2, hd, 9, "x", 1) == H_PHONEERR_INVALDATAID && completions[2] == 0, "a bad data id: negative, no completion");
     char big[300] = {0};
-    check(phoneSetData(3, hd, 0, big, 300) == PHONEERR_OPERATIONFAILED && completions[3] == 0, "oversize: negative, no completion");
-    check(phoneSetData(4, hd, 0, NULL, 5) == PHONEERR_INVALPOINTER, "SetData with a null buffer");
+    check(tspi_phoneSetData(3, hd, 0, big, 300) == H_PHONEERR_OPERATIONFAILED && completions[3] == 0, "oversize: negative, no completion");
+    check(tspi_phoneSetData(4, hd, 0, NULL, 5) == H_PHONEERR_INVALPOINTER, "SetData with a null buffer");
     uint8_t status[512]; total = sizeof status; memcpy(status, &total, 4);
-    check(phoneGetStatus(hd, status) == 0 && (u32_at(status, 0x0C) & 1), "GetStatus says connected");
+    check(tspi_phoneGetStatus(hd, (void *)status) == 0 && (u32_at(status, 0x0C) & 1), "GetStatus says connected");
 
     /* Tens of thousands of concurrent requests from several threads. */
     pthread_t threads[4]; struct sender senders[4];
@@ -108,37 +113,37 @@ int main(int argc, char **argv) {
     check(overlaps == 0, "callbacks never overlapped");
 
     /* A TSPI call from inside PHONEEVENT. */
-    check(phoneSetStatusMessages(hd, PHONESTATE_REINIT, PHONEBUTTONMODE_KEYPAD, 3) == 0, "SetStatusMessages enables keypad buttons");
+    check(tspi_phoneSetStatusMessages(hd, H_PHONESTATE_REINIT, H_PHONEBUTTONMODE_KEYPAD, 3) == 0, "SetStatusMessages enables keypad buttons");
     reentrant_phone = hd;
     event_hook = call_from_event;
-    check(phoneDevSpecific(5, hd, "press 4", 7) == 5, "mock command: press a key");
-    check(events_seen >= 2, "PHONE_BUTTON down and up arrived");
+    check(tspi_phoneDevSpecific(5, hd, "press 4", 7) == 5, "mock command: press a key");
+    check(events_seen >= 2, "H_PHONE_BUTTON down and up arrived");
     check(reentrant_result == 150000 && completions[150000] == 1, "SetData from inside PHONEEVENT completed once");
 
     /* Faults injected through DevSpecific. */
-    check(phoneDevSpecific(6, hd, "panic", 5) == PHONEERR_OPERATIONFAILED, "a panic in the driver is OPERATIONFAILED");
-    check(phoneDevSpecific(7, hd, "fault set_data never", 20) == 7, "mock command: SetData never completes");
-    for (DWORD id = 60000; id < 60010; id++) phoneSetData(id, hd, 0, "held", 4);
+    check(tspi_phoneDevSpecific(6, hd, "panic", 5) == H_PHONEERR_OPERATIONFAILED, "a panic in the driver is OPERATIONFAILED");
+    check(tspi_phoneDevSpecific(7, hd, "fault set_data never", 20) == 7, "mock command: SetData never completes");
+    for (DWORD id = 60000; id < 60010; id++) tspi_phoneSetData(id, hd, 0, "held", 4);
     int none_yet = 1;
     for (DWORD id = 60000; id < 60010; id++) if (completions[id] != 0) none_yet = 0;
     check(none_yet, "requests held by the driver are outstanding");
-    check(phoneClose(hd) == 0, "TSPI_phoneClose with requests outstanding");
+    check(tspi_phoneClose(hd) == 0, "TSPI_phoneClose with requests outstanding");
     int all_done = 1;
-    for (DWORD id = 60000; id < 60010; id++) if (completions[id] != 1 || last_result[id] != PHONEERR_OPERATIONFAILED) all_done = 0;
+    for (DWORD id = 60000; id < 60010; id++) if (completions[id] != 1 || last_result[id] != H_PHONEERR_OPERATIONFAILED) all_done = 0;
     check(all_done, "every outstanding request completed before close returned");
     int after = total_completions;
     usleep(50000);
     check(total_completions == after, "nothing delivered after close");
 
-    check(phoneSetData(8, hd, 0, "x", 1) == PHONEERR_INVALPHONEHANDLE, "a stale handle is INVALPHONEHANDLE");
-    check(phoneSetData(9, (HDRVPHONE)0xdeadbeef, 0, "x", 1) == PHONEERR_INVALPHONEHANDLE, "a made-up handle is INVALPHONEHANDLE");
-    check(phoneClose(hd) == PHONEERR_INVALPHONEHANDLE, "closing twice");
+    check(tspi_phoneSetData(8, hd, 0, "x", 1) == H_PHONEERR_INVALPHONEHANDLE, "a stale handle is INVALPHONEHANDLE");
+    check(tspi_phoneSetData(9, (HDRVPHONE)0xdeadbeef, 0, "x", 1) == H_PHONEERR_INVALPHONEHANDLE, "a made-up handle is INVALPHONEHANDLE");
+    check(tspi_phoneClose(hd) == H_PHONEERR_INVALPHONEHANDLE, "closing twice");
 
-    check(providerShutdown(V31, 7) == 0, "TSPI_providerShutdown");
+    check(tspi_providerShutdown(V31, 7) == 0, "TSPI_providerShutdown");
     start();
-    check(phoneOpen(BASE + 1, (HTAPIPHONE)0x53, &hd, V31, on_event) == 0, "open after shutdown and a second init");
-    check(phoneSetData(100, hd, 0, "again", 5) == 100 && completions[100] == 1, "SetData after re-init");
-    check(phoneClose(hd) == 0 && providerShutdown(V31, 7) == 0, "close and shut down again");
+    check(tspi_phoneOpen(BASE + 1, (HTAPIPHONE)0x53, &hd, V31, on_event) == 0, "open after shutdown and a second init");
+    check(tspi_phoneSetData(100, hd, 0, "again", 5) == 100 && completions[100] == 1, "SetData after re-init");
+    check(tspi_phoneClose(hd) == 0 && tspi_providerShutdown(V31, 7) == 0, "close and shut down again");
 
     return finish();
 }

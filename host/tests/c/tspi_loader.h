@@ -8,7 +8,6 @@
 #define TSPI_LOADER_H
 
 #define _DEFAULT_SOURCE
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef _WIN32
+/* The platform's own declarations: every function pointer below is typed from
+ * mingw-w64's tspi.h (typeof(&TSPI_...)), so the prototypes are Windows', not ours. */
+#include <windows.h>
+#include <process.h>
+#include <tapi.h>
+#include <tspi.h>
+#define TSPI_FN(var, name, ret, args) static typeof(&name) var;
+#else
+#include <dlfcn.h>
 typedef int32_t LONG;
 typedef uint32_t DWORD;
 typedef uintptr_t DWORD_PTR;
@@ -24,83 +33,85 @@ typedef void *HDRVPHONE, *HTAPIPHONE, *HPROVIDER, *HICON, *HANDLE;
 typedef void (*ASYNC_COMPLETION)(DWORD, LONG);
 typedef void (*PHONEEVENT)(HTAPIPHONE, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
 typedef void (*LINEEVENT)(void *, void *, DWORD, DWORD_PTR, DWORD_PTR, DWORD_PTR);
+#define TSPI_FN(var, name, ret, args) static ret (*var) args;
+#endif
 
-#define INITIALIZE_NEGOTIATION 0xFFFFFFFFu
-#define LINEERR_INCOMPATIBLEAPIVERSION ((LONG)0x8000000C)
-#define LINEERR_INVALPOINTER ((LONG)0x80000035)
-#define PHONEERR_ALLOCATED ((LONG)0x90000001)
-#define PHONEERR_BADDEVICEID ((LONG)0x90000002)
-#define PHONEERR_INCOMPATIBLEAPIVERSION ((LONG)0x90000003)
-#define PHONEERR_INCOMPATIBLEEXTVERSION ((LONG)0x90000004)
-#define PHONEERR_INVALBUTTONLAMPID ((LONG)0x90000009)
-#define PHONEERR_INVALDATAID ((LONG)0x9000000C)
-#define PHONEERR_INVALDEVICECLASS ((LONG)0x9000000D)
-#define PHONEERR_INVALHOOKSWITCHDEV ((LONG)0x9000000F)
-#define PHONEERR_INVALHOOKSWITCHMODE ((LONG)0x90000010)
-#define PHONEERR_INVALLAMPMODE ((LONG)0x90000011)
-#define PHONEERR_INVALPARAM ((LONG)0x90000012)
-#define PHONEERR_INVALPHONEHANDLE ((LONG)0x90000013)
-#define PHONEERR_INVALPOINTER ((LONG)0x90000015)
-#define PHONEERR_INVALRINGMODE ((LONG)0x90000017)
-#define PHONEERR_OPERATIONFAILED ((LONG)0x9000001C)
-#define PHONEERR_STRUCTURETOOSMALL ((LONG)0x90000021)
-#define PHONE_BUTTON 0x0E
-#define PHONE_CLOSE 0x0F
-#define PHONE_STATE 0x12
-#define PHONE_CREATE 0x14
-#define PHONE_REMOVE 0x1A
-#define PHONEERR_INVALPHONESTATE ((LONG)0x90000014)
-#define PHONESTATE_CONNECTED 0x00000002u
-#define PHONESTATE_DISCONNECTED 0x00000004u
-#define PHONESTATE_LAMP 0x00000040u
-#define PHONESTATE_DISPLAY 0x00000020u
-#define PHONESTATE_REINIT 0x00200000u
-#define PHONEBUTTONMODE_KEYPAD 0x08u
-#define PHONEBUTTONMODE_FEATURE 0x04u
-#define PHONEHOOKSWITCHDEV_HANDSET 0x1u
-#define PHONEHOOKSWITCHDEV_SPEAKER 0x2u
-#define PHONEHOOKSWITCHMODE_ONHOOK 0x01u
-#define PHONEHOOKSWITCHMODE_MIC 0x02u
-#define PHONEHOOKSWITCHMODE_SPEAKER 0x04u
-#define PHONEHOOKSWITCHMODE_MICSPEAKER 0x08u
-#define PHONELAMPMODE_OFF 0x02u
-#define PHONELAMPMODE_WINK 0x08u
-#define PHONELAMPMODE_FLASH 0x10u
-#define STRINGFORMAT_UNICODE 3u
+#define H_INITIALIZE_NEGOTIATION 0xFFFFFFFFu
+#define H_LINEERR_INCOMPATIBLEAPIVERSION ((LONG)0x8000000C)
+#define H_LINEERR_INVALPOINTER ((LONG)0x80000035)
+#define H_PHONEERR_ALLOCATED ((LONG)0x90000001)
+#define H_PHONEERR_BADDEVICEID ((LONG)0x90000002)
+#define H_PHONEERR_INCOMPATIBLEAPIVERSION ((LONG)0x90000003)
+#define H_PHONEERR_INCOMPATIBLEEXTVERSION ((LONG)0x90000004)
+#define H_PHONEERR_INVALBUTTONLAMPID ((LONG)0x90000009)
+#define H_PHONEERR_INVALDATAID ((LONG)0x9000000C)
+#define H_PHONEERR_INVALDEVICECLASS ((LONG)0x9000000D)
+#define H_PHONEERR_INVALHOOKSWITCHDEV ((LONG)0x9000000F)
+#define H_PHONEERR_INVALHOOKSWITCHMODE ((LONG)0x90000010)
+#define H_PHONEERR_INVALLAMPMODE ((LONG)0x90000011)
+#define H_PHONEERR_INVALPARAM ((LONG)0x90000012)
+#define H_PHONEERR_INVALPHONEHANDLE ((LONG)0x90000013)
+#define H_PHONEERR_INVALPOINTER ((LONG)0x90000015)
+#define H_PHONEERR_INVALRINGMODE ((LONG)0x90000017)
+#define H_PHONEERR_OPERATIONFAILED ((LONG)0x9000001C)
+#define H_PHONEERR_STRUCTURETOOSMALL ((LONG)0x90000021)
+#define H_PHONE_BUTTON 0x0E
+#define H_PHONE_CLOSE 0x0F
+#define H_PHONE_STATE 0x12
+#define H_PHONE_CREATE 0x14
+#define H_PHONE_REMOVE 0x1A
+#define H_PHONEERR_INVALPHONESTATE ((LONG)0x90000014)
+#define H_PHONESTATE_CONNECTED 0x00000002u
+#define H_PHONESTATE_DISCONNECTED 0x00000004u
+#define H_PHONESTATE_LAMP 0x00000040u
+#define H_PHONESTATE_DISPLAY 0x00000020u
+#define H_PHONESTATE_REINIT 0x00200000u
+#define H_PHONEBUTTONMODE_KEYPAD 0x08u
+#define H_PHONEBUTTONMODE_FEATURE 0x04u
+#define H_PHONEHOOKSWITCHDEV_HANDSET 0x1u
+#define H_PHONEHOOKSWITCHDEV_SPEAKER 0x2u
+#define H_PHONEHOOKSWITCHMODE_ONHOOK 0x01u
+#define H_PHONEHOOKSWITCHMODE_MIC 0x02u
+#define H_PHONEHOOKSWITCHMODE_SPEAKER 0x04u
+#define H_PHONEHOOKSWITCHMODE_MICSPEAKER 0x08u
+#define H_PHONELAMPMODE_OFF 0x02u
+#define H_PHONELAMPMODE_WINK 0x08u
+#define H_PHONELAMPMODE_FLASH 0x10u
+#define H_STRINGFORMAT_UNICODE 3u
 
-static LONG (*lineNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
-static LONG (*providerEnumDevices)(DWORD, DWORD *, DWORD *, HPROVIDER, LINEEVENT, PHONEEVENT);
-static LONG (*providerInit)(DWORD, DWORD, DWORD, DWORD, DWORD_PTR, DWORD_PTR, ASYNC_COMPLETION, DWORD *);
-static LONG (*providerShutdown)(DWORD, DWORD);
-static LONG (*providerCreatePhoneDevice)(DWORD_PTR, DWORD);
-static LONG (*phoneClose)(HDRVPHONE);
-static LONG (*phoneDevSpecific)(DWORD, HDRVPHONE, void *, DWORD);
-static LONG (*phoneGetButtonInfo)(HDRVPHONE, DWORD, void *);
-static LONG (*phoneGetData)(HDRVPHONE, DWORD, void *, DWORD);
-static LONG (*phoneGetDevCaps)(DWORD, DWORD, DWORD, void *);
-static LONG (*phoneGetDisplay)(HDRVPHONE, void *);
-static LONG (*phoneGetExtensionID)(DWORD, DWORD, void *);
-static LONG (*phoneGetGain)(HDRVPHONE, DWORD, DWORD *);
-static LONG (*phoneGetHookSwitch)(HDRVPHONE, DWORD *);
-static LONG (*phoneGetIcon)(DWORD, const uint16_t *, HICON *);
-static LONG (*phoneGetID)(HDRVPHONE, void *, const uint16_t *, HANDLE);
-static LONG (*phoneGetLamp)(HDRVPHONE, DWORD, DWORD *);
-static LONG (*phoneGetRing)(HDRVPHONE, DWORD *, DWORD *);
-static LONG (*phoneGetStatus)(HDRVPHONE, void *);
-static LONG (*phoneGetVolume)(HDRVPHONE, DWORD, DWORD *);
-static LONG (*phoneNegotiateExtVersion)(DWORD, DWORD, DWORD, DWORD, DWORD *);
-static LONG (*phoneNegotiateTSPIVersion)(DWORD, DWORD, DWORD, DWORD *);
-static LONG (*phoneOpen)(DWORD, HTAPIPHONE, HDRVPHONE *, DWORD, PHONEEVENT);
-static LONG (*phoneSelectExtVersion)(HDRVPHONE, DWORD);
-static LONG (*phoneSetButtonInfo)(DWORD, HDRVPHONE, DWORD, void *);
-static LONG (*phoneSetData)(DWORD, HDRVPHONE, DWORD, void *, DWORD);
-static LONG (*phoneSetDisplay)(DWORD, HDRVPHONE, DWORD, DWORD, const uint16_t *, DWORD);
-static LONG (*phoneSetGain)(DWORD, HDRVPHONE, DWORD, DWORD);
-static LONG (*phoneSetHookSwitch)(DWORD, HDRVPHONE, DWORD, DWORD);
-static LONG (*phoneSetLamp)(DWORD, HDRVPHONE, DWORD, DWORD);
-static LONG (*phoneSetRing)(DWORD, HDRVPHONE, DWORD, DWORD);
-static LONG (*phoneSetStatusMessages)(HDRVPHONE, DWORD, DWORD, DWORD);
-static LONG (*phoneSetVolume)(DWORD, HDRVPHONE, DWORD, DWORD);
+TSPI_FN(tspi_lineNegotiateTSPIVersion, TSPI_lineNegotiateTSPIVersion, LONG, (DWORD, DWORD, DWORD, DWORD *))
+TSPI_FN(tspi_providerEnumDevices, TSPI_providerEnumDevices, LONG, (DWORD, DWORD *, DWORD *, HPROVIDER, LINEEVENT, PHONEEVENT))
+TSPI_FN(tspi_providerInit, TSPI_providerInit, LONG, (DWORD, DWORD, DWORD, DWORD, DWORD_PTR, DWORD_PTR, ASYNC_COMPLETION, DWORD *))
+TSPI_FN(tspi_providerShutdown, TSPI_providerShutdown, LONG, (DWORD, DWORD))
+TSPI_FN(tspi_providerCreatePhoneDevice, TSPI_providerCreatePhoneDevice, LONG, (DWORD_PTR, DWORD))
+TSPI_FN(tspi_phoneClose, TSPI_phoneClose, LONG, (HDRVPHONE))
+TSPI_FN(tspi_phoneDevSpecific, TSPI_phoneDevSpecific, LONG, (DWORD, HDRVPHONE, void *, DWORD))
+TSPI_FN(tspi_phoneGetButtonInfo, TSPI_phoneGetButtonInfo, LONG, (HDRVPHONE, DWORD, void *))
+TSPI_FN(tspi_phoneGetData, TSPI_phoneGetData, LONG, (HDRVPHONE, DWORD, void *, DWORD))
+TSPI_FN(tspi_phoneGetDevCaps, TSPI_phoneGetDevCaps, LONG, (DWORD, DWORD, DWORD, void *))
+TSPI_FN(tspi_phoneGetDisplay, TSPI_phoneGetDisplay, LONG, (HDRVPHONE, void *))
+TSPI_FN(tspi_phoneGetExtensionID, TSPI_phoneGetExtensionID, LONG, (DWORD, DWORD, void *))
+TSPI_FN(tspi_phoneGetGain, TSPI_phoneGetGain, LONG, (HDRVPHONE, DWORD, DWORD *))
+TSPI_FN(tspi_phoneGetHookSwitch, TSPI_phoneGetHookSwitch, LONG, (HDRVPHONE, DWORD *))
+TSPI_FN(tspi_phoneGetIcon, TSPI_phoneGetIcon, LONG, (DWORD, const uint16_t *, HICON *))
+TSPI_FN(tspi_phoneGetID, TSPI_phoneGetID, LONG, (HDRVPHONE, void *, const uint16_t *, HANDLE))
+TSPI_FN(tspi_phoneGetLamp, TSPI_phoneGetLamp, LONG, (HDRVPHONE, DWORD, DWORD *))
+TSPI_FN(tspi_phoneGetRing, TSPI_phoneGetRing, LONG, (HDRVPHONE, DWORD *, DWORD *))
+TSPI_FN(tspi_phoneGetStatus, TSPI_phoneGetStatus, LONG, (HDRVPHONE, void *))
+TSPI_FN(tspi_phoneGetVolume, TSPI_phoneGetVolume, LONG, (HDRVPHONE, DWORD, DWORD *))
+TSPI_FN(tspi_phoneNegotiateExtVersion, TSPI_phoneNegotiateExtVersion, LONG, (DWORD, DWORD, DWORD, DWORD, DWORD *))
+TSPI_FN(tspi_phoneNegotiateTSPIVersion, TSPI_phoneNegotiateTSPIVersion, LONG, (DWORD, DWORD, DWORD, DWORD *))
+TSPI_FN(tspi_phoneOpen, TSPI_phoneOpen, LONG, (DWORD, HTAPIPHONE, HDRVPHONE *, DWORD, PHONEEVENT))
+TSPI_FN(tspi_phoneSelectExtVersion, TSPI_phoneSelectExtVersion, LONG, (HDRVPHONE, DWORD))
+TSPI_FN(tspi_phoneSetButtonInfo, TSPI_phoneSetButtonInfo, LONG, (DWORD, HDRVPHONE, DWORD, void *))
+TSPI_FN(tspi_phoneSetData, TSPI_phoneSetData, LONG, (DWORD, HDRVPHONE, DWORD, void *, DWORD))
+TSPI_FN(tspi_phoneSetDisplay, TSPI_phoneSetDisplay, LONG, (DWORD, HDRVPHONE, DWORD, DWORD, const uint16_t *, DWORD))
+TSPI_FN(tspi_phoneSetGain, TSPI_phoneSetGain, LONG, (DWORD, HDRVPHONE, DWORD, DWORD))
+TSPI_FN(tspi_phoneSetHookSwitch, TSPI_phoneSetHookSwitch, LONG, (DWORD, HDRVPHONE, DWORD, DWORD))
+TSPI_FN(tspi_phoneSetLamp, TSPI_phoneSetLamp, LONG, (DWORD, HDRVPHONE, DWORD, DWORD))
+TSPI_FN(tspi_phoneSetRing, TSPI_phoneSetRing, LONG, (DWORD, HDRVPHONE, DWORD, DWORD))
+TSPI_FN(tspi_phoneSetStatusMessages, TSPI_phoneSetStatusMessages, LONG, (HDRVPHONE, DWORD, DWORD, DWORD))
+TSPI_FN(tspi_phoneSetVolume, TSPI_phoneSetVolume, LONG, (DWORD, HDRVPHONE, DWORD, DWORD))
 
 static int passed, failed;
 
@@ -150,50 +161,67 @@ static inline int completed_once(DWORD id, LONG result) {
     return completions[id] == 1 && last_result[id] == result;
 }
 
-static void *resolve(void *lib, const char *name) {
-    void *f = dlsym(lib, name);
+#ifdef _WIN32
+typedef HMODULE library_t;
+static library_t open_library(const char *path) {
+    HMODULE lib = LoadLibraryA(path);
+    if (!lib) { fprintf(stderr, "LoadLibrary(%s) failed: Win32 error %lu\n", path, GetLastError()); exit(2); }
+    return lib;
+}
+static void *symbol(library_t lib, const char *name) { return (void *)GetProcAddress(lib, name); }
+#else
+typedef void *library_t;
+static library_t open_library(const char *path) {
+    void *lib = dlopen(path, RTLD_NOW);
+    if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); exit(2); }
+    return lib;
+}
+static void *symbol(library_t lib, const char *name) { return dlsym(lib, name); }
+#endif
+
+static void *resolve(library_t lib, const char *name) {
+    void *f = symbol(lib, name);
     if (!f) { fprintf(stderr, "missing export %s\n", name); exit(2); }
     return f;
 }
 
-#define RESOLVE(var, name) *(void **)(&var) = resolve(lib, name)
+#define RESOLVE(var, name) memcpy(&var, &(void *){resolve(lib, name)}, sizeof var)
 
 static void load(const char *path) {
-    void *lib = dlopen(path, RTLD_NOW);
-    if (!lib) { fprintf(stderr, "dlopen: %s\n", dlerror()); exit(2); }
-    RESOLVE(lineNegotiateTSPIVersion, "TSPI_lineNegotiateTSPIVersion");
-    RESOLVE(providerEnumDevices, "TSPI_providerEnumDevices");
-    RESOLVE(providerInit, "TSPI_providerInit");
-    RESOLVE(providerShutdown, "TSPI_providerShutdown");
-    RESOLVE(providerCreatePhoneDevice, "TSPI_providerCreatePhoneDevice");
-    RESOLVE(phoneClose, "TSPI_phoneClose");
-    RESOLVE(phoneDevSpecific, "TSPI_phoneDevSpecific");
-    RESOLVE(phoneGetButtonInfo, "TSPI_phoneGetButtonInfo");
-    RESOLVE(phoneGetData, "TSPI_phoneGetData");
-    RESOLVE(phoneGetDevCaps, "TSPI_phoneGetDevCaps");
-    RESOLVE(phoneGetDisplay, "TSPI_phoneGetDisplay");
-    RESOLVE(phoneGetExtensionID, "TSPI_phoneGetExtensionID");
-    RESOLVE(phoneGetGain, "TSPI_phoneGetGain");
-    RESOLVE(phoneGetHookSwitch, "TSPI_phoneGetHookSwitch");
-    RESOLVE(phoneGetIcon, "TSPI_phoneGetIcon");
-    RESOLVE(phoneGetID, "TSPI_phoneGetID");
-    RESOLVE(phoneGetLamp, "TSPI_phoneGetLamp");
-    RESOLVE(phoneGetRing, "TSPI_phoneGetRing");
-    RESOLVE(phoneGetStatus, "TSPI_phoneGetStatus");
-    RESOLVE(phoneGetVolume, "TSPI_phoneGetVolume");
-    RESOLVE(phoneNegotiateExtVersion, "TSPI_phoneNegotiateExtVersion");
-    RESOLVE(phoneNegotiateTSPIVersion, "TSPI_phoneNegotiateTSPIVersion");
-    RESOLVE(phoneOpen, "TSPI_phoneOpen");
-    RESOLVE(phoneSelectExtVersion, "TSPI_phoneSelectExtVersion");
-    RESOLVE(phoneSetButtonInfo, "TSPI_phoneSetButtonInfo");
-    RESOLVE(phoneSetData, "TSPI_phoneSetData");
-    RESOLVE(phoneSetDisplay, "TSPI_phoneSetDisplay");
-    RESOLVE(phoneSetGain, "TSPI_phoneSetGain");
-    RESOLVE(phoneSetHookSwitch, "TSPI_phoneSetHookSwitch");
-    RESOLVE(phoneSetLamp, "TSPI_phoneSetLamp");
-    RESOLVE(phoneSetRing, "TSPI_phoneSetRing");
-    RESOLVE(phoneSetStatusMessages, "TSPI_phoneSetStatusMessages");
-    RESOLVE(phoneSetVolume, "TSPI_phoneSetVolume");
+    library_t lib = open_library(path);
+    RESOLVE(tspi_lineNegotiateTSPIVersion, "TSPI_lineNegotiateTSPIVersion");
+    RESOLVE(tspi_providerEnumDevices, "TSPI_providerEnumDevices");
+    RESOLVE(tspi_providerInit, "TSPI_providerInit");
+    RESOLVE(tspi_providerShutdown, "TSPI_providerShutdown");
+    RESOLVE(tspi_providerCreatePhoneDevice, "TSPI_providerCreatePhoneDevice");
+    RESOLVE(tspi_phoneClose, "TSPI_phoneClose");
+    RESOLVE(tspi_phoneDevSpecific, "TSPI_phoneDevSpecific");
+    RESOLVE(tspi_phoneGetButtonInfo, "TSPI_phoneGetButtonInfo");
+    RESOLVE(tspi_phoneGetData, "TSPI_phoneGetData");
+    RESOLVE(tspi_phoneGetDevCaps, "TSPI_phoneGetDevCaps");
+    RESOLVE(tspi_phoneGetDisplay, "TSPI_phoneGetDisplay");
+    RESOLVE(tspi_phoneGetExtensionID, "TSPI_phoneGetExtensionID");
+    RESOLVE(tspi_phoneGetGain, "TSPI_phoneGetGain");
+    RESOLVE(tspi_phoneGetHookSwitch, "TSPI_phoneGetHookSwitch");
+    RESOLVE(tspi_phoneGetIcon, "TSPI_phoneGetIcon");
+    RESOLVE(tspi_phoneGetID, "TSPI_phoneGetID");
+    RESOLVE(tspi_phoneGetLamp, "TSPI_phoneGetLamp");
+    RESOLVE(tspi_phoneGetRing, "TSPI_phoneGetRing");
+    RESOLVE(tspi_phoneGetStatus, "TSPI_phoneGetStatus");
+    RESOLVE(tspi_phoneGetVolume, "TSPI_phoneGetVolume");
+    RESOLVE(tspi_phoneNegotiateExtVersion, "TSPI_phoneNegotiateExtVersion");
+    RESOLVE(tspi_phoneNegotiateTSPIVersion, "TSPI_phoneNegotiateTSPIVersion");
+    RESOLVE(tspi_phoneOpen, "TSPI_phoneOpen");
+    RESOLVE(tspi_phoneSelectExtVersion, "TSPI_phoneSelectExtVersion");
+    RESOLVE(tspi_phoneSetButtonInfo, "TSPI_phoneSetButtonInfo");
+    RESOLVE(tspi_phoneSetData, "TSPI_phoneSetData");
+    RESOLVE(tspi_phoneSetDisplay, "TSPI_phoneSetDisplay");
+    RESOLVE(tspi_phoneSetGain, "TSPI_phoneSetGain");
+    RESOLVE(tspi_phoneSetHookSwitch, "TSPI_phoneSetHookSwitch");
+    RESOLVE(tspi_phoneSetLamp, "TSPI_phoneSetLamp");
+    RESOLVE(tspi_phoneSetRing, "TSPI_phoneSetRing");
+    RESOLVE(tspi_phoneSetStatusMessages, "TSPI_phoneSetStatusMessages");
+    RESOLVE(tspi_phoneSetVolume, "TSPI_phoneSetVolume");
 }
 
 /* The index of the first event since `from` with this message, or -1. */
@@ -215,12 +243,12 @@ static const DWORD BASE = 3, V31 = 0x00030001;
 
 static void start(void) {
     DWORD v = 0, lines = 99, phones = 99;
-    check(lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION, 0x00020000, V31, &v) == 0 && v == V31,
-          "TSPI_lineNegotiateTSPIVersion(INITIALIZE_NEGOTIATION) writes 3.1");
-    check(providerEnumDevices(7, &lines, &phones, (HPROVIDER)0x1234, NULL, on_event) == 0 && lines == 0 && phones == 2,
+    check(tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00020000, V31, &v) == 0 && v == V31,
+          "TSPI_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION) writes 3.1");
+    check(tspi_providerEnumDevices(7, &lines, &phones, (HPROVIDER)0x1234, NULL, on_event) == 0 && lines == 0 && phones == 2,
           "TSPI_providerEnumDevices reports 0 lines, 2 phones");
     DWORD options = 77;
-    check(providerInit(V31, 7, 0, BASE, 0, phones, on_completion, &options) == 0 && options == 0,
+    check(tspi_providerInit(V31, 7, 0, BASE, 0, phones, on_completion, &options) == 0 && options == 0,
           "TSPI_providerInit succeeds, reentrant");
 }
 

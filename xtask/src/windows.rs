@@ -1,0 +1,179 @@
+//! The Windows TSP: cross-built for `x86_64-pc-windows-gnu`, laid out like the
+//! Linux dist, and tested by the same C programs built with mingw-w64 against its
+//! own `tspi.h`, run under wine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tsp_plugin_sdk::manifest::Platform;
+
+use crate::stage::{driver_specs, workspace};
+
+pub(crate) const TARGET: &str = "x86_64-pc-windows-gnu";
+const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+/// The C programs that run under wine (deadlines.c needs a configuration file
+/// path the Windows way; it runs on Linux only for now).
+const PROGRAMS: [&str; 3] = ["harness", "functions", "presence"];
+
+fn target_dir() -> PathBuf {
+    workspace().join("target")
+}
+
+/// Builds the TSP library and every driver for Windows; returns the build folder.
+pub(crate) fn build(release: bool) -> Result<PathBuf, String> {
+    let mut cargo = crate::cargo();
+    cargo.args(["build", "--quiet", "--target", TARGET, "-p", "tsp-host"]);
+    for (_, spec) in driver_specs()? {
+        cargo.args(["-p", &spec.crate_name]);
+    }
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the {TARGET} build failed (rustup target add {TARGET}; .ci/run does it)"
+        ));
+    }
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(TARGET).join(profile))
+}
+
+/// Lays out what `build` built into `out`, as the Linux dist: `tsp-rs.tsp`,
+/// the sample configuration, `drivers\`.
+pub(crate) fn lay_out(build_dir: &Path, out: &Path) -> Result<PathBuf, String> {
+    let specs: Vec<_> = driver_specs()?.into_iter().map(|(_, spec)| spec).collect();
+    tsp_host::dist::lay_out_on(build_dir, out, &specs, Platform::WINDOWS)
+}
+
+/// `cargo xtask dist --windows`.
+pub(crate) fn dist() -> Result<(), String> {
+    let built = build(true)?;
+    let out = target_dir().join("dist-windows");
+    let tsp = lay_out(&built, &out)?;
+    println!("laid out {}: {}", out.display(), tsp.display());
+    Ok(())
+}
+
+fn mingw(args: &[&str], out: &Path, sources: &[PathBuf], libs: &[&str]) -> Result<(), String> {
+    let status = Command::new(MINGW_GCC)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .args(sources)
+        .args(libs)
+        .status()
+        .map_err(|e| format!("cannot run {MINGW_GCC}: {e} (apt-get install gcc-mingw-w64-x86-64-posix; .ci/run does it)"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{MINGW_GCC} failed for {}", out.display()))
+    }
+}
+
+/// The result of one program under wine.
+pub(crate) struct Run {
+    pub(crate) program: &'static str,
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+}
+
+/// Builds the Windows TSP (debug), lays it out, builds the C programs with
+/// mingw-w64's headers and the wine stub, and runs each under wine.
+pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
+    let built = build(false)?;
+    let folder = built.join("wine-test");
+    let tsp = lay_out(&built, &folder)?;
+    let stub_dir = built.join("wine-stub");
+    std::fs::create_dir_all(&stub_dir).map_err(|e| e.to_string())?;
+    let c = workspace().join("host/tests/c");
+    mingw(
+        &["-shared", "-O1"],
+        &stub_dir.join("bcryptprimitives.dll"),
+        &[c.join("wine/bcryptprimitives.c")],
+        &["-ladvapi32", "-Wl,--export-all-symbols"],
+    )?;
+    let prefix = target_dir().join("wineprefix");
+    let mut runs = Vec::new();
+    for program in PROGRAMS {
+        let exe = folder.join(format!("{program}.exe"));
+        mingw(
+            &[
+                "-std=gnu11",
+                "-O1",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-static",
+                "-pthread",
+            ],
+            &exe,
+            &[c.join(format!("{program}.c"))],
+            &[],
+        )?;
+        let output = Command::new("wine")
+            .arg(&exe)
+            .arg(tsp.file_name().unwrap_or_default())
+            .current_dir(&folder)
+            .env("WINEPREFIX", &prefix)
+            .env("WINEDEBUG", "-all")
+            .env("WINEPATH", windows_path(&stub_dir))
+            .env_remove("TSP_RS_CONFIG")
+            .output()
+            .map_err(|e| {
+                format!("cannot run wine: {e} (apt-get install wine wine64; .ci/run does it)")
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
+            eprintln!("xtask: wine {program}: {line}");
+        }
+        let (passed, failed) = summary(&stdout).unwrap_or((0, 1));
+        let failed = if output.status.success() {
+            failed
+        } else {
+            failed.max(1)
+        };
+        runs.push(Run {
+            program,
+            passed,
+            failed,
+        });
+    }
+    let _ = Command::new("wineserver")
+        .arg("-k")
+        .env("WINEPREFIX", &prefix)
+        .status();
+    Ok(runs)
+}
+
+/// `Z:\path\to\folder`: how wine sees a Unix path.
+fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
+/// A C program's closing line: `N passed, M failed`.
+fn summary(stdout: &str) -> Option<(u64, u64)> {
+    let last = stdout.lines().rev().find(|l| l.ends_with(" failed"))?;
+    let (passed, failed) = last.split_once(" passed, ")?;
+    Some((
+        passed.trim().parse().ok()?,
+        failed.trim_end_matches(" failed").parse().ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_c_programs_closing_line() {
+        assert_eq!(
+            summary("PASS a\nFAIL b\n45 passed, 1 failed\n"),
+            Some((45, 1))
+        );
+        assert_eq!(summary("crashed\n"), None);
+        assert_eq!(windows_path(Path::new("/work/target")), "Z:\\work\\target");
+    }
+}
