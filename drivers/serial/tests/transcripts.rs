@@ -112,8 +112,7 @@ fn expected_final(received: &[u8]) -> Option<String> {
     String::from_utf8_lossy(received)
         .split(['\r', '\n'])
         .map(str::trim)
-        .filter(|l| finals.contains(l) || prefixes.iter().any(|p| l.starts_with(p)))
-        .last()
+        .rfind(|l| finals.contains(l) || prefixes.iter().any(|p| l.starts_with(p)))
         .map(str::to_owned)
 }
 
