@@ -1,0 +1,221 @@
+//! One serial port speaking AT: opened exclusively, a reader thread feeding the
+//! engine, one command in flight with a timeout, unsolicited codes handed on.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serialport::SerialPort;
+use tsp_core::PhoneError;
+use tsp_plugin_sdk::DriverError;
+
+use crate::at::{Engine, EngineEvent, Response};
+
+/// How a port is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSettings {
+    /// Bits per second.
+    pub baud: u32,
+}
+
+impl Default for PortSettings {
+    fn default() -> Self {
+        Self { baud: 115_200 }
+    }
+}
+
+/// Why a command did not get its answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AtError {
+    /// No final result code within the timeout.
+    #[error("`{0}` got no answer in time")]
+    Timeout(String),
+    /// The line is gone (the device was unplugged, the other side closed).
+    #[error("the port is gone: {0}")]
+    Gone(String),
+    /// Another command is in flight.
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<AtError> for PhoneError {
+    fn from(error: AtError) -> Self {
+        match error {
+            AtError::Timeout(_) | AtError::Busy(_) => PhoneError::OperationFailed,
+            AtError::Gone(_) => PhoneError::InvalPhoneState,
+        }
+    }
+}
+
+/// Opens `path` exclusively (`TIOCEXCL` and `flock`): a port held by anyone else
+/// is `ALLOCATED`, one that does not exist `NODRIVER`, one the user may not open
+/// `RESOURCEUNAVAIL` with what to do.
+pub fn open_exclusive(
+    path: &Path,
+    settings: &PortSettings,
+) -> Result<Box<dyn SerialPort>, DriverError> {
+    let name = path.to_string_lossy();
+    serialport::new(name.as_ref(), settings.baud)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .map_err(|error| open_error(path, &error))
+}
+
+fn open_error(path: &Path, error: &serialport::Error) -> DriverError {
+    let shown = path.display();
+    match error.kind() {
+        serialport::ErrorKind::NoDevice if error.description.contains("exclusive") => {
+            DriverError::new(
+                PhoneError::Allocated,
+                format!("{shown} is held by another program"),
+            )
+        }
+        serialport::ErrorKind::Io(std::io::ErrorKind::NotFound)
+        | serialport::ErrorKind::NoDevice => {
+            DriverError::new(PhoneError::NoDriver, format!("{shown} does not exist"))
+        }
+        serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied) => DriverError::new(
+            PhoneError::ResourceUnavail,
+            format!(
+                "{shown}: permission denied; add the user to the port's group (usually `dialout`) and log in again"
+            ),
+        ),
+        _ => DriverError::new(PhoneError::OperationFailed, format!("{shown}: {error}")),
+    }
+}
+
+/// An open AT port.
+pub struct AtPort {
+    writer: Mutex<Box<dyn SerialPort>>,
+    engine: Arc<Mutex<Engine>>,
+    responses: Mutex<Receiver<Result<Response, AtError>>>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for AtPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtPort").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AtPort {
+    /// Opens `path` and starts reading; unsolicited codes go to `unsolicited`.
+    pub fn open(
+        path: &Path,
+        settings: &PortSettings,
+        unsolicited: Sender<String>,
+    ) -> Result<Self, DriverError> {
+        let port = open_exclusive(path, settings)?;
+        let reader_port = port.try_clone().map_err(|e| {
+            DriverError::new(
+                PhoneError::OperationFailed,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let engine = Arc::new(Mutex::new(Engine::default()));
+        let (responses_tx, responses) = channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("tsp-serial-reader".into())
+                .spawn(move || read_loop(reader_port, &engine, &responses_tx, &unsolicited, &stop))
+                .map_err(|e| {
+                    DriverError::new(
+                        PhoneError::OperationFailed,
+                        format!("cannot start a reader: {e}"),
+                    )
+                })?
+        };
+        Ok(Self {
+            writer: Mutex::new(port),
+            engine,
+            responses: Mutex::new(responses),
+            reader: Mutex::new(Some(reader)),
+            stop,
+        })
+    }
+
+    /// Sends `command` (e.g. `AT+CIND=?`) and waits up to `timeout` for its final.
+    /// One at a time: a second caller waits for the first.
+    pub fn command(&self, command: &str, timeout: Duration) -> Result<Response, AtError> {
+        let responses = lock(&self.responses);
+        // Answers that arrived after an earlier command timed out are not this one's.
+        while responses.try_recv().is_ok() {}
+        let bytes = lock(&self.engine).send(command).map_err(AtError::Busy)?;
+        {
+            let mut writer = lock(&self.writer);
+            if let Err(error) = writer.write_all(&bytes).and_then(|()| writer.flush()) {
+                lock(&self.engine).abandon();
+                return Err(AtError::Gone(error.to_string()));
+            }
+        }
+        match responses.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                lock(&self.engine).abandon();
+                Err(AtError::Timeout(command.to_owned()))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(AtError::Gone("the reader stopped".into())),
+        }
+    }
+
+    /// Stops the reader and closes the port (releasing its lock).
+    pub fn close(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(reader) = lock(&self.reader).take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for AtPort {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn read_loop(
+    mut port: Box<dyn SerialPort>,
+    engine: &Mutex<Engine>,
+    responses: &Sender<Result<Response, AtError>>,
+    unsolicited: &Sender<String>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut buf = [0u8; 512];
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let n = match port.read(&mut buf) {
+            Ok(0) => continue,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(e) => {
+                tracing::warn!("serial read failed: {e}");
+                let _ = responses.send(Err(AtError::Gone(e.to_string())));
+                let _ = unsolicited.send(GONE.to_owned());
+                return;
+            }
+        };
+        let events = lock(engine).feed(&buf[..n]);
+        for event in events {
+            match event {
+                EngineEvent::Response(response) => {
+                    let _ = responses.send(Ok(response));
+                }
+                EngineEvent::Unsolicited(text) => {
+                    let _ = unsolicited.send(text);
+                }
+            }
+        }
+    }
+}
+
+/// What the reader sends on the unsolicited channel when the line goes away.
+pub const GONE: &str = "\u{0}port gone";

@@ -1,0 +1,161 @@
+//! Real serial I/O on a pseudo-terminal against the modem simulator: exclusive
+//! open, commands with echo on and off, V0 and V1, unsolicited codes between
+//! commands, vendor finals, timeouts, and the line going away.
+#![cfg(unix)]
+
+use std::path::Path;
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use tsp_core::PhoneError;
+use tsp_driver_serial::at::{Final, parse};
+use tsp_driver_serial::port::{AtError, AtPort, GONE, PortSettings, open_exclusive};
+use tsp_driver_serial::sim::Simulator;
+
+const PATIENCE: Duration = Duration::from_secs(3);
+
+fn open(sim: &Simulator) -> (AtPort, std::sync::mpsc::Receiver<String>) {
+    let (urc_tx, urc) = channel();
+    let port = AtPort::open(sim.path(), &PortSettings::default(), urc_tx).expect("opens");
+    (port, urc)
+}
+
+#[test]
+fn the_port_is_exclusive_and_errors_say_why() {
+    let sim = Simulator::start().expect("pty");
+    let (port, _urc) = open(&sim);
+    let second = open_exclusive(sim.path(), &PortSettings::default()).expect_err("held");
+    assert_eq!(second.code, PhoneError::Allocated, "{second}");
+    assert!(second.message.contains(&sim.path().display().to_string()));
+    drop(port);
+    let again = open_exclusive(sim.path(), &PortSettings::default());
+    assert!(again.is_ok(), "released on close");
+    let missing = open_exclusive(Path::new("/dev/no-such-modem"), &PortSettings::default())
+        .expect_err("absent");
+    assert_eq!(missing.code, PhoneError::NoDriver, "{missing}");
+}
+
+#[test]
+fn commands_with_echo_and_without_in_v1_and_v0() {
+    let sim = Simulator::start().expect("pty");
+    sim.answer(
+        "+CIND=?",
+        r#"+CIND: ("battchg",(0-5)),("signal",(0-5)),("call",(0,1))"#,
+    );
+    let (port, _urc) = open(&sim);
+    let ok = port.command("AT", PATIENCE).expect("answers");
+    assert_eq!(ok.final_code, Final::Ok, "with the factory echo on");
+    assert_eq!(
+        port.command("ATE0V1", PATIENCE)
+            .expect("answers")
+            .final_code,
+        Final::Ok
+    );
+    assert_eq!(
+        port.command("AT+CMEE=1", PATIENCE)
+            .expect("answers")
+            .final_code,
+        Final::Ok
+    );
+    let cind = port.command("AT+CIND=?", PATIENCE).expect("answers");
+    let payload = parse::payload(&cind.info[0], "+CIND").expect("+CIND:");
+    let indicators = parse::indicators(payload).expect("parses");
+    assert_eq!(
+        indicators
+            .iter()
+            .map(|i| i.key.as_str())
+            .collect::<Vec<_>>(),
+        ["battchg", "signal", "call"]
+    );
+    assert_eq!(
+        port.command("AT+NOPE", PATIENCE)
+            .expect("answers")
+            .final_code,
+        Final::Error
+    );
+    assert_eq!(
+        port.command("ATV0", PATIENCE).expect("answers").final_code,
+        Final::Ok,
+        "the OK of ATV0 is already numeric"
+    );
+    assert_eq!(
+        port.command("AT", PATIENCE).expect("answers").final_code,
+        Final::Ok,
+        "`0` in V0"
+    );
+    assert_eq!(sim.received()[..3], ["AT", "ATE0V1", "AT+CMEE=1"]);
+}
+
+#[test]
+fn set_values_are_read_back_and_vendor_finals_understood() {
+    let sim = Simulator::start().expect("pty");
+    sim.answer("+CLVL=?", "+CLVL: (0-5)")
+        .unknown_final("COMMAND NOT SUPPORT");
+    let (port, _urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    assert!(
+        port.command("AT+CLVL=3", PATIENCE)
+            .expect("answers")
+            .final_code
+            .is_ok()
+    );
+    assert_eq!(
+        port.command("AT+CLVL?", PATIENCE).expect("answers").info,
+        ["+CLVL: 3"]
+    );
+    let unsupported = port.command("AT$TSSPCSW=?", PATIENCE).expect("answers");
+    assert_eq!(
+        unsupported.final_code,
+        Final::Vendor("COMMAND NOT SUPPORT".into())
+    );
+}
+
+#[test]
+fn unsolicited_codes_arrive_between_commands() {
+    let sim = Simulator::start().expect("pty");
+    let (port, urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    sim.unsolicited("+CKEV: 5,1");
+    sim.unsolicited("RING");
+    assert_eq!(urc.recv_timeout(PATIENCE).expect("a key"), "+CKEV: 5,1");
+    assert_eq!(urc.recv_timeout(PATIENCE).expect("a ring"), "RING");
+    assert_eq!(
+        port.command("AT", PATIENCE).expect("answers").final_code,
+        Final::Ok
+    );
+}
+
+#[test]
+fn a_silent_device_times_out_and_the_port_recovers() {
+    let sim = Simulator::start().expect("pty");
+    sim.silent("+CPAS");
+    let (port, _urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    let error = port
+        .command("AT+CPAS", Duration::from_millis(200))
+        .expect_err("no answer");
+    assert_eq!(error, AtError::Timeout("AT+CPAS".into()));
+    assert_eq!(PhoneError::from(error), PhoneError::OperationFailed);
+    assert_eq!(
+        port.command("AT", PATIENCE).expect("answers").final_code,
+        Final::Ok,
+        "the next command is not confused"
+    );
+}
+
+#[test]
+fn the_line_going_away_is_reported() {
+    let sim = Simulator::start().expect("pty");
+    let (port, urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    sim.hang_up();
+    let gone = urc.recv_timeout(PATIENCE).expect("the reader notices");
+    assert_eq!(gone, GONE);
+    let error = port
+        .command("AT", Duration::from_millis(300))
+        .expect_err("nobody there");
+    assert!(
+        matches!(error, AtError::Gone(_) | AtError::Timeout(_)),
+        "{error:?}"
+    );
+}
