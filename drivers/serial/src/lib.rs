@@ -11,5 +11,6 @@
 
 pub mod at;
 pub mod port;
+pub mod probe;
 #[cfg(unix)]
 pub mod sim;

@@ -159,3 +159,69 @@ fn the_line_going_away_is_reported() {
         "{error:?}"
     );
 }
+
+#[test]
+fn probing_decides_the_caps_from_what_the_device_answers() {
+    use tsp_core::PhoneFeatures;
+    use tsp_driver_serial::probe::probe;
+
+    let sim = Simulator::start().expect("pty");
+    sim.answer("+CSCS=?", r#"+CSCS: ("IRA","GSM","UCS2")"#)
+        .answer("+CDIS=?", "+CDIS: 16,16")
+        .answer("+CKPD=?", "")
+        .answer(
+            "+CIND=?",
+            r#"+CIND: ("Voice Mail",(0,1)),("call",(0,1)),("callsetup",(0-3)),()"#,
+        )
+        .answer("+CMER=?", "+CMER: (0,3),(0,2),0,(0-1),0")
+        .answer("+CLVL=?", "+CLVL: (100-150)");
+    let (port, _urc) = open(&sim);
+    let found = probe(&port, PATIENCE).expect("probes");
+    assert_eq!(found.charset, "UCS2", "UCS2 where offered");
+    assert_eq!(found.display, [16, 16]);
+    assert!(found.keypad && found.key_events());
+    assert_eq!(
+        found
+            .indicators
+            .iter()
+            .map(|i| i.key.as_str())
+            .collect::<Vec<_>>(),
+        ["voicemail", "call", "callsetup"]
+    );
+    assert_eq!(found.volume, Some((100, 150)));
+    assert_eq!(
+        found.ringer, None,
+        "+CRSL=? not answered: no ring control claimed"
+    );
+    assert!(!found.mute);
+
+    let caps = found.caps("Desk phone", 7);
+    assert_eq!(caps.display.map(|d| (d.rows, d.columns)), Some((2, 16)));
+    assert_eq!(caps.buttons.len(), 12);
+    assert!(caps.features.contains(
+        PhoneFeatures::SETDISPLAY | PhoneFeatures::SETVOLUMEHANDSET | PhoneFeatures::SETDATA
+    ));
+    assert!(
+        !caps
+            .features
+            .intersects(PhoneFeatures::SETRING | PhoneFeatures::SETGAINHANDSET),
+        "only what it answered"
+    );
+    assert_eq!(caps.ring_modes, 0);
+    let sent = sim.received();
+    assert_eq!(sent[..4], ["AT", "ATE0", "ATV1", "AT+CMEE=1"]);
+    assert!(sent.contains(&"AT+CSCS=\"UCS2\"".to_owned()));
+}
+
+#[test]
+fn a_plain_modem_claims_no_phone_features() {
+    use tsp_driver_serial::probe::probe;
+
+    let sim = Simulator::start().expect("pty");
+    sim.unknown_final("COMMAND NOT SUPPORT");
+    let (port, _urc) = open(&sim);
+    let found = probe(&port, PATIENCE).expect("probes");
+    assert_eq!(found.charset, "IRA", "no +CSCS=? answer: IRA");
+    let caps = found.caps("Modem", 1);
+    assert!(caps.display.is_none() && caps.buttons.is_empty() && caps.set_data.is_empty());
+}

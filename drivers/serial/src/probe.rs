@@ -1,0 +1,192 @@
+//! Probing at open: what the device really answers decides the phone's
+//! capabilities (`ATE0 V1 +CMEE=1`, the character set, then the test commands).
+
+use std::time::Duration;
+
+use tsp_core::{
+    ButtonFunction, ButtonLamp, ButtonModes, DisplayGeometry, HookSwitchCaps, HookSwitchModes,
+    LampModes, PhoneCaps, PhoneFeatures, PhoneStates, StringFormat,
+};
+
+use crate::at::parse::{self, Indicator, Values};
+use crate::at::{Final, Response};
+use crate::port::{AtError, AtPort};
+
+/// What a device answered to the test commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// The character set in use: `UCS2` where offered, else `IRA`.
+    pub charset: String,
+    /// `+CDIS=?`: the length of each display element.
+    pub display: Vec<u32>,
+    /// `+CKPD=?` answered OK: keypad emulation works.
+    pub keypad: bool,
+    /// `+CIND=?`: the indicators, in the device's own order and names.
+    pub indicators: Vec<Indicator>,
+    /// `+CMER=?`: the five groups (mode, keyp, disp, ind, bfr).
+    pub cmer: Vec<Values>,
+    /// `+CLVL=?`: the loudspeaker range.
+    pub volume: Option<(u32, u32)>,
+    /// `+CRSL=?`: the ringer range.
+    pub ringer: Option<(u32, u32)>,
+    /// `+CMUT=?` answered: microphone mute.
+    pub mute: bool,
+    /// `+CMEC=?`: whether the TE may drive keypad, display, indicators.
+    pub cmec: Vec<Values>,
+}
+
+impl Probe {
+    /// Whether the device reports key presses (`+CMER` keyp above 0).
+    pub fn key_events(&self) -> bool {
+        self.cmer
+            .get(1)
+            .is_some_and(|keyp| keyp.0.iter().any(|&(_, high)| high > 0))
+    }
+
+    /// The capabilities the answers give; they claim nothing the device did not
+    /// answer.
+    pub fn caps(&self, name: &str, permanent_id: u32) -> PhoneCaps {
+        let mut features = PhoneFeatures::empty();
+        let mut states = PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+        let mut set_data = Vec::new();
+        let mut buttons = Vec::new();
+        if self.keypad {
+            set_data.push(KEYS_AREA_SIZE);
+            let key = ButtonLamp {
+                mode: ButtonModes::KEYPAD,
+                function: ButtonFunction::None,
+                lamp_modes: LampModes::DUMMY,
+            };
+            buttons = vec![key; 12];
+        }
+        let display = (!self.display.is_empty()).then(|| DisplayGeometry {
+            rows: self.display.len() as u32,
+            columns: self.display.iter().copied().max().unwrap_or(0),
+        });
+        if display.is_some() {
+            features |= PhoneFeatures::SETDISPLAY | PhoneFeatures::GETDISPLAY;
+            states |= PhoneStates::DISPLAY;
+        }
+        if !set_data.is_empty() {
+            features |= PhoneFeatures::SETDATA;
+        }
+        let modes = HookSwitchModes::ONHOOK | HookSwitchModes::MICSPEAKER;
+        let handset = HookSwitchCaps {
+            modes,
+            settable: modes,
+            monitored: modes,
+            volume: self.volume.is_some(),
+            gain: self.mute,
+        };
+        features |= PhoneFeatures::SETHOOKSWITCHHANDSET | PhoneFeatures::GETHOOKSWITCHHANDSET;
+        states |= PhoneStates::HANDSETHOOKSWITCH;
+        if self.volume.is_some() {
+            features |= PhoneFeatures::SETVOLUMEHANDSET | PhoneFeatures::GETVOLUMEHANDSET;
+            states |= PhoneStates::HANDSETVOLUME;
+        }
+        if self.mute {
+            features |= PhoneFeatures::SETGAINHANDSET | PhoneFeatures::GETGAINHANDSET;
+        }
+        let ring_modes = u32::from(self.ringer.is_some());
+        if ring_modes > 0 {
+            features |= PhoneFeatures::SETRING | PhoneFeatures::GETRING;
+            states |= PhoneStates::RINGMODE | PhoneStates::RINGVOLUME;
+        }
+        PhoneCaps {
+            name: name.to_owned(),
+            provider_info: format!("tsp-rs serial AT driver {}", env!("CARGO_PKG_VERSION")),
+            phone_info: format!("AT phone, character set {}", self.charset),
+            permanent_id,
+            string_format: Some(StringFormat::Unicode),
+            phone_states: states,
+            handset: Some(handset),
+            display,
+            ring_modes,
+            buttons,
+            set_data,
+            features,
+            ..PhoneCaps::default()
+        }
+    }
+}
+
+/// The keypad-emulation data area (data id 0): a `+CKPD` key string.
+pub const KEYS_AREA_SIZE: u32 = 64;
+
+fn ok(port: &AtPort, command: &str, timeout: Duration) -> Result<Option<Response>, AtError> {
+    let response = port.command(command, timeout)?;
+    Ok(matches!(response.final_code, Final::Ok).then_some(response))
+}
+
+fn test_line<'a>(response: &'a Option<Response>, name: &str) -> Option<&'a str> {
+    response
+        .as_ref()?
+        .info
+        .iter()
+        .find_map(|line| parse::payload(line, name))
+}
+
+/// Probes the device on `port`.
+pub fn probe(port: &AtPort, timeout: Duration) -> Result<Probe, AtError> {
+    // The first AT may be swallowed by a sleeping device: try a few times.
+    let mut awake = false;
+    for _ in 0..3 {
+        if matches!(port.command("AT", timeout), Ok(r) if r.final_code.is_ok()) {
+            awake = true;
+            break;
+        }
+    }
+    if !awake {
+        return Err(AtError::Timeout("AT".into()));
+    }
+    port.command("ATE0", timeout)?;
+    port.command("ATV1", timeout)?;
+    port.command("AT+CMEE=1", timeout)?;
+    let charsets = ok(port, "AT+CSCS=?", timeout)?;
+    let charset = if test_line(&charsets, "+CSCS")
+        .is_some_and(|l| l.to_ascii_uppercase().contains("\"UCS2\""))
+    {
+        "UCS2"
+    } else {
+        "IRA"
+    };
+    ok(port, &format!("AT+CSCS=\"{charset}\""), timeout)?;
+    let mut probe = Probe {
+        charset: charset.to_owned(),
+        ..Probe::default()
+    };
+    let cdis = ok(port, "AT+CDIS=?", timeout)?;
+    probe.display = test_line(&cdis, "+CDIS")
+        .map(|l| {
+            parse::top_level(l)
+                .iter()
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    probe.keypad = ok(port, "AT+CKPD=?", timeout)?.is_some();
+    let cind = ok(port, "AT+CIND=?", timeout)?;
+    probe.indicators = test_line(&cind, "+CIND")
+        .and_then(parse::indicators)
+        .unwrap_or_default();
+    let cmer = ok(port, "AT+CMER=?", timeout)?;
+    probe.cmer = test_line(&cmer, "+CMER")
+        .and_then(parse::groups)
+        .unwrap_or_default();
+    let range = |name: &str, response: &Option<Response>| {
+        test_line(response, name)
+            .and_then(Values::parse)
+            .and_then(|v| v.bounds())
+            .filter(|(low, high)| high > low)
+    };
+    let clvl = ok(port, "AT+CLVL=?", timeout)?;
+    probe.volume = range("+CLVL", &clvl);
+    let crsl = ok(port, "AT+CRSL=?", timeout)?;
+    probe.ringer = range("+CRSL", &crsl);
+    probe.mute = ok(port, "AT+CMUT=?", timeout)?.is_some();
+    let cmec = ok(port, "AT+CMEC=?", timeout)?;
+    probe.cmec = test_line(&cmec, "+CMEC")
+        .and_then(parse::groups)
+        .unwrap_or_default();
+    Ok(probe)
+}
