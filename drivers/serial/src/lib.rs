@@ -6,11 +6,17 @@
 //! open with errors that say what to do, a reader thread, one command in flight
 //! with a timeout, unsolicited codes handed on, the line going away noticed; and
 //! the modem simulator ([`sim`]) on a pseudo-terminal that the tests talk to.
-//! Still to come: probing at open, the TSPI mapping (the `Driver`), presence.
+//! The driver ([`SerialDriver`]) maps TSPI onto the port; its module docs list
+//! the mapping and the settings.
 #![warn(missing_docs)]
 
 pub mod at;
+mod driver;
 pub mod port;
 pub mod probe;
 #[cfg(unix)]
 pub mod sim;
+
+pub use driver::{PortConfig, SerialDriver, permanent_id};
+
+tsp_plugin_sdk::export_driver!(SerialDriver);

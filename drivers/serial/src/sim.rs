@@ -130,6 +130,28 @@ impl Simulator {
         })
     }
 
+    /// A simulated phone that answers every test command the driver probes: a
+    /// two-row display, a keypad with key events, indicators, volume, ringer,
+    /// mute, UCS2.
+    pub fn phone() -> std::io::Result<Self> {
+        let sim = Self::start()?;
+        sim.answer("+CSCS=?", r#"+CSCS: ("IRA","GSM","UCS2")"#)
+            .answer("+CDIS=?", "+CDIS: 16,16")
+            .answer("+CKPD=?", "+CKPD: (0123456789*#),(0-255),(0-255)")
+            .answer(
+                "+CIND=?",
+                r#"+CIND: ("battchg",(0-5)),("signal",(0-5)),("call",(0,1)),("callsetup",(0-3))"#,
+            )
+            .answer("+CMER=?", "+CMER: (0,3),(0,1,2),(0),(0,1,2),(0)")
+            .answer("+CLVL=?", "+CLVL: (0-5)")
+            .answer("+CRSL=?", "+CRSL: (0-3)")
+            .answer("+CMUT=?", "+CMUT: (0,1)")
+            .answer("+CMEC=?", "+CMEC: (0-2),(0-2),(0-2)")
+            .answer("+CALM=?", "+CALM: (0,1)")
+            .answer("+CPAS", "+CPAS: 0");
+        Ok(sim)
+    }
+
     /// The port to open (`/dev/pts/N`).
     pub fn path(&self) -> &Path {
         &self.path

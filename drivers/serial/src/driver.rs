@@ -1,0 +1,524 @@
+//! The serial driver: one phone per configured port.
+//!
+//! ```toml
+//! [settings.serial]
+//! [[settings.serial.ports]]
+//! path = "/dev/ttyUSB0"      # COM3 on Windows
+//! name = "Desk phone"        # optional
+//! baud = 115200              # optional
+//! timeout_ms = 2000          # per command, optional
+//! init = "AT&F"              # an extra init command, optional
+//! ```
+//!
+//! The TSPI mapping: data id 0 is keypad emulation (the bytes, up to a NUL, sent
+//! as a `+CKPD` key string; characters outside the key set dropped), 64 bytes.
+//! SetDisplay/GetDisplay go through `+CDIS` (one element per row); PHONE_BUTTON
+//! comes from `+CKEV` (down and up; keys `0`–`9`, `*`, `#` are ids 0–11);
+//! SetVolume is `+CLVL` scaled from the device's range to 0–0xFFFF; SetGain is
+//! mute (`+CMUT`: 0 mutes); SetRing is `+CALM`/`+CRSL`; SetHookSwitch is `ATA`
+//! (off hook) and `ATH` (on hook); GetHookSwitch asks `+CPAS`. A line that goes
+//! away is reported disconnected.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tsp_core::{
+    ButtonModes, HookSwitchDevice, HookSwitchDevs, HookSwitchMode, PhoneCaps, PhoneError,
+    StringFormat,
+};
+use tsp_plugin_sdk::{
+    Completion, DeviceInfo, Driver, DriverContext, DriverError, PhoneEvent, PhoneEvents, Session,
+};
+
+use crate::at::parse;
+use crate::port::{AtPort, GONE, PortSettings};
+use crate::probe::{KEYS_AREA_SIZE, Probe, probe};
+
+/// One configured port.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// The device path (`/dev/ttyUSB0`, `COM3`).
+    pub path: PathBuf,
+    /// The phone's name; the path when not given.
+    pub name: Option<String>,
+    /// Bits per second.
+    pub baud: Option<u32>,
+    /// Milliseconds a command may take.
+    pub timeout_ms: Option<u64>,
+    /// An extra command sent after probing.
+    pub init: Option<String>,
+}
+
+impl PortConfig {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(2000))
+    }
+
+    fn settings(&self) -> PortSettings {
+        PortSettings {
+            baud: self.baud.unwrap_or(115_200),
+        }
+    }
+
+    fn key(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    ports: Vec<PortConfig>,
+}
+
+/// The permanent phone id of a port: FNV-1a of its path, so the same port is the
+/// same phone across restarts.
+pub fn permanent_id(path: &str) -> u32 {
+    path.bytes().fold(0x811c_9dc5u32, |hash, b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Port {
+    config: PortConfig,
+    probe: Mutex<Option<Probe>>,
+}
+
+impl Port {
+    fn name(&self) -> String {
+        self.config
+            .name
+            .clone()
+            .unwrap_or_else(|| self.config.key())
+    }
+
+    fn caps(&self) -> PhoneCaps {
+        let id = permanent_id(&self.config.key());
+        match lock(&self.probe).as_ref() {
+            Some(probe) => probe.caps(&self.name(), id),
+            None => PhoneCaps {
+                name: self.name(),
+                provider_info: format!("tsp-rs serial AT driver {}", env!("CARGO_PKG_VERSION")),
+                permanent_id: id,
+                string_format: Some(StringFormat::Unicode),
+                ..PhoneCaps::default()
+            },
+        }
+    }
+
+    /// Probes the device if that was not done yet (a busy or absent port stays
+    /// unprobed: its caps claim nothing).
+    fn probe_once(&self) {
+        if lock(&self.probe).is_some() {
+            return;
+        }
+        let (tx, _rx) = channel();
+        match AtPort::open(&self.config.path, &self.config.settings(), tx) {
+            Ok(port) => match probe(&port, self.config.timeout()) {
+                Ok(found) => *lock(&self.probe) = Some(found),
+                Err(error) => tracing::warn!(port = %self.config.key(), "probing failed: {error}"),
+            },
+            Err(error) => tracing::info!(port = %self.config.key(), "not probed now: {error}"),
+        }
+    }
+}
+
+/// The serial driver.
+pub struct SerialDriver {
+    ports: Vec<Port>,
+}
+
+impl std::fmt::Debug for SerialDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SerialDriver")
+            .field("ports", &self.ports.len())
+            .finish()
+    }
+}
+
+impl Driver for SerialDriver {
+    const NAME: &'static str = "serial";
+
+    fn start(context: DriverContext) -> Result<Self, DriverError> {
+        let settings: Settings = toml::from_str(&context.settings).map_err(|e| {
+            DriverError::new(
+                PhoneError::IniFileCorrupt,
+                format!(
+                    "serial settings: {}",
+                    e.to_string().trim().replace('\n', " ")
+                ),
+            )
+        })?;
+        let ports = settings
+            .ports
+            .into_iter()
+            .map(|config| Port {
+                config,
+                probe: Mutex::default(),
+            })
+            .collect();
+        Ok(Self { ports })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
+        Ok(self
+            .ports
+            .iter()
+            .map(|port| {
+                port.probe_once();
+                DeviceInfo {
+                    key: port.config.key(),
+                    caps: port.caps(),
+                }
+            })
+            .collect())
+    }
+
+    fn open(&self, key: &str, events: PhoneEvents) -> Result<Box<dyn Session>, DriverError> {
+        let port = self
+            .ports
+            .iter()
+            .find(|p| p.config.key() == key)
+            .ok_or_else(|| {
+                DriverError::new(PhoneError::NoDriver, format!("no configured port `{key}`"))
+            })?;
+        let (urc_tx, urc) = channel();
+        let at = Arc::new(AtPort::open(
+            &port.config.path,
+            &port.config.settings(),
+            urc_tx,
+        )?);
+        let timeout = port.config.timeout();
+        let found = probe(&at, timeout)
+            .map_err(|e| DriverError::new(PhoneError::OperationFailed, format!("{key}: {e}")))?;
+        if let Some(init) = &port.config.init {
+            let _ = at.command(init, timeout);
+        }
+        if found.key_events() {
+            let keyp = if found.cmer.get(1).is_some_and(|v| v.contains(2)) {
+                2
+            } else {
+                1
+            };
+            let _ = at.command(&format!("AT+CMER=3,{keyp},0,0,0"), timeout);
+        }
+        *lock(&port.probe) = Some(found.clone());
+        Ok(Box::new(SerialSession::start(
+            at, found, timeout, events, urc,
+        )))
+    }
+
+    fn concurrent_sessions(&self) -> bool {
+        false
+    }
+}
+
+type Job = Box<dyn FnOnce(&AtPort) + Send>;
+
+struct SerialSession {
+    at: Arc<AtPort>,
+    probe: Probe,
+    timeout: Duration,
+    jobs: Mutex<Option<Sender<Job>>>,
+    cancelled: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    rows: Arc<Mutex<Vec<String>>>,
+}
+
+impl SerialSession {
+    fn start(
+        at: Arc<AtPort>,
+        probe: Probe,
+        timeout: Duration,
+        events: PhoneEvents,
+        urc: Receiver<String>,
+    ) -> Self {
+        let (jobs, queue) = channel::<Job>();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (at, cancelled) = (Arc::clone(&at), Arc::clone(&cancelled));
+            std::thread::Builder::new()
+                .name("tsp-serial-jobs".into())
+                .spawn(move || run_jobs(&at, &queue, &cancelled))
+        };
+        let listener = std::thread::Builder::new()
+            .name("tsp-serial-events".into())
+            .spawn(move || listen(urc, &events));
+        let rows = vec![String::new(); probe.display.len()];
+        Self {
+            at,
+            probe,
+            timeout,
+            jobs: Mutex::new(Some(jobs)),
+            cancelled,
+            threads: Mutex::new(worker.into_iter().chain(listener).collect()),
+            rows: Arc::new(Mutex::new(rows)),
+        }
+    }
+
+    /// Runs `work` on the session's worker; its result completes `done`.
+    fn run(
+        &self,
+        done: Completion,
+        work: impl FnOnce(&AtPort, Duration) -> Result<(), PhoneError> + Send + 'static,
+    ) {
+        let timeout = self.timeout;
+        let job: Job = Box::new(move |at| done.complete(work(at, timeout)));
+        // Once closed the job, and with it the completion, is dropped: that
+        // completes it with OPERATIONFAILED.
+        if let Some(jobs) = lock(&self.jobs).as_ref() {
+            let _ = jobs.send(job);
+        }
+    }
+}
+
+fn run_jobs(at: &AtPort, queue: &Receiver<Job>, cancelled: &AtomicBool) {
+    while let Ok(job) = queue.recv() {
+        if cancelled.load(Ordering::Acquire) {
+            drop(job);
+            continue;
+        }
+        job(at);
+    }
+}
+
+/// Key characters of `+CKPD`/`+CKEV` to TAPI keypad ids.
+fn key_id(key: &str) -> Option<u32> {
+    match key {
+        "*" => Some(10),
+        "#" => Some(11),
+        digit if digit.len() == 1 => digit.parse().ok(),
+        _ => None,
+    }
+}
+
+fn listen(urc: Receiver<String>, events: &PhoneEvents) {
+    while let Ok(line) = urc.recv() {
+        if line == GONE {
+            events.disconnected();
+            return;
+        }
+        if let Some((key, down)) = parse::payload(&line, "+CKEV").and_then(parse::ckev) {
+            if let Some(id) = key_id(&key) {
+                let state = if down {
+                    tsp_core::ButtonStates::DOWN
+                } else {
+                    tsp_core::ButtonStates::UP
+                };
+                events.send(PhoneEvent::Button {
+                    id,
+                    mode: ButtonModes::KEYPAD,
+                    state,
+                });
+            }
+        } else if line.trim() == "RING" || parse::payload(&line, "+CRING").is_some() {
+            events.send(PhoneEvent::Ring {
+                mode: 1,
+                volume: 0xFFFF,
+            });
+        }
+    }
+}
+
+fn check(response: crate::at::Response) -> Result<crate::at::Response, PhoneError> {
+    if response.final_code.is_ok() {
+        Ok(response)
+    } else {
+        Err(PhoneError::OperationFailed)
+    }
+}
+
+fn send(at: &AtPort, command: &str, timeout: Duration) -> Result<crate::at::Response, PhoneError> {
+    check(at.command(command, timeout)?)
+}
+
+fn quoted(text: &str) -> String {
+    text.chars().filter(|c| *c != '"').collect()
+}
+
+impl Session for SerialSession {
+    fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
+        if data_id != 0 || !self.probe.keypad {
+            return done.complete(Err(PhoneError::InvalDataId));
+        }
+        if data.len() > KEYS_AREA_SIZE as usize {
+            return done.complete(Err(PhoneError::OperationFailed));
+        }
+        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+        let keys: String = data[..end]
+            .iter()
+            .map(|&b| b as char)
+            .filter(|c| c.is_ascii_graphic() && *c != '"')
+            .collect();
+        self.run(done, move |at, timeout| {
+            send(at, &format!("AT+CKPD=\"{keys}\""), timeout).map(|_| ())
+        });
+    }
+
+    fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
+        if self.probe.display.is_empty() {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
+        let rows = Arc::clone(&self.rows);
+        let text = quoted(text);
+        self.run(done, move |at, timeout| {
+            let elements = {
+                let mut rows = lock(&rows);
+                let line = rows.get_mut(row as usize).ok_or(PhoneError::InvalParam)?;
+                let mut chars: Vec<char> = line.chars().collect();
+                chars.resize(chars.len().max(column as usize), ' ');
+                for (i, c) in text.chars().enumerate() {
+                    let at = column as usize + i;
+                    if at < chars.len() {
+                        chars[at] = c
+                    } else {
+                        chars.push(c)
+                    }
+                }
+                *line = chars.into_iter().collect();
+                rows.iter()
+                    .map(|r| format!("\"{r}\""))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            send(at, &format!("AT+CDIS={elements}"), timeout).map(|_| ())
+        });
+    }
+
+    fn get_display(&self) -> Result<String, PhoneError> {
+        if self.probe.display.is_empty() {
+            return Err(PhoneError::OperationUnavail);
+        }
+        let response = send(&self.at, "AT+CDIS?", self.timeout)?;
+        let payload = response
+            .info
+            .iter()
+            .find_map(|l| parse::payload(l, "+CDIS"))
+            .unwrap_or("");
+        Ok(parse::top_level(payload)
+            .iter()
+            .map(|e| e.trim().trim_matches('"'))
+            .collect::<Vec<_>>()
+            .join(""))
+    }
+
+    fn set_hookswitch(&self, devices: HookSwitchDevs, mode: HookSwitchMode, done: Completion) {
+        if devices != HookSwitchDevs::HANDSET {
+            return done.complete(Err(PhoneError::InvalHookSwitchDev));
+        }
+        let command = if mode == HookSwitchMode::OnHook {
+            "ATH"
+        } else {
+            "ATA"
+        };
+        self.run(done, move |at, timeout| {
+            send(at, command, timeout).map(|_| ())
+        });
+    }
+
+    fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
+        let response = send(&self.at, "AT+CPAS", self.timeout)?;
+        let status = response
+            .info
+            .iter()
+            .find_map(|l| parse::payload(l, "+CPAS"))
+            .and_then(|s| s.parse::<u32>().ok());
+        Ok(if status == Some(4) {
+            HookSwitchDevs::HANDSET
+        } else {
+            HookSwitchDevs::empty()
+        })
+    }
+
+    fn set_volume(&self, device: HookSwitchDevice, volume: u32, done: Completion) {
+        let Some(range) = self
+            .probe
+            .volume
+            .filter(|_| device == HookSwitchDevice::Handset)
+        else {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        };
+        let level = parse::from_tapi(volume, range);
+        self.run(done, move |at, timeout| {
+            send(at, &format!("AT+CLVL={level}"), timeout).map(|_| ())
+        });
+    }
+
+    fn get_volume(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        let range = self
+            .probe
+            .volume
+            .filter(|_| device == HookSwitchDevice::Handset)
+            .ok_or(PhoneError::OperationUnavail)?;
+        let response = send(&self.at, "AT+CLVL?", self.timeout)?;
+        let level = response
+            .info
+            .iter()
+            .find_map(|l| parse::payload(l, "+CLVL"))
+            .and_then(|s| s.parse().ok());
+        level
+            .map(|l| parse::to_tapi(l, range))
+            .ok_or(PhoneError::OperationFailed)
+    }
+
+    fn set_gain(&self, device: HookSwitchDevice, gain: u32, done: Completion) {
+        if !self.probe.mute || device != HookSwitchDevice::Handset {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        }
+        let mute = u32::from(gain == 0);
+        self.run(done, move |at, timeout| {
+            send(at, &format!("AT+CMUT={mute}"), timeout).map(|_| ())
+        });
+    }
+
+    fn get_gain(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
+        if !self.probe.mute || device != HookSwitchDevice::Handset {
+            return Err(PhoneError::OperationUnavail);
+        }
+        let response = send(&self.at, "AT+CMUT?", self.timeout)?;
+        let muted = response
+            .info
+            .iter()
+            .find_map(|l| parse::payload(l, "+CMUT"))
+            == Some("1");
+        Ok(if muted { 0 } else { 0xFFFF })
+    }
+
+    fn set_ring(&self, mode: u32, volume: u32, done: Completion) {
+        let Some(range) = self.probe.ringer else {
+            return done.complete(Err(PhoneError::OperationUnavail));
+        };
+        let level = parse::from_tapi(volume, range);
+        self.run(done, move |at, timeout| {
+            if mode == 0 {
+                return send(at, "AT+CALM=1", timeout).map(|_| ());
+            }
+            send(at, "AT+CALM=0", timeout)?;
+            send(at, &format!("AT+CRSL={level}"), timeout).map(|_| ())
+        });
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    fn close(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        lock(&self.jobs).take();
+        self.at.close();
+        for thread in lock(&self.threads).drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
