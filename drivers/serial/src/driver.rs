@@ -234,6 +234,7 @@ struct SerialSession {
     cancelled: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     rows: Arc<Mutex<Vec<String>>>,
+    health: Arc<Health>,
 }
 
 impl SerialSession {
@@ -252,6 +253,11 @@ impl SerialSession {
                 .name("tsp-serial-jobs".into())
                 .spawn(move || run_jobs(&at, &queue, &cancelled))
         };
+        let health = Arc::new(Health {
+            misses: Default::default(),
+            away: AtomicBool::new(false),
+            events: events.clone(),
+        });
         let listener = std::thread::Builder::new()
             .name("tsp-serial-events".into())
             .spawn(move || listen(urc, &events));
@@ -264,6 +270,7 @@ impl SerialSession {
             cancelled,
             threads: Mutex::new(worker.into_iter().chain(listener).collect()),
             rows: Arc::new(Mutex::new(rows)),
+            health,
         }
     }
 
@@ -271,10 +278,11 @@ impl SerialSession {
     fn run(
         &self,
         done: Completion,
-        work: impl FnOnce(&AtPort, Duration) -> Result<(), PhoneError> + Send + 'static,
+        work: impl FnOnce(&AtPort, &Health, Duration) -> Result<(), PhoneError> + Send + 'static,
     ) {
         let timeout = self.timeout;
-        let job: Job = Box::new(move |at| done.complete(work(at, timeout)));
+        let health = Arc::clone(&self.health);
+        let job: Job = Box::new(move |at| done.complete(work(at, &health, timeout)));
         // Once closed the job, and with it the completion, is dropped: that
         // completes it with OPERATIONFAILED.
         if let Some(jobs) = lock(&self.jobs).as_ref() {
@@ -331,16 +339,55 @@ fn listen(urc: Receiver<String>, events: &PhoneEvents) {
     }
 }
 
-fn check(response: crate::at::Response) -> Result<crate::at::Response, PhoneError> {
+/// How many commands in a row may time out before the device counts as gone.
+const MISSES_BEFORE_DISCONNECTED: u32 = 3;
+
+/// Watches the device's answers: a device that keeps timing out is reported
+/// disconnected, and connected again when it answers.
+struct Health {
+    misses: std::sync::atomic::AtomicU32,
+    away: AtomicBool,
+    events: PhoneEvents,
+}
+
+impl Health {
+    fn record<T>(&self, result: Result<T, crate::port::AtError>) -> Result<T, PhoneError> {
+        match result {
+            Ok(value) => {
+                self.misses.store(0, Ordering::Release);
+                if self.away.swap(false, Ordering::AcqRel) {
+                    self.events.connected();
+                }
+                Ok(value)
+            }
+            Err(error) => {
+                if matches!(error, crate::port::AtError::Timeout(_)) {
+                    let misses = self.misses.fetch_add(1, Ordering::AcqRel) + 1;
+                    if misses >= MISSES_BEFORE_DISCONNECTED
+                        && !self.away.swap(true, Ordering::AcqRel)
+                    {
+                        tracing::warn!(misses, "the device keeps timing out: disconnected");
+                        self.events.disconnected();
+                    }
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+fn send(
+    at: &AtPort,
+    health: &Health,
+    command: &str,
+    timeout: Duration,
+) -> Result<crate::at::Response, PhoneError> {
+    let response = health.record(at.command(command, timeout))?;
     if response.final_code.is_ok() {
         Ok(response)
     } else {
         Err(PhoneError::OperationFailed)
     }
-}
-
-fn send(at: &AtPort, command: &str, timeout: Duration) -> Result<crate::at::Response, PhoneError> {
-    check(at.command(command, timeout)?)
 }
 
 fn quoted(text: &str) -> String {
@@ -361,8 +408,8 @@ impl Session for SerialSession {
             .map(|&b| b as char)
             .filter(|c| c.is_ascii_graphic() && *c != '"')
             .collect();
-        self.run(done, move |at, timeout| {
-            send(at, &format!("AT+CKPD=\"{keys}\""), timeout).map(|_| ())
+        self.run(done, move |at, health, timeout| {
+            send(at, health, &format!("AT+CKPD=\"{keys}\""), timeout).map(|_| ())
         });
     }
 
@@ -372,7 +419,8 @@ impl Session for SerialSession {
         }
         let rows = Arc::clone(&self.rows);
         let text = quoted(text);
-        self.run(done, move |at, timeout| {
+        let charset = self.probe.charset.clone();
+        self.run(done, move |at, health, timeout| {
             let elements = {
                 let mut rows = lock(&rows);
                 let line = rows.get_mut(row as usize).ok_or(PhoneError::InvalParam)?;
@@ -388,11 +436,11 @@ impl Session for SerialSession {
                 }
                 *line = chars.into_iter().collect();
                 rows.iter()
-                    .map(|r| format!("\"{r}\""))
+                    .map(|r| format!("\"{}\"", parse::encode_text(r, &charset)))
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            send(at, &format!("AT+CDIS={elements}"), timeout).map(|_| ())
+            send(at, health, &format!("AT+CDIS={elements}"), timeout).map(|_| ())
         });
     }
 
@@ -400,7 +448,7 @@ impl Session for SerialSession {
         if self.probe.display.is_empty() {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.at, "AT+CDIS?", self.timeout)?;
+        let response = send(&self.at, &self.health, "AT+CDIS?", self.timeout)?;
         let payload = response
             .info
             .iter()
@@ -408,7 +456,7 @@ impl Session for SerialSession {
             .unwrap_or("");
         Ok(parse::top_level(payload)
             .iter()
-            .map(|e| e.trim().trim_matches('"'))
+            .map(|e| parse::decode_text(e.trim().trim_matches('"'), &self.probe.charset))
             .collect::<Vec<_>>()
             .join(""))
     }
@@ -422,13 +470,13 @@ impl Session for SerialSession {
         } else {
             "ATA"
         };
-        self.run(done, move |at, timeout| {
-            send(at, command, timeout).map(|_| ())
+        self.run(done, move |at, health, timeout| {
+            send(at, health, command, timeout).map(|_| ())
         });
     }
 
     fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
-        let response = send(&self.at, "AT+CPAS", self.timeout)?;
+        let response = send(&self.at, &self.health, "AT+CPAS", self.timeout)?;
         let status = response
             .info
             .iter()
@@ -450,8 +498,8 @@ impl Session for SerialSession {
             return done.complete(Err(PhoneError::OperationUnavail));
         };
         let level = parse::from_tapi(volume, range);
-        self.run(done, move |at, timeout| {
-            send(at, &format!("AT+CLVL={level}"), timeout).map(|_| ())
+        self.run(done, move |at, health, timeout| {
+            send(at, health, &format!("AT+CLVL={level}"), timeout).map(|_| ())
         });
     }
 
@@ -461,7 +509,7 @@ impl Session for SerialSession {
             .volume
             .filter(|_| device == HookSwitchDevice::Handset)
             .ok_or(PhoneError::OperationUnavail)?;
-        let response = send(&self.at, "AT+CLVL?", self.timeout)?;
+        let response = send(&self.at, &self.health, "AT+CLVL?", self.timeout)?;
         let level = response
             .info
             .iter()
@@ -477,8 +525,8 @@ impl Session for SerialSession {
             return done.complete(Err(PhoneError::OperationUnavail));
         }
         let mute = u32::from(gain == 0);
-        self.run(done, move |at, timeout| {
-            send(at, &format!("AT+CMUT={mute}"), timeout).map(|_| ())
+        self.run(done, move |at, health, timeout| {
+            send(at, health, &format!("AT+CMUT={mute}"), timeout).map(|_| ())
         });
     }
 
@@ -486,7 +534,7 @@ impl Session for SerialSession {
         if !self.probe.mute || device != HookSwitchDevice::Handset {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.at, "AT+CMUT?", self.timeout)?;
+        let response = send(&self.at, &self.health, "AT+CMUT?", self.timeout)?;
         let muted = response
             .info
             .iter()
@@ -500,12 +548,12 @@ impl Session for SerialSession {
             return done.complete(Err(PhoneError::OperationUnavail));
         };
         let level = parse::from_tapi(volume, range);
-        self.run(done, move |at, timeout| {
+        self.run(done, move |at, health, timeout| {
             if mode == 0 {
-                return send(at, "AT+CALM=1", timeout).map(|_| ());
+                return send(at, health, "AT+CALM=1", timeout).map(|_| ());
             }
-            send(at, "AT+CALM=0", timeout)?;
-            send(at, &format!("AT+CRSL={level}"), timeout).map(|_| ())
+            send(at, health, "AT+CALM=0", timeout)?;
+            send(at, health, &format!("AT+CRSL={level}"), timeout).map(|_| ())
         });
     }
 

@@ -147,6 +147,35 @@ pub fn ckev(payload: &str) -> Option<(String, bool)> {
     (!key.is_empty()).then_some((key, down))
 }
 
+/// Encodes text for the device's character set: `UCS2` is hex of UTF-16 code
+/// units (four digits each), anything else goes as is (IRA keeps ASCII; other
+/// characters become `?`).
+pub fn encode_text(text: &str, charset: &str) -> String {
+    if charset.eq_ignore_ascii_case("UCS2") {
+        text.encode_utf16().map(|u| format!("{u:04X}")).collect()
+    } else {
+        text.chars()
+            .map(|c| if c.is_ascii() && c != '"' { c } else { '?' })
+            .collect()
+    }
+}
+
+/// Decodes text the device sent in its character set; UCS2 that is not hex
+/// comes back as it is.
+pub fn decode_text(text: &str, charset: &str) -> String {
+    if !charset.eq_ignore_ascii_case("UCS2") || !text.len().is_multiple_of(4) {
+        return text.to_owned();
+    }
+    let units: Option<Vec<u16>> = (0..text.len())
+        .step_by(4)
+        .map(|i| {
+            text.get(i..i + 4)
+                .and_then(|h| u16::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    units.map_or_else(|| text.to_owned(), |u| String::from_utf16_lossy(&u))
+}
+
 /// Scales a device level in `min..=max` to TAPI's 0..=0xFFFF, and back.
 pub fn to_tapi(level: u32, (min, max): (u32, u32)) -> u32 {
     if max <= min {
@@ -210,6 +239,14 @@ mod tests {
         let telit =
             indicators(r#"(("battchg",(0-5)),("signal",(0-5)))"#).expect("Telit's extra brackets");
         assert_eq!(telit.len(), 2);
+    }
+
+    #[test]
+    fn text_in_the_device_character_set() {
+        assert_eq!(encode_text("Hi☎", "UCS2"), "00480069260E");
+        assert_eq!(decode_text("00480069260E", "UCS2"), "Hi☎");
+        assert_eq!(encode_text("Hi☎\"", "IRA"), "Hi??");
+        assert_eq!(decode_text("plain", "UCS2"), "plain", "not hex: left alone");
     }
 
     #[test]
