@@ -6,12 +6,18 @@
 //! path = "/dev/ttyUSB0"      # COM3 on Windows
 //! name = "Desk phone"        # optional
 //! baud = 115200              # optional
+//! data_bits = 8              # 5-8, optional
+//! parity = "none"            # none, odd, even
+//! stop_bits = 1              # 1 or 2
+//! flow_control = "hardware"  # hardware, software, none
 //! timeout_ms = 2000          # per command, optional
 //! init = "AT&F"              # an extra init command, optional
 //! ```
 //!
-//! The TSPI mapping: data id 0 is keypad emulation (the bytes, up to a NUL, sent
-//! as a `+CKPD` key string; characters outside the key set dropped), 64 bytes.
+//! The TSPI mapping: the SetData areas are those the device has, in this order:
+//! keypad emulation (64 bytes: the bytes, up to a NUL, sent as a `+CKPD` key
+//! string, characters outside the key set dropped), then the display's text
+//! (rows × columns bytes, up to a NUL, filling the rows in turn, through `+CDIS`).
 //! SetDisplay/GetDisplay go through `+CDIS` (one element per row); PHONE_BUTTON
 //! comes from `+CKEV` (down and up; keys `0`–`9`, `*`, `#` are ids 0–11);
 //! SetVolume is `+CLVL` scaled from the device's range to 0–0xFFFF; SetGain is
@@ -37,7 +43,7 @@ use tsp_plugin_sdk::{
 
 use crate::at::parse;
 use crate::port::{AtPort, GONE, PortSettings};
-use crate::probe::{KEYS_AREA_SIZE, Probe, probe};
+use crate::probe::{DataArea, KEYS_AREA_SIZE, Probe, probe};
 
 /// One configured port.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -49,6 +55,14 @@ pub struct PortConfig {
     pub name: Option<String>,
     /// Bits per second.
     pub baud: Option<u32>,
+    /// Data bits: 5, 6, 7 or 8 (8 by default).
+    pub data_bits: Option<u8>,
+    /// `none` (default), `odd` or `even`.
+    pub parity: Option<String>,
+    /// 1 (default) or 2.
+    pub stop_bits: Option<u8>,
+    /// `hardware` (default), `software` or `none`.
+    pub flow_control: Option<String>,
     /// Milliseconds a command may take.
     pub timeout_ms: Option<u64>,
     /// An extra command sent after probing.
@@ -61,9 +75,50 @@ impl PortConfig {
     }
 
     fn settings(&self) -> PortSettings {
-        PortSettings {
-            baud: self.baud.unwrap_or(115_200),
-        }
+        // Checked at start: what is here parses.
+        self.parsed_settings().unwrap_or_default()
+    }
+
+    /// The port settings, or what is wrong with them.
+    pub fn parsed_settings(&self) -> Result<PortSettings, String> {
+        use serialport::{DataBits, FlowControl, Parity, StopBits};
+        let defaults = PortSettings::default();
+        let data_bits = match self.data_bits {
+            None | Some(8) => DataBits::Eight,
+            Some(7) => DataBits::Seven,
+            Some(6) => DataBits::Six,
+            Some(5) => DataBits::Five,
+            Some(other) => return Err(format!("data_bits = {other}: use 5, 6, 7 or 8")),
+        };
+        let parity = match self.parity.as_deref() {
+            None | Some("none") => Parity::None,
+            Some("odd") => Parity::Odd,
+            Some("even") => Parity::Even,
+            Some(other) => return Err(format!("parity = \"{other}\": use none, odd or even")),
+        };
+        let stop_bits = match self.stop_bits {
+            None | Some(1) => StopBits::One,
+            Some(2) => StopBits::Two,
+            Some(other) => return Err(format!("stop_bits = {other}: use 1 or 2")),
+        };
+        let flow_control = match self.flow_control.as_deref() {
+            None => defaults.flow_control,
+            Some("hardware") => FlowControl::Hardware,
+            Some("software") => FlowControl::Software,
+            Some("none") => FlowControl::None,
+            Some(other) => {
+                return Err(format!(
+                    "flow_control = \"{other}\": use hardware, software or none"
+                ));
+            }
+        };
+        Ok(PortSettings {
+            baud: self.baud.unwrap_or(defaults.baud),
+            data_bits,
+            parity,
+            stop_bits,
+            flow_control,
+        })
     }
 
     fn key(&self) -> String {
@@ -160,6 +215,14 @@ impl Driver for SerialDriver {
                 ),
             )
         })?;
+        for port in &settings.ports {
+            port.parsed_settings().map_err(|problem| {
+                DriverError::new(
+                    PhoneError::IniFileCorrupt,
+                    format!("serial port {}: {problem}", port.path.display()),
+                )
+            })?;
+        }
         let ports = settings
             .ports
             .into_iter()
@@ -396,21 +459,65 @@ fn quoted(text: &str) -> String {
 
 impl Session for SerialSession {
     fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
-        if data_id != 0 || !self.probe.keypad {
+        let Some(area) = self.probe.data_areas().get(data_id as usize).copied() else {
             return done.complete(Err(PhoneError::InvalDataId));
-        }
-        if data.len() > KEYS_AREA_SIZE as usize {
-            return done.complete(Err(PhoneError::OperationFailed));
-        }
+        };
         let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-        let keys: String = data[..end]
-            .iter()
-            .map(|&b| b as char)
-            .filter(|c| c.is_ascii_graphic() && *c != '"')
-            .collect();
-        self.run(done, move |at, health, timeout| {
-            send(at, health, &format!("AT+CKPD=\"{keys}\""), timeout).map(|_| ())
-        });
+        let data = &data[..end];
+        match area {
+            DataArea::Keys => {
+                if data.len() > KEYS_AREA_SIZE as usize {
+                    return done.complete(Err(PhoneError::OperationFailed));
+                }
+                let keys: String = data
+                    .iter()
+                    .map(|&b| b as char)
+                    .filter(|c| c.is_ascii_graphic() && *c != '"')
+                    .collect();
+                self.run(done, move |at, health, timeout| {
+                    send(at, health, &format!("AT+CKPD=\"{keys}\""), timeout).map(|_| ())
+                });
+            }
+            DataArea::DisplayText => {
+                let columns = self.probe.display.iter().copied().max().unwrap_or(0) as usize;
+                let text: Vec<char> = data
+                    .iter()
+                    .map(|&b| b as char)
+                    .filter(|c| !c.is_control())
+                    .collect();
+                if text.len() > columns * self.probe.display.len() {
+                    return done.complete(Err(PhoneError::OperationFailed));
+                }
+                let rows: Vec<String> = text
+                    .chunks(columns.max(1))
+                    .map(|r| r.iter().collect())
+                    .collect();
+                *lock(&self.rows) = rows
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::repeat(String::new()))
+                    .take(self.probe.display.len())
+                    .collect();
+                let charset = self.probe.charset.clone();
+                let count = self.probe.display.len();
+                self.run(done, move |at, health, timeout| {
+                    let elements: Vec<String> = rows
+                        .iter()
+                        .map(String::as_str)
+                        .chain(std::iter::repeat(""))
+                        .take(count)
+                        .map(|r| format!("\"{}\"", parse::encode_text(r, &charset)))
+                        .collect();
+                    send(
+                        at,
+                        health,
+                        &format!("AT+CDIS={}", elements.join(",")),
+                        timeout,
+                    )
+                    .map(|_| ())
+                });
+            }
+        }
     }
 
     fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
@@ -568,5 +675,38 @@ impl Session for SerialSession {
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(extra: &str) -> PortConfig {
+        toml::from_str(&format!("path = \"/dev/ttyS0\"\n{extra}")).expect("parses")
+    }
+
+    #[test]
+    fn port_settings_are_checked_and_say_what_to_use() {
+        let settings =
+            port("baud = 9600\nparity = \"even\"\nstop_bits = 2\nflow_control = \"none\"")
+                .parsed_settings()
+                .expect("valid");
+        assert_eq!(settings.baud, 9600);
+        assert_eq!(settings.parity, serialport::Parity::Even);
+        assert_eq!(settings.flow_control, serialport::FlowControl::None);
+        assert_eq!(port("").parsed_settings(), Ok(PortSettings::default()));
+        let bad = port("parity = \"mark\"")
+            .parsed_settings()
+            .expect_err("not supported");
+        assert!(bad.contains("none, odd or even"), "{bad}");
+        assert!(port("data_bits = 9").parsed_settings().is_err());
+        assert!(port("stop_bits = 3").parsed_settings().is_err());
+    }
+
+    #[test]
+    fn permanent_ids_come_from_the_path() {
+        assert_eq!(permanent_id("/dev/ttyUSB0"), permanent_id("/dev/ttyUSB0"));
+        assert_ne!(permanent_id("/dev/ttyUSB0"), permanent_id("/dev/ttyUSB1"));
     }
 }

@@ -19,11 +19,26 @@ use crate::at::{Engine, EngineEvent, Response};
 pub struct PortSettings {
     /// Bits per second.
     pub baud: u32,
+    /// Data bits per character.
+    pub data_bits: serialport::DataBits,
+    /// Parity.
+    pub parity: serialport::Parity,
+    /// Stop bits.
+    pub stop_bits: serialport::StopBits,
+    /// Flow control.
+    pub flow_control: serialport::FlowControl,
 }
 
 impl Default for PortSettings {
+    /// 115200 8N1, hardware flow control as most modems want.
     fn default() -> Self {
-        Self { baud: 115_200 }
+        Self {
+            baud: 115_200,
+            data_bits: serialport::DataBits::Eight,
+            parity: serialport::Parity::None,
+            stop_bits: serialport::StopBits::One,
+            flow_control: serialport::FlowControl::Hardware,
+        }
     }
 }
 
@@ -59,6 +74,10 @@ pub fn open_exclusive(
 ) -> Result<Box<dyn SerialPort>, DriverError> {
     let name = path.to_string_lossy();
     serialport::new(name.as_ref(), settings.baud)
+        .data_bits(settings.data_bits)
+        .parity(settings.parity)
+        .stop_bits(settings.stop_bits)
+        .flow_control(settings.flow_control)
         .timeout(Duration::from_millis(50))
         .open()
         .map_err(|error| open_error(path, &error))

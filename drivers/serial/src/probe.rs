@@ -63,9 +63,10 @@ impl Probe {
             rows: self.display.len() as u32,
             columns: self.display.iter().copied().max().unwrap_or(0),
         });
-        if display.is_some() {
+        if let Some(geometry) = display {
             features |= PhoneFeatures::SETDISPLAY | PhoneFeatures::GETDISPLAY;
             states |= PhoneStates::DISPLAY;
+            set_data.push(geometry.rows * geometry.columns);
         }
         if !set_data.is_empty() {
             features |= PhoneFeatures::SETDATA;
@@ -110,8 +111,32 @@ impl Probe {
     }
 }
 
-/// The keypad-emulation data area (data id 0): a `+CKPD` key string.
+/// The size of the keypad-emulation data area: a `+CKPD` key string.
 pub const KEYS_AREA_SIZE: u32 = 64;
+
+/// What a SetData area does. The areas are those the device has, in this order:
+/// keypad emulation, then the display's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataArea {
+    /// The bytes, up to a NUL, are keys for `+CKPD`.
+    Keys,
+    /// The bytes, up to a NUL, are the display's text, row after row.
+    DisplayText,
+}
+
+impl Probe {
+    /// The SetData areas, indexed by data id.
+    pub fn data_areas(&self) -> Vec<DataArea> {
+        let mut areas = Vec::new();
+        if self.keypad {
+            areas.push(DataArea::Keys);
+        }
+        if !self.display.is_empty() {
+            areas.push(DataArea::DisplayText);
+        }
+        areas
+    }
+}
 
 fn ok(port: &AtPort, command: &str, timeout: Duration) -> Result<Option<Response>, AtError> {
     let response = port.command(command, timeout)?;
