@@ -323,7 +323,10 @@ impl SerialSession {
         });
         let listener = std::thread::Builder::new()
             .name("tsp-serial-events".into())
-            .spawn(move || listen(urc, &events));
+            .spawn({
+                let indicators = probe.indicators.clone();
+                move || listen(urc, &events, &indicators)
+            });
         let rows = vec![String::new(); probe.display.len()];
         Self {
             at,
@@ -374,8 +377,42 @@ fn key_id(key: &str) -> Option<u32> {
     }
 }
 
-fn listen(urc: Receiver<String>, events: &PhoneEvents) {
+/// The event an indicator change means: `call` is the hookswitch (a call up is
+/// off hook), `callsetup` an incoming call ringing (1) or not (0).
+fn indicator_event(indicators: &[parse::Indicator], payload: &str) -> Option<PhoneEvent> {
+    let (which, value) = parse::ciev(payload)?;
+    let key = match which {
+        parse::IndicatorRef::Index(index) => indicators
+            .get((index as usize).checked_sub(1)?)?
+            .key
+            .clone(),
+        parse::IndicatorRef::Name(name) => name,
+    };
+    match key.as_str() {
+        "call" => Some(PhoneEvent::HookSwitch {
+            device: HookSwitchDevice::Handset,
+            mode: if value > 0 {
+                HookSwitchMode::MicSpeaker
+            } else {
+                HookSwitchMode::OnHook
+            },
+        }),
+        "callsetup" => Some(PhoneEvent::Ring {
+            mode: u32::from(value == 1),
+            volume: 0xFFFF,
+        }),
+        _ => None,
+    }
+}
+
+fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indicator]) {
     while let Ok(line) = urc.recv() {
+        if let Some(event) =
+            parse::payload(&line, "+CIEV").and_then(|p| indicator_event(indicators, p))
+        {
+            events.send(event);
+            continue;
+        }
         if line == GONE {
             events.disconnected();
             return;
@@ -702,6 +739,44 @@ mod tests {
         assert!(bad.contains("none, odd or even"), "{bad}");
         assert!(port("data_bits = 9").parsed_settings().is_err());
         assert!(port("stop_bits = 3").parsed_settings().is_err());
+    }
+
+    #[test]
+    fn indicators_become_hookswitch_and_ring_events() {
+        let indicators =
+            parse::indicators(r#"("battchg",(0-5)),("call",(0,1)),("callsetup",(0-3))"#)
+                .expect("parses");
+        assert_eq!(
+            indicator_event(&indicators, "2,1"),
+            Some(PhoneEvent::HookSwitch {
+                device: HookSwitchDevice::Handset,
+                mode: HookSwitchMode::MicSpeaker
+            })
+        );
+        assert_eq!(
+            indicator_event(&indicators, "3,1"),
+            Some(PhoneEvent::Ring {
+                mode: 1,
+                volume: 0xFFFF
+            })
+        );
+        assert_eq!(
+            indicator_event(&indicators, "call,0").map(|e| matches!(
+                e,
+                PhoneEvent::HookSwitch {
+                    mode: HookSwitchMode::OnHook,
+                    ..
+                }
+            )),
+            Some(true),
+            "by name (Telit)"
+        );
+        assert_eq!(
+            indicator_event(&indicators, "1,3"),
+            None,
+            "battery: no phone event"
+        );
+        assert_eq!(indicator_event(&indicators, "9,1"), None, "past the list");
     }
 
     #[test]
