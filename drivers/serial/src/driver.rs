@@ -277,9 +277,14 @@ impl Driver for SerialDriver {
             let _ = at.command(&format!("AT+CMER=3,{keyp},0,0,0"), timeout);
         }
         *lock(&port.probe) = Some(found.clone());
-        Ok(Box::new(SerialSession::start(
-            at, found, timeout, events, urc,
-        )))
+        let line = Arc::new(Line {
+            port: Mutex::new(at),
+            path: port.config.path.clone(),
+            settings: port.config.settings(),
+            timeout,
+            closing: AtomicBool::new(false),
+        });
+        Ok(Box::new(SerialSession::start(line, found, events, urc)))
     }
 
     fn concurrent_sessions(&self) -> bool {
@@ -289,8 +294,40 @@ impl Driver for SerialDriver {
 
 type Job = Box<dyn FnOnce(&AtPort) + Send>;
 
+/// The session's line: the port now, and how to open it again after it vanished.
+struct Line {
+    port: Mutex<Arc<AtPort>>,
+    path: PathBuf,
+    settings: PortSettings,
+    timeout: Duration,
+    closing: AtomicBool,
+}
+
+/// How often a vanished port is tried again.
+const REOPEN_EVERY: Duration = Duration::from_millis(300);
+
+impl Line {
+    fn current(&self) -> Arc<AtPort> {
+        Arc::clone(&lock(&self.port))
+    }
+
+    /// Opens the port again; it counts as back once it answers `AT`. Returns the
+    /// new port's unsolicited codes.
+    fn reopen(&self) -> Option<Receiver<String>> {
+        let (urc_tx, urc) = channel();
+        let port = AtPort::open(&self.path, &self.settings, urc_tx).ok()?;
+        let answered = port.command("AT", self.timeout).ok()?;
+        if !answered.final_code.is_ok() {
+            return None;
+        }
+        let _ = port.command("ATE0", self.timeout);
+        *lock(&self.port) = Arc::new(port);
+        Some(urc)
+    }
+}
+
 struct SerialSession {
-    at: Arc<AtPort>,
+    line: Arc<Line>,
     probe: Probe,
     timeout: Duration,
     jobs: Mutex<Option<Sender<Job>>>,
@@ -301,20 +338,15 @@ struct SerialSession {
 }
 
 impl SerialSession {
-    fn start(
-        at: Arc<AtPort>,
-        probe: Probe,
-        timeout: Duration,
-        events: PhoneEvents,
-        urc: Receiver<String>,
-    ) -> Self {
+    fn start(line: Arc<Line>, probe: Probe, events: PhoneEvents, urc: Receiver<String>) -> Self {
+        let timeout = line.timeout;
         let (jobs, queue) = channel::<Job>();
         let cancelled = Arc::new(AtomicBool::new(false));
         let worker = {
-            let (at, cancelled) = (Arc::clone(&at), Arc::clone(&cancelled));
+            let (line, cancelled) = (Arc::clone(&line), Arc::clone(&cancelled));
             std::thread::Builder::new()
                 .name("tsp-serial-jobs".into())
-                .spawn(move || run_jobs(&at, &queue, &cancelled))
+                .spawn(move || run_jobs(&line, &queue, &cancelled))
         };
         let health = Arc::new(Health {
             misses: Default::default(),
@@ -324,12 +356,12 @@ impl SerialSession {
         let listener = std::thread::Builder::new()
             .name("tsp-serial-events".into())
             .spawn({
-                let indicators = probe.indicators.clone();
-                move || listen(urc, &events, &indicators)
+                let (indicators, line) = (probe.indicators.clone(), Arc::clone(&line));
+                move || watch(&line, urc, &events, &indicators)
             });
         let rows = vec![String::new(); probe.display.len()];
         Self {
-            at,
+            line,
             probe,
             timeout,
             jobs: Mutex::new(Some(jobs)),
@@ -357,13 +389,43 @@ impl SerialSession {
     }
 }
 
-fn run_jobs(at: &AtPort, queue: &Receiver<Job>, cancelled: &AtomicBool) {
+fn run_jobs(line: &Line, queue: &Receiver<Job>, cancelled: &AtomicBool) {
     while let Ok(job) = queue.recv() {
         if cancelled.load(Ordering::Acquire) {
             drop(job);
             continue;
         }
-        job(at);
+        job(&line.current());
+    }
+}
+
+/// Listens to the line; when it vanishes, reports the device disconnected, tries
+/// to open it again until it answers, and reports it connected.
+fn watch(
+    line: &Line,
+    mut urc: Receiver<String>,
+    events: &PhoneEvents,
+    indicators: &[parse::Indicator],
+) {
+    loop {
+        let vanished = listen(urc, events, indicators);
+        if !vanished || line.closing.load(Ordering::Acquire) {
+            return;
+        }
+        events.disconnected();
+        // Release the dead port's lock so the device can be opened again.
+        line.current().close();
+        urc = loop {
+            if line.closing.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(REOPEN_EVERY);
+            if let Some(urc) = line.reopen() {
+                break urc;
+            }
+        };
+        tracing::info!(port = %line.path.display(), "the port is back");
+        events.connected();
     }
 }
 
@@ -405,7 +467,9 @@ fn indicator_event(indicators: &[parse::Indicator], payload: &str) -> Option<Pho
     }
 }
 
-fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indicator]) {
+/// Turns unsolicited codes into events until the port closes (false) or
+/// vanishes (true).
+fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indicator]) -> bool {
     while let Ok(line) = urc.recv() {
         if let Some(event) =
             parse::payload(&line, "+CIEV").and_then(|p| indicator_event(indicators, p))
@@ -414,8 +478,7 @@ fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indi
             continue;
         }
         if line == GONE {
-            events.disconnected();
-            return;
+            return true;
         }
         if let Some((key, down)) = parse::payload(&line, "+CKEV").and_then(parse::ckev) {
             if let Some(id) = key_id(&key) {
@@ -437,6 +500,7 @@ fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indi
             });
         }
     }
+    false
 }
 
 /// How many commands in a row may time out before the device counts as gone.
@@ -592,7 +656,7 @@ impl Session for SerialSession {
         if self.probe.display.is_empty() {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.at, &self.health, "AT+CDIS?", self.timeout)?;
+        let response = send(&self.line.current(), &self.health, "AT+CDIS?", self.timeout)?;
         let payload = response
             .info
             .iter()
@@ -620,7 +684,7 @@ impl Session for SerialSession {
     }
 
     fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
-        let response = send(&self.at, &self.health, "AT+CPAS", self.timeout)?;
+        let response = send(&self.line.current(), &self.health, "AT+CPAS", self.timeout)?;
         let status = response
             .info
             .iter()
@@ -653,7 +717,7 @@ impl Session for SerialSession {
             .volume
             .filter(|_| device == HookSwitchDevice::Handset)
             .ok_or(PhoneError::OperationUnavail)?;
-        let response = send(&self.at, &self.health, "AT+CLVL?", self.timeout)?;
+        let response = send(&self.line.current(), &self.health, "AT+CLVL?", self.timeout)?;
         let level = response
             .info
             .iter()
@@ -678,7 +742,7 @@ impl Session for SerialSession {
         if !self.probe.mute || device != HookSwitchDevice::Handset {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.at, &self.health, "AT+CMUT?", self.timeout)?;
+        let response = send(&self.line.current(), &self.health, "AT+CMUT?", self.timeout)?;
         let muted = response
             .info
             .iter()
@@ -708,7 +772,8 @@ impl Session for SerialSession {
     fn close(&self) {
         self.cancelled.store(true, Ordering::Release);
         lock(&self.jobs).take();
-        self.at.close();
+        self.line.closing.store(true, Ordering::Release);
+        self.line.current().close();
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }

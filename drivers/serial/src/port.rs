@@ -108,7 +108,8 @@ fn open_error(path: &Path, error: &serialport::Error) -> DriverError {
 
 /// An open AT port.
 pub struct AtPort {
-    writer: Mutex<Box<dyn SerialPort>>,
+    /// Taken out by `close`, which releases the port's lock.
+    writer: Mutex<Option<Box<dyn SerialPort>>>,
     engine: Arc<Mutex<Engine>>,
     responses: Mutex<Receiver<Result<Response, AtError>>>,
     reader: Mutex<Option<JoinHandle<()>>>,
@@ -155,7 +156,7 @@ impl AtPort {
                 })?
         };
         Ok(Self {
-            writer: Mutex::new(port),
+            writer: Mutex::new(Some(port)),
             engine,
             responses: Mutex::new(responses),
             reader: Mutex::new(Some(reader)),
@@ -172,6 +173,10 @@ impl AtPort {
         let bytes = lock(&self.engine).send(command).map_err(AtError::Busy)?;
         {
             let mut writer = lock(&self.writer);
+            let Some(writer) = writer.as_mut() else {
+                lock(&self.engine).abandon();
+                return Err(AtError::Gone("the port is closed".into()));
+            };
             if let Err(error) = writer.write_all(&bytes).and_then(|()| writer.flush()) {
                 lock(&self.engine).abandon();
                 return Err(AtError::Gone(error.to_string()));
@@ -193,6 +198,7 @@ impl AtPort {
         if let Some(reader) = lock(&self.reader).take() {
             let _ = reader.join();
         }
+        lock(&self.writer).take();
     }
 }
 

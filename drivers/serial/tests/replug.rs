@@ -1,0 +1,128 @@
+//! A phone unplugged and plugged back at the same path: PHONE_STATE(DISCONNECTED),
+//! then PHONE_STATE(CONNECTED) once the port opens again and answers `AT`, and
+//! requests work again. The path is a symbolic link moved from one simulated
+//! modem to another, as udev moves `/dev/serial/by-id/…` links.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tsp_core::{PhoneMessage, PhoneStates};
+use tsp_driver_serial::sim::Simulator;
+use tsp_host::sdk::manifest::PluginSpec;
+use tsp_host::{CompletionProc, Config, ConfigSource, EventProc, HostSetup, Provider};
+
+static COMPLETIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
+static STATES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+unsafe extern "system" fn on_completion(id: u32, result: i32) {
+    COMPLETIONS.lock().expect("completions").push((id, result));
+}
+
+unsafe extern "system" fn on_event(
+    _: *mut std::ffi::c_void,
+    msg: u32,
+    p1: usize,
+    _: usize,
+    _: usize,
+) {
+    if msg == PhoneMessage::State.code() {
+        STATES.lock().expect("states").push(p1);
+    }
+}
+
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .to_owned()
+}
+
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn point(link: &Path, to: &Path) {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(to, link).expect("symlink");
+}
+
+#[test]
+fn an_unplugged_phone_comes_back_at_the_same_path() {
+    let folder = build_dir().join("test-serial-replug");
+    let spec = PluginSpec::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin.toml"))
+        .expect("plugin.toml");
+    spec.stage_from(&build_dir(), &folder.join("drivers"))
+        .expect("stages");
+    let link = folder.join("ttyPHONE");
+    let first = Simulator::phone().expect("pty");
+    point(&link, first.path());
+
+    let mut config = Config {
+        drivers: vec!["serial".into()],
+        ..Config::default()
+    };
+    let settings = format!(
+        "[[ports]]\npath = \"{}\"\ntimeout_ms = 300\n",
+        link.display()
+    );
+    config
+        .settings
+        .insert("serial".into(), settings.parse().expect("toml"));
+    let p = Provider::new(HostSetup {
+        plugin_folder: Some(folder),
+        statics: Vec::new(),
+        config: ConfigSource::Given(config),
+    });
+    assert_eq!(p.enum_devices(0, None), 1);
+    p.init(0, CompletionProc::new(Some(on_completion)).expect("fn"))
+        .expect("init");
+    let hd = p
+        .open(
+            0,
+            1,
+            0x0003_0001,
+            EventProc::new(Some(on_event)).expect("fn"),
+        )
+        .expect("opens");
+    let presence = (PhoneStates::CONNECTED | PhoneStates::DISCONNECTED).bits();
+    p.set_status_messages(hd, presence, 0, 0).expect("filter");
+
+    first.hang_up();
+    let _ = std::fs::remove_file(&link);
+    let disconnected = PhoneStates::DISCONNECTED.bits() as usize;
+    wait_for("PHONE_STATE(DISCONNECTED)", || {
+        STATES.lock().expect("states").contains(&disconnected)
+    });
+
+    let second = Simulator::phone().expect("pty");
+    point(&link, second.path());
+    let connected = PhoneStates::CONNECTED.bits() as usize;
+    wait_for("PHONE_STATE(CONNECTED)", || {
+        STATES.lock().expect("states").contains(&connected)
+    });
+
+    assert_eq!(p.set_volume(7, hd, 0x1, 0), 7);
+    wait_for("SetVolume on the new line", || {
+        COMPLETIONS
+            .lock()
+            .expect("completions")
+            .iter()
+            .any(|c| c.0 == 7)
+    });
+    assert!(COMPLETIONS.lock().expect("completions").contains(&(7, 0)));
+    assert!(
+        second.received().contains(&"AT+CLVL=0".to_owned()),
+        "{:?}",
+        second.received()
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
+    let _ = std::fs::remove_file(&link);
+}
