@@ -268,13 +268,12 @@ impl Driver for SerialDriver {
         if let Some(init) = &port.config.init {
             let _ = at.command(init, timeout);
         }
-        if found.key_events() {
-            let keyp = if found.cmer.get(1).is_some_and(|v| v.contains(2)) {
-                2
-            } else {
-                1
-            };
-            let _ = at.command(&format!("AT+CMER=3,{keyp},0,0,0"), timeout);
+        if let Some(command) = found.cmec_command() {
+            // Let the TE drive the keypad and display as well as the phone itself.
+            let _ = at.command(&command, timeout);
+        }
+        if let Some(command) = found.cmer_command() {
+            let _ = at.command(&command, timeout);
         }
         *lock(&port.probe) = Some(found.clone());
         let line = Arc::new(Line {

@@ -43,6 +43,33 @@ impl Probe {
             .is_some_and(|keyp| keyp.0.iter().any(|&(_, high)| high > 0))
     }
 
+    /// `AT+CMEC=…` giving the TE keypad and display control (2: shared with the
+    /// phone where offered, else 1), if the device lists any.
+    pub fn cmec_command(&self) -> Option<String> {
+        let pick = |group: Option<&Values>| match group {
+            Some(v) if v.contains(2) => 2,
+            Some(v) if v.contains(1) => 1,
+            _ => 0,
+        };
+        let (keyp, disp) = (pick(self.cmec.first()), pick(self.cmec.get(1)));
+        (keyp > 0 || disp > 0).then(|| format!("AT+CMEC={keyp},{disp},0"))
+    }
+
+    /// `AT+CMER=3,…` turning on key events (every key where offered) and indicator
+    /// events, chosen from what `+CMER=?` lists.
+    pub fn cmer_command(&self) -> Option<String> {
+        let pick = |group: Option<&Values>, best: u32| match group {
+            Some(v) if v.contains(best) => best,
+            Some(v) if v.contains(1) => 1,
+            _ => 0,
+        };
+        if !self.cmer.first().is_some_and(|mode| mode.contains(3)) {
+            return None;
+        }
+        let (keyp, ind) = (pick(self.cmer.get(1), 2), pick(self.cmer.get(3), 1));
+        (keyp > 0 || ind > 0).then(|| format!("AT+CMER=3,{keyp},0,{ind},0"))
+    }
+
     /// The capabilities the answers give; they claim nothing the device did not
     /// answer.
     pub fn caps(&self, name: &str, permanent_id: u32) -> PhoneCaps {
@@ -214,4 +241,34 @@ pub fn probe(port: &AtPort, timeout: Duration) -> Result<Probe, AtError> {
         .and_then(parse::groups)
         .unwrap_or_default();
     Ok(probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe_with(cmer: &str, cmec: &str) -> Probe {
+        Probe {
+            cmer: parse::groups(cmer).expect("cmer"),
+            cmec: parse::groups(cmec).expect("cmec"),
+            ..Probe::default()
+        }
+    }
+
+    #[test]
+    fn event_reporting_is_chosen_from_what_the_device_lists() {
+        let phone = probe_with("(0,3),(0,1,2),(0),(0,1,2),(0)", "(0-2),(0-2),(0-2)");
+        assert_eq!(phone.cmer_command().as_deref(), Some("AT+CMER=3,2,0,1,0"));
+        assert_eq!(phone.cmec_command().as_deref(), Some("AT+CMEC=2,2,0"));
+        let sierra = probe_with("1,0,0,(0-1),0", "(0),(0),(0)");
+        assert_eq!(
+            sierra.cmer_command(),
+            None,
+            "no mode 3: nothing forwarded directly"
+        );
+        assert_eq!(sierra.cmec_command(), None, "no TE control offered");
+        let mbm = probe_with("(0,3),(0,2),0,(0-1),0", "(0),(1),(0)");
+        assert_eq!(mbm.cmer_command().as_deref(), Some("AT+CMER=3,2,0,1,0"));
+        assert_eq!(mbm.cmec_command().as_deref(), Some("AT+CMEC=0,1,0"));
+    }
 }
