@@ -4,15 +4,18 @@
 //! scaling, UCS2 display text, and the port vanishing mid-request.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{provider, staged, wait_for};
 
 use tsp_core::var::sized_buffer;
 use tsp_core::{PhoneCaps, PhoneError, PhoneMessage, PhoneStates, TspiVersion};
 use tsp_driver_serial::sim::Simulator;
-use tsp_host::sdk::manifest::PluginSpec;
-use tsp_host::{CompletionProc, Config, ConfigSource, EventProc, HostSetup, Provider};
+use tsp_host::{CompletionProc, EventProc};
 
 static COMPLETIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
 static EVENTS: Mutex<Vec<(u32, [usize; 3])>> = Mutex::new(Vec::new());
@@ -29,22 +32,6 @@ unsafe extern "system" fn on_event(
     p3: usize,
 ) {
     EVENTS.lock().expect("events").push((msg, [p1, p2, p3]));
-}
-
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_owned()
-}
-
-fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn completion(id: u32) -> Option<i32> {
@@ -67,28 +54,13 @@ fn second_process_opens_the_port() {
 
 #[test]
 fn the_host_drives_a_serial_phone() {
-    let folder = build_dir().join("test-serial-host");
-    let spec = PluginSpec::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin.toml"))
-        .expect("plugin.toml");
-    spec.stage_from(&build_dir(), &folder.join("drivers"))
-        .expect("stages (cargo build --workspace builds it)");
+    let (folder, _) = staged("test-serial-host");
     let sim = Simulator::phone().expect("pty");
-    let mut config = Config {
-        drivers: vec!["serial".into()],
-        ..Config::default()
-    };
-    let settings = format!(
-        "[[ports]]\npath = \"{}\"\nname = \"Desk\"\ntimeout_ms = 300\n",
+    let port = format!(
+        "path = \"{}\"\nname = \"Desk\"\ntimeout_ms = 300\n",
         sim.path().display()
     );
-    config
-        .settings
-        .insert("serial".into(), settings.parse().expect("toml"));
-    let p = Provider::new(HostSetup {
-        plugin_folder: Some(folder),
-        statics: Vec::new(),
-        config: ConfigSource::Given(config),
-    });
+    let p = provider(folder, &port);
 
     assert_eq!(p.enum_devices(0, None), 1);
     p.init(0, CompletionProc::new(Some(on_completion)).expect("fn"))

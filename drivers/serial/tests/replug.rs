@@ -4,14 +4,16 @@
 //! modem to another, as udev moves `/dev/serial/by-id/…` links.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use common::{provider, staged, wait_for};
 
 use tsp_core::{PhoneMessage, PhoneStates};
 use tsp_driver_serial::sim::Simulator;
-use tsp_host::sdk::manifest::PluginSpec;
-use tsp_host::{CompletionProc, Config, ConfigSource, EventProc, HostSetup, Provider};
+use tsp_host::{CompletionProc, EventProc};
 
 static COMPLETIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
 static STATES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
@@ -32,22 +34,6 @@ unsafe extern "system" fn on_event(
     }
 }
 
-fn build_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .to_owned()
-}
-
-fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn point(link: &Path, to: &Path) {
     let _ = std::fs::remove_file(link);
     std::os::unix::fs::symlink(to, link).expect("symlink");
@@ -55,31 +41,14 @@ fn point(link: &Path, to: &Path) {
 
 #[test]
 fn an_unplugged_phone_comes_back_at_the_same_path() {
-    let folder = build_dir().join("test-serial-replug");
-    let spec = PluginSpec::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin.toml"))
-        .expect("plugin.toml");
-    spec.stage_from(&build_dir(), &folder.join("drivers"))
-        .expect("stages");
+    let (folder, _) = staged("test-serial-replug");
     let link = folder.join("ttyPHONE");
     let first = Simulator::phone().expect("pty");
     point(&link, first.path());
-
-    let mut config = Config {
-        drivers: vec!["serial".into()],
-        ..Config::default()
-    };
-    let settings = format!(
-        "[[ports]]\npath = \"{}\"\ntimeout_ms = 300\n",
-        link.display()
+    let p = provider(
+        folder,
+        &format!("path = \"{}\"\ntimeout_ms = 300\n", link.display()),
     );
-    config
-        .settings
-        .insert("serial".into(), settings.parse().expect("toml"));
-    let p = Provider::new(HostSetup {
-        plugin_folder: Some(folder),
-        statics: Vec::new(),
-        config: ConfigSource::Given(config),
-    });
     assert_eq!(p.enum_devices(0, None), 1);
     p.init(0, CompletionProc::new(Some(on_completion)).expect("fn"))
         .expect("init");
