@@ -11,6 +11,7 @@ use tsp_core::{LineError, PhoneCaps, PhoneError, PhoneMessage, PhoneStates, Tspi
 use tsp_host::{Config, ConfigSource, HostSetup, PhoneHandle, Provider};
 
 use tapi::Callback;
+use tsp_driver_usbhid::inspect;
 
 const USAGE: &str = "\
 usage: tspctl <command>
@@ -23,6 +24,9 @@ commands:
   set-data DEV AREA TEXT    download TEXT to data area AREA of phone DEV, then read
                             it back (the mock's memory lives as long as the process)
   get-data DEV AREA [SIZE]  upload SIZE bytes (default 16) from data area AREA
+  usbhid inspect FILE [--json]
+                            the telephony controls a USB HID report descriptor
+                            declares (a sysfs report_descriptor file, or hex text)
   explain CODE              what a TSPI return value means (hex like 0x9000000C, or
                             the signed LONG like -1879048180)
   help                      this text
@@ -51,6 +55,10 @@ fn main() -> ExitCode {
             })
         }
         ["explain", code] => explain(code),
+        ["usbhid", "inspect", file] => return usbhid_inspect(file, false),
+        ["usbhid", "inspect", file, "--json"] | ["usbhid", "inspect", "--json", file] => {
+            return usbhid_inspect(file, true);
+        }
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -307,6 +315,24 @@ fn demo_open_phone(provider: &Provider, phone: PhoneHandle) -> Result<(), String
         provider.dev_specific(3, phone, lift),
     )?;
     Ok(())
+}
+
+/// Exit status 1 (not 2) on an unreadable or malformed descriptor: scripts run this
+/// over files from the field and tell "not telephony" (0) from "broken" (1).
+fn usbhid_inspect(path: &str, json: bool) -> ExitCode {
+    let found = std::fs::read(path)
+        .map_err(|e| format!("cannot read {path}: {e}"))
+        .and_then(|bytes| inspect::decode_file(&bytes).map_err(|e| format!("{path}: {e}")))
+        .and_then(|bytes| inspect::inspect(&bytes).map_err(|e| format!("{path}: {e}")));
+    match found {
+        Ok(found) if json => println!("{}", found.to_json()),
+        Ok(found) => print!("{}", found.to_text()),
+        Err(message) => {
+            eprintln!("tspctl: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn explain(text: &str) -> Result<(), String> {

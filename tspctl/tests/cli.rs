@@ -87,3 +87,68 @@ fn bad_input_is_refused_with_usage() {
         assert!(err.starts_with("tspctl: "), "{err}");
     }
 }
+
+fn hid_fixture(name: &str) -> String {
+    format!(
+        "{}/../drivers/usbhid/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn usbhid_inspect_prints_the_telephony_controls() {
+    let output = tspctl(&[
+        "usbhid",
+        "inspect",
+        &hid_fixture("poly-bt700_047f-02e6.hex"),
+    ]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("Hook Switch"), "{text}");
+    assert!(
+        text.contains("hookswitch: yes, buttons: 4, lamps: 5, ringer: no"),
+        "{text}"
+    );
+
+    let json = tspctl(&[
+        "usbhid",
+        "inspect",
+        &hid_fixture("poly-bt700_047f-02e6.hex"),
+        "--json",
+    ]);
+    assert!(json.status.success());
+    assert!(stdout(&json).starts_with(r#"{"telephony": true, "usages": [{"code": "0x0B:0x20", "page": 11, "usage": 32, "name": "Hook Switch", "direction": "input", "report_id": 32"#));
+}
+
+#[test]
+fn usbhid_inspect_of_a_non_phone_is_not_an_error() {
+    let output = tspctl(&[
+        "usbhid",
+        "inspect",
+        &hid_fixture("logitech-g535_046d-0ac4.hex"),
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output).trim(),
+        r#"{"telephony": false, "usages": []}"#
+    );
+}
+
+#[test]
+fn usbhid_inspect_of_a_broken_or_missing_file_fails_with_status_1() {
+    let ringtone = hid_fixture("yealink-usb-p1k_default-ringtone-g1.hex");
+    for (file, says) in [
+        (ringtone.as_str(), "malformed at byte"),
+        (
+            "/nonexistent/report_descriptor",
+            "cannot read /nonexistent/report_descriptor",
+        ),
+    ] {
+        let output = tspctl(&["usbhid", "inspect", file, "--json"]);
+        assert_eq!(output.status.code(), Some(1), "{file}");
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}

@@ -1,1 +1,15 @@
-//! USB HID telephony handsets and headsets, through libusb. Built by issue 8.
+//! The USB HID telephony driver of tsp-rs: headsets and handsets that speak the HID
+//! Telephony page (0x0B).
+//!
+//! This first part reads report descriptors: [`descriptor`] turns the bytes into
+//! fields with usages resolved the way the Linux kernel resolves them, [`usages`]
+//! names them and says what each becomes in TAPI, and [`inspect`] is what
+//! `tspctl usbhid inspect` prints.
+
+pub mod descriptor;
+pub mod inspect;
+pub mod usages;
+
+pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
+pub use inspect::{Control, InspectError, Inspection};
+pub use usages::Role;
