@@ -3,10 +3,12 @@
 //!
 //! This first part reads report descriptors: [`descriptor`] turns the bytes into
 //! fields with usages resolved the way the Linux kernel resolves them, [`usages`]
-//! names them and says what each becomes in TAPI, and [`inspect`] is what
-//! `tspctl usbhid inspect` prints.
+//! names them and says what each becomes in TAPI, [`inspect`] is what
+//! `tspctl usbhid inspect` prints, and [`handset`] turns input reports into events
+//! and lamp, ringer and hookswitch settings into whole output reports.
 
 pub mod descriptor;
+pub mod handset;
 pub mod inspect;
 pub mod usages;
 

@@ -1,0 +1,356 @@
+//! A handset's telephony controls as TAPI sees them, without I/O: input reports in,
+//! events out; lamp, ringer and hookswitch settings in, whole output reports out.
+//!
+//! Reports are `[id][payload]` when the descriptor declares report ids and the bare
+//! payload otherwise, as libusb reads and writes them.
+
+use std::collections::HashMap;
+
+use crate::descriptor::{Descriptor, Direction, Field, PAGE_LED, PAGE_TELEPHONY, Usage};
+use crate::usages::{self, Role};
+
+/// Where a one-element value sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Report id (0 without ids).
+    pub report_id: u8,
+    /// Bit offset in the payload.
+    pub bit: u32,
+    /// Width in bits.
+    pub size: u32,
+}
+
+/// A button, in TAPI's numbering (its index in [`Layout::buttons`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Button {
+    /// The usage pressed.
+    pub usage: Usage,
+    /// Its bits; for an array member, the array's element.
+    pub place: Place,
+    /// A press reported as a change: it has no "up" of its own.
+    pub press_only: bool,
+    /// For an array member: the element value that selects it.
+    pub array_value: Option<i64>,
+}
+
+/// A lamp (LED page usage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lamp {
+    /// The LED usage.
+    pub usage: Usage,
+    /// Its bits in the output report.
+    pub place: Place,
+}
+
+/// What an input report changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandsetEvent {
+    /// The hookswitch: true = off hook.
+    Hookswitch(bool),
+    /// Button (TAPI index) went down.
+    ButtonDown(u32),
+    /// Button (TAPI index) came up.
+    ButtonUp(u32),
+}
+
+/// Why an input report was not decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReportError {
+    /// Shorter than the descriptor says: a broken device or a misread.
+    #[error("input report {id} has {got} payload bytes; the descriptor declares {want}")]
+    Short {
+        /// The report id.
+        id: u8,
+        /// Bytes received.
+        got: usize,
+        /// Bytes declared.
+        want: usize,
+    },
+    /// An empty read.
+    #[error("an empty input report")]
+    Empty,
+}
+
+/// The telephony controls of a descriptor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The hookswitch, if the device has one.
+    pub hookswitch: Option<Place>,
+    /// Buttons in TAPI order.
+    pub buttons: Vec<Button>,
+    /// Lamps in TAPI order.
+    pub lamps: Vec<Lamp>,
+    /// The ringer usage (0x0B:0x9E).
+    pub ringer: Option<Place>,
+    uses_report_ids: bool,
+    input_len: HashMap<u8, usize>,
+    output_len: HashMap<u8, usize>,
+}
+
+impl Layout {
+    /// The controls inside `descriptor`'s Telephony collections.
+    pub fn of(descriptor: &Descriptor) -> Self {
+        let mut layout = Layout {
+            uses_report_ids: descriptor.uses_report_ids,
+            ..Layout::default()
+        };
+        for field in descriptor
+            .fields
+            .iter()
+            .filter(|f| f.in_telephony() && !f.constant)
+        {
+            layout.add_field(field);
+        }
+        for field in &descriptor.fields {
+            let lengths = match field.direction {
+                Direction::Input => &mut layout.input_len,
+                Direction::Output => &mut layout.output_len,
+                Direction::Feature => continue,
+            };
+            let len = descriptor.report_len(field.direction, field.report_id);
+            lengths.insert(field.report_id, len);
+        }
+        layout
+    }
+
+    fn add_field(&mut self, field: &Field) {
+        let place = |i: u32| Place {
+            report_id: field.report_id,
+            bit: field.bit + i * field.size,
+            size: field.size,
+        };
+        if !field.variable {
+            self.add_array(field, place(0));
+            return;
+        }
+        for i in 0..field.count {
+            let Some(usage) = field.usage_of_element(i) else {
+                continue;
+            };
+            match usages::role(usage, field.direction) {
+                Some(Role::Hookswitch) => self.hookswitch = Some(place(i)),
+                Some(Role::Button) => self.buttons.push(Button {
+                    usage,
+                    place: place(i),
+                    press_only: field.relative,
+                    array_value: None,
+                }),
+                Some(Role::Lamp) => self.lamps.push(Lamp {
+                    usage,
+                    place: place(i),
+                }),
+                Some(Role::Ringer) => self.ringer = Some(place(i)),
+                None => {}
+            }
+        }
+    }
+
+    /// Each selectable usage of an array is a button; value `logical_min + n`
+    /// selects usage n (HID 1.11 §6.2.2.5), anything outside the range is none.
+    /// This is the spec's reading; gonnect reads the Jabra keypad as 1..12 with 0
+    /// for "no key" instead. Until a device is seen to settle it we follow the
+    /// spec, which the descriptors agree with (12 usages, Logical 0..11).
+    fn add_array(&mut self, field: &Field, place: Place) {
+        if field.direction != Direction::Input {
+            return;
+        }
+        for (n, usage) in field.usages.iter().enumerate() {
+            if usages::role(*usage, field.direction) == Some(Role::Button) {
+                self.buttons.push(Button {
+                    usage: *usage,
+                    place,
+                    press_only: field.relative,
+                    array_value: Some(i64::from(field.logical_min) + n as i64),
+                });
+            }
+        }
+    }
+
+    /// The lamp with LED usage `id`, as TAPI index.
+    pub fn lamp_index(&self, id: u16) -> Option<usize> {
+        self.lamps
+            .iter()
+            .position(|lamp| lamp.usage == Usage::new(PAGE_LED, id))
+    }
+}
+
+/// Reads bits `place` of `payload`, little-endian as HID packs them.
+fn read_bits(payload: &[u8], place: Place) -> u64 {
+    (0..place.size.min(64)).fold(0, |value, i| {
+        let bit = place.bit + i;
+        let byte = payload.get((bit / 8) as usize).copied().unwrap_or(0);
+        value | (u64::from((byte >> (bit % 8)) & 1) << i)
+    })
+}
+
+fn write_bits(payload: &mut [u8], place: Place, value: u64) {
+    for i in 0..place.size.min(64) {
+        let bit = place.bit + i;
+        if let Some(byte) = payload.get_mut((bit / 8) as usize) {
+            let mask = 1 << (bit % 8);
+            if value >> i & 1 == 1 {
+                *byte |= mask;
+            } else {
+                *byte &= !mask;
+            }
+        }
+    }
+}
+
+/// A handset's live state: the last input report of each id (to see changes and
+/// drop repeats) and a shadow of each output report (a lamp is one bit of a
+/// report that must be written whole).
+#[derive(Debug)]
+pub struct Handset {
+    layout: Layout,
+    last_input: HashMap<u8, Vec<u8>>,
+    shadow: HashMap<u8, Vec<u8>>,
+}
+
+impl Handset {
+    /// A handset with everything off and on hook.
+    pub fn new(layout: Layout) -> Self {
+        let shadow = layout
+            .output_len
+            .iter()
+            .map(|(id, len)| (*id, vec![0; *len]))
+            .collect();
+        Self {
+            layout,
+            last_input: HashMap::new(),
+            shadow,
+        }
+    }
+
+    /// Its controls.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The events an input report means. A report identical to the last one of its
+    /// id means nothing (headsets repeat reports); reports of ids without
+    /// telephony controls mean nothing.
+    ///
+    /// # Errors
+    /// [`ReportError`] for an empty report or one shorter than declared; the
+    /// handset's state is unchanged.
+    pub fn input(&mut self, report: &[u8]) -> Result<Vec<HandsetEvent>, ReportError> {
+        let (id, payload) = match (self.layout.uses_report_ids, report) {
+            (_, []) => return Err(ReportError::Empty),
+            (true, [id, payload @ ..]) => (*id, payload),
+            (false, payload) => (0, payload),
+        };
+        let ours = self.layout.hookswitch.is_some_and(|p| p.report_id == id)
+            || self.layout.buttons.iter().any(|b| b.place.report_id == id);
+        let want = match self.layout.input_len.get(&id) {
+            Some(&want) if ours => want,
+            _ => return Ok(Vec::new()),
+        };
+        if payload.len() < want {
+            return Err(ReportError::Short {
+                id,
+                got: payload.len(),
+                want,
+            });
+        }
+        let payload = &payload[..want];
+        let previous = self
+            .last_input
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| vec![0; want]);
+        if self.last_input.get(&id).is_some_and(|last| last == payload) {
+            return Ok(Vec::new());
+        }
+        let events = self.changes(id, &previous, payload);
+        self.last_input.insert(id, payload.to_vec());
+        Ok(events)
+    }
+
+    fn changes(&self, id: u8, before: &[u8], now: &[u8]) -> Vec<HandsetEvent> {
+        let mut events = Vec::new();
+        if let Some(place) = self.layout.hookswitch.filter(|p| p.report_id == id) {
+            let (was, is) = (read_bits(before, place), read_bits(now, place));
+            if was != is {
+                events.push(HandsetEvent::Hookswitch(is != 0));
+            }
+        }
+        for (index, button) in self.layout.buttons.iter().enumerate() {
+            if button.place.report_id != id {
+                continue;
+            }
+            let pressed = |payload: &[u8]| {
+                let value = read_bits(payload, button.place);
+                match button.array_value {
+                    Some(selects) => i64::try_from(value).is_ok_and(|v| v == selects),
+                    None => value != 0,
+                }
+            };
+            let index = index as u32;
+            match (pressed(before), pressed(now), button.press_only) {
+                (false, true, true) => {
+                    events.push(HandsetEvent::ButtonDown(index));
+                    events.push(HandsetEvent::ButtonUp(index));
+                }
+                (false, true, false) => events.push(HandsetEvent::ButtonDown(index)),
+                (true, false, false) => events.push(HandsetEvent::ButtonUp(index)),
+                _ => {}
+            }
+        }
+        events
+    }
+
+    /// Sets lamp `index` and returns the whole output report to write, or `None`
+    /// for a lamp the device does not have.
+    pub fn set_lamp(&mut self, index: usize, on: bool) -> Option<Vec<u8>> {
+        let place = self.layout.lamps.get(index)?.place;
+        self.write(place, on)
+    }
+
+    /// Turns the ringer on or off: the Ringer usage where there is one, else the
+    /// Ring lamp (Poly has only the lamp). `None` when the device has neither.
+    pub fn set_ring(&mut self, on: bool) -> Option<Vec<u8>> {
+        let place = self.layout.ringer.or_else(|| {
+            let ring = self.layout.lamp_index(0x18)?;
+            Some(self.layout.lamps[ring].place)
+        })?;
+        self.write(place, on)
+    }
+
+    /// Mirrors the hookswitch into the Off-Hook lamp: headsets that do not hear it
+    /// back revert their state. `None` when the device has no such lamp.
+    pub fn echo_hookswitch(&mut self, off_hook: bool) -> Option<Vec<u8>> {
+        let index = self.layout.lamp_index(0x17)?;
+        self.set_lamp(index, off_hook)
+    }
+
+    fn write(&mut self, place: Place, on: bool) -> Option<Vec<u8>> {
+        let shadow = self.shadow.get_mut(&place.report_id)?;
+        write_bits(shadow, place, u64::from(on));
+        let mut report = Vec::with_capacity(shadow.len() + 1);
+        if self.layout.uses_report_ids {
+            report.push(place.report_id);
+        }
+        report.extend_from_slice(shadow);
+        Some(report)
+    }
+
+    /// Whether lamp `index` is lit in the shadow.
+    pub fn lamp_is_on(&self, index: usize) -> bool {
+        self.layout.lamps.get(index).is_some_and(|lamp| {
+            self.shadow
+                .get(&lamp.place.report_id)
+                .is_some_and(|payload| read_bits(payload, lamp.place) != 0)
+        })
+    }
+}
+
+/// The usage a TAPI button index stands for, for button info.
+pub fn button_usage(layout: &Layout, index: usize) -> Option<Usage> {
+    layout.buttons.get(index).map(|b| b.usage)
+}
+
+/// Whether `usage` is the telephony keypad (0xB0–0xBB), TAPI's keypad buttons.
+pub fn is_keypad(usage: Usage) -> bool {
+    usage.page == PAGE_TELEPHONY && (0xB0..=0xBB).contains(&usage.id)
+}
