@@ -5,12 +5,14 @@
 //! fields with usages resolved the way the Linux kernel resolves them, [`usages`]
 //! names them and says what each becomes in TAPI, [`inspect`] is what
 //! `tspctl usbhid inspect` prints, and [`handset`] turns input reports into events
-//! and lamp, ringer and hookswitch settings into whole output reports.
+//! and lamp, ringer and hookswitch settings into whole output reports; [`yealink`]
+//! is the packet protocol of the Yealink USB-P1K family.
 
 pub mod descriptor;
 pub mod handset;
 pub mod inspect;
 pub mod usages;
+pub mod yealink;
 
 pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
 pub use inspect::{Control, InspectError, Inspection};
