@@ -49,7 +49,11 @@ fn the_default_ringtone_downloads_in_chunks_of_eleven() {
         .collect();
     assert_eq!(offsets, [(11, 0), (11, 11), (11, 22), (5, 33)]);
     let last = &packets[4];
-    assert_eq!(&last[4..9], &hex("ff 01 90 00 00")[..], "the end marker is sent");
+    assert_eq!(
+        &last[4..9],
+        &hex("ff 01 90 00 00")[..],
+        "the end marker is sent"
+    );
     assert!(packets.iter().all(|p| yealink::checksum(p) == 0));
 }
 
