@@ -54,7 +54,7 @@ pub enum HandsetEvent {
 }
 
 /// Why an input report was not decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReportError {
     /// Shorter than the descriptor says: a broken device or a misread.
     #[error("input report {id} has {got} payload bytes; the descriptor declares {want}")]

@@ -6,11 +6,14 @@
 //! names them and says what each becomes in TAPI, [`inspect`] is what
 //! `tspctl usbhid inspect` prints, and [`handset`] turns input reports into events
 //! and lamp, ringer and hookswitch settings into whole output reports; [`yealink`]
-//! is the packet protocol of the Yealink USB-P1K family.
+//! is the packet protocol of the Yealink USB-P1K family. [`device`] runs a handset
+//! over a [`transport::Transport`]: libusb, or [`transport::SimulatedHandset`].
 
 pub mod descriptor;
+pub mod device;
 pub mod handset;
 pub mod inspect;
+pub mod transport;
 pub mod usages;
 pub mod yealink;
 

@@ -1,0 +1,177 @@
+//! An open handset: a reader thread turning input reports into events, and the
+//! operations that write output reports, over any [`Transport`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::handset::{Handset, HandsetEvent, Layout, ReportError};
+use crate::transport::{Transport, TransportError};
+
+/// How long a read waits before the reader looks at the stop flag again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the reader reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// A hookswitch or button change.
+    Handset(HandsetEvent),
+    /// A report that did not decode; logged, the device goes on.
+    BadReport(ReportError),
+    /// The device is gone; no more events follow.
+    Disconnected,
+}
+
+/// Why an operation failed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeviceError {
+    /// The device has no such lamp, or no ringer and no Ring lamp.
+    #[error("the device has no such control")]
+    NoSuchControl,
+    /// The transfer failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// An open handset. Dropping it stops the reader thread and waits for it.
+pub struct Device {
+    handset: Arc<Mutex<Handset>>,
+    transport: Arc<dyn Transport>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("handset", &self.handset)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(handset: &Mutex<Handset>) -> MutexGuard<'_, Handset> {
+    handset.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Device {
+    /// Starts reading `transport`; `on_event` runs on the reader thread.
+    ///
+    /// A hookswitch change is echoed to the Off-Hook lamp before it is reported:
+    /// headsets that do not hear it back revert their state.
+    pub fn start(
+        layout: Layout,
+        transport: Arc<dyn Transport>,
+        on_event: impl FnMut(DeviceEvent) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let handset = Arc::new(Mutex::new(Handset::new(layout)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (handset, transport, stop) = (handset.clone(), transport.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("tsp-usbhid-reader".into())
+                .spawn(move || read_loop(&handset, &*transport, &stop, on_event))?
+        };
+        Ok(Self {
+            handset,
+            transport,
+            stop,
+            reader: Some(reader),
+        })
+    }
+
+    /// Lights or darkens lamp `index` (TAPI's lamp number).
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`], or the transfer's error.
+    pub fn set_lamp(&self, index: usize, on: bool) -> Result<(), DeviceError> {
+        self.write(|h| h.set_lamp(index, on))
+    }
+
+    /// Rings or stops ringing.
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`], or the transfer's error.
+    pub fn set_ring(&self, on: bool) -> Result<(), DeviceError> {
+        self.write(|h| h.set_ring(on))
+    }
+
+    /// Takes the headset off hook or puts it on hook from software.
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`] without an Off-Hook lamp, or the transfer's
+    /// error.
+    pub fn set_hookswitch(&self, off_hook: bool) -> Result<(), DeviceError> {
+        self.write(|h| h.echo_hookswitch(off_hook))
+    }
+
+    /// The shadow is updated and written under one lock, so the device sees
+    /// reports in the order the shadow changed.
+    fn write(
+        &self,
+        change: impl FnOnce(&mut Handset) -> Option<Vec<u8>>,
+    ) -> Result<(), DeviceError> {
+        let mut handset = lock(&self.handset);
+        let report = change(&mut handset).ok_or(DeviceError::NoSuchControl)?;
+        self.transport.write_output(&report)?;
+        Ok(())
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+fn read_loop(
+    handset: &Mutex<Handset>,
+    transport: &dyn Transport,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(DeviceEvent),
+) {
+    while !stop.load(Ordering::Acquire) {
+        let report = match transport.read_input(POLL) {
+            Ok(Some(report)) => report,
+            Ok(None) => continue,
+            Err(TransportError::Gone) => {
+                on_event(DeviceEvent::Disconnected);
+                return;
+            }
+            Err(TransportError::Io(error)) => {
+                tracing::warn!(%error, "reading a USB HID input report failed");
+                continue;
+            }
+        };
+        let decoded = {
+            let mut handset = lock(handset);
+            let decoded = handset.input(&report);
+            for event in decoded.iter().flatten() {
+                if let HandsetEvent::Hookswitch(off_hook) = event {
+                    echo(&mut handset, transport, *off_hook);
+                }
+            }
+            decoded
+        };
+        match decoded {
+            Ok(events) => events
+                .into_iter()
+                .for_each(|e| on_event(DeviceEvent::Handset(e))),
+            Err(error) => {
+                tracing::warn!(%error, "an input report was dropped");
+                on_event(DeviceEvent::BadReport(error));
+            }
+        }
+    }
+}
+
+fn echo(handset: &mut Handset, transport: &dyn Transport, off_hook: bool) {
+    if let Some(report) = handset.echo_hookswitch(off_hook)
+        && let Err(error) = transport.write_output(&report)
+    {
+        tracing::warn!(%error, "echoing the hookswitch to the Off-Hook lamp failed");
+    }
+}

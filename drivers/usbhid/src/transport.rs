@@ -1,0 +1,100 @@
+//! The seam between the handset logic and USB: libusb in the driver, a simulated
+//! handset in tests and the conformance step.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Why a transfer failed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TransportError {
+    /// The device was unplugged (`LIBUSB_ERROR_NO_DEVICE`).
+    #[error("the device is gone (unplugged or reset)")]
+    Gone,
+    /// Any other transfer error, with libusb's words.
+    #[error("USB transfer failed: {0}")]
+    Io(String),
+}
+
+/// Reports to and from one HID interface. Reads and writes may run on different
+/// threads at once, as libusb allows on different endpoints.
+pub trait Transport: Send + Sync {
+    /// Waits up to `timeout` for the next input report (`[id][payload]` when the
+    /// descriptor declares ids). `Ok(None)` when none came.
+    ///
+    /// # Errors
+    /// [`TransportError::Gone`] once the device is unplugged; `Io` otherwise.
+    fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError>;
+
+    /// Sends a whole output report (interrupt OUT or SET_REPORT).
+    ///
+    /// # Errors
+    /// [`TransportError::Gone`] once the device is unplugged; `Io` otherwise.
+    fn write_output(&self, report: &[u8]) -> Result<(), TransportError>;
+}
+
+#[derive(Debug, Default)]
+struct SimState {
+    inputs: VecDeque<Vec<u8>>,
+    outputs: Vec<Vec<u8>>,
+    gone: bool,
+}
+
+/// A handset that replays input reports and records output reports, for tests
+/// and for anyone without the hardware. Clones share one device.
+#[derive(Clone, Debug, Default)]
+pub struct SimulatedHandset {
+    state: Arc<(Mutex<SimState>, Condvar)>,
+}
+
+impl SimulatedHandset {
+    /// A connected handset with nothing to say yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user does something: the device will send `report`.
+    pub fn send(&self, report: &[u8]) {
+        self.state().inputs.push_back(report.to_vec());
+        self.state.1.notify_all();
+    }
+
+    /// Every output report written so far, oldest first.
+    pub fn outputs(&self) -> Vec<Vec<u8>> {
+        self.state().outputs.clone()
+    }
+
+    /// Unplugs it: every transfer fails with [`TransportError::Gone`] from now on.
+    pub fn unplug(&self) {
+        self.state().gone = true;
+        self.state.1.notify_all();
+    }
+}
+
+impl Transport for SimulatedHandset {
+    fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+        let guard = self.state();
+        let (mut state, _) = self
+            .state
+            .1
+            .wait_timeout_while(guard, timeout, |s| s.inputs.is_empty() && !s.gone)
+            .unwrap_or_else(|e| e.into_inner());
+        if state.gone {
+            return Err(TransportError::Gone);
+        }
+        Ok(state.inputs.pop_front())
+    }
+
+    fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
+        let mut state = self.state();
+        if state.gone {
+            return Err(TransportError::Gone);
+        }
+        state.outputs.push(report.to_vec());
+        Ok(())
+    }
+}
