@@ -15,6 +15,7 @@ pub mod handset;
 pub mod inspect;
 pub mod transport;
 pub mod usages;
+pub mod usb;
 pub mod yealink;
 
 pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
