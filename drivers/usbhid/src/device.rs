@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::handset::{Handset, HandsetEvent, Layout, ReportError};
+use crate::descriptor::Direction;
+use crate::handset::{DataError, Handset, HandsetEvent, Layout, ReportError};
 use crate::transport::{Transport, TransportError};
 
 /// How long a read waits before the reader looks at the stop flag again.
@@ -29,6 +30,9 @@ pub enum DeviceError {
     /// The device has no such lamp, or no ringer and no Ring lamp.
     #[error("the device has no such control")]
     NoSuchControl,
+    /// A data request the areas do not allow.
+    #[error(transparent)]
+    Data(#[from] DataError),
     /// The transfer failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -103,6 +107,39 @@ impl Device {
     /// error.
     pub fn set_hookswitch(&self, off_hook: bool) -> Result<(), DeviceError> {
         self.write(|h| h.echo_hookswitch(off_hook))
+    }
+
+    /// Downloads `data` into data area `id`: an output or feature report.
+    ///
+    /// # Errors
+    /// [`DeviceError::Data`] for an unknown area or too much data, or the
+    /// transfer's error.
+    pub fn set_data(&self, id: u32, data: &[u8]) -> Result<(), DeviceError> {
+        let mut handset = lock(&self.handset);
+        let (area, report) = handset.set_data(id, data)?;
+        match area.direction {
+            Direction::Feature => self.transport.write_feature(&report)?,
+            _ => self.transport.write_output(&report)?,
+        }
+        Ok(())
+    }
+
+    /// Uploads data area `id`: a feature report is read from the device; an
+    /// output report, which devices do not return, is what was last written.
+    ///
+    /// # Errors
+    /// [`DeviceError::Data`] for an unknown area, or the transfer's error.
+    pub fn get_data(&self, id: u32) -> Result<Vec<u8>, DeviceError> {
+        let handset = lock(&self.handset);
+        let area = handset.area(id)?;
+        if area.direction != Direction::Feature {
+            return Ok(handset.written_data(id)?);
+        }
+        let mut report = self.transport.read_feature(area.report_id, area.len)?;
+        if handset.uses_report_ids() && !report.is_empty() {
+            report.remove(0);
+        }
+        Ok(report)
     }
 
     /// The shadow is updated and written under one lock, so the device sees

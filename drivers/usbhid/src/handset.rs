@@ -82,9 +82,40 @@ pub struct Layout {
     pub lamps: Vec<Lamp>,
     /// The ringer usage (0x0B:0x9E).
     pub ringer: Option<Place>,
+    /// Output and feature reports as TAPI data areas, data id = index.
+    pub data_areas: Vec<DataArea>,
     uses_report_ids: bool,
     input_len: HashMap<u8, usize>,
     output_len: HashMap<u8, usize>,
+}
+
+/// An output or feature report offered to `TSPI_phoneSetData`/`GetData`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataArea {
+    /// Output (SET_REPORT Output) or feature (SET_REPORT/GET_REPORT Feature).
+    pub direction: Direction,
+    /// The report id (0 without ids).
+    pub report_id: u8,
+    /// Payload bytes, without the id byte.
+    pub len: usize,
+}
+
+/// Why a data request was refused.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DataError {
+    /// No data area has this id.
+    #[error("no data area {0}; the phone's caps list the areas and their sizes")]
+    NoSuchArea(u32),
+    /// More bytes than the report holds.
+    #[error("{len} bytes do not fit data area {id}, a report of {max} bytes")]
+    TooLong {
+        /// The data id.
+        id: u32,
+        /// Bytes given.
+        len: usize,
+        /// The report's payload size.
+        max: usize,
+    },
 }
 
 impl Layout {
@@ -102,14 +133,37 @@ impl Layout {
             layout.add_field(field);
         }
         for field in &descriptor.fields {
+            let len = descriptor.report_len(field.direction, field.report_id);
             let lengths = match field.direction {
                 Direction::Input => &mut layout.input_len,
                 Direction::Output => &mut layout.output_len,
-                Direction::Feature => continue,
+                Direction::Feature => {
+                    let area = DataArea {
+                        direction: Direction::Feature,
+                        report_id: field.report_id,
+                        len,
+                    };
+                    if !layout.data_areas.contains(&area) {
+                        layout.data_areas.push(area);
+                    }
+                    continue;
+                }
             };
-            let len = descriptor.report_len(field.direction, field.report_id);
             lengths.insert(field.report_id, len);
         }
+        let mut outputs: Vec<DataArea> = layout
+            .output_len
+            .iter()
+            .map(|(id, len)| DataArea {
+                direction: Direction::Output,
+                report_id: *id,
+                len: *len,
+            })
+            .collect();
+        outputs.sort_by_key(|area| area.report_id);
+        layout.data_areas.sort_by_key(|area| area.report_id);
+        outputs.append(&mut layout.data_areas);
+        layout.data_areas = outputs;
         layout
     }
 
@@ -204,22 +258,27 @@ fn write_bits(payload: &mut [u8], place: Place, value: u64) {
 pub struct Handset {
     layout: Layout,
     last_input: HashMap<u8, Vec<u8>>,
-    shadow: HashMap<u8, Vec<u8>>,
+    shadow: HashMap<(Direction, u8), Vec<u8>>,
 }
 
 impl Handset {
     /// A handset with everything off and on hook.
     pub fn new(layout: Layout) -> Self {
         let shadow = layout
-            .output_len
+            .data_areas
             .iter()
-            .map(|(id, len)| (*id, vec![0; *len]))
+            .map(|area| ((area.direction, area.report_id), vec![0; area.len]))
             .collect();
         Self {
             layout,
             last_input: HashMap::new(),
             shadow,
         }
+    }
+
+    /// Whether reports start with their id byte.
+    pub fn uses_report_ids(&self) -> bool {
+        self.layout.uses_report_ids
     }
 
     /// Its controls.
@@ -325,21 +384,78 @@ impl Handset {
     }
 
     fn write(&mut self, place: Place, on: bool) -> Option<Vec<u8>> {
-        let shadow = self.shadow.get_mut(&place.report_id)?;
+        let shadow = self.shadow.get_mut(&(Direction::Output, place.report_id))?;
         write_bits(shadow, place, u64::from(on));
-        let mut report = Vec::with_capacity(shadow.len() + 1);
+        Some(self.report(Direction::Output, place.report_id))
+    }
+
+    /// `[id][payload]` (or the payload alone without ids) from the shadow.
+    fn report(&self, direction: Direction, id: u8) -> Vec<u8> {
+        let payload = self
+            .shadow
+            .get(&(direction, id))
+            .map_or(&[][..], Vec::as_slice);
+        let mut report = Vec::with_capacity(payload.len() + 1);
         if self.layout.uses_report_ids {
-            report.push(place.report_id);
+            report.push(id);
         }
-        report.extend_from_slice(shadow);
-        Some(report)
+        report.extend_from_slice(payload);
+        report
+    }
+
+    /// Writes `data` at the start of data area `id` (the rest of the report keeps
+    /// what it had, so a lamp bit in an output report survives) and returns the
+    /// area and the whole report to send.
+    ///
+    /// # Errors
+    /// [`DataError`] for an unknown area or too many bytes.
+    pub fn set_data(&mut self, id: u32, data: &[u8]) -> Result<(DataArea, Vec<u8>), DataError> {
+        let area = self.area(id)?;
+        if data.len() > area.len {
+            return Err(DataError::TooLong {
+                id,
+                len: data.len(),
+                max: area.len,
+            });
+        }
+        if let Some(shadow) = self.shadow.get_mut(&(area.direction, area.report_id)) {
+            shadow[..data.len()].copy_from_slice(data);
+        }
+        Ok((area, self.report(area.direction, area.report_id)))
+    }
+
+    /// Data area `id`.
+    ///
+    /// # Errors
+    /// [`DataError::NoSuchArea`].
+    pub fn area(&self, id: u32) -> Result<DataArea, DataError> {
+        self.layout
+            .data_areas
+            .get(id as usize)
+            .copied()
+            .ok_or(DataError::NoSuchArea(id))
+    }
+
+    /// What was last written to data area `id` (output reports cannot be read
+    /// back from a device; feature reports are read with [`Handset::area`] and
+    /// GET_REPORT instead).
+    ///
+    /// # Errors
+    /// [`DataError::NoSuchArea`].
+    pub fn written_data(&self, id: u32) -> Result<Vec<u8>, DataError> {
+        let area = self.area(id)?;
+        Ok(self
+            .shadow
+            .get(&(area.direction, area.report_id))
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Whether lamp `index` is lit in the shadow.
     pub fn lamp_is_on(&self, index: usize) -> bool {
         self.layout.lamps.get(index).is_some_and(|lamp| {
             self.shadow
-                .get(&lamp.place.report_id)
+                .get(&(Direction::Output, lamp.place.report_id))
                 .is_some_and(|payload| read_bits(payload, lamp.place) != 0)
         })
     }

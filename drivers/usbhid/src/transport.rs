@@ -31,12 +31,26 @@ pub trait Transport: Send + Sync {
     /// # Errors
     /// [`TransportError::Gone`] once the device is unplugged; `Io` otherwise.
     fn write_output(&self, report: &[u8]) -> Result<(), TransportError>;
+
+    /// Sends a whole feature report (SET_REPORT Feature).
+    ///
+    /// # Errors
+    /// [`TransportError::Gone`] once the device is unplugged; `Io` otherwise.
+    fn write_feature(&self, report: &[u8]) -> Result<(), TransportError>;
+
+    /// Reads feature report `id`: `len` payload bytes after the id byte when ids
+    /// are declared (GET_REPORT Feature). Returns what the device sent.
+    ///
+    /// # Errors
+    /// [`TransportError::Gone`] once the device is unplugged; `Io` otherwise.
+    fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError>;
 }
 
 #[derive(Debug, Default)]
 struct SimState {
     inputs: VecDeque<Vec<u8>>,
     outputs: Vec<Vec<u8>>,
+    features: std::collections::HashMap<u8, Vec<u8>>,
     gone: bool,
 }
 
@@ -96,5 +110,27 @@ impl Transport for SimulatedHandset {
         }
         state.outputs.push(report.to_vec());
         Ok(())
+    }
+
+    /// Keeps the report as the device's feature `report[0]` (the simulated
+    /// device is given ids-declaring descriptors).
+    fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
+        let mut state = self.state();
+        if state.gone {
+            return Err(TransportError::Gone);
+        }
+        let id = report.first().copied().unwrap_or(0);
+        state.features.insert(id, report.to_vec());
+        Ok(())
+    }
+
+    fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
+        let state = self.state();
+        if state.gone {
+            return Err(TransportError::Gone);
+        }
+        let mut zeros = vec![0; len + 1];
+        zeros[0] = id;
+        Ok(state.features.get(&id).cloned().unwrap_or(zeros))
     }
 }

@@ -22,7 +22,9 @@ use crate::yealink;
 const CLASS_HID: u8 = 3;
 const SET_REPORT: u8 = 0x09;
 const GET_DESCRIPTOR: u8 = 0x06;
+const GET_REPORT: u8 = 0x01;
 const REPORT_TYPE_OUTPUT: u16 = 2;
+const REPORT_TYPE_FEATURE: u16 = 3;
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One telephony HID interface found on the bus.
@@ -298,21 +300,45 @@ impl Transport for UsbTransport {
                 .map_err(transport_error)?;
             return Ok(());
         }
+        self.set_report(REPORT_TYPE_OUTPUT, report)
+    }
+
+    fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
+        self.set_report(REPORT_TYPE_FEATURE, report)
+    }
+
+    fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
+        let mut buffer = vec![0; len + usize::from(self.uses_report_ids)];
+        let value = (REPORT_TYPE_FEATURE << 8) | u16::from(id);
+        let interface = u16::from(self.found.interface);
+        let got = self
+            .handle
+            .read_control(
+                0xA1,
+                GET_REPORT,
+                value,
+                interface,
+                &mut buffer,
+                CONTROL_TIMEOUT,
+            )
+            .map_err(transport_error)?;
+        buffer.truncate(got);
+        Ok(buffer)
+    }
+}
+
+impl UsbTransport {
+    /// SET_REPORT on endpoint 0, the report id in wValue.
+    fn set_report(&self, kind: u16, report: &[u8]) -> Result<(), TransportError> {
         let id = if self.uses_report_ids {
             report.first().copied().unwrap_or(0)
         } else {
             0
         };
-        let value = (REPORT_TYPE_OUTPUT << 8) | u16::from(id);
+        let value = (kind << 8) | u16::from(id);
+        let interface = u16::from(self.found.interface);
         self.handle
-            .write_control(
-                0x21,
-                SET_REPORT,
-                value,
-                u16::from(self.found.interface),
-                report,
-                CONTROL_TIMEOUT,
-            )
+            .write_control(0x21, SET_REPORT, value, interface, report, CONTROL_TIMEOUT)
             .map_err(transport_error)?;
         Ok(())
     }

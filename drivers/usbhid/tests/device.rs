@@ -85,3 +85,20 @@ fn an_unplugged_device_reports_disconnected_and_refuses_writes() {
     // The reader has stopped: dropping the device does not hang.
     drop(device);
 }
+
+#[test]
+fn set_data_writes_output_and_feature_reports_and_get_data_reads_them() {
+    let (device, sim, _rx) = open("jabra-evolve-link-ms_0b0e-0307.hex");
+    let text: Vec<u8> = (1..=32).collect();
+    device.set_data(2, &text).expect("output #5 holds 32 bytes");
+    let mut expected = vec![5];
+    expected.extend(&text);
+    assert_eq!(sim.outputs(), [expected]);
+    assert_eq!(device.get_data(2), Ok(text));
+    device.set_data(3, &[1]).expect("feature #8");
+    assert_eq!(device.get_data(3), Ok(vec![1]), "read back from the device");
+    assert!(matches!(
+        device.set_data(2, &[0; 33]),
+        Err(DeviceError::Data(_))
+    ));
+}

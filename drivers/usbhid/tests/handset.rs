@@ -146,3 +146,46 @@ fn one_report_per_lamp_and_ring_without_a_ringer() {
         [HandsetEvent::Hookswitch(true)]
     );
 }
+
+/// Jabra EVOLVE's output and feature reports, read from the descriptor bytes:
+/// output #2 (6 LED/ringer bits + 10 padding = 2 bytes), output #4 (2 bytes, the
+/// vendor mirror), output #5 (`75 08 95 20 92 02 01`: 32 buffered bytes), feature
+/// #8 (`b1 22` 1 bit + 7 padding = 1 byte). Outputs first, then features.
+#[test]
+fn data_areas_are_the_output_and_feature_reports() {
+    let mut jabra = handset("jabra-evolve-link-ms_0b0e-0307.hex");
+    let areas: Vec<_> = jabra
+        .layout()
+        .data_areas
+        .iter()
+        .map(|a| (a.direction.name(), a.report_id, a.len))
+        .collect();
+    assert_eq!(
+        areas,
+        [
+            ("output", 2, 2),
+            ("output", 4, 2),
+            ("output", 5, 32),
+            ("feature", 8, 1)
+        ]
+    );
+    // Data into the LED report keeps a lit lamp's neighbours and updates the shadow.
+    let mute = jabra.layout().lamp_index(0x09).expect("Mute lamp");
+    jabra.set_lamp(mute, true);
+    let (_, report) = jabra.set_data(0, &[0b0000_0011]).expect("fits");
+    assert_eq!(report, [2, 0b11, 0]);
+    assert!(jabra.lamp_is_on(mute));
+    assert_eq!(jabra.written_data(0), Ok(vec![0b11, 0]));
+    assert_eq!(
+        jabra.set_data(3, &[1, 2]),
+        Err(tsp_driver_usbhid::handset::DataError::TooLong {
+            id: 3,
+            len: 2,
+            max: 1
+        })
+    );
+    assert_eq!(
+        jabra.set_data(4, &[1]),
+        Err(tsp_driver_usbhid::handset::DataError::NoSuchArea(4))
+    );
+}
