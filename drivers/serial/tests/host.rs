@@ -7,41 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{provider, staged, wait_for};
+use common::{completion, completion_proc, event_proc, events, provider, staged, wait_for};
 
 use tsp_core::var::sized_buffer;
 use tsp_core::{PhoneCaps, PhoneError, PhoneMessage, PhoneStates, TspiVersion};
 use tsp_driver_serial::sim::Simulator;
-use tsp_host::{CompletionProc, EventProc};
-
-static COMPLETIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
-static EVENTS: Mutex<Vec<(u32, [usize; 3])>> = Mutex::new(Vec::new());
-
-unsafe extern "system" fn on_completion(id: u32, result: i32) {
-    COMPLETIONS.lock().expect("completions").push((id, result));
-}
-
-unsafe extern "system" fn on_event(
-    _: *mut std::ffi::c_void,
-    msg: u32,
-    p1: usize,
-    p2: usize,
-    p3: usize,
-) {
-    EVENTS.lock().expect("events").push((msg, [p1, p2, p3]));
-}
-
-fn completion(id: u32) -> Option<i32> {
-    COMPLETIONS
-        .lock()
-        .expect("completions")
-        .iter()
-        .find(|c| c.0 == id)
-        .map(|c| c.1)
-}
 
 /// Run as a second process: tries to take the port named by the environment.
 #[test]
@@ -63,22 +35,14 @@ fn the_host_drives_a_serial_phone() {
     let p = provider(folder, &port);
 
     assert_eq!(p.enum_devices(0, None), 1);
-    p.init(0, CompletionProc::new(Some(on_completion)).expect("fn"))
-        .expect("init");
+    p.init(0, completion_proc()).expect("init");
     let mut buf = sized_buffer(1024);
     p.get_dev_caps(0, 0x0003_0001, &mut buf).expect("caps");
     let caps = PhoneCaps::read(&buf, TspiVersion::V3_1).expect("reads");
     assert_eq!(caps.name, "Desk");
     assert_eq!(caps.display.map(|d| (d.rows, d.columns)), Some((2, 16)));
 
-    let hd = p
-        .open(
-            0,
-            0x99,
-            0x0003_0001,
-            EventProc::new(Some(on_event)).expect("fn"),
-        )
-        .expect("opens");
+    let hd = p.open(0, 0x99, 0x0003_0001, event_proc()).expect("opens");
     let child = std::process::Command::new(std::env::current_exe().expect("own path"))
         .args([
             "--ignored",
@@ -100,25 +64,9 @@ fn the_host_drives_a_serial_phone() {
         .expect("filter");
     sim.unsolicited("+CKEV: 5,1");
     sim.unsolicited("+CKEV: \"5\",0");
-    let button = PhoneMessage::Button.code();
-    wait_for("the key events", || {
-        EVENTS
-            .lock()
-            .expect("events")
-            .iter()
-            .filter(|e| e.0 == button)
-            .count()
-            == 2
-    });
-    let buttons: Vec<_> = EVENTS
-        .lock()
-        .expect("events")
-        .iter()
-        .filter(|e| e.0 == button)
-        .map(|e| e.1)
-        .collect();
+    wait_for("the key events", || events(PhoneMessage::Button).len() == 2);
     assert_eq!(
-        buttons,
+        events(PhoneMessage::Button),
         [[5, 0x08, 0x2], [5, 0x08, 0x1]],
         "PHONE_BUTTON down, then up"
     );
@@ -151,13 +99,11 @@ fn the_host_drives_a_serial_phone() {
         Some(0),
         "the vanished port fails the request"
     );
-    let state = PhoneMessage::State.code();
+    let disconnected = PhoneStates::DISCONNECTED.bits() as usize;
     wait_for("PHONE_STATE(DISCONNECTED)", || {
-        EVENTS
-            .lock()
-            .expect("events")
+        events(PhoneMessage::State)
             .iter()
-            .any(|e| e.0 == state && e.1[0] == PhoneStates::DISCONNECTED.bits() as usize)
+            .any(|p| p[0] == disconnected)
     });
     assert_eq!(
         p.set_volume(4, hd, 0x1, 0),

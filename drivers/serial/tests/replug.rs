@@ -7,32 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Mutex;
 
-use common::{provider, staged, wait_for};
+use common::{completion, completion_proc, event_proc, events, provider, staged, wait_for};
 
 use tsp_core::{PhoneMessage, PhoneStates};
 use tsp_driver_serial::sim::Simulator;
-use tsp_host::{CompletionProc, EventProc};
-
-static COMPLETIONS: Mutex<Vec<(u32, i32)>> = Mutex::new(Vec::new());
-static STATES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-
-unsafe extern "system" fn on_completion(id: u32, result: i32) {
-    COMPLETIONS.lock().expect("completions").push((id, result));
-}
-
-unsafe extern "system" fn on_event(
-    _: *mut std::ffi::c_void,
-    msg: u32,
-    p1: usize,
-    _: usize,
-    _: usize,
-) {
-    if msg == PhoneMessage::State.code() {
-        STATES.lock().expect("states").push(p1);
-    }
-}
 
 fn point(link: &Path, to: &Path) {
     let _ = std::fs::remove_file(link);
@@ -50,16 +29,8 @@ fn an_unplugged_phone_comes_back_at_the_same_path() {
         &format!("path = \"{}\"\ntimeout_ms = 300\n", link.display()),
     );
     assert_eq!(p.enum_devices(0, None), 1);
-    p.init(0, CompletionProc::new(Some(on_completion)).expect("fn"))
-        .expect("init");
-    let hd = p
-        .open(
-            0,
-            1,
-            0x0003_0001,
-            EventProc::new(Some(on_event)).expect("fn"),
-        )
-        .expect("opens");
+    p.init(0, completion_proc()).expect("init");
+    let hd = p.open(0, 1, 0x0003_0001, event_proc()).expect("opens");
     let presence = (PhoneStates::CONNECTED | PhoneStates::DISCONNECTED).bits();
     p.set_status_messages(hd, presence, 0, 0).expect("filter");
 
@@ -67,25 +38,23 @@ fn an_unplugged_phone_comes_back_at_the_same_path() {
     let _ = std::fs::remove_file(&link);
     let disconnected = PhoneStates::DISCONNECTED.bits() as usize;
     wait_for("PHONE_STATE(DISCONNECTED)", || {
-        STATES.lock().expect("states").contains(&disconnected)
+        events(PhoneMessage::State)
+            .iter()
+            .any(|p| p[0] == disconnected)
     });
 
     let second = Simulator::phone().expect("pty");
     point(&link, second.path());
     let connected = PhoneStates::CONNECTED.bits() as usize;
     wait_for("PHONE_STATE(CONNECTED)", || {
-        STATES.lock().expect("states").contains(&connected)
+        events(PhoneMessage::State)
+            .iter()
+            .any(|p| p[0] == connected)
     });
 
     assert_eq!(p.set_volume(7, hd, 0x1, 0), 7);
-    wait_for("SetVolume on the new line", || {
-        COMPLETIONS
-            .lock()
-            .expect("completions")
-            .iter()
-            .any(|c| c.0 == 7)
-    });
-    assert!(COMPLETIONS.lock().expect("completions").contains(&(7, 0)));
+    wait_for("SetVolume on the new line", || completion(7).is_some());
+    assert_eq!(completion(7), Some(0));
     assert!(
         second.received().contains(&"AT+CLVL=0".to_owned()),
         "{:?}",
