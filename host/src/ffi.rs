@@ -299,17 +299,11 @@ pub unsafe extern "system" fn TSPI_phoneNegotiateTSPIVersion(
     lpdwTSPIVersion: *mut u32,
 ) -> i32 {
     guard_phone("TSPI_phoneNegotiateTSPIVersion", || {
-        if lpdwTSPIVersion.is_null() {
-            return PhoneError::InvalPointer.to_long();
-        }
-        match provider().phone_negotiate(dwDeviceID, dwLowVersion, dwHighVersion) {
-            Ok(version) => {
-                // SAFETY: checked non-null.
-                unsafe { lpdwTSPIVersion.write_unaligned(version.raw()) };
-                0
-            }
-            Err(error) => error.to_long(),
-        }
+        let result = provider()
+            .phone_negotiate(dwDeviceID, dwLowVersion, dwHighVersion)
+            .map(|version| version.raw());
+        // SAFETY: forwarded from TAPI's contract.
+        unsafe { write_dword(lpdwTSPIVersion, result) }
     })
 }
 
