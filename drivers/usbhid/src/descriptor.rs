@@ -13,7 +13,7 @@
 //! The bytes come from an untrusted device: every limit is checked, nothing panics
 //! (hidreport is run inside `catch_unwind` in case it does).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use hidreport::hid::{
@@ -116,6 +116,16 @@ impl Field {
         self.usages.get((index as usize).min(last)).copied()
     }
 
+    /// Each element of a variable field as its usage and bit offset; none for an
+    /// array, whose elements hold indexes into [`Field::usages`].
+    pub fn variable_elements(&self) -> impl Iterator<Item = (Usage, u32)> + '_ {
+        let count = if self.variable { self.count } else { 0 };
+        (0..count).filter_map(|i| {
+            let usage = self.usage_of_element(i)?;
+            Some((usage, self.bit + i * self.size))
+        })
+    }
+
     /// True when an application collection on the Telephony page encloses the field.
     pub fn in_telephony(&self) -> bool {
         self.applications
@@ -143,16 +153,23 @@ impl Descriptor {
             .any(|usage| usage.page == PAGE_TELEPHONY)
     }
 
+    /// Every report with its payload length in bytes (without the id byte),
+    /// ordered by direction (input, output, feature), then id.
+    pub fn reports(&self) -> BTreeMap<(Direction, u8), usize> {
+        let mut bits: BTreeMap<(Direction, u8), u64> = BTreeMap::new();
+        for f in &self.fields {
+            let end = u64::from(f.bit) + u64::from(f.size) * u64::from(f.count);
+            let longest = bits.entry((f.direction, f.report_id)).or_default();
+            *longest = (*longest).max(end);
+        }
+        bits.into_iter()
+            .map(|(report, bits)| (report, bits.div_ceil(8) as usize))
+            .collect()
+    }
+
     /// Payload length in bytes of report `id` in `direction` (without the id byte).
     pub fn report_len(&self, direction: Direction, id: u8) -> usize {
-        let bits = self
-            .fields
-            .iter()
-            .filter(|f| f.direction == direction && f.report_id == id)
-            .map(|f| u64::from(f.bit) + u64::from(f.size) * u64::from(f.count))
-            .max()
-            .unwrap_or(0);
-        bits.div_ceil(8) as usize
+        self.reports().get(&(direction, id)).copied().unwrap_or(0)
     }
 }
 

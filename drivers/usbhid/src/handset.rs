@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::descriptor::{Descriptor, Direction, Field, PAGE_LED, PAGE_TELEPHONY, Usage};
+use crate::descriptor::{Descriptor, Direction, Field, PAGE_LED, Usage};
 use crate::usages::{self, Role};
 
 /// Where a one-element value sits.
@@ -86,7 +86,6 @@ pub struct Layout {
     pub data_areas: Vec<DataArea>,
     uses_report_ids: bool,
     input_len: HashMap<u8, usize>,
-    output_len: HashMap<u8, usize>,
 }
 
 /// An output or feature report offered to `TSPI_phoneSetData`/`GetData`.
@@ -132,68 +131,42 @@ impl Layout {
         {
             layout.add_field(field);
         }
-        for field in &descriptor.fields {
-            let len = descriptor.report_len(field.direction, field.report_id);
-            let lengths = match field.direction {
-                Direction::Input => &mut layout.input_len,
-                Direction::Output => &mut layout.output_len,
-                Direction::Feature => {
-                    let area = DataArea {
-                        direction: Direction::Feature,
-                        report_id: field.report_id,
-                        len,
-                    };
-                    if !layout.data_areas.contains(&area) {
-                        layout.data_areas.push(area);
-                    }
-                    continue;
-                }
-            };
-            lengths.insert(field.report_id, len);
+        // Outputs, then features, each by id: the data ids TAPI sees.
+        for ((direction, report_id), len) in descriptor.reports() {
+            if direction == Direction::Input {
+                layout.input_len.insert(report_id, len);
+            } else {
+                layout.data_areas.push(DataArea {
+                    direction,
+                    report_id,
+                    len,
+                });
+            }
         }
-        let mut outputs: Vec<DataArea> = layout
-            .output_len
-            .iter()
-            .map(|(id, len)| DataArea {
-                direction: Direction::Output,
-                report_id: *id,
-                len: *len,
-            })
-            .collect();
-        outputs.sort_by_key(|area| area.report_id);
-        layout.data_areas.sort_by_key(|area| area.report_id);
-        outputs.append(&mut layout.data_areas);
-        layout.data_areas = outputs;
         layout
     }
 
     fn add_field(&mut self, field: &Field) {
-        let place = |i: u32| Place {
-            report_id: field.report_id,
-            bit: field.bit + i * field.size,
-            size: field.size,
-        };
         if !field.variable {
-            self.add_array(field, place(0));
+            self.add_array(field);
             return;
         }
-        for i in 0..field.count {
-            let Some(usage) = field.usage_of_element(i) else {
-                continue;
+        for (usage, bit) in field.variable_elements() {
+            let place = Place {
+                report_id: field.report_id,
+                bit,
+                size: field.size,
             };
             match usages::role(usage, field.direction) {
-                Some(Role::Hookswitch) => self.hookswitch = Some(place(i)),
+                Some(Role::Hookswitch) => self.hookswitch = Some(place),
                 Some(Role::Button) => self.buttons.push(Button {
                     usage,
-                    place: place(i),
+                    place,
                     press_only: field.relative,
                     array_value: None,
                 }),
-                Some(Role::Lamp) => self.lamps.push(Lamp {
-                    usage,
-                    place: place(i),
-                }),
-                Some(Role::Ringer) => self.ringer = Some(place(i)),
+                Some(Role::Lamp) => self.lamps.push(Lamp { usage, place }),
+                Some(Role::Ringer) => self.ringer = Some(place),
                 None => {}
             }
         }
@@ -204,10 +177,15 @@ impl Layout {
     /// This is the spec's reading; gonnect reads the Jabra keypad as 1..12 with 0
     /// for "no key" instead. Until a device is seen to settle it we follow the
     /// spec, which the descriptors agree with (12 usages, Logical 0..11).
-    fn add_array(&mut self, field: &Field, place: Place) {
+    fn add_array(&mut self, field: &Field) {
         if field.direction != Direction::Input {
             return;
         }
+        let place = Place {
+            report_id: field.report_id,
+            bit: field.bit,
+            size: field.size,
+        };
         for (n, usage) in field.usages.iter().enumerate() {
             if usages::role(*usage, field.direction) == Some(Role::Button) {
                 self.buttons.push(Button {
@@ -313,15 +291,11 @@ impl Handset {
             });
         }
         let payload = &payload[..want];
-        let previous = self
-            .last_input
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| vec![0; want]);
-        if self.last_input.get(&id).is_some_and(|last| last == payload) {
-            return Ok(Vec::new());
-        }
-        let events = self.changes(id, &previous, payload);
+        let events = match self.last_input.get(&id) {
+            Some(last) if last == payload => return Ok(Vec::new()),
+            Some(last) => self.changes(id, last, payload),
+            None => self.changes(id, &vec![0; want], payload),
+        };
         self.last_input.insert(id, payload.to_vec());
         Ok(events)
     }
@@ -459,14 +433,4 @@ impl Handset {
                 .is_some_and(|payload| read_bits(payload, lamp.place) != 0)
         })
     }
-}
-
-/// The usage a TAPI button index stands for, for button info.
-pub fn button_usage(layout: &Layout, index: usize) -> Option<Usage> {
-    layout.buttons.get(index).map(|b| b.usage)
-}
-
-/// Whether `usage` is the telephony keypad (0xB0–0xBB), TAPI's keypad buttons.
-pub fn is_keypad(usage: Usage) -> bool {
-    usage.page == PAGE_TELEPHONY && (0xB0..=0xBB).contains(&usage.id)
 }

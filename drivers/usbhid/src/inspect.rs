@@ -53,24 +53,19 @@ pub fn decode_file(contents: &[u8]) -> Result<Vec<u8>, InspectError> {
         _ => return Ok(contents.to_vec()),
     };
     let cleaned = text.replace("0x", " ").replace("0X", " ").replace(',', " ");
-    cleaned
-        .split_whitespace()
-        .flat_map(|word| {
-            let pairs: Vec<Result<u8, InspectError>> = if word.len() % 2 == 1 {
-                vec![Err(InspectError::BadHex(format!("`{word}`")))]
-            } else {
-                word.as_bytes()
-                    .chunks(2)
-                    .map(|pair| {
-                        let pair = String::from_utf8_lossy(pair);
-                        u8::from_str_radix(&pair, 16)
-                            .map_err(|_| InspectError::BadHex(format!("`{pair}`")))
-                    })
-                    .collect()
-            };
-            pairs
-        })
-        .collect()
+    let mut bytes = Vec::new();
+    for word in cleaned.split_whitespace() {
+        if word.len() % 2 == 1 {
+            return Err(InspectError::BadHex(format!("`{word}`")));
+        }
+        for pair in word.as_bytes().chunks(2) {
+            let pair = String::from_utf8_lossy(pair);
+            let byte = u8::from_str_radix(&pair, 16)
+                .map_err(|_| InspectError::BadHex(format!("`{pair}`")))?;
+            bytes.push(byte);
+        }
+    }
+    Ok(bytes)
 }
 
 /// Raw descriptors start with an item header byte, rarely a printable character;
@@ -100,13 +95,7 @@ pub fn inspection_of(descriptor: &Descriptor) -> Inspection {
         .filter(|f| f.in_telephony() && !f.constant)
     {
         let elements: Vec<(Usage, u32)> = if field.variable {
-            (0..field.count)
-                .filter_map(|i| {
-                    field
-                        .usage_of_element(i)
-                        .map(|u| (u, field.bit + i * field.size))
-                })
-                .collect()
+            field.variable_elements().collect()
         } else {
             field.usages.iter().map(|u| (*u, field.bit)).collect()
         };

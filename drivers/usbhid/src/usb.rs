@@ -134,8 +134,7 @@ fn sysfs_root() -> PathBuf {
 fn interfaces_of(device: &Device<GlobalContext>) -> Result<Vec<Found>, UsbError> {
     let info = device.device_descriptor()?;
     let config = device.active_config_descriptor()?;
-    let ports: Vec<String> = device.port_numbers()?.iter().map(u8::to_string).collect();
-    let port_path = format!("{}-{}", device.bus_number(), ports.join("."));
+    let port_path = port_path(device)?;
     let serial = read_attribute(&sysfs_root().join(&port_path).join("serial"));
     let mut found = Vec::new();
     for interface in config.interfaces() {
@@ -180,6 +179,12 @@ fn interfaces_of(device: &Device<GlobalContext>) -> Result<Vec<Found>, UsbError>
         }
     }
     Ok(found)
+}
+
+/// `<bus>-<port>.<port>…`, the name sysfs gives the device.
+fn port_path(device: &Device<GlobalContext>) -> Result<String, rusb::Error> {
+    let ports: Vec<String> = device.port_numbers()?.iter().map(u8::to_string).collect();
+    Ok(format!("{}-{}", device.bus_number(), ports.join(".")))
 }
 
 fn read_attribute(path: &Path) -> Option<String> {
@@ -245,13 +250,7 @@ impl UsbTransport {
         let device = GlobalContext::default()
             .devices()?
             .iter()
-            .find(|d| {
-                d.bus_number() == found.bus
-                    && d.port_numbers().is_ok_and(|ports| {
-                        let ports: Vec<String> = ports.iter().map(u8::to_string).collect();
-                        format!("{}-{}", d.bus_number(), ports.join(".")) == found.port_path
-                    })
-            })
+            .find(|d| port_path(d).is_ok_and(|path| path == found.port_path))
             .ok_or(UsbError::Gone)?;
         let handle = device.open()?;
         let detached = handle
