@@ -1,6 +1,8 @@
 //! The descriptor parser on hand-written bytes: the usage rule, the limits, and
 //! input from a hostile device.
 
+mod common;
+
 use tsp_driver_usbhid::descriptor::{self, DescriptorError};
 use tsp_driver_usbhid::{Direction, Usage};
 
@@ -104,11 +106,7 @@ fn arbitrary_bytes_never_panic() {
         "poly-bt700_047f-02e6.hex",
     ]
     .iter()
-    .map(|name| {
-        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read(&path).expect("fixture");
-        tsp_driver_usbhid::inspect::decode_file(&text).expect("hex")
-    })
+    .map(|name| common::fixture(name))
     .collect();
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = move || {

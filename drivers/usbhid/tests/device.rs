@@ -1,23 +1,21 @@
 //! An open handset over the simulated transport: events from input reports, the
 //! hookswitch echo, lamps written whole, and the device going away.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use tsp_driver_usbhid::descriptor;
 use tsp_driver_usbhid::device::{Device, DeviceError, DeviceEvent};
-use tsp_driver_usbhid::handset::{HandsetEvent, Layout};
-use tsp_driver_usbhid::inspect;
+use tsp_driver_usbhid::handset::HandsetEvent;
 use tsp_driver_usbhid::transport::{SimulatedHandset, TransportError};
 
 /// Generous: this bounds a hang, it does not measure speed.
 const WAIT: Duration = Duration::from_secs(10);
 
 fn open(name: &str) -> (Device, SimulatedHandset, Receiver<DeviceEvent>) {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let bytes = inspect::decode_file(&std::fs::read(path).expect("fixture")).expect("hex");
-    let layout = Layout::of(&descriptor::parse(&bytes).expect("parses"));
+    let layout = common::layout(name);
     let sim = SimulatedHandset::new();
     let (tx, rx) = channel();
     let device = Device::start(layout, Arc::new(sim.clone()), move |e| {

@@ -2,6 +2,8 @@
 //! from the descriptor bytes (decoded by hand in the reference's device-protocols
 //! §2.4 table, bit 0 = LSB of the first payload byte), not from running this code.
 
+mod common;
+
 use tsp_driver_usbhid::descriptor::{self, Direction};
 use tsp_driver_usbhid::inspect::{self, Inspection};
 use tsp_driver_usbhid::{Role, Usage};
@@ -10,11 +12,7 @@ const TEL: u16 = 0x0B;
 const LED: u16 = 0x08;
 const BTN: u16 = 0x09;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    inspect::decode_file(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use common::fixture;
 
 fn inspected(name: &str) -> Inspection {
     inspect::inspect(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))

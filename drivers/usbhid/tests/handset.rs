@@ -1,15 +1,12 @@
 //! Input reports to events and settings to output reports, on the real fixture
 //! layouts (device-protocols §2.4: bit 0 = LSB of the first payload byte).
 
-use tsp_driver_usbhid::descriptor;
-use tsp_driver_usbhid::handset::{Handset, HandsetEvent, Layout, ReportError};
-use tsp_driver_usbhid::inspect;
+mod common;
+
+use tsp_driver_usbhid::handset::{Handset, HandsetEvent, ReportError};
 
 fn handset(name: &str) -> Handset {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read(&path).expect("fixture");
-    let bytes = inspect::decode_file(&text).expect("hex");
-    Handset::new(Layout::of(&descriptor::parse(&bytes).expect("parses")))
+    Handset::new(common::layout(name))
 }
 
 fn events(h: &mut Handset, report: &[u8]) -> Vec<HandsetEvent> {

@@ -3,12 +3,13 @@
 //! driver finds it, claims it, reads the hook going off and echoes the Off-Hook
 //! LED with SET_REPORT, byte for byte as the ioctl script demands.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
 use tsp_driver_usbhid::descriptor;
 use tsp_driver_usbhid::handset::{Handset, HandsetEvent, Layout};
-use tsp_driver_usbhid::inspect;
 use tsp_driver_usbhid::transport::Transport;
 use tsp_driver_usbhid::usb::{self, UsbTransport};
 
@@ -51,9 +52,7 @@ fn inside_umockdev() {
         std::env::var_os(INSIDE).is_some(),
         "run under umockdev-run only"
     );
-    let fixture =
-        std::fs::read(format!("{}/data/poly-bt700_047f-02e6.hex", dir())).expect("fixture");
-    let expected = inspect::decode_file(&fixture).expect("hex");
+    let expected = common::fixture("poly-bt700_047f-02e6.hex");
 
     let found = usb::find_telephony().expect("libusb lists devices");
     assert_eq!(found.len(), 1, "{found:?}");

@@ -1,12 +1,13 @@
 //! Yealink USB-P1K packets against the worked bytes of device-protocols §3 (sums
 //! computed by hand from the rule there) and the real default ringtones.
 
+mod common;
+
+use tsp_driver_usbhid::inspect;
 use tsp_driver_usbhid::yealink::{self, Generation, PacketError, cmd};
 
 fn hex(text: &str) -> Vec<u8> {
-    text.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
-        .collect()
+    inspect::decode_file(text.as_bytes()).expect("hex")
 }
 
 fn g1(head: &str, tail: &str) -> Vec<u8> {
@@ -16,10 +17,7 @@ fn g1(head: &str, tail: &str) -> Vec<u8> {
     bytes
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    hex(&std::fs::read_to_string(path).expect("fixture"))
-}
+use common::fixture;
 
 #[test]
 fn generation_1_packets_match_the_worked_examples() {
