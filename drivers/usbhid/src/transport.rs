@@ -71,6 +71,15 @@ impl SimulatedHandset {
         self.state.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The state, or [`TransportError::Gone`] once unplugged.
+    fn plugged(&self) -> Result<MutexGuard<'_, SimState>, TransportError> {
+        let state = self.state();
+        if state.gone {
+            return Err(TransportError::Gone);
+        }
+        Ok(state)
+    }
+
     /// The user does something: the device will send `report`.
     pub fn send(&self, report: &[u8]) {
         self.state().inputs.push_back(report.to_vec());
@@ -104,10 +113,7 @@ impl Transport for SimulatedHandset {
     }
 
     fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
-        let mut state = self.state();
-        if state.gone {
-            return Err(TransportError::Gone);
-        }
+        let mut state = self.plugged()?;
         state.outputs.push(report.to_vec());
         Ok(())
     }
@@ -115,20 +121,14 @@ impl Transport for SimulatedHandset {
     /// Keeps the report as the device's feature `report[0]` (the simulated
     /// device is given ids-declaring descriptors).
     fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
-        let mut state = self.state();
-        if state.gone {
-            return Err(TransportError::Gone);
-        }
+        let mut state = self.plugged()?;
         let id = report.first().copied().unwrap_or(0);
         state.features.insert(id, report.to_vec());
         Ok(())
     }
 
     fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
-        let state = self.state();
-        if state.gone {
-            return Err(TransportError::Gone);
-        }
+        let state = self.plugged()?;
         let mut zeros = vec![0; len + 1];
         zeros[0] = id;
         Ok(state.features.get(&id).cloned().unwrap_or(zeros))
