@@ -266,7 +266,8 @@ fn run_under_wine() -> Tally {
 }
 
 /// Runs the kit on one staged driver, with what it needs to have a device: the
-/// serial driver talks to the modem simulator on a pseudo-terminal.
+/// serial driver talks to the modem simulator on a pseudo-terminal, the USB HID
+/// driver to simulated handsets made from real report descriptors.
 fn conformance_of(manifest: &std::path::Path) -> tsp_plugin_sdk::conformance::Report {
     let name = manifest
         .file_stem()
@@ -288,8 +289,27 @@ fn conformance_of(manifest: &std::path::Path) -> tsp_plugin_sdk::conformance::Re
             }
         };
     }
-    let _ = name;
+    if name == "usbhid" {
+        return tsp_plugin_sdk::conformance::run(manifest, &usbhid_settings());
+    }
     tsp_plugin_sdk::conformance::run(manifest, "")
+}
+
+/// USB off (CI has no USB), two simulated handsets: a Jabra headset with a ringer
+/// and a feature report, a Poly with a Ring lamp and many output reports.
+fn usbhid_settings() -> String {
+    let data = stage::workspace().join("drivers/usbhid/tests/data");
+    let mut settings = String::from("usb = false\n");
+    for (fixture, serial) in [
+        ("jabra-evolve-link-ms_0b0e-0307.hex", "XTASK-JABRA"),
+        ("poly-bt700_047f-02e6.hex", "XTASK-POLY"),
+    ] {
+        settings += &format!(
+            "[[simulated]]\ndescriptor = {:?}\nserial = \"{serial}\"\n",
+            data.join(fixture).display().to_string()
+        );
+    }
+    settings
 }
 
 /// `cargo test` across the workspace, its output passed through, its `test result`

@@ -142,6 +142,11 @@ impl Device {
         Ok(report)
     }
 
+    /// Whether lamp `index` is lit, as last written.
+    pub fn lamp_is_on(&self, index: usize) -> bool {
+        lock(&self.handset).lamp_is_on(index)
+    }
+
     /// The shadow is updated and written under one lock, so the device sees
     /// reports in the order the shadow changed.
     fn write(

@@ -84,6 +84,8 @@ pub struct Layout {
     pub ringer: Option<Place>,
     /// Output and feature reports as TAPI data areas, data id = index.
     pub data_areas: Vec<DataArea>,
+    /// The descriptor's application collections (Headset, Phone, …).
+    pub applications: Vec<Usage>,
     uses_report_ids: bool,
     input_len: HashMap<u8, usize>,
 }
@@ -122,6 +124,7 @@ impl Layout {
     pub fn of(descriptor: &Descriptor) -> Self {
         let mut layout = Layout {
             uses_report_ids: descriptor.uses_report_ids,
+            applications: descriptor.applications.clone(),
             ..Layout::default()
         };
         for field in descriptor
@@ -196,6 +199,11 @@ impl Layout {
                 });
             }
         }
+    }
+
+    /// Whether reports start with their id byte.
+    pub fn uses_report_ids(&self) -> bool {
+        self.uses_report_ids
     }
 
     /// The lamp with LED usage `id`, as TAPI index.

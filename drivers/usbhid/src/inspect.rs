@@ -48,14 +48,22 @@ pub enum InspectError {
 /// # Errors
 /// [`InspectError::BadHex`] when text that is meant as hex does not decode.
 pub fn decode_file(contents: &[u8]) -> Result<Vec<u8>, InspectError> {
-    let text = match std::str::from_utf8(contents) {
-        Ok(text) if looks_like_hex(text) => text,
-        _ => return Ok(contents.to_vec()),
-    };
+    match std::str::from_utf8(contents) {
+        Ok(text) if looks_like_hex(text) => parse_hex(text),
+        _ => Ok(contents.to_vec()),
+    }
+}
+
+/// Hex text to bytes: byte pairs, whitespace between; `0x` prefixes and commas
+/// are accepted too.
+///
+/// # Errors
+/// [`InspectError::BadHex`] naming the first word that does not decode.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, InspectError> {
     let cleaned = text.replace("0x", " ").replace("0X", " ").replace(',', " ");
     let mut bytes = Vec::new();
     for word in cleaned.split_whitespace() {
-        if word.len() % 2 == 1 {
+        if !word.len().is_multiple_of(2) {
             return Err(InspectError::BadHex(format!("`{word}`")));
         }
         for pair in word.as_bytes().chunks(2) {

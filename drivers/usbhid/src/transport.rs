@@ -91,10 +91,23 @@ impl SimulatedHandset {
         self.state().outputs.clone()
     }
 
-    /// Unplugs it: every transfer fails with [`TransportError::Gone`] from now on.
+    /// Unplugs it: every transfer fails with [`TransportError::Gone`] until
+    /// [`SimulatedHandset::replug`].
     pub fn unplug(&self) {
         self.state().gone = true;
         self.state.1.notify_all();
+    }
+
+    /// Plugs it back in, with nothing queued to send.
+    pub fn replug(&self) {
+        let mut state = self.state();
+        state.gone = false;
+        state.inputs.clear();
+    }
+
+    /// Whether it is plugged in.
+    pub fn is_plugged(&self) -> bool {
+        !self.state().gone
     }
 }
 

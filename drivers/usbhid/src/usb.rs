@@ -10,9 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusb::{
-    Device, DeviceHandle, Direction as UsbDirection, GlobalContext, TransferType, UsbContext,
-};
+use rusb::{Context, Device, DeviceHandle, Direction as UsbDirection, TransferType, UsbContext};
 
 use crate::descriptor;
 use crate::transport::{Transport, TransportError};
@@ -48,6 +46,8 @@ pub struct Found {
     pub out_endpoint: Option<u8>,
     /// The USB serial number, when the device has one.
     pub serial: Option<String>,
+    /// The product string, when sysfs has it.
+    pub product: Option<String>,
     /// The report descriptor bytes.
     pub report_descriptor: Vec<u8>,
 }
@@ -62,6 +62,16 @@ impl Found {
                 self.vendor_id, self.product_id, self.port_path
             ),
         }
+    }
+
+    /// The name a user knows the device by: its product string, or its ids.
+    pub fn name(&self) -> String {
+        self.product.clone().unwrap_or_else(|| {
+            format!(
+                "USB HID phone {:04x}:{:04x}",
+                self.vendor_id, self.product_id
+            )
+        })
     }
 
     /// A Yealink USB-P1K family member (vendor protocol, no Telephony page).
@@ -84,6 +94,9 @@ pub enum UsbError {
     /// The device went away.
     #[error("the device is gone (unplugged)")]
     Gone,
+    /// libusb could not start (no USB support in this system or container).
+    #[error("libusb cannot start: {0}; USB devices are not looked for")]
+    Unavailable(rusb::Error),
     /// Anything else libusb said.
     #[error("libusb: {0}")]
     Other(rusb::Error),
@@ -107,15 +120,23 @@ fn transport_error(error: rusb::Error) -> TransportError {
     }
 }
 
+/// A libusb context of the driver's own, so that its threads end with the driver.
+///
+/// # Errors
+/// [`UsbError::Unavailable`] where libusb cannot start.
+pub fn context() -> Result<Context, UsbError> {
+    Context::new().map_err(UsbError::Unavailable)
+}
+
 /// Every telephony HID interface on the system: a Telephony application
 /// collection in its report descriptor, or a Yealink USB-P1K.
 ///
 /// # Errors
 /// [`UsbError`] when libusb cannot list devices at all; a device that cannot be
 /// read is skipped with a warning.
-pub fn find_telephony() -> Result<Vec<Found>, UsbError> {
+pub fn find_telephony(context: &Context) -> Result<Vec<Found>, UsbError> {
     let mut found = Vec::new();
-    for device in GlobalContext::default().devices()?.iter() {
+    for device in context.devices()?.iter() {
         match interfaces_of(&device) {
             Ok(interfaces) => found.extend(interfaces),
             Err(error) => {
@@ -131,11 +152,12 @@ fn sysfs_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("/sys/bus/usb/devices"), PathBuf::from)
 }
 
-fn interfaces_of(device: &Device<GlobalContext>) -> Result<Vec<Found>, UsbError> {
+fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
     let info = device.device_descriptor()?;
     let config = device.active_config_descriptor()?;
     let port_path = port_path(device)?;
     let serial = read_attribute(&sysfs_root().join(&port_path).join("serial"));
+    let product = read_attribute(&sysfs_root().join(&port_path).join("product"));
     let mut found = Vec::new();
     for interface in config.interfaces() {
         for setting in interface
@@ -169,6 +191,7 @@ fn interfaces_of(device: &Device<GlobalContext>) -> Result<Vec<Found>, UsbError>
                     .find(|e| e.direction() == UsbDirection::Out)
                     .map(|e| e.address()),
                 serial: serial.clone(),
+                product: product.clone(),
                 report_descriptor,
             };
             let telephony =
@@ -182,7 +205,7 @@ fn interfaces_of(device: &Device<GlobalContext>) -> Result<Vec<Found>, UsbError>
 }
 
 /// `<bus>-<port>.<port>…`, the name sysfs gives the device.
-fn port_path(device: &Device<GlobalContext>) -> Result<String, rusb::Error> {
+fn port_path(device: &Device<Context>) -> Result<String, rusb::Error> {
     let ports: Vec<String> = device.port_numbers()?.iter().map(u8::to_string).collect();
     Ok(format!("{}-{}", device.bus_number(), ports.join(".")))
 }
@@ -204,7 +227,7 @@ fn sysfs_report_descriptor(interface: &Path) -> Option<Vec<u8>> {
         })
 }
 
-fn control_report_descriptor(device: &Device<GlobalContext>, interface: u8) -> Option<Vec<u8>> {
+fn control_report_descriptor(device: &Device<Context>, interface: u8) -> Option<Vec<u8>> {
     let handle = device.open().ok()?;
     let mut buffer = vec![0; 4096];
     let len = handle
@@ -224,7 +247,7 @@ fn control_report_descriptor(device: &Device<GlobalContext>, interface: u8) -> O
 /// A claimed HID interface. Dropping it releases the interface and gives a
 /// detached kernel driver back.
 pub struct UsbTransport {
-    handle: DeviceHandle<GlobalContext>,
+    handle: DeviceHandle<Context>,
     found: Found,
     uses_report_ids: bool,
     detached: bool,
@@ -246,8 +269,8 @@ impl UsbTransport {
     /// # Errors
     /// [`UsbError::Busy`] when another program or open holds the interface (the
     /// host's `PHONEERR_ALLOCATED`), [`UsbError::Access`] without permission.
-    pub fn open(found: &Found, uses_report_ids: bool) -> Result<Self, UsbError> {
-        let device = GlobalContext::default()
+    pub fn open(context: &Context, found: &Found, uses_report_ids: bool) -> Result<Self, UsbError> {
+        let device = context
             .devices()?
             .iter()
             .find(|d| port_path(d).is_ok_and(|path| path == found.port_path))

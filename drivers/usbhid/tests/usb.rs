@@ -1,7 +1,9 @@
 //! End to end on emulated USB with real libusb: umockdev serves a device built
 //! from the Poly BT700 report descriptor (see `tests/umockdev/README.md`), and the
-//! driver finds it, claims it, reads the hook going off and echoes the Off-Hook
-//! LED with SET_REPORT, byte for byte as the ioctl script demands.
+//! driver finds it, claims it, reads the hook going off, echoes the Off-Hook LED
+//! with SET_REPORT, byte for byte as the ioctl script demands, and sees the device
+//! go away (the next interrupt IN ends with ENODEV). Twice: the transport alone,
+//! and the whole plugin under the host, as TAPI would see it.
 
 mod common;
 
@@ -21,6 +23,15 @@ fn dir() -> String {
 
 #[test]
 fn a_poly_headset_on_emulated_usb() {
+    run_inside_umockdev("inside_umockdev");
+}
+
+#[test]
+fn the_plugin_serves_a_poly_headset_on_emulated_usb() {
+    run_inside_umockdev("plugin_inside_umockdev");
+}
+
+fn run_inside_umockdev(test: &str) {
     let exe = std::env::current_exe().expect("the test binary");
     let output = Command::new("umockdev-run")
         .arg("-d")
@@ -32,7 +43,7 @@ fn a_poly_headset_on_emulated_usb() {
         ))
         .arg("--")
         .arg(exe)
-        .args(["--exact", "inside_umockdev", "--ignored", "--nocapture"])
+        .args(["--exact", test, "--ignored", "--nocapture"])
         .env(INSIDE, "1")
         .output()
         .expect("umockdev-run is installed (.ci/run installs the umockdev package)");
@@ -54,7 +65,8 @@ fn inside_umockdev() {
     );
     let expected = common::fixture("poly-bt700_047f-02e6.hex");
 
-    let found = usb::find_telephony().expect("libusb lists devices");
+    let context = usb::context().expect("libusb starts");
+    let found = usb::find_telephony(&context).expect("libusb lists devices");
     assert_eq!(found.len(), 1, "{found:?}");
     let poly = &found[0];
     assert_eq!((poly.vendor_id, poly.product_id), (0x1234, 0x5678));
@@ -71,7 +83,8 @@ fn inside_umockdev() {
 
     let parsed = descriptor::parse(&poly.report_descriptor).expect("parses");
     let mut handset = Handset::new(Layout::of(&parsed));
-    let transport = UsbTransport::open(poly, parsed.uses_report_ids).expect("claims the interface");
+    let transport =
+        UsbTransport::open(&context, poly, parsed.uses_report_ids).expect("claims the interface");
     let report = transport
         .read_input(Duration::from_secs(5))
         .expect("an interrupt IN read")
@@ -86,4 +99,58 @@ fn inside_umockdev() {
     transport
         .write_output(&echo)
         .expect("SET_REPORT as scripted");
+    assert_eq!(
+        transport.read_input(Duration::from_secs(5)),
+        Err(tsp_driver_usbhid::transport::TransportError::Gone),
+        "an URB that ends with ENODEV: the device is gone"
+    );
+}
+
+#[test]
+#[ignore = "run by the_plugin_serves_a_poly_headset_on_emulated_usb under umockdev-run"]
+fn plugin_inside_umockdev() {
+    use common::{completion_proc, event_proc, events, provider, staged, wait_for};
+    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
+    let (folder, _) = staged("test-usbhid-umockdev");
+    // No rescans during the test: the ioctl script has room for one session only.
+    let p = provider(folder, "scan_ms = 600000");
+    assert_eq!(p.enum_devices(0, None), 1, "the emulated Poly is found");
+    let device = &p.devices()[0];
+    assert_eq!(device.key, "1234:5678:TSPRS-TEST-0001");
+    assert_eq!(device.caps.name, "Fake HID Handset", "the product string");
+    assert_eq!(
+        device.caps.permanent_id,
+        tsp_driver_usbhid::permanent_id("1234:5678:TSPRS-TEST-0001")
+    );
+    p.init(0, completion_proc()).expect("init");
+    let ht = 0x0B;
+    let hd = p
+        .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
+        .expect("claims the interface");
+    let watched =
+        PhoneStates::HEADSETHOOKSWITCH | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+    p.set_status_messages(hd, watched.bits(), 0, 0)
+        .expect("filter");
+    let hook = [
+        PhoneStates::HEADSETHOOKSWITCH.bits() as usize,
+        HookSwitchMode::MicSpeaker.code() as usize,
+        0,
+    ];
+    let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
+    wait_for("PHONE_STATE(DISCONNECTED)", || {
+        events(ht, PhoneMessage::State).contains(&gone)
+    });
+    // The filter was set after open: the hookswitch may have come before it.
+    let states = events(ht, PhoneMessage::State);
+    assert!(
+        states.last() == Some(&gone) && states.iter().all(|s| *s == hook || *s == gone),
+        "{states:?}"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
 }

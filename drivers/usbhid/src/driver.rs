@@ -1,0 +1,618 @@
+//! The plugin's driver: the devices seen (simulated handsets and USB), the
+//! presence watcher, and open. The settings and the mapping are in the crate docs.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tsp_core::{PhoneCaps, PhoneError};
+use tsp_plugin_sdk::{
+    DeviceInfo, Driver, DriverContext, DriverError, DriverEvents, PhoneEvents, Session,
+};
+
+use crate::caps;
+use crate::descriptor;
+use crate::handset::Layout;
+use crate::inspect;
+use crate::session::{HidSession, Live};
+use crate::transport::{SimulatedHandset, Transport};
+
+/// One simulated handset of the settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedConfig {
+    /// Its report descriptor: a binary file, or hex text as in `report_descriptor`
+    /// dumps (what `tspctl usbhid inspect` reads).
+    pub descriptor: PathBuf,
+    /// The phone's name.
+    pub name: Option<String>,
+    /// Its identity, as a USB serial number would be.
+    pub serial: Option<String>,
+}
+
+fn default_usb() -> bool {
+    true
+}
+
+fn default_scan_ms() -> u64 {
+    1000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "default_usb")]
+    usb: bool,
+    #[serde(default = "default_scan_ms")]
+    scan_ms: u64,
+    #[serde(default)]
+    simulated: Vec<SimulatedConfig>,
+}
+
+/// The permanent phone id of an identity: FNV-1a, so the same handset is the
+/// same phone across replugs and restarts.
+pub fn permanent_id(identity: &str) -> u32 {
+    identity.bytes().fold(0x811c_9dc5u32, |hash, b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a device's reports come from.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    Simulated(SimulatedHandset),
+    #[cfg(unix)]
+    Usb(crate::usb::Found),
+}
+
+/// A device a scan found.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) phone_info: String,
+    pub(crate) layout: Layout,
+    pub(crate) source: Source,
+}
+
+impl Candidate {
+    fn caps(&self) -> PhoneCaps {
+        caps::phone_caps(
+            &self.layout,
+            &self.name,
+            &self.phone_info,
+            permanent_id(&self.key),
+        )
+    }
+}
+
+/// A simulated handset, and when it is to come back after `unplug MS`.
+#[derive(Debug)]
+struct Simulated {
+    candidate: Candidate,
+    handset: SimulatedHandset,
+    replug_at: Option<Instant>,
+}
+
+impl Simulated {
+    fn new(candidate: Candidate, handset: SimulatedHandset) -> Self {
+        Self {
+            candidate,
+            handset,
+            replug_at: None,
+        }
+    }
+}
+
+/// A device seen since the driver started.
+#[derive(Debug)]
+struct Known {
+    candidate: Candidate,
+    caps: PhoneCaps,
+    present: bool,
+    live: Weak<Live>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    known: Vec<Known>,
+    /// Arrivals are announced only once the host has listed the devices.
+    enumerated: bool,
+}
+
+/// What the driver, its sessions and its watcher share.
+pub(crate) struct Shared {
+    registry: Mutex<Registry>,
+    simulated: Mutex<Vec<Simulated>>,
+    events: DriverEvents,
+    #[cfg(unix)]
+    usb: Option<rusb::Context>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+    /// Set by libusb's hotplug callbacks: scan now.
+    changed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Every device present now: the plugged-in simulated handsets, then USB.
+    fn scan(&self) -> Vec<Candidate> {
+        let now = Instant::now();
+        let seen: Vec<Candidate> = lock(&self.simulated)
+            .iter_mut()
+            .filter_map(|sim| {
+                if sim.replug_at.is_some_and(|at| at <= now) {
+                    sim.replug_at = None;
+                    sim.handset.replug();
+                }
+                sim.handset.is_plugged().then(|| sim.candidate.clone())
+            })
+            .collect();
+        #[cfg(unix)]
+        let seen = match &self.usb {
+            Some(context) => seen.into_iter().chain(usb_candidates(context)).collect(),
+            None => seen,
+        };
+        seen
+    }
+
+    /// Brings the registry up to date with a scan and reports what changed.
+    pub(crate) fn refresh(&self) {
+        let seen = self.scan();
+        let mut back = Vec::new();
+        let mut away = Vec::new();
+        let mut arrived = Vec::new();
+        let announce = {
+            let mut registry = lock(&self.registry);
+            for known in &mut registry.known {
+                let now = seen.iter().find(|c| c.key == known.candidate.key);
+                match (known.present, now) {
+                    (false, Some(candidate)) => {
+                        known.candidate = candidate.clone();
+                        known.present = true;
+                        back.push((candidate.clone(), known.live.upgrade()));
+                    }
+                    (true, None) => {
+                        known.present = false;
+                        away.push(known.candidate.key.clone());
+                    }
+                    _ => {}
+                }
+            }
+            for candidate in seen {
+                if registry
+                    .known
+                    .iter()
+                    .all(|k| k.candidate.key != candidate.key)
+                {
+                    let caps = candidate.caps();
+                    arrived.push(DeviceInfo {
+                        key: candidate.key.clone(),
+                        caps: caps.clone(),
+                    });
+                    registry.known.push(Known {
+                        candidate,
+                        caps,
+                        present: true,
+                        live: Weak::new(),
+                    });
+                }
+            }
+            registry.enumerated
+        };
+        for key in away {
+            tracing::info!(device = %key, "disconnected");
+            self.events.disconnected(&key);
+        }
+        for (candidate, live) in back {
+            self.reconnect(&candidate, live);
+        }
+        for info in arrived.iter().filter(|_| announce) {
+            tracing::info!(device = %info.key, "arrived");
+            self.events.arrived(info);
+        }
+    }
+
+    /// A device is back: an open phone is attached to it again first, so that it
+    /// works by the time TAPI hears of it.
+    fn reconnect(&self, candidate: &Candidate, live: Option<Arc<Live>>) {
+        if let Some(live) = live {
+            let attached = self
+                .connect(candidate)
+                .and_then(|transport| live.attach(transport));
+            if let Err(error) = attached {
+                tracing::warn!(device = %candidate.key, %error, "the device is back but cannot be opened; trying again at the next scan");
+                self.mark_gone(&candidate.key);
+                return;
+            }
+        }
+        tracing::info!(device = %candidate.key, "connected");
+        self.events.connected(&candidate.key);
+    }
+
+    fn mark_gone(&self, key: &str) -> bool {
+        let mut registry = lock(&self.registry);
+        let known = registry
+            .known
+            .iter_mut()
+            .find(|k| k.candidate.key == key && k.present);
+        known.map(|k| k.present = false).is_some()
+    }
+
+    /// An open device's transfers say it is gone.
+    pub(crate) fn gone(&self, key: &str) {
+        if self.mark_gone(key) {
+            tracing::info!(device = %key, "disconnected");
+            self.events.disconnected(key);
+        }
+    }
+
+    /// Opens the transport of a device.
+    pub(crate) fn connect(&self, candidate: &Candidate) -> Result<Arc<dyn Transport>, DriverError> {
+        match &candidate.source {
+            Source::Simulated(handset) => Ok(Arc::new(handset.clone())),
+            #[cfg(unix)]
+            Source::Usb(found) => {
+                let context = self.usb.as_ref().ok_or_else(|| {
+                    DriverError::new(PhoneError::NoDriver, "USB is turned off in the settings")
+                })?;
+                let transport = crate::usb::UsbTransport::open(
+                    context,
+                    found,
+                    candidate.layout.uses_report_ids(),
+                )
+                .map_err(|error| usb_open_error(&candidate.key, error))?;
+                Ok(Arc::new(transport))
+            }
+        }
+    }
+
+    /// Adds a simulated handset (the `arrive` command); the next scan finds it.
+    pub(crate) fn add_simulated(&self, config: &SimulatedConfig) -> Result<(), String> {
+        let mut simulated = lock(&self.simulated);
+        let index = simulated.len();
+        let (candidate, handset) = simulated_candidate(config, index)?;
+        if simulated.iter().any(|s| s.candidate.key == candidate.key) {
+            return Err(format!("a simulated handset `{}` exists", candidate.key));
+        }
+        simulated.push(Simulated::new(candidate, handset));
+        drop(simulated);
+        self.changed.store(true, Ordering::Release);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Unplugs a simulated handset; it comes back `after` later (never without).
+    pub(crate) fn unplug_simulated(&self, key: &str, after: Option<Duration>) {
+        if let Some(sim) = lock(&self.simulated)
+            .iter_mut()
+            .find(|s| s.candidate.key == key)
+        {
+            sim.handset.unplug();
+            sim.replug_at = after.map(|after| Instant::now() + after);
+        }
+        self.changed.store(true, Ordering::Release);
+        self.wake.notify_all();
+    }
+
+    fn present(&self, key: &str) -> Result<Candidate, DriverError> {
+        let registry = lock(&self.registry);
+        let known = registry
+            .known
+            .iter()
+            .find(|k| k.candidate.key == key)
+            .ok_or_else(|| {
+                DriverError::new(PhoneError::NoDriver, format!("no USB HID phone `{key}`"))
+            })?;
+        if !known.present {
+            return Err(DriverError::new(
+                PhoneError::ResourceUnavail,
+                format!("{key} is unplugged; plug it in and open it again"),
+            ));
+        }
+        Ok(known.candidate.clone())
+    }
+
+    fn set_live(&self, key: &str, live: Weak<Live>) {
+        if let Some(known) = lock(&self.registry)
+            .known
+            .iter_mut()
+            .find(|k| k.candidate.key == key)
+        {
+            known.live = live;
+        }
+    }
+
+    /// Waits a moment for something to happen (a hotplug event, `arrive`,
+    /// `unplug`); false once the driver stops.
+    fn pause(&self) -> bool {
+        #[cfg(unix)]
+        if let Some(context) = &self.usb
+            && rusb::has_hotplug()
+        {
+            // Hotplug callbacks run inside handle_events; they only set `changed`.
+            let _ = rusb::UsbContext::handle_events(context, Some(POLL));
+            return !*lock(&self.stop);
+        }
+        let stop = lock(&self.stop);
+        let (stop, _) = self
+            .wake
+            .wait_timeout_while(stop, POLL, |stop| !*stop)
+            .unwrap_or_else(|e| e.into_inner());
+        !*stop
+    }
+}
+
+/// How often the watcher looks at its stop flag.
+const POLL: Duration = Duration::from_millis(100);
+
+fn simulated_candidate(
+    config: &SimulatedConfig,
+    index: usize,
+) -> Result<(Candidate, SimulatedHandset), String> {
+    let path = config.descriptor.display();
+    let bytes =
+        std::fs::read(&config.descriptor).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let parsed = descriptor::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    if !parsed.has_telephony() {
+        return Err(format!(
+            "{path} has no Telephony application collection: not a phone"
+        ));
+    }
+    let serial = config
+        .serial
+        .clone()
+        .unwrap_or_else(|| format!("sim-{index}"));
+    let handset = SimulatedHandset::new();
+    let candidate = Candidate {
+        key: format!("sim:{serial}"),
+        name: config
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Simulated handset {serial}")),
+        phone_info: format!("simulated, descriptor {path}"),
+        layout: Layout::of(&parsed),
+        source: Source::Simulated(handset.clone()),
+    };
+    Ok((candidate, handset))
+}
+
+#[cfg(unix)]
+fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
+    let found = match crate::usb::find_telephony(context) {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "listing USB devices failed");
+            return Vec::new();
+        }
+    };
+    found
+        .into_iter()
+        .filter_map(|found| {
+            let parsed = descriptor::parse(&found.report_descriptor).ok()?;
+            if !parsed.has_telephony() {
+                tracing::debug!(device = %found.identity(), "a Yealink USB-P1K: its packet protocol is not served as a phone yet");
+                return None;
+            }
+            Some(Candidate {
+                key: found.identity(),
+                name: found.name(),
+                phone_info: format!(
+                    "USB {:04x}:{:04x} at {} interface {}",
+                    found.vendor_id, found.product_id, found.port_path, found.interface
+                ),
+                layout: Layout::of(&parsed),
+                source: Source::Usb(found),
+            })
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+fn usb_open_error(key: &str, error: crate::usb::UsbError) -> DriverError {
+    use crate::usb::UsbError;
+    let code = match error {
+        UsbError::Busy => PhoneError::Allocated,
+        UsbError::Access => PhoneError::ResourceUnavail,
+        UsbError::Gone => PhoneError::NoDriver,
+        UsbError::Unavailable(_) | UsbError::Other(_) => PhoneError::OperationFailed,
+    };
+    DriverError::new(code, format!("{key}: {error}"))
+}
+
+/// The USB HID driver.
+pub struct UsbHidDriver {
+    shared: Arc<Shared>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for UsbHidDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsbHidDriver").finish_non_exhaustive()
+    }
+}
+
+fn settings_error(message: String) -> DriverError {
+    DriverError::new(
+        PhoneError::IniFileCorrupt,
+        format!("usbhid settings: {message}"),
+    )
+}
+
+impl Driver for UsbHidDriver {
+    const NAME: &'static str = "usbhid";
+
+    fn start(context: DriverContext) -> Result<Self, DriverError> {
+        let settings: Settings = toml::from_str(&context.settings)
+            .map_err(|e| settings_error(e.to_string().trim().replace('\n', " ")))?;
+        let simulated = settings
+            .simulated
+            .iter()
+            .enumerate()
+            .map(|(index, config)| {
+                simulated_candidate(config, index)
+                    .map(|(candidate, handset)| Simulated::new(candidate, handset))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(settings_error)?;
+        let shared = Arc::new(Shared {
+            registry: Mutex::default(),
+            simulated: Mutex::new(simulated),
+            events: context.events,
+            #[cfg(unix)]
+            usb: settings.usb.then(start_usb).flatten(),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            changed: Arc::default(),
+        });
+        #[cfg(not(unix))]
+        if settings.usb {
+            tracing::info!("USB handsets are served on Linux only for now");
+        }
+        shared.refresh();
+        let period = Duration::from_millis(settings.scan_ms.max(10));
+        let watcher = std::thread::Builder::new()
+            .name("tsp-usbhid-watch".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || watch(&shared, period)
+            })
+            .map_err(|e| {
+                DriverError::new(
+                    PhoneError::OperationFailed,
+                    format!("cannot start the presence watcher: {e}"),
+                )
+            })?;
+        Ok(Self {
+            shared,
+            watcher: Mutex::new(Some(watcher)),
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
+        self.shared.refresh();
+        let mut registry = lock(&self.shared.registry);
+        registry.enumerated = true;
+        Ok(registry
+            .known
+            .iter()
+            .filter(|k| k.present)
+            .map(|k| DeviceInfo {
+                key: k.candidate.key.clone(),
+                caps: k.caps.clone(),
+            })
+            .collect())
+    }
+
+    fn caps(&self, key: &str) -> Result<PhoneCaps, DriverError> {
+        lock(&self.shared.registry)
+            .known
+            .iter()
+            .find(|k| k.candidate.key == key)
+            .map(|k| k.caps.clone())
+            .ok_or_else(|| DriverError::new(PhoneError::BadDeviceId, format!("no device `{key}`")))
+    }
+
+    fn open(&self, key: &str, events: PhoneEvents) -> Result<Box<dyn Session>, DriverError> {
+        let candidate = self.shared.present(key)?;
+        let live = Live::reserve(&candidate, events, Arc::downgrade(&self.shared))?;
+        let transport = self.shared.connect(&candidate)?;
+        live.attach(transport)
+            .map_err(|e| DriverError::new(PhoneError::OperationFailed, format!("{key}: {e}")))?;
+        self.shared.set_live(key, Arc::downgrade(&live));
+        Ok(Box::new(HidSession::new(live, Arc::clone(&self.shared))))
+    }
+
+    fn concurrent_sessions(&self) -> bool {
+        false
+    }
+
+    fn shutdown(&self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(watcher) = lock(&self.watcher).take() {
+            let _ = watcher.join();
+        }
+    }
+}
+
+impl Drop for UsbHidDriver {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(unix)]
+fn start_usb() -> Option<rusb::Context> {
+    match crate::usb::context() {
+        Ok(context) => Some(context),
+        Err(error) => {
+            tracing::warn!(%error);
+            None
+        }
+    }
+}
+
+/// Rescans every `period` until the driver stops, and at once when hotplug (where
+/// libusb has it) or a simulated handset says something changed.
+fn watch(shared: &Shared, period: Duration) {
+    #[cfg(unix)]
+    let _hotplug = shared
+        .usb
+        .as_ref()
+        .and_then(|context| register_hotplug(context, Arc::clone(&shared.changed)));
+    let mut last = Instant::now();
+    while shared.pause() {
+        let changed = shared.changed.swap(false, Ordering::AcqRel);
+        let replug_due = lock(&shared.simulated)
+            .iter()
+            .any(|s| s.replug_at.is_some_and(|at| at <= Instant::now()));
+        if changed || replug_due || last.elapsed() >= period {
+            shared.refresh();
+            last = Instant::now();
+        }
+    }
+}
+
+#[cfg(unix)]
+struct HotplugSignal(Arc<AtomicBool>);
+
+#[cfg(unix)]
+impl rusb::Hotplug<rusb::Context> for HotplugSignal {
+    fn device_arrived(&mut self, _: rusb::Device<rusb::Context>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn device_left(&mut self, _: rusb::Device<rusb::Context>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Registers for hotplug events where libusb supports them.
+#[cfg(unix)]
+fn register_hotplug(
+    context: &rusb::Context,
+    changed: Arc<AtomicBool>,
+) -> Option<rusb::Registration<rusb::Context>> {
+    if !rusb::has_hotplug() {
+        return None;
+    }
+    rusb::HotplugBuilder::new()
+        .enumerate(false)
+        .register(context, Box::new(HotplugSignal(changed)))
+        .map_err(|error| tracing::info!(%error, "no USB hotplug; scanning instead"))
+        .ok()
+}
