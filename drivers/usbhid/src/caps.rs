@@ -89,14 +89,16 @@ pub fn button_lamps(layout: &Layout) -> Vec<ButtonLamp> {
 /// PHONEBUTTONINFO of position `id`, labelled with the usage's name.
 pub fn button_info(layout: &Layout, id: u32, state: ButtonStates) -> Option<ButtonInfo> {
     let position = *button_lamps(layout).get(id as usize)?;
-    let usage = match layout.buttons.get(id as usize) {
-        Some(button) => button.usage,
-        None => layout.lamps.get(lamp_index(layout, id)?)?.usage,
+    let text = match layout.buttons.get(id as usize) {
+        Some(button) => button
+            .label
+            .map_or_else(|| usages::name(button.usage), str::to_owned),
+        None => usages::name(layout.lamps.get(lamp_index(layout, id)?)?.usage),
     };
     Some(ButtonInfo {
         mode: position.mode,
         function: position.function,
-        text: usages::name(usage),
+        text,
         dev_specific: Vec::new(),
         state,
     })

@@ -36,6 +36,78 @@ pub enum DeviceError {
     /// The transfer failed.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A Yealink packet could not be built, or the device refused it.
+    #[error(transparent)]
+    Packet(#[from] crate::yealink::PacketError),
+}
+
+/// What a session asks of a running device, whatever its protocol: the Telephony
+/// page ([`Device`]) or the Yealink packets ([`crate::p1k::P1k`]). Lamps are
+/// numbered as in [`crate::handset::Layout::lamps`], data areas as in its
+/// `data_areas`.
+pub trait Control: Send + Sync + std::fmt::Debug {
+    /// Lights or darkens lamp `index`.
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`], or the transfer's error.
+    fn set_lamp(&self, index: usize, on: bool) -> Result<(), DeviceError>;
+
+    /// Rings (at `volume`, 0–0xFFFF, where the device has a ring volume) or stops.
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`], or the transfer's error.
+    fn set_ring(&self, on: bool, volume: u32) -> Result<(), DeviceError>;
+
+    /// Takes the phone off hook or puts it on hook from software.
+    ///
+    /// # Errors
+    /// [`DeviceError::NoSuchControl`] where the device cannot, or the transfer's
+    /// error.
+    fn set_hookswitch(&self, off_hook: bool) -> Result<(), DeviceError>;
+
+    /// Downloads `data` into data area `id`.
+    ///
+    /// # Errors
+    /// [`DeviceError::Data`] for an unknown area or too much data,
+    /// [`DeviceError::Packet`] for data the device's format refuses, or the
+    /// transfer's error.
+    fn set_data(&self, id: u32, data: &[u8]) -> Result<(), DeviceError>;
+
+    /// Uploads data area `id`.
+    ///
+    /// # Errors
+    /// [`DeviceError::Data`] for an unknown area, or the transfer's error.
+    fn get_data(&self, id: u32) -> Result<Vec<u8>, DeviceError>;
+
+    /// Whether lamp `index` is lit, as last written.
+    fn lamp_is_on(&self, index: usize) -> bool;
+}
+
+impl Control for Device {
+    fn set_lamp(&self, index: usize, on: bool) -> Result<(), DeviceError> {
+        Device::set_lamp(self, index, on)
+    }
+
+    /// HID telephony has no ring volume: `volume` is not used.
+    fn set_ring(&self, on: bool, _volume: u32) -> Result<(), DeviceError> {
+        Device::set_ring(self, on)
+    }
+
+    fn set_hookswitch(&self, off_hook: bool) -> Result<(), DeviceError> {
+        Device::set_hookswitch(self, off_hook)
+    }
+
+    fn set_data(&self, id: u32, data: &[u8]) -> Result<(), DeviceError> {
+        Device::set_data(self, id, data)
+    }
+
+    fn get_data(&self, id: u32) -> Result<Vec<u8>, DeviceError> {
+        Device::get_data(self, id)
+    }
+
+    fn lamp_is_on(&self, index: usize) -> bool {
+        Device::lamp_is_on(self, index)
+    }
 }
 
 /// An open handset. Dropping it stops the reader thread and waits for it.

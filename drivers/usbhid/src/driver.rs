@@ -17,16 +17,20 @@ use crate::caps;
 use crate::descriptor;
 use crate::handset::Layout;
 use crate::inspect;
+use crate::p1k::{self, SimulatedP1k};
 use crate::session::{HidSession, Live};
-use crate::transport::{SimulatedHandset, Transport};
+use crate::transport::{Simulated as SimDevice, SimulatedHandset, Transport};
 
-/// One simulated handset of the settings.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// One simulated handset of the settings: a HID handset with `descriptor`, or a
+/// Yealink P1K with `model = "yealink-p1k"`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatedConfig {
     /// Its report descriptor: a binary file, or hex text as in `report_descriptor`
     /// dumps (what `tspctl usbhid inspect` reads).
-    pub descriptor: PathBuf,
+    pub descriptor: Option<PathBuf>,
+    /// A model that has no descriptor to read: `yealink-p1k`.
+    pub model: Option<String>,
     /// The phone's name.
     pub name: Option<String>,
     /// Its identity, as a USB serial number would be.
@@ -64,10 +68,19 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How a device is spoken to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// The HID Telephony page.
+    Hid,
+    /// The Yealink USB-P1K packets (generation 1).
+    YealinkP1k,
+}
+
 /// Where a device's reports come from.
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
-    Simulated(SimulatedHandset),
+    Simulated(SimDevice),
     #[cfg(unix)]
     Usb(crate::usb::Found),
 }
@@ -79,6 +92,7 @@ pub(crate) struct Candidate {
     pub(crate) name: String,
     pub(crate) phone_info: String,
     pub(crate) layout: Layout,
+    pub(crate) protocol: Protocol,
     pub(crate) source: Source,
 }
 
@@ -97,12 +111,12 @@ impl Candidate {
 #[derive(Debug)]
 struct Simulated {
     candidate: Candidate,
-    handset: SimulatedHandset,
+    handset: SimDevice,
     replug_at: Option<Instant>,
 }
 
 impl Simulated {
-    fn new(candidate: Candidate, handset: SimulatedHandset) -> Self {
+    fn new(candidate: Candidate, handset: SimDevice) -> Self {
         Self {
             candidate,
             handset,
@@ -262,7 +276,7 @@ impl Shared {
     /// Opens the transport of a device.
     pub(crate) fn connect(&self, candidate: &Candidate) -> Result<Arc<dyn Transport>, DriverError> {
         match &candidate.source {
-            Source::Simulated(handset) => Ok(Arc::new(handset.clone())),
+            Source::Simulated(handset) => Ok(handset.transport()),
             #[cfg(unix)]
             Source::Usb(found) => {
                 let context = self.usb.as_ref().ok_or_else(|| {
@@ -361,33 +375,62 @@ const POLL: Duration = Duration::from_millis(100);
 fn simulated_candidate(
     config: &SimulatedConfig,
     index: usize,
-) -> Result<(Candidate, SimulatedHandset), String> {
-    let path = config.descriptor.display();
-    let bytes =
-        std::fs::read(&config.descriptor).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    let parsed = descriptor::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    if !parsed.has_telephony() {
-        return Err(format!(
-            "{path} has no Telephony application collection: not a phone"
-        ));
-    }
+) -> Result<(Candidate, SimDevice), String> {
     let serial = config
         .serial
         .clone()
         .unwrap_or_else(|| format!("sim-{index}"));
-    let handset = SimulatedHandset::new();
+    let (layout, protocol, handset, info) = match (&config.descriptor, config.model.as_deref()) {
+        (Some(path), None) => (
+            simulated_layout(path)?,
+            Protocol::Hid,
+            SimDevice::Hid(SimulatedHandset::new()),
+            format!("simulated, descriptor {}", path.display()),
+        ),
+        (None, Some("yealink-p1k")) => (
+            p1k::layout(),
+            Protocol::YealinkP1k,
+            SimDevice::P1k(SimulatedP1k::new()),
+            "simulated Yealink USB-P1K".to_owned(),
+        ),
+        (None, Some(other)) => {
+            return Err(format!(
+                "simulated model \"{other}\" is not known; the one model is \"yealink-p1k\""
+            ));
+        }
+        _ => {
+            return Err(
+                "a simulated handset needs either `descriptor = PATH` or `model = \"yealink-p1k\"`"
+                    .into(),
+            );
+        }
+    };
     let candidate = Candidate {
         key: format!("sim:{serial}"),
         name: config
             .name
             .clone()
             .unwrap_or_else(|| format!("Simulated handset {serial}")),
-        phone_info: format!("simulated, descriptor {path}"),
-        layout: Layout::of(&parsed),
+        phone_info: info,
+        layout,
+        protocol,
         source: Source::Simulated(handset.clone()),
     };
     Ok((candidate, handset))
+}
+
+/// The telephony layout of the descriptor in file `path`.
+fn simulated_layout(path: &std::path::Path) -> Result<Layout, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+    let parsed = descriptor::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+    if !parsed.has_telephony() {
+        return Err(format!(
+            "{shown} has no Telephony application collection: not a phone"
+        ));
+    }
+    Ok(Layout::of(&parsed))
 }
 
 #[cfg(unix)]
@@ -399,26 +442,36 @@ fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
             return Vec::new();
         }
     };
-    found
-        .into_iter()
-        .filter_map(|found| {
-            let parsed = descriptor::parse(&found.report_descriptor).ok()?;
-            if !parsed.has_telephony() {
-                tracing::debug!(device = %found.identity(), "a Yealink USB-P1K: its packet protocol is not served as a phone yet");
-                return None;
-            }
-            Some(Candidate {
-                key: found.identity(),
-                name: found.name(),
-                phone_info: format!(
-                    "USB {:04x}:{:04x} at {} interface {}",
-                    found.vendor_id, found.product_id, found.port_path, found.interface
-                ),
-                layout: Layout::of(&parsed),
-                source: Source::Usb(found),
-            })
-        })
-        .collect()
+    found.into_iter().filter_map(usb_candidate).collect()
+}
+
+#[cfg(unix)]
+fn usb_candidate(found: crate::usb::Found) -> Option<Candidate> {
+    let phone_info = format!(
+        "USB {:04x}:{:04x} at {} interface {}",
+        found.vendor_id, found.product_id, found.port_path, found.interface
+    );
+    let (layout, protocol) = if found.is_yealink_p1k() {
+        let generation = crate::yealink::Generation::from_max_packet_size(found.in_packet_size);
+        if generation != Some(crate::yealink::Generation::G1) {
+            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
+            return None;
+        }
+        (p1k::layout(), Protocol::YealinkP1k)
+    } else {
+        let parsed = descriptor::parse(&found.report_descriptor).ok()?;
+        parsed
+            .has_telephony()
+            .then(|| (Layout::of(&parsed), Protocol::Hid))?
+    };
+    Some(Candidate {
+        key: found.identity(),
+        name: found.name(),
+        phone_info,
+        layout,
+        protocol,
+        source: Source::Usb(found),
+    })
 }
 
 #[cfg(unix)]

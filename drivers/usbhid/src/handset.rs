@@ -31,6 +31,8 @@ pub struct Button {
     pub press_only: bool,
     /// For an array member: the element value that selects it.
     pub array_value: Option<i64>,
+    /// What the key says, where the usage's name would not (the Yealink keys).
+    pub label: Option<&'static str>,
 }
 
 /// A lamp (LED page usage).
@@ -86,8 +88,8 @@ pub struct Layout {
     pub data_areas: Vec<DataArea>,
     /// The descriptor's application collections (Headset, Phone, …).
     pub applications: Vec<Usage>,
-    uses_report_ids: bool,
-    input_len: HashMap<u8, usize>,
+    pub(crate) uses_report_ids: bool,
+    pub(crate) input_len: HashMap<u8, usize>,
 }
 
 /// An output or feature report offered to `TSPI_phoneSetData`/`GetData`.
@@ -167,6 +169,7 @@ impl Layout {
                     place,
                     press_only: field.relative,
                     array_value: None,
+                    label: None,
                 }),
                 Some(Role::Lamp) => self.lamps.push(Lamp { usage, place }),
                 Some(Role::Ringer) => self.ringer = Some(place),
@@ -196,6 +199,7 @@ impl Layout {
                     place,
                     press_only: field.relative,
                     array_value: Some(i64::from(field.logical_min) + n as i64),
+                    label: None,
                 });
             }
         }

@@ -1,5 +1,6 @@
 //! The USB HID telephony driver of tsp-rs: headsets and handsets that speak the HID
-//! Telephony page (0x0B), one TAPI phone per telephony HID interface.
+//! Telephony page (0x0B), one TAPI phone per telephony HID interface, and the
+//! Yealink USB-P1K, which speaks its own packets ([`p1k`]).
 //!
 //! # Settings
 //!
@@ -12,6 +13,9 @@
 //! descriptor = "jabra.hex"         # its report descriptor: binary, or hex text
 //! name = "Simulated Jabra"         # optional
 //! serial = "SIM-1"                 # optional; the phone's identity
+//!
+//! [[drivers.usbhid.simulated]]
+//! model = "yealink-p1k"            # a simulated P1K instead of a descriptor
 //! ```
 //!
 //! # The TSPI mapping
@@ -26,9 +30,12 @@
 //! - Data ids: the output reports, then the feature reports, each by report id,
 //!   with their payload sizes; GetData of an output report reads back what was
 //!   last written (devices do not return output reports).
-//! - A simulated handset takes `TSPI_phoneDevSpecific` commands: `input HEX` (it
-//!   sends that input report), `unplug [MS]` (it goes away, back after `MS`),
-//!   `arrive PATH [SERIAL]` (a new simulated handset is plugged in).
+//! - The Yealink USB-P1K: see [`p1k`] (keypad, hook keys, LED, ringer, LCD memory
+//!   and ringtone as data ids 0 and 1).
+//! - A simulated handset takes `TSPI_phoneDevSpecific` commands: `input HEX` (a
+//!   HID handset sends that input report), `key HEX` (the P1K key with that
+//!   scancode is pressed; `ff` releases it), `unplug [MS]` (it goes away, back
+//!   after `MS`), `arrive PATH [SERIAL]` (a new simulated handset is plugged in).
 //! - Reservation: a lock file per phone ([`lock_path`]) and, on USB, the claim of
 //!   the interface: a second open here or in another process is `ALLOCATED`.
 //! - Presence: `LIBUSB_ERROR_NO_DEVICE` or a scan that no longer finds the device
@@ -45,7 +52,8 @@
 //! whole output reports, [`caps`] makes the PHONECAPS; [`device`] runs a handset
 //! over a [`transport::Transport`]: libusb ([`usb`]), or
 //! [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
-//! Yealink USB-P1K family.
+//! Yealink USB-P1K family and [`p1k`] the P1K as a running phone (polled, as the
+//! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in.
 
 pub mod caps;
 pub mod descriptor;
@@ -53,6 +61,7 @@ pub mod device;
 mod driver;
 pub mod handset;
 pub mod inspect;
+pub mod p1k;
 mod session;
 pub mod transport;
 pub mod usages;

@@ -5,7 +5,8 @@
 //!
 //! | command | effect |
 //! | --- | --- |
-//! | `input HEX` | the handset sends input report `HEX` (`"02 01"` or `"0201"`) |
+//! | `input HEX` | a HID handset sends input report `HEX` (`"02 01"` or `"0201"`) |
+//! | `key HEX` | the user presses the P1K key with scancode `HEX` (`ff`: releases it) |
 //! | `unplug [MS]` | the handset goes away; back after `MS` milliseconds if given |
 //! | `arrive PATH [SERIAL]` | a new simulated handset with descriptor `PATH` is plugged in |
 //!
@@ -27,10 +28,11 @@ use tsp_core::{
 use tsp_plugin_sdk::{Completion, DriverError, PhoneEvents, Session};
 
 use crate::caps;
-use crate::device::{Device, DeviceError, DeviceEvent};
-use crate::driver::{Candidate, Shared, SimulatedConfig, Source, lock, permanent_id};
+use crate::device::{Control, Device, DeviceError, DeviceEvent};
+use crate::driver::{Candidate, Protocol, Shared, SimulatedConfig, Source, lock, permanent_id};
 use crate::handset::{DataError, HandsetEvent, Layout};
-use crate::transport::{SimulatedHandset, Transport, TransportError};
+use crate::p1k::P1k;
+use crate::transport::{Simulated, Transport, TransportError};
 
 /// The lock file that reserves the phone with this permanent id across
 /// processes (a second open of the interface is refused by the kernel too, but
@@ -52,11 +54,12 @@ pub(crate) struct Live {
     key: String,
     layout: Layout,
     hookswitch: HookSwitchDevice,
-    device: Mutex<Option<Device>>,
+    protocol: Protocol,
+    device: Mutex<Option<Box<dyn Control>>>,
     state: Arc<Mutex<State>>,
     events: PhoneEvents,
     shared: Weak<Shared>,
-    simulated: Option<SimulatedHandset>,
+    simulated: Option<Simulated>,
     /// Held while open; letting go of it lets another process open the phone.
     reservation: Mutex<Option<File>>,
 }
@@ -108,6 +111,7 @@ impl Live {
             key: candidate.key.clone(),
             layout: candidate.layout.clone(),
             hookswitch: caps::hookswitch_device(&candidate.layout),
+            protocol: candidate.protocol,
             device: Mutex::default(),
             state: Arc::default(),
             events,
@@ -120,7 +124,14 @@ impl Live {
     /// Starts the device over `transport`, replacing one that went away.
     pub(crate) fn attach(&self, transport: Arc<dyn Transport>) -> Result<(), DriverError> {
         let handler = self.event_handler();
-        let device = Device::start(self.layout.clone(), transport, handler).map_err(|e| {
+        let started: std::io::Result<Box<dyn Control>> = match self.protocol {
+            Protocol::Hid => Device::start(self.layout.clone(), transport, handler)
+                .map(|d| Box::new(d) as Box<dyn Control>),
+            Protocol::YealinkP1k => {
+                P1k::start(transport, handler).map(|d| Box::new(d) as Box<dyn Control>)
+            }
+        };
+        let device = started.map_err(|e| {
             DriverError::new(
                 PhoneError::OperationFailed,
                 format!("cannot start the reader: {e}"),
@@ -166,10 +177,10 @@ impl Live {
     /// Runs `f` on the device; `INVALPHONESTATE` while it is away.
     fn with_device<T>(
         &self,
-        f: impl FnOnce(&Device) -> Result<T, DeviceError>,
+        f: impl FnOnce(&dyn Control) -> Result<T, DeviceError>,
     ) -> Result<T, PhoneError> {
         let device = lock(&self.device);
-        let device = device.as_ref().ok_or(PhoneError::InvalPhoneState)?;
+        let device = device.as_deref().ok_or(PhoneError::InvalPhoneState)?;
         f(device).map_err(phone_error)
     }
 
@@ -204,6 +215,7 @@ fn phone_error(error: DeviceError) -> PhoneError {
         DeviceError::Data(DataError::TooLong { .. }) => PhoneError::OperationFailed,
         DeviceError::Transport(TransportError::Gone) => PhoneError::InvalPhoneState,
         DeviceError::Transport(TransportError::Io(_)) => PhoneError::OperationFailed,
+        DeviceError::Packet(_) => PhoneError::OperationFailed,
     }
 }
 
@@ -271,16 +283,24 @@ impl HidSession {
         }
     }
 
-    fn simulated_command(&self, handset: &SimulatedHandset, text: &str) -> Result<(), PhoneError> {
+    fn simulated_command(&self, device: &Simulated, text: &str) -> Result<(), PhoneError> {
         let mut words = text.split_whitespace();
-        match (words.next(), words.next(), words.next()) {
-            (Some("input"), Some(_), _) => {
+        match (words.next(), words.next(), words.next(), device) {
+            (Some("input"), Some(_), _, Simulated::Hid(handset)) => {
                 let report = crate::inspect::parse_hex(&text["input".len()..])
                     .map_err(|_| PhoneError::InvalParam)?;
+                if report.is_empty() {
+                    return Err(PhoneError::InvalParam);
+                }
                 handset.send(&report);
                 Ok(())
             }
-            (Some("unplug"), after, None) => {
+            (Some("key"), Some(code), None, Simulated::P1k(phone)) => {
+                let scancode = u8::from_str_radix(code, 16).map_err(|_| PhoneError::InvalParam)?;
+                phone.key(scancode);
+                Ok(())
+            }
+            (Some("unplug"), after, None, _) => {
                 let after = match after {
                     Some(ms) => Some(Duration::from_millis(
                         ms.parse().map_err(|_| PhoneError::InvalParam)?,
@@ -290,11 +310,11 @@ impl HidSession {
                 self.shared.unplug_simulated(&self.live.key, after);
                 Ok(())
             }
-            (Some("arrive"), Some(path), serial) => {
+            (Some("arrive"), Some(path), serial, _) => {
                 let config = SimulatedConfig {
-                    descriptor: path.into(),
-                    name: None,
+                    descriptor: Some(path.into()),
                     serial: serial.map(str::to_owned),
+                    ..SimulatedConfig::default()
                 };
                 self.shared.add_simulated(&config).map_err(|why| {
                     tracing::warn!("arrive: {why}");
@@ -310,6 +330,14 @@ impl Session for HidSession {
     fn set_data(&self, data_id: u32, data: &[u8], done: Completion) {
         if data_id as usize >= self.live.layout.data_areas.len() {
             return done.complete(Err(PhoneError::InvalDataId));
+        }
+        // A malformed ringtone is refused at once, not after a trip to the worker.
+        if self.live.protocol == Protocol::YealinkP1k
+            && data_id == crate::p1k::RINGTONE_AREA
+            && let Err(error) = crate::yealink::ringtone(crate::yealink::Generation::G1, data)
+        {
+            tracing::info!(%error, "SetData refused");
+            return done.complete(Err(PhoneError::OperationFailed));
         }
         let data = data.to_vec();
         self.run(done, move |live| {
@@ -367,7 +395,7 @@ impl Session for HidSession {
             return done.complete(Err(PhoneError::InvalRingMode));
         }
         self.run(done, move |live| {
-            live.with_device(|device| device.set_ring(mode != 0))?;
+            live.with_device(|device| device.set_ring(mode != 0, volume))?;
             lock(&live.state).ring = (mode, volume);
             Ok(())
         });
@@ -437,7 +465,7 @@ impl Session for HidSession {
             });
         let lamp_on = |index| {
             lock(&self.live.device)
-                .as_ref()
+                .as_deref()
                 .is_some_and(|d| d.lamp_is_on(index))
         };
         let lamp_modes = (0..layout.buttons.len())
@@ -471,13 +499,13 @@ impl Session for HidSession {
     }
 
     fn dev_specific(&self, params: &[u8], done: Completion) {
-        let Some(handset) = &self.live.simulated else {
+        let Some(device) = &self.live.simulated else {
             return done.complete(Err(PhoneError::OperationUnavail));
         };
         let text = std::str::from_utf8(params)
             .map(|t| t.trim_end_matches('\0').trim())
             .map_err(|_| PhoneError::InvalParam);
-        done.complete(text.and_then(|text| self.simulated_command(handset, text)));
+        done.complete(text.and_then(|text| self.simulated_command(device, text)));
     }
 
     fn cancel(&self) {

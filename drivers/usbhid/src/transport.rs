@@ -147,3 +147,46 @@ impl Transport for SimulatedHandset {
         Ok(state.features.get(&id).cloned().unwrap_or(zeros))
     }
 }
+
+/// A simulated device of either protocol, as the driver's settings make them.
+#[derive(Clone, Debug)]
+pub enum Simulated {
+    /// A HID telephony handset.
+    Hid(SimulatedHandset),
+    /// A Yealink USB-P1K.
+    P1k(crate::p1k::SimulatedP1k),
+}
+
+impl Simulated {
+    /// Unplugs it.
+    pub fn unplug(&self) {
+        match self {
+            Simulated::Hid(handset) => handset.unplug(),
+            Simulated::P1k(phone) => phone.unplug(),
+        }
+    }
+
+    /// Plugs it back in.
+    pub fn replug(&self) {
+        match self {
+            Simulated::Hid(handset) => handset.replug(),
+            Simulated::P1k(phone) => phone.replug(),
+        }
+    }
+
+    /// Whether it is plugged in.
+    pub fn is_plugged(&self) -> bool {
+        match self {
+            Simulated::Hid(handset) => handset.is_plugged(),
+            Simulated::P1k(phone) => phone.is_plugged(),
+        }
+    }
+
+    /// Its transport (clones share the device).
+    pub fn transport(&self) -> std::sync::Arc<dyn Transport> {
+        match self {
+            Simulated::Hid(handset) => std::sync::Arc::new(handset.clone()),
+            Simulated::P1k(phone) => std::sync::Arc::new(phone.clone()),
+        }
+    }
+}

@@ -138,6 +138,7 @@ fn led_name(id: u16) -> Option<&'static str> {
         0x2A => "On-Line",
         0x2B => "Off-Line",
         0x2C => "Busy",
+        0x4B => "Generic Indicator",
         _ => return None,
     })
 }

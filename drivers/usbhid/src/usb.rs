@@ -173,11 +173,15 @@ fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
             };
             let number = setting.interface_number();
             let folder = format!("{port_path}:{}.{number}", config.number());
-            let Some(report_descriptor) = sysfs_report_descriptor(&sysfs_root().join(folder))
+            let yealink = info.vendor_id() == yealink::VENDOR_ID
+                && yealink::PRODUCT_IDS.contains(&info.product_id());
+            // The P1K is spoken to by its packets: its descriptor is not needed.
+            let report_descriptor = sysfs_report_descriptor(&sysfs_root().join(folder))
                 .or_else(|| control_report_descriptor(device, number))
-            else {
+                .unwrap_or_default();
+            if report_descriptor.is_empty() && !yealink {
                 continue;
-            };
+            }
             let candidate = Found {
                 bus: device.bus_number(),
                 port_path: port_path.clone(),

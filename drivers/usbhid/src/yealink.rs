@@ -75,7 +75,7 @@ impl Generation {
 }
 
 /// Why a packet could not be built or a reply not read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PacketError {
     /// More data than one packet holds.
     #[error("{len} data bytes do not fit one packet (at most {max})")]

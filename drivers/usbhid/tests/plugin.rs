@@ -235,3 +235,74 @@ fn open_from_a_child_process() {
     }
     p.shutdown().expect("shuts down");
 }
+
+#[test]
+fn a_simulated_yealink_p1k_is_a_handset_with_keys_and_a_ringtone() {
+    let (folder, _) = staged("test-usbhid-p1k");
+    let settings = "usb = false\n[[simulated]]\nmodel = \"yealink-p1k\"\nserial = \"P1K-1\"\n";
+    let p = provider(folder, settings);
+    assert_eq!(p.enum_devices(0, None), 1);
+    assert_eq!(p.devices()[0].caps.set_data, [24, 256]);
+    p.init(0, completion_proc()).expect("init");
+    let ht = 0xE5;
+    let hd = p.open(0, ht, version(), event_proc()).expect("opens");
+    p.set_status_messages(
+        hd,
+        PhoneStates::HANDSETHOOKSWITCH.bits(),
+        ButtonModes::all().bits(),
+        (ButtonStates::UP | ButtonStates::DOWN).bits(),
+    )
+    .expect("filter");
+
+    // The P1K is polled every 100 ms: a key released before the poll is missed,
+    // as on the real phone, so the release waits for the press to be seen.
+    let five = |state: ButtonStates| {
+        [
+            5,
+            ButtonModes::KEYPAD.bits() as usize,
+            state.bits() as usize,
+        ]
+    };
+    command(&p, 301, hd, "key 11");
+    wait_for("key 5 down", || {
+        events(ht, PhoneMessage::Button) == [five(ButtonStates::DOWN)]
+    });
+    command(&p, 302, hd, "key ff");
+    wait_for("key 5 up", || {
+        events(ht, PhoneMessage::Button) == [five(ButtonStates::DOWN), five(ButtonStates::UP)]
+    });
+    command(&p, 303, hd, "key 03");
+    let off_hook = [
+        PhoneStates::HANDSETHOOKSWITCH.bits() as usize,
+        HookSwitchMode::MicSpeaker.code() as usize,
+        0,
+    ];
+    wait_for("the pickup key", || {
+        events(ht, PhoneMessage::State).contains(&off_hook)
+    });
+
+    let ringtone = common::fixture("yealink-usb-p1k_default-ringtone-g1.hex");
+    assert_eq!(p.set_data(304, hd, 1, &ringtone), 304);
+    wait_for("the ringtone download", || completion(304).is_some());
+    assert_eq!(completion(304), Some(0));
+    let mut back = vec![0; ringtone.len()];
+    p.get_data(hd, 1, &mut back).expect("GetData");
+    assert_eq!(back, ringtone);
+    // The host may refuse it at once or complete it with the error: both are
+    // what TSPI allows for an asynchronous function.
+    let failed = PhoneError::OperationFailed.code() as i32;
+    let returned = p.set_data(305, hd, 1, &[0xEF, 1, 2, 3]);
+    if returned == 305 {
+        wait_for("a malformed ringtone", || completion(305).is_some());
+        assert_eq!(completion(305), Some(failed), "no end marker");
+    } else {
+        assert_eq!(returned, failed, "no end marker");
+    }
+    assert_eq!(
+        p.dev_specific(306, hd, b"input 02 01"),
+        PhoneError::InvalParam.code() as i32,
+        "a P1K has no HID input reports"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
+}

@@ -31,14 +31,23 @@ fn the_plugin_serves_a_poly_headset_on_emulated_usb() {
     run_inside_umockdev("plugin_inside_umockdev");
 }
 
+#[test]
+fn the_plugin_serves_a_yealink_p1k_on_emulated_usb() {
+    run_device_inside_umockdev("yealink-p1k", "p1k_inside_umockdev");
+}
+
 fn run_inside_umockdev(test: &str) {
+    run_device_inside_umockdev("poly-bt700", test);
+}
+
+fn run_device_inside_umockdev(device: &str, test: &str) {
     let exe = std::env::current_exe().expect("the test binary");
     let output = Command::new("umockdev-run")
         .arg("-d")
-        .arg(format!("{}/umockdev/poly-bt700.umockdev", dir()))
+        .arg(format!("{}/umockdev/{device}.umockdev", dir()))
         .arg("-i")
         .arg(format!(
-            "/dev/bus/usb/001/002={}/umockdev/poly-bt700.ioctl",
+            "/dev/bus/usb/001/002={}/umockdev/{device}.ioctl",
             dir()
         ))
         .arg("--")
@@ -145,11 +154,73 @@ fn plugin_inside_umockdev() {
     wait_for("PHONE_STATE(DISCONNECTED)", || {
         events(ht, PhoneMessage::State).contains(&gone)
     });
-    // The filter was set after open: the hookswitch may have come before it.
+    // The filter was set after open: the hookswitch may have come before it,
+    // but the phone's state says it came.
     let states = events(ht, PhoneMessage::State);
     assert!(
         states.last() == Some(&gone) && states.iter().all(|s| *s == hook || *s == gone),
         "{states:?}"
+    );
+    assert_eq!(
+        p.get_hookswitch(hd),
+        Ok(tsp_core::HookSwitchDevs::HEADSET.bits()),
+        "off hook"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
+}
+
+#[test]
+#[ignore = "run by the_plugin_serves_a_yealink_p1k_on_emulated_usb under umockdev-run"]
+fn p1k_inside_umockdev() {
+    use common::{completion_proc, event_proc, events, provider, staged, wait_for};
+    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
+    let (folder, _) = staged("test-usbhid-umockdev-p1k");
+    let p = provider(folder, "scan_ms = 600000");
+    assert_eq!(
+        p.enum_devices(0, None),
+        1,
+        "the emulated P1K is found by its ids"
+    );
+    let device = &p.devices()[0];
+    assert_eq!(device.key, "6993:b001:TSPRS-P1K-0001");
+    assert_eq!(device.caps.name, "USB-P1K (emulated)");
+    assert_eq!(device.caps.set_data, [24, 256], "LCD memory and ringtone");
+    assert!(device.caps.handset.is_some(), "a handset, not a headset");
+    p.init(0, completion_proc()).expect("init");
+    let ht = 0x1C;
+    let hd = p
+        .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
+        .expect("claims the interface");
+    let watched =
+        PhoneStates::HANDSETHOOKSWITCH | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+    p.set_status_messages(hd, watched.bits(), 0, 0)
+        .expect("filter");
+    let hook = [
+        PhoneStates::HANDSETHOOKSWITCH.bits() as usize,
+        HookSwitchMode::MicSpeaker.code() as usize,
+        0,
+    ];
+    let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
+    wait_for("PHONE_STATE(DISCONNECTED)", || {
+        events(ht, PhoneMessage::State).contains(&gone)
+    });
+    // Init, poll, scancode (pickup), poll: the filter may come after the pickup,
+    // but the phone's state says it came.
+    let states = events(ht, PhoneMessage::State);
+    assert!(
+        states.last() == Some(&gone) && states.iter().all(|s| *s == hook || *s == gone),
+        "{states:?}"
+    );
+    assert_eq!(
+        p.get_hookswitch(hd),
+        Ok(tsp_core::HookSwitchDevs::HANDSET.bits()),
+        "the pickup key took it off hook"
     );
     p.close(hd).expect("closes");
     p.shutdown().expect("shuts down");

@@ -1,0 +1,539 @@
+//! The Yealink USB-P1K (packet generation 1) as a phone: a poll thread asks the
+//! firmware for key events every 100 ms, as the Linux `yealink.c` driver does, and
+//! the session's commands go between polls, one packet and its reply at a time.
+//!
+//! The phone: the keypad (`0`–`9`, `*`, `#` are button ids 0–11), then `C`, `IN`,
+//! `OUT`, up and down (ids 12–16); the pickup and hangup keys are the handset's
+//! hookswitch; one lamp (the LED, command 0x05, 1 = on as the kernel driver has
+//! it); one ring mode (command 0x03 with 0x24, the ring volume with 0x11); data
+//! id 0 is the LCD's 24 bytes of segment memory, data id 1 a ringtone (one volume
+//! byte, 4-byte notes, `00 00`), both read back as last written.
+//!
+//! The P1KH (generation 2, 8-byte packets) has another key table that is not
+//! documented here: it is not served yet.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::descriptor::{Direction, PAGE_BUTTON, PAGE_LED, PAGE_TELEPHONY, Usage};
+use crate::device::{Control, DeviceError, DeviceEvent};
+use crate::handset::{Button, DataArea, DataError, HandsetEvent, Lamp, Layout, Place};
+use crate::transport::{Transport, TransportError};
+use crate::yealink::{self, Generation, cmd};
+
+/// How often the firmware is asked for key events (`yealink.c` polls as often).
+const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How long a packet's reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// The ringtone area: a volume byte, up to 63 notes and the end marker, rounded.
+pub const RINGTONE_BYTES: usize = 256;
+/// The data id of the LCD segment memory.
+pub const LCD_AREA: u32 = 0;
+/// The data id of the ringtone.
+pub const RINGTONE_AREA: u32 = 1;
+/// Ringer on, for the P1K (the P1KH uses 0xFF).
+const RINGER_ON: u8 = 0x24;
+/// The scancode that means "no key".
+const NO_KEY: u8 = 0xFF;
+
+/// The buttons in id order: the usage each is offered as, and its label.
+const BUTTONS: [(Usage, &str); 17] = [
+    (Usage::new(PAGE_TELEPHONY, 0xB0), "0"),
+    (Usage::new(PAGE_TELEPHONY, 0xB1), "1"),
+    (Usage::new(PAGE_TELEPHONY, 0xB2), "2"),
+    (Usage::new(PAGE_TELEPHONY, 0xB3), "3"),
+    (Usage::new(PAGE_TELEPHONY, 0xB4), "4"),
+    (Usage::new(PAGE_TELEPHONY, 0xB5), "5"),
+    (Usage::new(PAGE_TELEPHONY, 0xB6), "6"),
+    (Usage::new(PAGE_TELEPHONY, 0xB7), "7"),
+    (Usage::new(PAGE_TELEPHONY, 0xB8), "8"),
+    (Usage::new(PAGE_TELEPHONY, 0xB9), "9"),
+    (Usage::new(PAGE_TELEPHONY, 0xBA), "*"),
+    (Usage::new(PAGE_TELEPHONY, 0xBB), "#"),
+    (Usage::new(PAGE_BUTTON, 1), "C"),
+    (Usage::new(PAGE_BUTTON, 2), "IN"),
+    (Usage::new(PAGE_BUTTON, 3), "OUT"),
+    (Usage::new(PAGE_BUTTON, 4), "Up"),
+    (Usage::new(PAGE_BUTTON, 5), "Down"),
+];
+
+/// What a key does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Button(u32),
+    Hook(bool),
+}
+
+fn key_of(scancode: u8) -> Option<Key> {
+    let name = yealink::p1k_key(scancode)?;
+    Some(match name {
+        "pickup" => Key::Hook(true),
+        "hangup" => Key::Hook(false),
+        _ => {
+            let label = match name {
+                "in" => "IN",
+                "out" => "OUT",
+                "up" => "Up",
+                "down" => "Down",
+                other => other,
+            };
+            Key::Button(BUTTONS.iter().position(|(_, l)| *l == label)? as u32)
+        }
+    })
+}
+
+/// The P1K as the session sees every handset: buttons, hookswitch, a lamp, a
+/// ringer, two data areas.
+pub fn layout() -> Layout {
+    let nowhere = Place {
+        report_id: 0,
+        bit: 0,
+        size: 1,
+    };
+    let area = |report_id, len| DataArea {
+        direction: Direction::Output,
+        report_id,
+        len,
+    };
+    Layout {
+        hookswitch: Some(nowhere),
+        buttons: BUTTONS
+            .iter()
+            .map(|(usage, label)| Button {
+                usage: *usage,
+                place: nowhere,
+                press_only: false,
+                array_value: None,
+                label: Some(label),
+            })
+            .collect(),
+        lamps: vec![Lamp {
+            usage: Usage::new(PAGE_LED, 0x4B),
+            place: nowhere,
+        }],
+        ringer: Some(nowhere),
+        data_areas: vec![area(0, yealink::LCD_BYTES), area(1, RINGTONE_BYTES)],
+        applications: vec![Usage::new(PAGE_TELEPHONY, 0x01)],
+        ..Layout::default()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    lcd: [u8; yealink::LCD_BYTES],
+    ringtone: Vec<u8>,
+    led: bool,
+}
+
+/// A running P1K. Dropping it stops the poll thread and waits for it.
+#[derive(Debug)]
+pub struct P1k {
+    link: Arc<Link>,
+    state: Mutex<State>,
+    stop: Arc<AtomicBool>,
+    poller: Option<JoinHandle<()>>,
+}
+
+/// The transport, one packet and its reply at a time.
+struct Link {
+    transport: Arc<dyn Transport>,
+    busy: Mutex<()>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Link {
+    /// Sends `packet` and returns the data of its reply.
+    fn exchange(&self, packet: &[u8]) -> Result<Vec<u8>, DeviceError> {
+        let _busy = lock(&self.busy);
+        self.transport.write_output(packet)?;
+        let reply = self
+            .transport
+            .read_input(REPLY_TIMEOUT)?
+            .ok_or_else(|| TransportError::Io(format!("no reply to command {:#04x}", packet[0])))?;
+        let (_, data) = yealink::reply(Generation::G1, &reply)?;
+        Ok(data.to_vec())
+    }
+
+    fn command(&self, command: u8, offset: u16, data: &[u8]) -> Result<Vec<u8>, DeviceError> {
+        let size = data.len().max(1) as u8;
+        let packet = yealink::packet(Generation::G1, command, size, offset, data)?;
+        self.exchange(&packet)
+    }
+}
+
+impl P1k {
+    /// Initialises the phone and starts polling it; `on_event` runs on the poll
+    /// thread.
+    pub fn start(
+        transport: Arc<dyn Transport>,
+        on_event: impl FnMut(DeviceEvent) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let link = Arc::new(Link {
+            transport,
+            busy: Mutex::new(()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = {
+            let (link, stop) = (Arc::clone(&link), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("tsp-usbhid-p1k".into())
+                .spawn(move || poll(&link, &stop, on_event))?
+        };
+        Ok(Self {
+            link,
+            state: Mutex::new(State {
+                lcd: [0; yealink::LCD_BYTES],
+                ringtone: Vec::new(),
+                led: false,
+            }),
+            stop,
+            poller: Some(poller),
+        })
+    }
+}
+
+impl Drop for P1k {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(poller) = self.poller.take() {
+            poller.thread().unpark();
+            let _ = poller.join();
+        }
+    }
+}
+
+/// The keys pressed now, turned into events.
+#[derive(Debug, Default)]
+struct Keys {
+    counter: Option<u8>,
+    held: Option<u32>,
+    off_hook: bool,
+}
+
+impl Keys {
+    fn scancode(&mut self, scancode: u8) -> Vec<HandsetEvent> {
+        let mut events: Vec<HandsetEvent> = self
+            .held
+            .take()
+            .map(HandsetEvent::ButtonUp)
+            .into_iter()
+            .collect();
+        if scancode == NO_KEY {
+            return events;
+        }
+        match key_of(scancode) {
+            Some(Key::Button(id)) => {
+                self.held = Some(id);
+                events.push(HandsetEvent::ButtonDown(id));
+            }
+            Some(Key::Hook(off_hook)) if off_hook != self.off_hook => {
+                self.off_hook = off_hook;
+                events.push(HandsetEvent::Hookswitch(off_hook));
+            }
+            Some(Key::Hook(_)) => {}
+            None => tracing::debug!(scancode, "an unknown P1K scancode"),
+        }
+        events
+    }
+}
+
+fn poll(link: &Link, stop: &AtomicBool, mut on_event: impl FnMut(DeviceEvent)) {
+    let mut keys = Keys::default();
+    let mut first = true;
+    while !stop.load(Ordering::Acquire) {
+        let step = if first {
+            link.command(cmd::INIT, 0, &[0; 10]).map(|_| Vec::new())
+        } else {
+            poll_keys(link, &mut keys)
+        };
+        match step {
+            Ok(events) => {
+                first = false;
+                events
+                    .into_iter()
+                    .for_each(|e| on_event(DeviceEvent::Handset(e)));
+            }
+            Err(DeviceError::Transport(TransportError::Gone)) => {
+                on_event(DeviceEvent::Disconnected);
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "polling the P1K failed"),
+        }
+        std::thread::park_timeout(POLL_EVERY);
+    }
+}
+
+/// One key poll: when the firmware's key counter moved, the scancode it points at.
+fn poll_keys(link: &Link, keys: &mut Keys) -> Result<Vec<HandsetEvent>, DeviceError> {
+    let counter = link.command(cmd::KEY_POLL, 0, &[])?[0];
+    if keys.counter == Some(counter) {
+        return Ok(Vec::new());
+    }
+    keys.counter = Some(counter);
+    let offset = u16::from(counter.wrapping_sub(1) & 0x1F);
+    let scancode = link.command(cmd::SCANCODE, offset, &[])?[0];
+    Ok(keys.scancode(scancode))
+}
+
+impl Control for P1k {
+    fn set_lamp(&self, index: usize, on: bool) -> Result<(), DeviceError> {
+        if index != 0 {
+            return Err(DeviceError::NoSuchControl);
+        }
+        self.link.command(cmd::LED, 0, &[u8::from(on)])?;
+        lock(&self.state).led = on;
+        Ok(())
+    }
+
+    fn set_ring(&self, on: bool, volume: u32) -> Result<(), DeviceError> {
+        if on {
+            let volume = (volume.min(0xFFFF) >> 8) as u8;
+            self.link.command(cmd::RING_VOLUME, 0, &[volume])?;
+        }
+        let value = if on { RINGER_ON } else { 0 };
+        self.link.command(cmd::RINGER, 0, &[value])?;
+        Ok(())
+    }
+
+    /// The P1K's hook is the user's keys: it cannot be set.
+    fn set_hookswitch(&self, _off_hook: bool) -> Result<(), DeviceError> {
+        Err(DeviceError::NoSuchControl)
+    }
+
+    fn set_data(&self, id: u32, data: &[u8]) -> Result<(), DeviceError> {
+        let max = match id {
+            LCD_AREA => yealink::LCD_BYTES,
+            RINGTONE_AREA => RINGTONE_BYTES,
+            _ => return Err(DataError::NoSuchArea(id).into()),
+        };
+        if data.len() > max {
+            return Err(DataError::TooLong {
+                id,
+                len: data.len(),
+                max,
+            }
+            .into());
+        }
+        let packets = if id == LCD_AREA {
+            yealink::lcd_write(0, data)?
+        } else {
+            yealink::ringtone(Generation::G1, data)?
+        };
+        for packet in &packets {
+            self.link.exchange(packet)?;
+        }
+        let mut state = lock(&self.state);
+        if id == LCD_AREA {
+            state.lcd[..data.len()].copy_from_slice(data);
+        } else {
+            state.ringtone = data.to_vec();
+        }
+        Ok(())
+    }
+
+    fn get_data(&self, id: u32) -> Result<Vec<u8>, DeviceError> {
+        let state = lock(&self.state);
+        match id {
+            LCD_AREA => Ok(state.lcd.to_vec()),
+            RINGTONE_AREA => Ok(state.ringtone.clone()),
+            _ => Err(DataError::NoSuchArea(id).into()),
+        }
+    }
+
+    fn lamp_is_on(&self, index: usize) -> bool {
+        index == 0 && lock(&self.state).led
+    }
+}
+
+#[derive(Debug)]
+struct Firmware {
+    replies: VecDeque<Vec<u8>>,
+    counter: u8,
+    keys: [u8; 32],
+    lcd: [u8; yealink::LCD_BYTES],
+    notes: Vec<u8>,
+    ring_volume: u8,
+    ringer: u8,
+    led: u8,
+    received: Vec<Vec<u8>>,
+    gone: bool,
+}
+
+impl Default for Firmware {
+    fn default() -> Self {
+        Self {
+            replies: VecDeque::new(),
+            counter: 0,
+            keys: [NO_KEY; 32],
+            lcd: [0; yealink::LCD_BYTES],
+            notes: Vec::new(),
+            ring_volume: 0,
+            ringer: 0,
+            led: 0,
+            received: Vec::new(),
+            gone: false,
+        }
+    }
+}
+
+impl Firmware {
+    /// What the firmware does with a packet, and its reply.
+    fn take(&mut self, packet: &[u8]) -> Vec<u8> {
+        let bad =
+            || yealink::packet(Generation::G1, cmd::BAD_PACKET, 0, 0, &[]).unwrap_or_default();
+        if packet.len() != 16 || yealink::checksum(packet) != 0 {
+            return bad();
+        }
+        let size = usize::from(packet[1]).min(11);
+        let offset = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+        let data = &packet[4..4 + size];
+        let answer = |cmd: u8, offset: usize, data: &[u8]| {
+            yealink::packet(Generation::G1, cmd, 1, offset as u16, data).unwrap_or_default()
+        };
+        match packet[0] {
+            cmd::KEY_POLL => answer(cmd::KEY_POLL, 0, &[self.counter]),
+            cmd::SCANCODE => answer(cmd::SCANCODE, offset, &[self.keys[offset & 0x1F]]),
+            cmd::VERSION => answer(cmd::VERSION, 0, &[0x01, 0x00]),
+            cmd::LCD if offset + size <= yealink::LCD_BYTES => {
+                self.lcd[offset..offset + size].copy_from_slice(data);
+                packet.to_vec()
+            }
+            cmd::RING_NOTE => {
+                if self.notes.len() < offset + size {
+                    self.notes.resize(offset + size, 0);
+                }
+                self.notes[offset..offset + size].copy_from_slice(data);
+                packet.to_vec()
+            }
+            cmd::RING_VOLUME => {
+                self.ring_volume = data[0];
+                packet.to_vec()
+            }
+            cmd::RINGER => {
+                self.ringer = data[0];
+                packet.to_vec()
+            }
+            cmd::LED => {
+                self.led = data[0];
+                packet.to_vec()
+            }
+            cmd::INIT => packet.to_vec(),
+            _ => bad(),
+        }
+    }
+}
+
+/// A P1K that answers packets as its firmware does (key counter, scancode ring,
+/// LCD memory, ringtone notes, ringer, LED), for tests and for anyone without
+/// the phone. Clones share one phone.
+#[derive(Clone, Debug, Default)]
+pub struct SimulatedP1k {
+    firmware: Arc<(Mutex<Firmware>, Condvar)>,
+}
+
+impl SimulatedP1k {
+    /// A connected P1K with no key pressed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn firmware(&self) -> MutexGuard<'_, Firmware> {
+        lock(&self.firmware.0)
+    }
+
+    /// The user presses the key with `scancode` (or releases it: 0xFF).
+    pub fn key(&self, scancode: u8) {
+        let mut firmware = self.firmware();
+        firmware.counter = firmware.counter.wrapping_add(1);
+        let slot = usize::from(firmware.counter.wrapping_sub(1) & 0x1F);
+        firmware.keys[slot] = scancode;
+    }
+
+    /// The LCD segment memory.
+    pub fn lcd(&self) -> [u8; yealink::LCD_BYTES] {
+        self.firmware().lcd
+    }
+
+    /// The ringtone notes downloaded, end marker included.
+    pub fn notes(&self) -> Vec<u8> {
+        self.firmware().notes.clone()
+    }
+
+    /// The ring volume (command 0x11), the ringer (0x03) and the LED (0x05) as
+    /// last set.
+    pub fn ring_volume_ringer_led(&self) -> (u8, u8, u8) {
+        let firmware = self.firmware();
+        (firmware.ring_volume, firmware.ringer, firmware.led)
+    }
+
+    /// Every packet received, oldest first.
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.firmware().received.clone()
+    }
+
+    /// Unplugs it: every transfer fails with [`TransportError::Gone`] until
+    /// [`SimulatedP1k::replug`].
+    pub fn unplug(&self) {
+        self.firmware().gone = true;
+        self.firmware.1.notify_all();
+    }
+
+    /// Plugs it back in.
+    pub fn replug(&self) {
+        let mut firmware = self.firmware();
+        firmware.gone = false;
+        firmware.replies.clear();
+    }
+
+    /// Whether it is plugged in.
+    pub fn is_plugged(&self) -> bool {
+        !self.firmware().gone
+    }
+}
+
+impl Transport for SimulatedP1k {
+    fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+        let guard = self.firmware();
+        let (mut firmware, _) = self
+            .firmware
+            .1
+            .wait_timeout_while(guard, timeout, |f| f.replies.is_empty() && !f.gone)
+            .unwrap_or_else(|e| e.into_inner());
+        if firmware.gone {
+            return Err(TransportError::Gone);
+        }
+        Ok(firmware.replies.pop_front())
+    }
+
+    fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
+        let mut firmware = self.firmware();
+        if firmware.gone {
+            return Err(TransportError::Gone);
+        }
+        firmware.received.push(report.to_vec());
+        let reply = firmware.take(report);
+        firmware.replies.push_back(reply);
+        self.firmware.1.notify_all();
+        Ok(())
+    }
+
+    fn write_feature(&self, _: &[u8]) -> Result<(), TransportError> {
+        Err(TransportError::Io("the P1K has no feature reports".into()))
+    }
+
+    fn read_feature(&self, _: u8, _: usize) -> Result<Vec<u8>, TransportError> {
+        Err(TransportError::Io("the P1K has no feature reports".into()))
+    }
+}
