@@ -44,6 +44,7 @@ mod error;
 pub mod event;
 pub mod host;
 pub mod manifest;
+pub mod reservation;
 #[cfg(windows)]
 mod winload;
 
@@ -52,6 +53,7 @@ pub use driver::{
 };
 pub use error::DriverError;
 pub use event::{DriverEvent, PhoneEvent};
+pub use reservation::LockFile;
 pub use tsp_core as core;
 
 /// The version of this SDK, recorded in every plugin built with it.

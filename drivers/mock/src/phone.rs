@@ -2,15 +2,14 @@
 //! its reservation.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use tsp_core::{
     ButtonFunction, ButtonLamp, ButtonModes, DisplayGeometry, HookSwitchCaps, HookSwitchMode,
-    HookSwitchModes, LampModes, PhoneCaps, PhoneError, PhoneFeatures, PhoneStates, StringFormat,
+    HookSwitchModes, LampModes, PhoneCaps, PhoneFeatures, PhoneStates, StringFormat,
 };
-use tsp_plugin_sdk::DriverError;
+use tsp_plugin_sdk::{DriverError, LockFile};
 
 use crate::Fault;
 use crate::config::PhoneConfig;
@@ -146,34 +145,8 @@ impl Phone {
 
     /// Takes the device's reservation: an exclusive OS file lock named after the
     /// permanent id, so a second open fails in this process or any other.
-    pub(crate) fn reserve(&self) -> Result<File, DriverError> {
-        let path = lock_path(self.caps.permanent_id);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                DriverError::new(
-                    PhoneError::ResourceUnavail,
-                    format!("cannot create lock file {}: {e}", path.display()),
-                )
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(TryLockError::WouldBlock) => Err(DriverError::new(
-                PhoneError::Allocated,
-                format!(
-                    "{} is open elsewhere (lock {})",
-                    self.caps.name,
-                    path.display()
-                ),
-            )),
-            Err(TryLockError::Error(e)) => Err(DriverError::new(
-                PhoneError::ResourceUnavail,
-                format!("cannot lock {}: {e}", path.display()),
-            )),
-        }
+    pub(crate) fn reserve(&self) -> Result<LockFile, DriverError> {
+        LockFile::take("mock", self.caps.permanent_id, &self.caps.name)
     }
 }
 
@@ -189,7 +162,7 @@ fn default_label(id: usize) -> String {
 
 /// The lock file of the phone with this permanent id.
 pub fn lock_path(permanent_id: u32) -> PathBuf {
-    std::env::temp_dir().join(format!("tsp-rs-mock-{permanent_id:08x}.lock"))
+    LockFile::path("mock", permanent_id)
 }
 
 /// The capabilities a phone configuration gives.

@@ -1,7 +1,6 @@
 //! An open mock phone.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +9,7 @@ use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
     HookSwitchStatus, LampModes, PhoneError, PhoneFeatures, PhoneStatus, PhoneStatusFlags,
 };
-use tsp_plugin_sdk::{Completion, PhoneEvent, PhoneEvents, Session};
+use tsp_plugin_sdk::{Completion, LockFile, PhoneEvent, PhoneEvents, Session};
 
 use crate::command::{self, Command};
 use crate::config::CompletionMode;
@@ -85,7 +84,7 @@ pub(crate) struct MockSession {
     pending: Arc<Pending>,
     requests: AtomicU32,
     /// The file lock; taken out by `close`, which releases the device.
-    reservation: Mutex<Option<File>>,
+    reservation: Mutex<Option<LockFile>>,
 }
 
 impl MockSession {
@@ -93,7 +92,7 @@ impl MockSession {
         phone: Arc<Phone>,
         shared: Arc<Shared>,
         events: PhoneEvents,
-        reservation: Option<File>,
+        reservation: Option<LockFile>,
     ) -> Self {
         Self {
             phone,

@@ -13,7 +13,6 @@
 //! A real handset answers every command with `OPERATIONUNAVAIL`; a simulated one
 //! answers a command it does not know with `INVALPARAM`.
 
-use std::fs::{File, TryLockError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -25,7 +24,7 @@ use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
     HookSwitchStatus, LampModes, PhoneError, PhoneStatus, PhoneStatusFlags,
 };
-use tsp_plugin_sdk::{Completion, DriverError, PhoneEvents, Session};
+use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, Session};
 
 use crate::caps;
 use crate::device::{Control, Device, DeviceError, DeviceEvent};
@@ -38,7 +37,7 @@ use crate::transport::{Simulated, Transport, TransportError};
 /// processes (a second open of the interface is refused by the kernel too, but
 /// a simulated handset has no kernel).
 pub fn lock_path(permanent_id: u32) -> PathBuf {
-    std::env::temp_dir().join(format!("tsp-rs-usbhid-{permanent_id:08x}.lock"))
+    LockFile::path("usbhid", permanent_id)
 }
 
 /// What the phone is doing, as TAPI asks it.
@@ -61,37 +60,7 @@ pub(crate) struct Live {
     shared: Weak<Shared>,
     simulated: Option<Simulated>,
     /// Held while open; letting go of it lets another process open the phone.
-    reservation: Mutex<Option<File>>,
-}
-
-fn reserve(candidate: &Candidate) -> Result<File, DriverError> {
-    let path = lock_path(permanent_id(&candidate.key));
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| {
-            DriverError::new(
-                PhoneError::ResourceUnavail,
-                format!("cannot create lock file {}: {e}", path.display()),
-            )
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(DriverError::new(
-            PhoneError::Allocated,
-            format!(
-                "{} is open elsewhere (lock {}); close it there first",
-                candidate.key,
-                path.display()
-            ),
-        )),
-        Err(TryLockError::Error(e)) => Err(DriverError::new(
-            PhoneError::ResourceUnavail,
-            format!("cannot lock {}: {e}", path.display()),
-        )),
-    }
+    reservation: Mutex<Option<LockFile>>,
 }
 
 impl Live {
@@ -101,7 +70,7 @@ impl Live {
         events: PhoneEvents,
         shared: Weak<Shared>,
     ) -> Result<Arc<Self>, DriverError> {
-        let reservation = reserve(candidate)?;
+        let reservation = LockFile::take("usbhid", permanent_id(&candidate.key), &candidate.key)?;
         let simulated = match &candidate.source {
             Source::Simulated(handset) => Some(handset.clone()),
             #[cfg(unix)]

@@ -115,38 +115,36 @@ fn inside_umockdev() {
     );
 }
 
-#[test]
-#[ignore = "run by the_plugin_serves_a_poly_headset_on_emulated_usb under umockdev-run"]
-fn plugin_inside_umockdev() {
+/// Under umockdev: the plugin finds one device, and once opened, hears its hook
+/// go off and then sees it unplugged. The ioctl scripts leave room for one
+/// session only, so the driver does not rescan during the test.
+fn serve_until_unplugged(
+    staged_as: &str,
+    hook: tsp_core::HookSwitchDevice,
+    check_device: impl FnOnce(&tsp_host::Device),
+) {
     use common::{completion_proc, event_proc, events, provider, staged, wait_for};
-    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+    use tsp_core::{HookSwitchDevs, HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
 
     assert!(
         std::env::var_os(INSIDE).is_some(),
         "run under umockdev-run only"
     );
-    let (folder, _) = staged("test-usbhid-umockdev");
-    // No rescans during the test: the ioctl script has room for one session only.
+    let (folder, _) = staged(staged_as);
     let p = provider(folder, "scan_ms = 600000");
-    assert_eq!(p.enum_devices(0, None), 1, "the emulated Poly is found");
-    let device = &p.devices()[0];
-    assert_eq!(device.key, "1234:5678:TSPRS-TEST-0001");
-    assert_eq!(device.caps.name, "Fake HID Handset", "the product string");
-    assert_eq!(
-        device.caps.permanent_id,
-        tsp_driver_usbhid::permanent_id("1234:5678:TSPRS-TEST-0001")
-    );
+    assert_eq!(p.enum_devices(0, None), 1, "the emulated device is found");
+    check_device(&p.devices()[0]);
     p.init(0, completion_proc()).expect("init");
     let ht = 0x0B;
     let hd = p
         .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
         .expect("claims the interface");
-    let watched =
-        PhoneStates::HEADSETHOOKSWITCH | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+    let hook_state = PhoneStates::hookswitch_of(hook);
+    let watched = hook_state | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
     p.set_status_messages(hd, watched.bits(), 0, 0)
         .expect("filter");
-    let hook = [
-        PhoneStates::HEADSETHOOKSWITCH.bits() as usize,
+    let off_hook = [
+        hook_state.bits() as usize,
         HookSwitchMode::MicSpeaker.code() as usize,
         0,
     ];
@@ -158,12 +156,12 @@ fn plugin_inside_umockdev() {
     // but the phone's state says it came.
     let states = events(ht, PhoneMessage::State);
     assert!(
-        states.last() == Some(&gone) && states.iter().all(|s| *s == hook || *s == gone),
+        states.last() == Some(&gone) && states.iter().all(|s| *s == off_hook || *s == gone),
         "{states:?}"
     );
     assert_eq!(
         p.get_hookswitch(hd),
-        Ok(tsp_core::HookSwitchDevs::HEADSET.bits()),
+        Ok(HookSwitchDevs::from(hook).bits()),
         "off hook"
     );
     p.close(hd).expect("closes");
@@ -171,57 +169,33 @@ fn plugin_inside_umockdev() {
 }
 
 #[test]
+#[ignore = "run by the_plugin_serves_a_poly_headset_on_emulated_usb under umockdev-run"]
+fn plugin_inside_umockdev() {
+    serve_until_unplugged(
+        "test-usbhid-umockdev",
+        tsp_core::HookSwitchDevice::Headset,
+        |device| {
+            assert_eq!(device.key, "1234:5678:TSPRS-TEST-0001");
+            assert_eq!(device.caps.name, "Fake HID Handset", "the product string");
+            assert_eq!(
+                device.caps.permanent_id,
+                tsp_driver_usbhid::permanent_id("1234:5678:TSPRS-TEST-0001")
+            );
+        },
+    );
+}
+
+/// Init, key poll, scancode 0x03 (the pickup key), key poll: off hook, then gone.
+#[test]
 #[ignore = "run by the_plugin_serves_a_yealink_p1k_on_emulated_usb under umockdev-run"]
 fn p1k_inside_umockdev() {
-    use common::{completion_proc, event_proc, events, provider, staged, wait_for};
-    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
-
-    assert!(
-        std::env::var_os(INSIDE).is_some(),
-        "run under umockdev-run only"
+    serve_until_unplugged(
+        "test-usbhid-umockdev-p1k",
+        tsp_core::HookSwitchDevice::Handset,
+        |device| {
+            assert_eq!(device.key, "6993:b001:TSPRS-P1K-0001", "found by its ids");
+            assert_eq!(device.caps.name, "USB-P1K (emulated)");
+            assert_eq!(device.caps.set_data, [24, 256], "LCD memory and ringtone");
+        },
     );
-    let (folder, _) = staged("test-usbhid-umockdev-p1k");
-    let p = provider(folder, "scan_ms = 600000");
-    assert_eq!(
-        p.enum_devices(0, None),
-        1,
-        "the emulated P1K is found by its ids"
-    );
-    let device = &p.devices()[0];
-    assert_eq!(device.key, "6993:b001:TSPRS-P1K-0001");
-    assert_eq!(device.caps.name, "USB-P1K (emulated)");
-    assert_eq!(device.caps.set_data, [24, 256], "LCD memory and ringtone");
-    assert!(device.caps.handset.is_some(), "a handset, not a headset");
-    p.init(0, completion_proc()).expect("init");
-    let ht = 0x1C;
-    let hd = p
-        .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
-        .expect("claims the interface");
-    let watched =
-        PhoneStates::HANDSETHOOKSWITCH | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
-    p.set_status_messages(hd, watched.bits(), 0, 0)
-        .expect("filter");
-    let hook = [
-        PhoneStates::HANDSETHOOKSWITCH.bits() as usize,
-        HookSwitchMode::MicSpeaker.code() as usize,
-        0,
-    ];
-    let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
-    wait_for("PHONE_STATE(DISCONNECTED)", || {
-        events(ht, PhoneMessage::State).contains(&gone)
-    });
-    // Init, poll, scancode (pickup), poll: the filter may come after the pickup,
-    // but the phone's state says it came.
-    let states = events(ht, PhoneMessage::State);
-    assert!(
-        states.last() == Some(&gone) && states.iter().all(|s| *s == hook || *s == gone),
-        "{states:?}"
-    );
-    assert_eq!(
-        p.get_hookswitch(hd),
-        Ok(tsp_core::HookSwitchDevs::HANDSET.bits()),
-        "the pickup key took it off hook"
-    );
-    p.close(hd).expect("closes");
-    p.shutdown().expect("shuts down");
 }
