@@ -1,0 +1,506 @@
+//! The objects tspd serves: the root (ObjectManager and the phone list) and one
+//! object per phone. Every call that reaches the host runs off the bus's
+//! executor, so a slow driver holds up only its own caller.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tsp_core::{ButtonInfo, PhoneCaps, PhoneError, PhoneStatus, VarString, var::sized_buffer};
+use tspd::{ACCESS_DENIED, error_name};
+use zbus::message::{Header, Message};
+use zbus::names::ErrorName;
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+use crate::service::{Fault, Service, VERSION};
+
+impl zbus::DBusError for Fault {
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        let message = match self {
+            Fault::Phone(error) => error.to_string(),
+            Fault::AccessDenied(why) => why.clone(),
+        };
+        Message::error(call, self.name())?.build(&(message,))
+    }
+
+    fn name(&self) -> ErrorName<'_> {
+        let name = match self {
+            Fault::Phone(error) => error_name(*error),
+            Fault::AccessDenied(_) => ACCESS_DENIED.to_owned(),
+        };
+        ErrorName::try_from(name).unwrap_or_else(|_| {
+            ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed")
+        })
+    }
+
+    /// The `PHONEERR_*` text is made in `create_reply`; only the access error
+    /// keeps its words here.
+    fn description(&self) -> Option<&str> {
+        match self {
+            Fault::Phone(_) => None,
+            Fault::AccessDenied(why) => Some(why),
+        }
+    }
+}
+
+impl From<zbus::Error> for Fault {
+    fn from(error: zbus::Error) -> Self {
+        tracing::warn!(%error, "a bus error inside a method");
+        Fault::Phone(PhoneError::OperationFailed)
+    }
+}
+
+type Dict = HashMap<String, OwnedValue>;
+
+/// Runs `work` on a thread of its own and awaits it: host calls block.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = async_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = sender.try_send(work());
+    });
+    // The thread always sends unless it panicked; then the call fails.
+    match receiver.recv().await {
+        Ok(value) => value,
+        Err(_) => std::process::abort(),
+    }
+}
+
+fn sender_of(header: &Header<'_>) -> String {
+    header.sender().map(|s| s.to_string()).unwrap_or_default()
+}
+
+fn value<T: Into<Value<'static>>>(v: T) -> OwnedValue {
+    // Plain values never carry file descriptors, so this cannot fail.
+    OwnedValue::try_from(v.into()).unwrap_or_else(|_| OwnedValue::from(0u32))
+}
+
+/// PHONECAPS as a dictionary.
+fn caps_dict(caps: &PhoneCaps) -> Dict {
+    let hookswitch = |h: &Option<tsp_core::HookSwitchCaps>| {
+        h.map_or((0u32, 0u32, 0u32), |h| {
+            (h.modes.bits(), h.settable.bits(), h.monitored.bits())
+        })
+    };
+    let buttons: Vec<(u32, u32, u32)> = caps
+        .buttons
+        .iter()
+        .map(|b| (b.mode.bits(), b.function.code(), b.lamp_modes.bits()))
+        .collect();
+    let display = caps.display.map_or((0u32, 0u32), |d| (d.rows, d.columns));
+    HashMap::from([
+        ("Name".to_owned(), value(caps.name.clone())),
+        ("ProviderInfo".to_owned(), value(caps.provider_info.clone())),
+        ("PhoneInfo".to_owned(), value(caps.phone_info.clone())),
+        ("PermanentId".to_owned(), value(caps.permanent_id)),
+        ("Features".to_owned(), value(caps.features.bits())),
+        ("PhoneStates".to_owned(), value(caps.phone_states.bits())),
+        ("Handset".to_owned(), value(hookswitch(&caps.handset))),
+        ("Speaker".to_owned(), value(hookswitch(&caps.speaker))),
+        ("Headset".to_owned(), value(hookswitch(&caps.headset))),
+        ("Display".to_owned(), value(display)),
+        ("RingModes".to_owned(), value(caps.ring_modes)),
+        ("Buttons".to_owned(), value(buttons)),
+        ("SetData".to_owned(), value(caps.set_data.clone())),
+        ("GetData".to_owned(), value(caps.get_data.clone())),
+    ])
+}
+
+fn status_dict(status: &PhoneStatus) -> Dict {
+    let hookswitch = |h: &Option<tsp_core::HookSwitchStatus>| {
+        h.map_or((0u32, 0u32, 0u32), |h| (h.mode.code(), h.volume, h.gain))
+    };
+    let lamps: Vec<u32> = status.lamp_modes.iter().map(|m| m.bits()).collect();
+    HashMap::from([
+        ("Flags".to_owned(), value(status.flags.bits())),
+        ("RingMode".to_owned(), value(status.ring_mode)),
+        ("RingVolume".to_owned(), value(status.ring_volume)),
+        ("Handset".to_owned(), value(hookswitch(&status.handset))),
+        ("Speaker".to_owned(), value(hookswitch(&status.speaker))),
+        ("Headset".to_owned(), value(hookswitch(&status.headset))),
+        (
+            "Display".to_owned(),
+            value(status.display.clone().unwrap_or_default()),
+        ),
+        ("LampModes".to_owned(), value(lamps)),
+        ("Features".to_owned(), value(status.features.bits())),
+    ])
+}
+
+fn button_dict(info: &ButtonInfo) -> Dict {
+    HashMap::from([
+        ("Mode".to_owned(), value(info.mode.bits())),
+        ("Function".to_owned(), value(info.function.code())),
+        ("Text".to_owned(), value(info.text.clone())),
+        ("State".to_owned(), value(info.state.bits())),
+    ])
+}
+
+/// Reads a variable-size structure the host writes: asks once with the fixed
+/// size, again with what it said it needs.
+fn read_sized<T>(
+    fixed: usize,
+    write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
+    read: impl Fn(&[u8]) -> Option<T>,
+) -> Result<T, PhoneError> {
+    let mut buf = sized_buffer(fixed as u32);
+    let first = write(&mut buf)?;
+    let mut buf = sized_buffer(first.needed.max(fixed as u32));
+    write(&mut buf)?;
+    read(&buf).ok_or(PhoneError::OperationFailed)
+}
+
+/// A phone object.
+pub(crate) struct PhoneObject {
+    pub(crate) service: Arc<Service>,
+    pub(crate) device_id: u32,
+}
+
+impl PhoneObject {
+    /// Starts an asynchronous TSPI function for the caller and awaits its
+    /// completion: the reply is the completion.
+    async fn request(
+        &self,
+        header: &Header<'_>,
+        start: impl FnOnce(&tsp_host::Provider, u32, tsp_host::PhoneHandle) -> i32 + Send + 'static,
+    ) -> Result<(), Fault> {
+        let _call = self.service.call();
+        let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
+        let completion = {
+            let (service, caller) = (service.clone(), caller.clone());
+            off_thread(move || service.request(id, &caller, start)).await?
+        };
+        let result = completion.recv().await;
+        off_thread(move || service.release(id, &caller)).await;
+        match result {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(Fault::Phone(
+                PhoneError::from_long(code).unwrap_or(PhoneError::OperationFailed),
+            )),
+            // The host completes every request; a lost sender means it shut down.
+            Err(_) => Err(Fault::Phone(PhoneError::OperationFailed)),
+        }
+    }
+
+    /// Runs a synchronous TSPI function for the caller.
+    async fn query<T: Send + 'static>(
+        &self,
+        header: &Header<'_>,
+        query: impl FnOnce(&tsp_host::Provider, tsp_host::PhoneHandle) -> Result<T, PhoneError>
+        + Send
+        + 'static,
+    ) -> Result<T, Fault> {
+        let _call = self.service.call();
+        let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
+        off_thread(move || service.query(id, &caller, query)).await
+    }
+}
+
+#[zbus::interface(name = "org.tsprs.Telephony1.Phone")]
+impl PhoneObject {
+    /// The TAPI device id.
+    #[zbus(property)]
+    fn device_id(&self) -> u32 {
+        self.device_id
+    }
+
+    /// The phone's name.
+    #[zbus(property)]
+    fn name(&self) -> String {
+        self.service
+            .device(self.device_id)
+            .map(|d| d.caps.name)
+            .unwrap_or_default()
+    }
+
+    /// The permanent phone id.
+    #[zbus(property)]
+    fn permanent_id(&self) -> u32 {
+        self.service
+            .device(self.device_id)
+            .map(|d| d.caps.permanent_id)
+            .unwrap_or_default()
+    }
+
+    /// False while the device is unplugged.
+    #[zbus(property)]
+    fn connected(&self) -> bool {
+        self.service.connected(self.device_id)
+    }
+
+    /// The unique bus name of the client that has the phone open, or "".
+    #[zbus(property)]
+    fn owner(&self) -> String {
+        self.service.owner(self.device_id).unwrap_or_default()
+    }
+
+    /// TSPI_phoneGetDevCaps: PHONECAPS as a dictionary.
+    async fn caps(&self) -> Result<Dict, Fault> {
+        let device = self.service.device(self.device_id)?;
+        Ok(caps_dict(&device.caps))
+    }
+
+    /// TSPI_phoneOpen: the phone becomes the caller's.
+    async fn open(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Fault> {
+        let _call = self.service.call();
+        let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
+        off_thread(move || service.open(id, &caller)).await
+    }
+
+    /// TSPI_phoneClose: outstanding requests complete first.
+    async fn close(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Fault> {
+        let _call = self.service.call();
+        let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
+        off_thread(move || service.close(id, &caller)).await
+    }
+
+    /// TSPI_phoneGetStatus: PHONESTATUS as a dictionary.
+    async fn status(&self, #[zbus(header)] header: Header<'_>) -> Result<Dict, Fault> {
+        let status = self
+            .query(&header, |p, h| {
+                read_sized(
+                    PhoneStatus::fixed_size(VERSION),
+                    |buf| p.get_status(h, buf),
+                    |buf| PhoneStatus::read(buf, VERSION),
+                )
+            })
+            .await?;
+        Ok(status_dict(&status))
+    }
+
+    /// TSPI_phoneSetData; replies when the request completes.
+    async fn set_data(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        data_id: u32,
+        data: Vec<u8>,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.set_data(r, h, data_id, &data))
+            .await
+    }
+
+    /// TSPI_phoneGetData: `size` bytes of data area `data_id`.
+    async fn get_data(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        data_id: u32,
+        size: u32,
+    ) -> Result<Vec<u8>, Fault> {
+        self.query(&header, move |p, h| {
+            let mut buf = vec![0; size as usize];
+            p.get_data(h, data_id, &mut buf).map(|()| buf)
+        })
+        .await
+    }
+
+    /// TSPI_phoneSetDisplay.
+    async fn set_display(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        row: u32,
+        column: u32,
+        text: String,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| {
+            p.set_display(r, h, row, column, text.as_bytes())
+        })
+        .await
+    }
+
+    /// TSPI_phoneGetDisplay.
+    async fn get_display(&self, #[zbus(header)] header: Header<'_>) -> Result<String, Fault> {
+        self.query(&header, |p, h| {
+            read_sized(
+                VarString::FIXED_SIZE,
+                |buf| p.get_display(h, buf),
+                VarString::read,
+            )
+            .and_then(|v| v.as_text().ok_or(PhoneError::OperationFailed))
+        })
+        .await
+    }
+
+    /// TSPI_phoneSetHookSwitch: PHONEHOOKSWITCHDEV_ flags and one mode.
+    async fn set_hook_switch(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        devices: u32,
+        mode: u32,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| {
+            p.set_hookswitch(r, h, devices, mode)
+        })
+        .await
+    }
+
+    /// TSPI_phoneGetHookSwitch: the devices off hook.
+    async fn get_hook_switch(&self, #[zbus(header)] header: Header<'_>) -> Result<u32, Fault> {
+        self.query(&header, |p, h| p.get_hookswitch(h)).await
+    }
+
+    /// TSPI_phoneSetRing.
+    async fn set_ring(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        mode: u32,
+        volume: u32,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.set_ring(r, h, mode, volume))
+            .await
+    }
+
+    /// TSPI_phoneGetRing: mode and volume.
+    async fn get_ring(&self, #[zbus(header)] header: Header<'_>) -> Result<(u32, u32), Fault> {
+        self.query(&header, |p, h| p.get_ring(h)).await
+    }
+
+    /// TSPI_phoneSetLamp.
+    async fn set_lamp(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        id: u32,
+        mode: u32,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.set_lamp(r, h, id, mode))
+            .await
+    }
+
+    /// TSPI_phoneGetLamp.
+    async fn get_lamp(&self, #[zbus(header)] header: Header<'_>, id: u32) -> Result<u32, Fault> {
+        self.query(&header, move |p, h| p.get_lamp(h, id)).await
+    }
+
+    /// TSPI_phoneSetVolume: a PHONEHOOKSWITCHDEV_ and 0–0xFFFF.
+    async fn set_volume(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        device: u32,
+        volume: u32,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.set_volume(r, h, device, volume))
+            .await
+    }
+
+    /// TSPI_phoneGetVolume.
+    async fn get_volume(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        device: u32,
+    ) -> Result<u32, Fault> {
+        self.query(&header, move |p, h| p.get_volume(h, device))
+            .await
+    }
+
+    /// TSPI_phoneSetGain: a PHONEHOOKSWITCHDEV_ and 0–0xFFFF.
+    async fn set_gain(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        device: u32,
+        gain: u32,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.set_gain(r, h, device, gain))
+            .await
+    }
+
+    /// TSPI_phoneGetGain.
+    async fn get_gain(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        device: u32,
+    ) -> Result<u32, Fault> {
+        self.query(&header, move |p, h| p.get_gain(h, device)).await
+    }
+
+    /// TSPI_phoneGetButtonInfo: PHONEBUTTONINFO as a dictionary.
+    async fn get_button_info(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        id: u32,
+    ) -> Result<Dict, Fault> {
+        let info = self
+            .query(&header, move |p, h| {
+                read_sized(
+                    ButtonInfo::fixed_size(VERSION),
+                    |buf| p.get_button_info(h, id, buf),
+                    ButtonInfo::read,
+                )
+            })
+            .await?;
+        Ok(button_dict(&info))
+    }
+
+    /// TSPI_phoneDevSpecific: the driver's own commands.
+    async fn dev_specific(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        params: Vec<u8>,
+    ) -> Result<(), Fault> {
+        self.request(&header, move |p, r, h| p.dev_specific(r, h, &params))
+            .await
+    }
+
+    /// PHONE_BUTTON: button id, PHONEBUTTONMODE_, PHONEBUTTONSTATE_.
+    #[zbus(signal)]
+    pub(crate) async fn button(
+        emitter: &SignalEmitter<'_>,
+        id: u32,
+        mode: u32,
+        state: u32,
+    ) -> zbus::Result<()>;
+
+    /// PHONE_STATE: the PHONESTATE_ that changed and its detail.
+    #[zbus(signal)]
+    pub(crate) async fn state(
+        emitter: &SignalEmitter<'_>,
+        state: u32,
+        detail: u32,
+    ) -> zbus::Result<()>;
+
+    /// PHONE_CLOSE: the provider closed the phone (its device is gone).
+    #[zbus(signal)]
+    pub(crate) async fn closed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+
+    /// PHONE_DEVSPECIFIC: the driver's own event.
+    #[zbus(signal)]
+    pub(crate) async fn device_event(
+        emitter: &SignalEmitter<'_>,
+        p1: u32,
+        p2: u32,
+        p3: u32,
+    ) -> zbus::Result<()>;
+}
+
+/// The root object's own interface.
+pub(crate) struct Manager {
+    pub(crate) service: Arc<Service>,
+}
+
+#[zbus::interface(name = "org.tsprs.Telephony1.Manager")]
+impl Manager {
+    /// Every phone: its object, device id and name.
+    fn list_phones(&self) -> Vec<(OwnedObjectPath, u32, String)> {
+        self.service
+            .phones()
+            .into_iter()
+            .filter_map(|(id, device)| {
+                let path = OwnedObjectPath::try_from(tspd::phone_path(id)).ok()?;
+                Some((path, id, device.caps.name))
+            })
+            .collect()
+    }
+
+    /// PHONE_CREATE: a phone arrived.
+    #[zbus(signal)]
+    pub(crate) async fn phone_created(
+        emitter: &SignalEmitter<'_>,
+        path: OwnedObjectPath,
+        device_id: u32,
+    ) -> zbus::Result<()>;
+
+    /// PHONE_REMOVE: a phone is gone for good.
+    #[zbus(signal)]
+    pub(crate) async fn phone_removed(
+        emitter: &SignalEmitter<'_>,
+        path: OwnedObjectPath,
+        device_id: u32,
+    ) -> zbus::Result<()>;
+}

@@ -1,0 +1,303 @@
+//! `tspd`: the tsp-rs host as a Linux service. It loads the drivers its
+//! configuration names (the mock's default phones without one) and offers each
+//! phone on D-Bus as `org.tsprs.Telephony1` (see the library's docs for the
+//! interface). SIGTERM or SIGINT: outstanding requests are completed, phones
+//! closed, the name released, exit status 0.
+
+mod bus;
+mod service;
+mod tapi;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsp_core::{PhoneMessage, PhoneStates};
+use tsp_host::ConfigSource;
+use tspd::{BUS_NAME, PHONE_INTERFACE, ROOT_PATH, phone_path};
+use zbus::blocking::Connection;
+use zbus::zvariant::OwnedObjectPath;
+
+use bus::{Manager, PhoneObject};
+use service::Service;
+
+const USAGE: &str = "\
+usage: tspd [--bus system|session] [--config FILE]
+
+Offers the phones of the tsp-rs host on D-Bus as org.tsprs.Telephony1.
+
+  --bus system|session   the bus to serve on (default: system)
+  --config FILE          the tsp-rs.toml to use (default: TSP_RS_CONFIG, else the
+                         mock driver's two default phones)
+  --help                 this text
+
+SIGTERM or SIGINT completes outstanding requests, closes the phones, releases
+the name and exits with status 0.";
+
+/// How long shutdown waits for the replies of requests it completed.
+const REPLY_PATIENCE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bus {
+    System,
+    Session,
+}
+
+#[derive(Debug)]
+struct Options {
+    bus: Bus,
+    config: Option<PathBuf>,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        bus: Bus::System,
+        config: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bus" => {
+                options.bus = match args.next().map(String::as_str) {
+                    Some("system") => Bus::System,
+                    Some("session") => Bus::Session,
+                    Some(other) => return Err(format!("--bus {other}: use system or session")),
+                    None => return Err("--bus needs system or session".into()),
+                }
+            }
+            "--config" => {
+                options.config = Some(args.next().ok_or("--config needs a file")?.into());
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match options(&args).and_then(|options| serve(&options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tspd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_source(options: &Options) -> ConfigSource {
+    match &options.config {
+        Some(file) => ConfigSource::File(file.clone()),
+        None => match ConfigSource::locate(None) {
+            ConfigSource::Demo => ConfigSource::Given(tsp_host::Config::demo()),
+            other => other,
+        },
+    }
+}
+
+fn serve(options: &Options) -> Result<(), String> {
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+    let events = tapi::event_stream();
+    let service = Arc::new(Service::start(config_source(options))?);
+    let connection =
+        connect(options.bus, &service).inspect_err(|_| service.shutdown(Duration::ZERO))?;
+    eprintln!(
+        "tspd: {} phone(s) on the {} bus as {BUS_NAME}",
+        service.phones().len(),
+        if options.bus == Bus::System {
+            "system"
+        } else {
+            "session"
+        }
+    );
+    let pump = {
+        let (connection, service) = (connection.clone(), Arc::clone(&service));
+        std::thread::Builder::new()
+            .name("tspd-events".into())
+            .spawn(move || pump_events(&connection, &service, &events))
+            .map_err(|e| e.to_string())?
+    };
+    watch_clients(&connection, &service)?;
+    wait_for_signal(signals);
+    eprintln!("tspd: stopping: completing requests, closing phones");
+    service.shutdown(REPLY_PATIENCE);
+    tapi::end_events();
+    let _ = pump.join();
+    let _ = connection.release_name(BUS_NAME);
+    eprintln!("tspd: stopped");
+    Ok(())
+}
+
+fn wait_for_signal(mut signals: signal_hook::iterator::Signals) {
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(signal, "stopping");
+    }
+}
+
+/// Connects, serves the root and one object per phone, and takes the name.
+fn connect(bus: Bus, service: &Arc<Service>) -> Result<Connection, String> {
+    let builder = match bus {
+        Bus::System => zbus::blocking::connection::Builder::system(),
+        Bus::Session => zbus::blocking::connection::Builder::session(),
+    };
+    let mut builder = builder
+        .and_then(|b| b.serve_at(ROOT_PATH, zbus::fdo::ObjectManager))
+        .and_then(|b| {
+            b.serve_at(
+                ROOT_PATH,
+                Manager {
+                    service: Arc::clone(service),
+                },
+            )
+        })
+        .map_err(|e| format!("cannot reach the bus: {e}"))?;
+    for (device_id, _) in service.phones() {
+        builder = builder
+            .serve_at(phone_path(device_id), phone_object(service, device_id))
+            .map_err(|e| e.to_string())?;
+    }
+    builder
+        .name(BUS_NAME)
+        .and_then(|b| b.build())
+        .map_err(|e| match e {
+            zbus::Error::NameTaken => {
+                format!("{BUS_NAME} is owned by another process (another tspd?)")
+            }
+            other => format!("cannot serve {BUS_NAME}: {other} (is the D-Bus policy installed?)"),
+        })
+}
+
+fn phone_object(service: &Arc<Service>, device_id: u32) -> PhoneObject {
+    PhoneObject {
+        service: Arc::clone(service),
+        device_id,
+    }
+}
+
+/// Closes the phones of clients that leave the bus.
+fn watch_clients(connection: &Connection, service: &Arc<Service>) -> Result<(), String> {
+    let proxy = zbus::blocking::fdo::DBusProxy::new(connection).map_err(|e| e.to_string())?;
+    let changes = proxy
+        .receive_name_owner_changed()
+        .map_err(|e| e.to_string())?;
+    let service = Arc::clone(service);
+    std::thread::Builder::new()
+        .name("tspd-clients".into())
+        .spawn(move || {
+            for change in changes {
+                let Ok(args) = change.args() else { continue };
+                let name = args.name().to_string();
+                if name.starts_with(':') && args.new_owner().is_none() {
+                    service.client_gone(&name);
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Turns the host's events into signals, and phones that come and go into
+/// objects that appear and disappear.
+fn pump_events(
+    connection: &Connection,
+    service: &Arc<Service>,
+    events: &std::sync::mpsc::Receiver<tapi::Event>,
+) {
+    for event in events {
+        let Some(message) = PhoneMessage::from_code(event.msg) else {
+            continue;
+        };
+        let [p1, p2, p3] = event.params.map(|p| p as u32);
+        let result = match (event.ht_phone, message) {
+            (0, PhoneMessage::Create) => created(connection, service, event.params[1]),
+            (0, PhoneMessage::Remove) => removed(connection, service, p1),
+            (0, _) => Ok(()),
+            (ht, message) => {
+                let device_id = (ht - 1) as u32;
+                let path = phone_path(device_id);
+                let emit = |name: &str, body: &(u32, u32, u32)| {
+                    connection.emit_signal(None::<&str>, path.as_str(), PHONE_INTERFACE, name, body)
+                };
+                match message {
+                    PhoneMessage::Button => emit("Button", &(p1, p2, p3)),
+                    PhoneMessage::DevSpecific => emit("DeviceEvent", &(p1, p2, p3)),
+                    PhoneMessage::State => {
+                        if p1 == PhoneStates::CONNECTED.bits() {
+                            service.set_connected(device_id, true);
+                        } else if p1 == PhoneStates::DISCONNECTED.bits() {
+                            service.set_connected(device_id, false);
+                        }
+                        connection.emit_signal(
+                            None::<&str>,
+                            path.as_str(),
+                            PHONE_INTERFACE,
+                            "State",
+                            &(p1, p2),
+                        )
+                    }
+                    PhoneMessage::Close => {
+                        service.forget(device_id);
+                        connection.emit_signal(
+                            None::<&str>,
+                            path.as_str(),
+                            PHONE_INTERFACE,
+                            "Closed",
+                            &(),
+                        )
+                    }
+                    _ => Ok(()),
+                }
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "a signal was not sent");
+        }
+    }
+}
+
+fn created(connection: &Connection, service: &Arc<Service>, temp_id: usize) -> zbus::Result<()> {
+    let device_id = match service.create(temp_id) {
+        Ok(id) => id,
+        Err(error) => {
+            tracing::warn!(%error, "a phone arrived but could not be added");
+            return Ok(());
+        }
+    };
+    let path = phone_path(device_id);
+    connection
+        .object_server()
+        .at(path.as_str(), phone_object(service, device_id))?;
+    let path = OwnedObjectPath::try_from(path)?;
+    connection.emit_signal(
+        None::<&str>,
+        ROOT_PATH,
+        tspd::MANAGER_INTERFACE,
+        "PhoneCreated",
+        &(path, device_id),
+    )
+}
+
+fn removed(connection: &Connection, service: &Arc<Service>, device_id: u32) -> zbus::Result<()> {
+    service.forget(device_id);
+    let path = phone_path(device_id);
+    connection
+        .object_server()
+        .remove::<PhoneObject, _>(path.as_str())?;
+    let path = OwnedObjectPath::try_from(path)?;
+    connection.emit_signal(
+        None::<&str>,
+        ROOT_PATH,
+        tspd::MANAGER_INTERFACE,
+        "PhoneRemoved",
+        &(path, device_id),
+    )
+}
