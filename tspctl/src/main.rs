@@ -1,73 +1,116 @@
 //! `tspctl`: the command-line tool of tsp-rs (its TAPI Browser). It embeds the host
-//! with the mock driver linked in, and plays TAPI's part.
+//! with the mock driver linked in and plays TAPI's part, or, with `--bus`, asks
+//! tspd on D-Bus the same questions and prints the same answers.
 
+mod completions;
+mod local;
+mod phones;
+mod remote;
 mod tapi;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use tsp_core::var::sized_buffer;
-use tsp_core::{LineError, PhoneCaps, PhoneError, PhoneMessage, PhoneStates, TspiVersion};
-use tsp_host::{Config, ConfigSource, HostSetup, PhoneHandle, Provider};
+use tsp_core::{LineError, PhoneError, PhoneMessage, PhoneStates, TspiVersion};
+use tsp_host::{PhoneHandle, Provider};
 
+use local::Local;
+use phones::{Failure, Phones};
+use remote::{Bus, Remote};
 use tapi::Callback;
 use tsp_driver_usbhid::inspect;
 
 const USAGE: &str = "\
-usage: tspctl <command>
+usage: tspctl [--bus session|system] [--json] <command>
 
 commands:
   demo                      a guided tour on the mock driver's phones: find them, open
                             one, write and read data, receive an event, close
   list                      the phones and their permanent ids
-  caps DEV                  the capabilities of phone DEV, read from PHONECAPS
-  set-data DEV AREA TEXT    download TEXT to data area AREA of phone DEV, then read
-                            it back (the mock's memory lives as long as the process)
+  caps DEV                  the capabilities of phone DEV
+  set-data DEV AREA TEXT    download TEXT (and a NUL) to data area AREA of phone DEV,
+                            then read it back
+  set-data DEV AREA --file FILE
+                            download the bytes of FILE (progress shown while it runs)
   get-data DEV AREA [SIZE]  upload SIZE bytes (default 16) from data area AREA
-  usbhid inspect FILE [--json]
-                            the telephony controls a USB HID report descriptor
+  watch DEV [--count N] [--seconds S]
+                            print phone DEV's events as they happen (PHONE_BUTTON,
+                            PHONE_STATE …) until N events or S seconds, or Ctrl-C
+  usbhid inspect FILE       the telephony controls a USB HID report descriptor
                             declares (a sysfs report_descriptor file, or hex text)
   explain CODE              what a TSPI return value means (hex like 0x9000000C, or
                             the signed LONG like -1879048180)
+  completions SHELL         a completion script for bash, zsh or fish
   help                      this text
 
-Phones come from TSP_RS_CONFIG if it is set (drivers are then loaded as plugins
-from target/debug), else from the mock driver's two default phones.";
+options (before or after the command):
+  --bus session|system      talk to tspd on that bus instead of running the host here
+  --json                    print JSON for scripts (list, caps, get-data, watch,
+                            usbhid inspect)
 
-const VERSION: TspiVersion = TspiVersion::V3_1;
+Without --bus, phones come from TSP_RS_CONFIG if it is set (drivers are then loaded
+as plugins from beside tspctl), else from the mock driver's two default phones.";
+
+pub(crate) const VERSION: TspiVersion = TspiVersion::V3_1;
+
+/// The options that apply to every command, taken out of the arguments.
+#[derive(Debug, Default)]
+struct Globals {
+    bus: Option<Bus>,
+    json: bool,
+}
+
+fn globals(args: &[String]) -> Result<(Globals, Vec<String>), String> {
+    let mut globals = Globals::default();
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bus" => {
+                globals.bus = Some(match args.next().map(String::as_str) {
+                    Some("session") => Bus::Session,
+                    Some("system") => Bus::System,
+                    Some(other) => return Err(format!("--bus {other}: use session or system")),
+                    None => return Err("--bus needs session or system".into()),
+                })
+            }
+            "--json" => globals.json = true,
+            _ => rest.push(arg.clone()),
+        }
+    }
+    Ok((globals, rest))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let (globals, args) = match globals(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("tspctl: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
-        ["demo"] => with_provider(demo),
-        ["list"] => with_provider(list),
-        ["caps", dev] => number(dev).and_then(|dev| with_provider(|p| caps(p, dev))),
-        ["set-data", dev, area, text] => number(dev).and_then(|dev| {
-            number(area).and_then(|area| with_provider(|p| set_data(p, dev, area, text)))
-        }),
-        ["get-data", dev, area, rest @ ..] if rest.len() <= 1 => {
-            let size = rest.first().map_or(Ok(16), |s| number(s));
-            number(dev).and_then(|dev| {
-                number(area).and_then(|area| {
-                    size.and_then(|size| with_provider(|p| get_data(p, dev, area, size)))
-                })
-            })
-        }
+        ["usbhid", "inspect", file] => return usbhid_inspect(file, globals.json),
         ["explain", code] => explain(code),
-        ["usbhid", "inspect", file] => return usbhid_inspect(file, false),
-        ["usbhid", "inspect", file, "--json"] | ["usbhid", "inspect", "--json", file] => {
-            return usbhid_inspect(file, true);
-        }
+        ["completions", shell] => completions::print(shell),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
         }
+        ["demo"] if globals.bus.is_some() => Err(
+            "demo plays TAPI in this process; run it without --bus (tspctl --bus session list works)"
+                .to_owned(),
+        ),
+        ["demo"] => Local::start()
+            .map_err(|e| e.to_string())
+            .and_then(|local| demo(local.provider())),
         [] => Err(USAGE.to_owned()),
-        [_, ..] => Err(format!(
-            "unknown command or wrong arguments: `{}`\n\n{USAGE}",
-            words.join(" ")
-        )),
+        command => with_phones(&globals, |phones| run(phones, command, globals.json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,110 +121,155 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `f` on the phones: tspd's with --bus, else a host in this process.
+fn with_phones(
+    globals: &Globals,
+    f: impl FnOnce(&dyn Phones) -> Result<(), String>,
+) -> Result<(), String> {
+    match globals.bus {
+        Some(bus) => f(&Remote::connect(bus).map_err(|e| e.to_string())?),
+        None => f(&Local::start().map_err(|e| e.to_string())?),
+    }
+}
+
 fn number(text: &str) -> Result<u32, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not a number"))
 }
 
-/// Starts a provider the way TAPISRV does, runs `f`, shuts it down.
-fn with_provider(f: impl FnOnce(&Provider) -> Result<(), String>) -> Result<(), String> {
-    let config = match ConfigSource::locate(None) {
-        ConfigSource::Demo => ConfigSource::Given(Config::demo()),
-        other => other,
-    };
-    let provider = Provider::new(HostSetup {
-        plugin_folder: std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Into::into)),
-        statics: vec![tsp_driver_mock::tsp_driver_module()],
-        config,
-    });
-    provider
-        .line_negotiate(
-            tsp_core::sys::INITIALIZE_NEGOTIATION,
-            0x0002_0000,
-            VERSION.raw(),
-        )
+fn run(phones: &dyn Phones, command: &[&str], json: bool) -> Result<(), String> {
+    let failed = |e: Failure| e.to_string();
+    match command {
+        ["list"] => {
+            phones::print_list(&phones.list().map_err(failed)?, json);
+            Ok(())
+        }
+        ["caps", dev] => {
+            phones::print_caps(&phones.caps(number(dev)?).map_err(failed)?, json);
+            Ok(())
+        }
+        ["set-data", dev, area, "--file", file] => {
+            let data = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            set_data(phones, number(dev)?, number(area)?, &data, json)
+        }
+        ["set-data", dev, area, text] => {
+            let mut data = text.as_bytes().to_vec();
+            data.push(0);
+            set_data(phones, number(dev)?, number(area)?, &data, json)
+        }
+        ["get-data", dev, area, rest @ ..] if rest.len() <= 1 => {
+            let size = rest.first().map_or(Ok(16), |s| number(s))?;
+            let data = phones
+                .get_data(number(dev)?, number(area)?, size)
+                .map_err(failed)?;
+            if json {
+                println!("{{\"data\": \"{}\"}}", phones::hex(&data).replace(' ', ""));
+            } else {
+                println!("{}", phones::hex(&data));
+            }
+            Ok(())
+        }
+        ["watch", dev, options @ ..] => watch(phones, number(dev)?, options, json),
+        _ => Err(format!(
+            "unknown command or wrong arguments: `{}`\n\n{USAGE}",
+            command.join(" ")
+        )),
+    }
+}
+
+/// Downloads, shows progress while it takes long, and reads the data back.
+fn set_data(
+    phones: &dyn Phones,
+    dev: u32,
+    area: u32,
+    data: &[u8],
+    json: bool,
+) -> Result<(), String> {
+    let what = format!("{} bytes to data area {area} of phone {dev}", data.len());
+    with_progress(&what, || phones.set_data(dev, area, data)).map_err(|e| e.to_string())?;
+    let back = phones
+        .get_data(dev, area, data.len() as u32)
         .map_err(|e| e.to_string())?;
-    provider.enum_devices(0, None);
-    provider
-        .init(0, tapi::completion_proc())
-        .map_err(|e: LineError| e.to_string())?;
-    let result = f(&provider);
-    let _ = provider.shutdown();
+    let text_back = String::from_utf8_lossy(back.strip_suffix(&[0]).unwrap_or(&back)).into_owned();
+    if json {
+        println!(
+            "{{\"written\": {}, \"read_back\": {}}}",
+            data.len(),
+            phones::json_string(&text_back)
+        );
+    } else {
+        println!("set-data: {what}: done");
+        println!("  read back: {text_back:?}");
+    }
+    Ok(())
+}
+
+/// Runs `work`; on a terminal, after half a second, shows that it is still
+/// running and for how long (TSPI reports no progress of its own).
+fn with_progress<T>(what: &str, work: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let (done, what) = (Arc::clone(&done), what.to_owned());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let frames = ['|', '/', '-', '\\'];
+            let mut shown = false;
+            for frame in frames.iter().cycle() {
+                if done.load(Ordering::Acquire) {
+                    break;
+                }
+                if started.elapsed() > Duration::from_millis(500) {
+                    eprint!(
+                        "\r{frame} sending {what} … {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    shown = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if shown {
+                eprint!("\r\x1b[2K");
+            }
+        })
+    };
+    let result = work();
+    done.store(true, Ordering::Release);
+    let _ = spinner.join();
     result
 }
 
-fn read_caps(provider: &Provider, dev: u32) -> Result<PhoneCaps, String> {
-    let mut buf = sized_buffer(PhoneCaps::fixed_size(VERSION) as u32);
-    let first = provider
-        .get_dev_caps(dev, VERSION.raw(), &mut buf)
-        .map_err(|e| e.to_string())?;
-    let mut buf = sized_buffer(first.needed);
-    let second = provider
-        .get_dev_caps(dev, VERSION.raw(), &mut buf)
-        .map_err(|e| e.to_string())?;
-    println!(
-        "PHONECAPS {VERSION}: {} bytes gave dwNeededSize {}; {} bytes gave dwUsedSize {}",
-        PhoneCaps::fixed_size(VERSION),
-        first.needed,
-        buf.len(),
-        second.used
-    );
-    PhoneCaps::read(&buf, VERSION).ok_or_else(|| "PHONECAPS does not read back".to_owned())
-}
-
-fn list(provider: &Provider) -> Result<(), String> {
-    for (dev, device) in (0u32..).zip(provider.devices()) {
-        println!(
-            "{dev}  {:<16} permanent id {:#010x}  driver {}",
-            device.caps.name, device.caps.permanent_id, device.driver
-        );
-    }
-    Ok(())
-}
-
-fn caps(provider: &Provider, dev: u32) -> Result<(), String> {
-    let caps = read_caps(provider, dev)?;
-    println!("name            {}", caps.name);
-    println!("provider        {}", caps.provider_info);
-    println!("phone           {}", caps.phone_info);
-    println!("permanent id    {:#010x}", caps.permanent_id);
-    println!("features        {:?}", caps.features);
-    println!("phone states    {:?}", caps.phone_states);
-    if let Some(display) = caps.display {
-        println!("display         {} x {}", display.rows, display.columns);
-    }
-    println!("buttons         {}", caps.buttons.len());
-    println!("ring modes      {}", caps.ring_modes);
-    println!("SetData areas   {:?} bytes", caps.set_data);
-    println!("GetData areas   {:?} bytes", caps.get_data);
-    Ok(())
-}
-
-fn open(provider: &Provider, dev: u32) -> Result<PhoneHandle, String> {
-    provider
-        .open(dev, 1, VERSION.raw(), tapi::event_proc())
-        .map_err(|e| e.to_string())
-}
-
-/// Waits for the completion of `request_id`, printing the events that arrive first.
-fn wait_completion(request_id: u32) -> Result<(), String> {
-    loop {
-        match tapi::next(Duration::from_secs(5)) {
-            Some(Callback::Completion {
-                request_id: id,
-                result,
-            }) if id == request_id => {
-                return match PhoneError::from_long(result) {
-                    None => Ok(()),
-                    Some(error) => Err(error.to_string()),
-                };
+fn watch(phones: &dyn Phones, dev: u32, options: &[&str], json: bool) -> Result<(), String> {
+    let (mut count, mut until) = (None, None);
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or(format!("{option} needs a number"));
+        match *option {
+            "--count" => count = Some(number(value?)?),
+            "--seconds" => {
+                until = Some(Instant::now() + Duration::from_secs(u64::from(number(value?)?)))
             }
-            Some(other) => show(other),
-            None => return Err(format!("request {request_id} did not complete within 5 s")),
+            other => return Err(format!("watch: unknown option `{other}`")),
         }
     }
+    let mut seen = 0;
+    phones
+        .watch(dev, until, &mut |event| {
+            if event == phones::Event::Watching {
+                eprintln!("watching phone {dev}; Ctrl-C stops");
+                return true;
+            }
+            if json {
+                println!("{}", phones::event_json(&event));
+            } else {
+                println!("{event}");
+            }
+            seen += 1;
+            count.is_none_or(|count| seen < count)
+        })
+        .map_err(|e| e.to_string())
 }
 
 fn show(callback: Callback) {
@@ -212,53 +300,40 @@ fn request(what: &str, request_id: u32, returned: i32) -> Result<(), String> {
     Ok(())
 }
 
-fn set_data(provider: &Provider, dev: u32, area: u32, text: &str) -> Result<(), String> {
-    let phone = open(provider, dev)?;
-    let mut bytes = text.as_bytes().to_vec();
-    bytes.push(0);
-    let result = request(
-        "TSPI_phoneSetData",
-        1,
-        provider.set_data(1, phone, area, &bytes),
-    )
-    .and_then(|()| {
-        let mut back = vec![0u8; bytes.len()];
-        provider
-            .get_data(phone, area, &mut back)
-            .map_err(|e| e.to_string())?;
-        println!(
-            "  read back: {:?}",
-            String::from_utf8_lossy(&back[..back.len() - 1])
-        );
-        Ok(())
-    });
-    let _ = provider.close(phone);
-    result
+fn open(provider: &Provider, dev: u32) -> Result<PhoneHandle, String> {
+    provider
+        .open(dev, 1, VERSION.raw(), tapi::event_proc())
+        .map_err(|e| e.to_string())
 }
 
-fn get_data(provider: &Provider, dev: u32, area: u32, size: u32) -> Result<(), String> {
-    let phone = open(provider, dev)?;
-    let mut buf = vec![0u8; size as usize];
-    let result = provider
-        .get_data(phone, area, &mut buf)
-        .map_err(|e| e.to_string());
-    if result.is_ok() {
-        let hex: Vec<String> = buf.iter().map(|b| format!("{b:02x}")).collect();
-        println!("{}", hex.join(" "));
-    }
-    let _ = provider.close(phone);
-    result
+/// Waits for the completion of `request_id`, printing the events that come first.
+fn wait_completion(request_id: u32) -> Result<(), String> {
+    local::wait_completion(request_id, &mut show).map_err(|e| e.to_string())
 }
 
 fn demo(provider: &Provider) -> Result<(), String> {
     println!("tsp-rs demo: the host with the mock driver, TAPI played by tspctl\n");
     println!("1. TSPI_providerEnumDevices found these phones:");
-    list(provider)?;
+    let listed: Vec<phones::Listed> = (0u32..)
+        .zip(provider.devices())
+        .map(|(device_id, d)| phones::Listed {
+            device_id,
+            name: d.caps.name,
+            permanent_id: d.caps.permanent_id,
+            driver: d.driver,
+        })
+        .collect();
+    phones::print_list(&listed, false);
 
     println!(
         "\n2. TSPI_phoneGetDevCaps(0) — asked twice, as TAPI does (fixed part, then dwNeededSize):"
     );
-    caps(provider, 0)?;
+    let (caps, needed, used) = local::read_caps(provider, 0).map_err(|e| e.to_string())?;
+    println!(
+        "PHONECAPS {VERSION}: {} bytes gave dwNeededSize {needed}; {needed} bytes gave dwUsedSize {used}",
+        tsp_core::PhoneCaps::fixed_size(VERSION)
+    );
+    phones::print_caps(&caps, false);
 
     println!(
         "\n3. TSPI_phoneOpen(0): the driver reserves the phone (a second open gets ALLOCATED)"

@@ -212,6 +212,15 @@ impl PhoneObject {
             .unwrap_or_default()
     }
 
+    /// The driver that serves it.
+    #[zbus(property)]
+    fn driver(&self) -> String {
+        self.service
+            .device(self.device_id)
+            .map(|d| d.driver)
+            .unwrap_or_default()
+    }
+
     /// The permanent phone id.
     #[zbus(property)]
     fn permanent_id(&self) -> u32 {

@@ -8,8 +8,11 @@
 //! - One object per phone, [`phone_path`], with the [`PHONE_INTERFACE`]: the TSPI
 //!   phone functions as methods, the PHONE_* events as signals (`Button(uuu)`:
 //!   id, PHONEBUTTONMODE_, PHONEBUTTONSTATE_; `State(uu)`: PHONESTATE_, detail;
-//!   `Closed()`; `DevSpecific(uuu)`), and the properties `DeviceId`, `Name`,
-//!   `PermanentId`, `Connected` and `Owner`.
+//!   `Closed()`; `DeviceEvent(uuu)` for PHONE_DEVSPECIFIC), and the properties
+//!   `DeviceId`, `Name`, `Driver`, `PermanentId`, `Connected` and `Owner`.
+//! - A client that has not opened a phone may still call it when no other client
+//!   holds it: the phone is opened for that call alone (so `dbus-send` and
+//!   `busctl` work).
 //! - A phone is the client's that opened it: others get `ALLOCATED` from `Open`
 //!   and [`ACCESS_DENIED`] for requests on it. A `PHONEERR_*` comes back as the
 //!   error [`error_name`] (`org.tsprs.Telephony1.Error.InvalDataId` …) with the

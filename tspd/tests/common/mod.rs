@@ -151,6 +151,19 @@ impl Drop for Bus {
     }
 }
 
+/// The tspd binary: this package's, or the one built beside the test.
+pub fn tspd_exe() -> PathBuf {
+    if let Some(exe) = option_env!("CARGO_BIN_EXE_tspd") {
+        return exe.into();
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let build = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    build.join("tspd")
+}
+
 /// tspd on a private bus.
 pub struct Daemon {
     pub child: Child,
@@ -167,7 +180,7 @@ impl Daemon {
         );
         let tmp = scratch.0.join("tmp");
         std::fs::create_dir_all(&tmp).expect("tmp");
-        let child = Command::new(env!("CARGO_BIN_EXE_tspd"))
+        let child = Command::new(tspd_exe())
             .args(["--bus", "session", "--config"])
             .arg(&config)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
