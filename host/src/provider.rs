@@ -36,6 +36,29 @@ pub struct HostSetup {
     pub config: ConfigSource,
 }
 
+impl HostSetup {
+    /// The setup of an application that embeds the host (tspctl, tspd): the
+    /// configuration `config` names, else `TSP_RS_CONFIG`, else demo mode (the
+    /// mock, which the application links in among `statics`); plugins from the
+    /// application's own folder.
+    pub fn for_application(statics: Vec<DriverModuleRef>, config: Option<PathBuf>) -> Self {
+        let config = match config {
+            Some(file) => ConfigSource::File(file),
+            None => match ConfigSource::locate(None) {
+                ConfigSource::Demo => ConfigSource::Given(crate::Config::demo()),
+                other => other,
+            },
+        };
+        Self {
+            plugin_folder: std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(Into::into)),
+            statics,
+            config,
+        }
+    }
+}
+
 impl std::fmt::Debug for HostSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostSetup")
@@ -143,6 +166,30 @@ impl Provider {
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.shared.state)
+    }
+
+    /// Starts the provider the way TAPISRV does, for an application that plays
+    /// TAPI's part (tspctl, tspd): version negotiation, then
+    /// `TSPI_providerEnumDevices`, then `TSPI_providerInit` with device ids from
+    /// 0. Returns the number of phones.
+    ///
+    /// # Errors
+    /// What `TSPI_providerInit` returns (`LINEERR_INIFILECORRUPT` for a
+    /// configuration that does not parse; the log says where).
+    pub fn start_as_tapi(
+        &self,
+        h_provider: usize,
+        create_proc: Option<EventProc>,
+        completion: CompletionProc,
+    ) -> Result<u32, LineError> {
+        self.line_negotiate(
+            tsp_core::sys::INITIALIZE_NEGOTIATION,
+            TspiVersion::V2_0.raw(),
+            TspiVersion::V3_1.raw(),
+        )?;
+        let phones = self.enum_devices(h_provider, create_proc);
+        self.init(0, completion)?;
+        Ok(phones)
     }
 
     /// `TSPI_lineNegotiateTSPIVersion`: only `INITIALIZE_NEGOTIATION` (this

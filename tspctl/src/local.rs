@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tsp_core::var::sized_buffer;
 use tsp_core::{ButtonModes, ButtonStates, PhoneCaps, PhoneError, PhoneMessage};
-use tsp_host::{Config, ConfigSource, HostSetup, PhoneHandle, Provider};
+use tsp_host::{HostSetup, PhoneHandle, Provider};
 
 use crate::VERSION;
 use crate::phones::{Event, Failure, Listed, Phones};
@@ -21,27 +21,12 @@ pub(crate) struct Local {
 impl Local {
     /// The phones of TSP_RS_CONFIG, or the mock's two default phones.
     pub(crate) fn start() -> Result<Self, Failure> {
-        let config = match ConfigSource::locate(None) {
-            ConfigSource::Demo => ConfigSource::Given(Config::demo()),
-            other => other,
-        };
-        let provider = Provider::new(HostSetup {
-            plugin_folder: std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(Into::into)),
-            statics: vec![tsp_driver_mock::tsp_driver_module()],
-            config,
-        });
+        let provider = Provider::new(HostSetup::for_application(
+            vec![tsp_driver_mock::tsp_driver_module()],
+            None,
+        ));
         provider
-            .line_negotiate(
-                tsp_core::sys::INITIALIZE_NEGOTIATION,
-                0x0002_0000,
-                VERSION.raw(),
-            )
-            .map_err(|e| Failure::Other(e.to_string()))?;
-        provider.enum_devices(0, None);
-        provider
-            .init(0, tapi::completion_proc())
+            .start_as_tapi(0, None, tapi::completion_proc())
             .map_err(|e| Failure::Other(e.to_string()))?;
         Ok(Self { provider })
     }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tsp_core::{PhoneMessage, PhoneStates};
-use tsp_host::ConfigSource;
 use tspd::{BUS_NAME, PHONE_INTERFACE, ROOT_PATH, phone_path};
 use zbus::blocking::Connection;
 use zbus::zvariant::OwnedObjectPath;
@@ -90,16 +89,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn config_source(options: &Options) -> ConfigSource {
-    match &options.config {
-        Some(file) => ConfigSource::File(file.clone()),
-        None => match ConfigSource::locate(None) {
-            ConfigSource::Demo => ConfigSource::Given(tsp_host::Config::demo()),
-            other => other,
-        },
-    }
-}
-
 fn serve(options: &Options) -> Result<(), String> {
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -107,7 +96,7 @@ fn serve(options: &Options) -> Result<(), String> {
     ])
     .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     let events = tapi::event_stream();
-    let service = Arc::new(Service::start(config_source(options))?);
+    let service = Arc::new(Service::start(options.config.clone())?);
     let connection =
         connect(options.bus, &service).inspect_err(|_| service.shutdown(Duration::ZERO))?;
     eprintln!(

@@ -1,12 +1,13 @@
 //! The host tspd embeds, and who owns which phone.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tsp_core::{ButtonModes, ButtonStates, PhoneError, TspiVersion};
-use tsp_host::{ConfigSource, Device, HostSetup, PhoneHandle, Provider};
+use tsp_host::{Device, HostSetup, PhoneHandle, Provider};
 
 use crate::tapi;
 
@@ -73,24 +74,13 @@ pub(crate) fn ht_phone(device_id: u32) -> usize {
 
 impl Service {
     /// Starts the host as TAPISRV does: negotiation, enumeration, init.
-    pub(crate) fn start(config: ConfigSource) -> Result<Self, String> {
-        let provider = Provider::new(HostSetup {
-            plugin_folder: std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(Into::into)),
-            statics: vec![tsp_driver_mock::tsp_driver_module()],
+    pub(crate) fn start(config: Option<PathBuf>) -> Result<Self, String> {
+        let provider = Provider::new(HostSetup::for_application(
+            vec![tsp_driver_mock::tsp_driver_module()],
             config,
-        });
+        ));
         provider
-            .line_negotiate(
-                tsp_core::sys::INITIALIZE_NEGOTIATION,
-                0x0002_0000,
-                VERSION.raw(),
-            )
-            .map_err(|e| e.to_string())?;
-        provider.enum_devices(1, Some(tapi::event_proc()));
-        provider
-            .init(0, tapi::completion_proc())
+            .start_as_tapi(1, Some(tapi::event_proc()), tapi::completion_proc())
             .map_err(|e| format!("the provider did not start: {e}"))?;
         Ok(Self {
             provider,
