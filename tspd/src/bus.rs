@@ -309,8 +309,14 @@ impl PhoneObject {
         column: u32,
         text: String,
     ) -> Result<(), Fault> {
+        // TSPI takes the text as the LPCWSTR TAPI passes: UTF-16LE with its NUL.
+        let wide: Vec<u8> = text
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
         self.request(&header, move |p, r, h| {
-            p.set_display(r, h, row, column, text.as_bytes())
+            p.set_display(r, h, row, column, &wide)
         })
         .await
     }

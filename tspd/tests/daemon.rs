@@ -319,3 +319,64 @@ fn sigterm_completes_outstanding_requests_and_exits_0() {
     assert!(!bus.has_owner(BUS_NAME), "the name is released");
     assert!(log.contains("stopped"), "{log}");
 }
+
+/// Every phone function on the bus, against the mock's default phone: display,
+/// hookswitch, ring, lamps (ids 12 and 13 after the keypad), volume, gain,
+/// button info, status.
+#[test]
+fn every_phone_function_is_a_method() {
+    use tsp_core::{HookSwitchDevs, HookSwitchMode, LampModes};
+    type Dict = std::collections::HashMap<String, zbus::zvariant::OwnedValue>;
+    let scratch = Scratch::new("functions");
+    let bus = Bus::session(&scratch);
+    let _tspd = Daemon::start(&bus, &scratch, "");
+    let client = bus.client();
+    let p = phone(&client, 0);
+    p.call_method("Open", &()).expect("opens");
+    let handset = HookSwitchDevs::HANDSET.bits();
+
+    p.call_method("SetDisplay", &(1u32, 0u32, "on the bus"))
+        .expect("SetDisplay");
+    let display: String = p.call("GetDisplay", &()).expect("GetDisplay");
+    assert!(display.contains("on the bus"), "{display:?}");
+
+    let off_hook = HookSwitchMode::MicSpeaker.code();
+    p.call_method("SetHookSwitch", &(handset, off_hook))
+        .expect("SetHookSwitch");
+    let hook: u32 = p.call("GetHookSwitch", &()).expect("GetHookSwitch");
+    assert_eq!(hook, handset);
+
+    p.call_method("SetRing", &(2u32, 0x8000u32))
+        .expect("SetRing");
+    let ring: (u32, u32) = p.call("GetRing", &()).expect("GetRing");
+    assert_eq!(ring, (2, 0x8000));
+
+    let steady = LampModes::STEADY.bits();
+    p.call_method("SetLamp", &(12u32, steady)).expect("SetLamp");
+    let lamp: u32 = p.call("GetLamp", &(12u32,)).expect("GetLamp");
+    assert_eq!(lamp, steady);
+
+    p.call_method("SetVolume", &(handset, 0x4000u32))
+        .expect("SetVolume");
+    let volume: u32 = p.call("GetVolume", &(handset,)).expect("GetVolume");
+    assert_eq!(volume, 0x4000);
+    p.call_method("SetGain", &(handset, 0x2000u32))
+        .expect("SetGain");
+    let gain: u32 = p.call("GetGain", &(handset,)).expect("GetGain");
+    assert_eq!(gain, 0x2000);
+
+    let info: Dict = p.call("GetButtonInfo", &(5u32,)).expect("GetButtonInfo");
+    let text = String::try_from(info["Text"].try_clone().expect("a value")).expect("text");
+    assert_eq!(text, "5");
+    let status: Dict = p.call("Status", &()).expect("Status");
+    let ring_mode = u32::try_from(status["RingMode"].try_clone().expect("a value")).expect("u32");
+    assert_eq!(ring_mode, 2);
+    let lamps = Vec::<u32>::try_from(status["LampModes"].try_clone().expect("a value"))
+        .expect("lamp modes");
+    assert_eq!(lamps[12], steady);
+
+    let bad = p
+        .call_method("SetLamp", &(0u32, steady))
+        .expect_err("a keypad button has no lamp");
+    assert_eq!(error_name(&bad), "org.tsprs.Telephony1.Error.InvalLampMode");
+}

@@ -477,13 +477,9 @@ impl Session for MockSession {
                     .caps
                     .display
                     .map(|_| state.display.iter().collect()),
-                lamp_modes: self
-                    .phone
-                    .caps
-                    .buttons
-                    .iter()
-                    .map(|b| b.lamp_modes)
-                    .collect(),
+                // PHONESTATUS carries each lamp's current mode, not the modes
+                // it supports (those are in PHONECAPS).
+                lamp_modes: state.lamps.clone(),
                 features: if connected {
                     self.phone.caps.features
                 } else {
