@@ -230,13 +230,14 @@ impl PhoneObject {
             .unwrap_or_default()
     }
 
-    /// False while the device is unplugged.
+    /// False while the device is unplugged (PropertiesChanged follows).
     #[zbus(property)]
     fn connected(&self) -> bool {
         self.service.connected(self.device_id)
     }
 
-    /// The unique bus name of the client that has the phone open, or "".
+    /// The unique bus name of the client that has the phone open, or ""
+    /// (PropertiesChanged follows Open, Close and a client leaving).
     #[zbus(property)]
     fn owner(&self) -> String {
         self.service.owner(self.device_id).unwrap_or_default()
@@ -249,17 +250,29 @@ impl PhoneObject {
     }
 
     /// TSPI_phoneOpen: the phone becomes the caller's.
-    async fn open(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Fault> {
+    async fn open(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), Fault> {
         let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
-        off_thread(move || service.open(id, &caller)).await
+        off_thread(move || service.open(id, &caller)).await?;
+        self.owner_changed(&emitter).await?;
+        Ok(())
     }
 
     /// TSPI_phoneClose: outstanding requests complete first.
-    async fn close(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Fault> {
+    async fn close(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<(), Fault> {
         let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
-        off_thread(move || service.close(id, &caller)).await
+        off_thread(move || service.close(id, &caller)).await?;
+        self.owner_changed(&emitter).await?;
+        Ok(())
     }
 
     /// TSPI_phoneGetStatus: PHONESTATUS as a dictionary.

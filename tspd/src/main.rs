@@ -178,7 +178,7 @@ fn watch_clients(connection: &Connection, service: &Arc<Service>) -> Result<(), 
     let changes = proxy
         .receive_name_owner_changed()
         .map_err(|e| e.to_string())?;
-    let service = Arc::clone(service);
+    let (service, connection) = (Arc::clone(service), connection.clone());
     std::thread::Builder::new()
         .name("tspd-clients".into())
         .spawn(move || {
@@ -186,7 +186,9 @@ fn watch_clients(connection: &Connection, service: &Arc<Service>) -> Result<(), 
                 let Ok(args) = change.args() else { continue };
                 let name = args.name().to_string();
                 if name.starts_with(':') && args.new_owner().is_none() {
-                    service.client_gone(&name);
+                    for device_id in service.client_gone(&name) {
+                        property_changed(&connection, device_id, Property::Owner);
+                    }
                 }
             }
         })
@@ -220,10 +222,12 @@ fn pump_events(
                     PhoneMessage::Button => emit("Button", &(p1, p2, p3)),
                     PhoneMessage::DevSpecific => emit("DeviceEvent", &(p1, p2, p3)),
                     PhoneMessage::State => {
-                        if p1 == PhoneStates::CONNECTED.bits() {
-                            service.set_connected(device_id, true);
-                        } else if p1 == PhoneStates::DISCONNECTED.bits() {
-                            service.set_connected(device_id, false);
+                        let presence = [PhoneStates::CONNECTED, PhoneStates::DISCONNECTED]
+                            .into_iter()
+                            .find(|s| s.bits() == p1);
+                        if let Some(presence) = presence {
+                            service.set_connected(device_id, presence == PhoneStates::CONNECTED);
+                            property_changed(connection, device_id, Property::Connected);
                         }
                         connection.emit_signal(
                             None::<&str>,
@@ -250,6 +254,32 @@ fn pump_events(
         if let Err(error) = result {
             tracing::warn!(%error, "a signal was not sent");
         }
+    }
+}
+
+/// A phone property whose change is announced with PropertiesChanged.
+#[derive(Debug, Clone, Copy)]
+enum Property {
+    Connected,
+    Owner,
+}
+
+fn property_changed(connection: &Connection, device_id: u32, property: Property) {
+    let path = phone_path(device_id);
+    let Ok(object) = connection
+        .object_server()
+        .interface::<_, PhoneObject>(path.as_str())
+    else {
+        return;
+    };
+    let emitter = object.signal_emitter();
+    let phone = object.get();
+    let sent = match property {
+        Property::Connected => zbus::block_on(phone.connected_changed(emitter)),
+        Property::Owner => zbus::block_on(phone.owner_changed(emitter)),
+    };
+    if let Err(error) = sent {
+        tracing::warn!(%error, ?property, "PropertiesChanged was not sent");
     }
 }
 

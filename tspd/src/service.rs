@@ -289,14 +289,14 @@ impl Service {
     }
 
     /// A client left the bus: the phones it held are closed, their requests
-    /// completed, nothing stays reserved.
-    pub(crate) fn client_gone(&self, name: &str) {
+    /// completed, nothing stays reserved. Returns their device ids.
+    pub(crate) fn client_gone(&self, name: &str) -> Vec<u32> {
         let held: Vec<u32> = lock(&self.open)
             .iter()
             .filter(|(_, o)| o.owner == name)
             .map(|(id, _)| *id)
             .collect();
-        for device_id in held {
+        for &device_id in &held {
             tracing::info!(
                 device_id,
                 client = name,
@@ -304,6 +304,7 @@ impl Service {
             );
             let _ = self.close(device_id, name);
         }
+        held
     }
 
     /// The provider closed the phone itself (PHONE_CLOSE) or it was removed.

@@ -207,8 +207,30 @@ fn a_killed_client_releases_its_phone() {
     let owner = || -> String { phone(&watcher, 0).get_property("Owner").unwrap_or_default() };
     assert_eq!(owner(), holder);
 
+    let changes = phone(&watcher, 0).receive_property_changed::<String>("Owner");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for change in changes {
+            if let Ok(value) = change.get() {
+                let _ = tx.send(value);
+            }
+        }
+    });
+
     common::signal(child.id(), "KILL");
     let _ = child.wait();
+    // The stream starts with the value as it is (the child's name).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let announced = rx
+            .recv_timeout(left)
+            .expect("PropertiesChanged: Owner is empty");
+        if announced.is_empty() {
+            break;
+        }
+        assert_eq!(announced, holder);
+    }
     wait_for("the phone to be released", || owner().is_empty());
     let started = Instant::now();
     phone(&watcher, 0)
