@@ -129,7 +129,17 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
         for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
             eprintln!("xtask: wine {program}: {line}");
         }
-        let (passed, failed) = summary(&stdout).unwrap_or((0, 1));
+        let (passed, failed) = summary(&stdout).unwrap_or_else(|| {
+            // No closing line: it crashed or hung up early; show what it said.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            eprintln!(
+                "xtask: wine {program} ended without its summary ({}):\n{}\n{}",
+                output.status,
+                tail(&stdout, 20),
+                tail(&stderr, 20)
+            );
+            (0, 1)
+        });
         let failed = if output.status.success() {
             failed
         } else {
@@ -146,6 +156,12 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
         .env("WINEPREFIX", &prefix)
         .status();
     Ok(runs)
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// `Z:\path\to\folder`: how wine sees a Unix path.
