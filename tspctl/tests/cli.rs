@@ -152,3 +152,38 @@ fn usbhid_inspect_of_a_broken_or_missing_file_fails_with_status_1() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+/// A download that takes noticeable time shows that it is running, on a
+/// terminal only (util-linux `script` gives tspctl one); a pipe stays clean.
+#[test]
+fn a_slow_download_shows_progress_on_a_terminal() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("tspctl-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let config = dir.join("tsp-rs.toml");
+    std::fs::write(
+        &config,
+        "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"worker\"\ndelay_ms = 1500\n",
+    )
+    .expect("writes");
+    let command = format!("{} set-data 0 1 slow", env!("CARGO_BIN_EXE_tspctl"));
+    let on_terminal = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("TSP_RS_CONFIG", &config)
+        .output()
+        .expect("script runs");
+    let seen = stdout(&on_terminal);
+    assert!(on_terminal.status.success(), "{seen}");
+    assert!(
+        seen.contains("sending 5 bytes to data area 1 of phone 0"),
+        "{seen}"
+    );
+    assert!(seen.contains("done"), "{seen}");
+    let piped = Command::new(env!("CARGO_BIN_EXE_tspctl"))
+        .args(["set-data", "0", "1", "slow"])
+        .env("TSP_RS_CONFIG", &config)
+        .output()
+        .expect("tspctl runs");
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("sending"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
