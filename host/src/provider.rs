@@ -39,9 +39,14 @@ pub struct HostSetup {
 impl HostSetup {
     /// The setup of an application that embeds the host (tspctl, tspd): the
     /// configuration `config` names, else `TSP_RS_CONFIG`, else demo mode (the
-    /// mock, which the application links in among `statics`); plugins from the
-    /// application's own folder.
-    pub fn for_application(statics: Vec<DriverModuleRef>, config: Option<PathBuf>) -> Self {
+    /// mock, which the application links in among `statics`); plugins from
+    /// `plugins/drivers/`, else from `drivers/` beside the application (a build
+    /// folder, or the dist layout).
+    pub fn for_application(
+        statics: Vec<DriverModuleRef>,
+        config: Option<PathBuf>,
+        plugins: Option<PathBuf>,
+    ) -> Self {
         let config = match config {
             Some(file) => ConfigSource::File(file),
             None => match ConfigSource::locate(None) {
@@ -49,10 +54,13 @@ impl HostSetup {
                 other => other,
             },
         };
-        Self {
-            plugin_folder: std::env::current_exe()
+        let beside_the_application = || {
+            std::env::current_exe()
                 .ok()
-                .and_then(|p| p.parent().map(Into::into)),
+                .and_then(|p| p.parent().map(Into::into))
+        };
+        Self {
+            plugin_folder: plugins.or_else(beside_the_application),
             statics,
             config,
         }

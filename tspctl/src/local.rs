@@ -24,6 +24,7 @@ impl Local {
         let provider = Provider::new(HostSetup::for_application(
             vec![tsp_driver_mock::tsp_driver_module()],
             None,
+            None,
         ));
         provider
             .start_as_tapi(0, None, tapi::completion_proc())

@@ -22,13 +22,15 @@ use bus::{Manager, PhoneObject};
 use service::Service;
 
 const USAGE: &str = "\
-usage: tspd [--bus system|session] [--config FILE]
+usage: tspd [--bus system|session] [--config FILE] [--plugins DIR]
 
 Offers the phones of the tsp-rs host on D-Bus as org.tsprs.Telephony1.
 
   --bus system|session   the bus to serve on (default: system)
   --config FILE          the tsp-rs.toml to use (default: TSP_RS_CONFIG, else the
                          mock driver's two default phones)
+  --plugins DIR          where the driver plugins are: DIR/drivers/NAME.toml and
+                         the library beside it (default: beside tspd)
   --help                 this text
 
 SIGTERM or SIGINT completes outstanding requests, closes the phones, releases
@@ -47,12 +49,14 @@ enum Bus {
 struct Options {
     bus: Bus,
     config: Option<PathBuf>,
+    plugins: Option<PathBuf>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         bus: Bus::System,
         config: None,
+        plugins: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -67,6 +71,9 @@ fn options(args: &[String]) -> Result<Options, String> {
             }
             "--config" => {
                 options.config = Some(args.next().ok_or("--config needs a file")?.into());
+            }
+            "--plugins" => {
+                options.plugins = Some(args.next().ok_or("--plugins needs a folder")?.into());
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -96,7 +103,10 @@ fn serve(options: &Options) -> Result<(), String> {
     ])
     .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     let events = tapi::event_stream();
-    let service = Arc::new(Service::start(options.config.clone())?);
+    let service = Arc::new(Service::start(
+        options.config.clone(),
+        options.plugins.clone(),
+    )?);
     let connection =
         connect(options.bus, &service).inspect_err(|_| service.shutdown(Duration::ZERO))?;
     eprintln!(

@@ -74,10 +74,11 @@ pub(crate) fn ht_phone(device_id: u32) -> usize {
 
 impl Service {
     /// Starts the host as TAPISRV does: negotiation, enumeration, init.
-    pub(crate) fn start(config: Option<PathBuf>) -> Result<Self, String> {
+    pub(crate) fn start(config: Option<PathBuf>, plugins: Option<PathBuf>) -> Result<Self, String> {
         let provider = Provider::new(HostSetup::for_application(
             vec![tsp_driver_mock::tsp_driver_module()],
             config,
+            plugins,
         ));
         provider
             .start_as_tapi(1, Some(tapi::event_proc()), tapi::completion_proc())

@@ -402,3 +402,53 @@ fn every_phone_function_is_a_method() {
         .expect_err("a keypad button has no lamp");
     assert_eq!(error_name(&bad), "org.tsprs.Telephony1.Error.InvalLampMode");
 }
+
+/// `--plugins DIR`: drivers load as plugins from DIR/drivers/ (the dist layout a
+/// system install copies to /usr/lib/tsp-rs): here the USB HID driver, staged
+/// from this build, with one simulated handset.
+#[test]
+fn plugins_load_from_the_plugins_folder() {
+    use tsp_host::sdk::manifest::PluginSpec;
+    let scratch = Scratch::new("plugins");
+    let bus = Bus::session(&scratch);
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let build = common::tspd_exe()
+        .parent()
+        .expect("the build folder")
+        .to_owned();
+    let plugins = scratch.0.join("plugins");
+    PluginSpec::read(&workspace.join("drivers/usbhid/plugin.toml"))
+        .expect("the usbhid manifest")
+        .stage_from(&build, &plugins.join("drivers"))
+        .expect("the usbhid plugin is built (cargo build --workspace)");
+    let descriptor = workspace.join("drivers/usbhid/tests/data/jabra-evolve-link-ms_0b0e-0307.hex");
+    let config = scratch.file(
+        "tsp-rs.toml",
+        &format!(
+            "drivers = [\"usbhid\"]\n[settings.usbhid]\nusb = false\n[[settings.usbhid.simulated]]\ndescriptor = {:?}\nserial = \"TSPD-1\"\n",
+            descriptor.display().to_string()
+        ),
+    );
+    let tmp = scratch.0.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let child = Command::new(common::tspd_exe())
+        .args(["--bus", "session", "--config"])
+        .arg(&config)
+        .arg("--plugins")
+        .arg(&plugins)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .env("TMPDIR", &tmp)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tspd starts");
+    let _tspd = Daemon { child };
+    bus.wait_owner(BUS_NAME, true);
+    let client = bus.client();
+    let driver: String = phone(&client, 0).get_property("Driver").expect("Driver");
+    let name: String = phone(&client, 0).get_property("Name").expect("Name");
+    assert_eq!(driver, "usbhid");
+    assert_eq!(name, "Simulated handset TSPD-1");
+    phone(&client, 0)
+        .call_method("DevSpecific", &(b"input 02 01 00".to_vec(),))
+        .expect("the simulated headset goes off hook");
+}
