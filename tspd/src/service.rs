@@ -33,6 +33,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How a client takes a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// With `Open`, until `Close` or the client leaves.
+    Open,
+    /// For one call.
+    Borrow,
+}
+
 /// A phone a client holds: opened with `Open` (explicit), or for the length of
 /// the calls it is making (borrowed), so that one-shot clients such as
 /// `dbus-send` and `busctl` can use a phone nobody holds.
@@ -137,28 +146,7 @@ impl Service {
     /// Opens the phone for `owner`, with every event turned on. Opening a phone
     /// one already holds succeeds; one another client holds is `ALLOCATED`.
     pub(crate) fn open(&self, device_id: u32, owner: &str) -> Result<(), Fault> {
-        let mut open = lock(&self.open);
-        match open.get_mut(&device_id) {
-            Some(opened) if opened.owner == owner => {
-                opened.explicit = true;
-                Ok(())
-            }
-            Some(_) => Err(Fault::Phone(PhoneError::Allocated)),
-            None => {
-                let handle = self.open_for(device_id)?;
-                open.insert(
-                    device_id,
-                    Opened {
-                        handle,
-                        owner: owner.to_owned(),
-                        explicit: true,
-                        borrowed: 0,
-                    },
-                );
-                tracing::info!(device_id, owner, "opened");
-                Ok(())
-            }
-        }
+        self.hold(device_id, owner, Hold::Open).map(|_| ())
     }
 
     fn open_for(&self, device_id: u32) -> Result<PhoneHandle, Fault> {
@@ -184,27 +172,36 @@ impl Service {
     /// The handle for a call of `caller`: the phone it holds, or the phone opened
     /// for this call when nobody holds it. Give it back with [`Service::release`].
     fn acquire(&self, device_id: u32, caller: &str) -> Result<PhoneHandle, Fault> {
+        self.hold(device_id, caller, Hold::Borrow)
+    }
+
+    /// Takes the phone for `caller`, by `Open` or for one call.
+    fn hold(&self, device_id: u32, caller: &str, how: Hold) -> Result<PhoneHandle, Fault> {
         let mut open = lock(&self.open);
-        match open.get_mut(&device_id) {
-            Some(opened) if opened.owner == caller => {
+        match (open.get_mut(&device_id), how) {
+            (Some(opened), Hold::Open) if opened.owner == caller => {
+                opened.explicit = true;
+                Ok(opened.handle)
+            }
+            (Some(opened), Hold::Borrow) if opened.owner == caller => {
                 opened.borrowed += 1;
                 Ok(opened.handle)
             }
-            Some(opened) => Err(Fault::AccessDenied(format!(
+            (Some(_), Hold::Open) => Err(Fault::Phone(PhoneError::Allocated)),
+            (Some(opened), Hold::Borrow) => Err(Fault::AccessDenied(format!(
                 "phone {device_id} is open by {}; only it may use the phone until it closes",
                 opened.owner
             ))),
-            None => {
+            (None, how) => {
                 let handle = self.open_for(device_id)?;
-                open.insert(
-                    device_id,
-                    Opened {
-                        handle,
-                        owner: caller.to_owned(),
-                        explicit: false,
-                        borrowed: 1,
-                    },
-                );
+                let opened = Opened {
+                    handle,
+                    owner: caller.to_owned(),
+                    explicit: how == Hold::Open,
+                    borrowed: u32::from(how == Hold::Borrow),
+                };
+                open.insert(device_id, opened);
+                tracing::debug!(device_id, caller, ?how, "opened");
                 Ok(handle)
             }
         }
