@@ -52,17 +52,25 @@ impl From<zbus::Error> for Fault {
 
 type Dict = HashMap<String, OwnedValue>;
 
-/// Runs `work` on a thread of its own and awaits it: host calls block.
-async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+/// Runs `work` on a thread of its own and awaits it: host calls block. A panic
+/// there (a bug) fails this call with `OPERATIONFAILED`; the daemon goes on.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Fault> + Send + 'static,
+) -> Result<T, Fault> {
     let (sender, receiver) = async_channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = sender.try_send(work());
-    });
-    // The thread always sends unless it panicked; then the call fails.
-    match receiver.recv().await {
-        Ok(value) => value,
-        Err(_) => std::process::abort(),
+    let spawned = std::thread::Builder::new()
+        .name("tspd-call".into())
+        .spawn(move || {
+            let _ = sender.try_send(work());
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start a thread for a call");
+        return Err(Fault::Phone(PhoneError::NoMem));
     }
+    receiver.recv().await.unwrap_or_else(|_| {
+        tracing::error!("a call panicked inside the host");
+        Err(Fault::Phone(PhoneError::OperationFailed))
+    })
 }
 
 fn sender_of(header: &Header<'_>) -> String {
@@ -170,7 +178,11 @@ impl PhoneObject {
             off_thread(move || service.request(id, &caller, start)).await?
         };
         let result = completion.recv().await;
-        off_thread(move || service.release(id, &caller)).await;
+        let _ = off_thread(move || {
+            service.release(id, &caller);
+            Ok(())
+        })
+        .await;
         match result {
             Ok(0) => Ok(()),
             Ok(code) => Err(Fault::Phone(
