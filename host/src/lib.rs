@@ -19,6 +19,8 @@ mod presence;
 mod provider;
 mod requests;
 pub mod tapi;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::{Config, ConfigError, ConfigSource};
 pub use functions::display_text;
