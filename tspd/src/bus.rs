@@ -157,6 +157,18 @@ fn read_sized<T>(
     read(&buf).ok_or(PhoneError::OperationFailed)
 }
 
+/// Writes a variable-size structure the way TAPI passes one: sized to hold it.
+fn write_sized(
+    fixed: usize,
+    write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
+) -> Result<Vec<u8>, Fault> {
+    let mut buf = sized_buffer(fixed as u32);
+    let first = write(&mut buf)?;
+    let mut buf = sized_buffer(first.needed.max(fixed as u32));
+    write(&mut buf)?;
+    Ok(buf)
+}
+
 /// A phone object.
 pub(crate) struct PhoneObject {
     pub(crate) service: Arc<Service>,
@@ -466,6 +478,34 @@ impl PhoneObject {
             })
             .await?;
         Ok(button_dict(&info))
+    }
+
+    /// TSPI_phoneSetButtonInfo: relabel or reassign button `id` (a
+    /// PHONEBUTTONMODE_, a PHONEBUTTONFUNCTION_, its text).
+    async fn set_button_info(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        id: u32,
+        mode: u32,
+        function: u32,
+        text: String,
+    ) -> Result<(), Fault> {
+        let function = tsp_core::ButtonFunction::from_code(function)
+            .ok_or(Fault::Phone(PhoneError::InvalParam))?;
+        let info = ButtonInfo {
+            mode: tsp_core::ButtonModes::from_bits_retain(mode),
+            function,
+            text,
+            dev_specific: Vec::new(),
+            state: tsp_core::ButtonStates::empty(),
+        };
+        let structure = write_sized(ButtonInfo::fixed_size(VERSION), |buf| {
+            info.write(buf, VERSION)
+        })?;
+        self.request(&header, move |p, r, h| {
+            p.set_button_info(r, h, id, &structure)
+        })
+        .await
     }
 
     /// TSPI_phoneDevSpecific: the driver's own commands.

@@ -390,6 +390,15 @@ fn every_phone_function_is_a_method() {
     let info: Dict = p.call("GetButtonInfo", &(5u32,)).expect("GetButtonInfo");
     let text = String::try_from(info["Text"].try_clone().expect("a value")).expect("text");
     assert_eq!(text, "5");
+    let feature = tsp_core::ButtonModes::FEATURE.bits();
+    let transfer = tsp_core::ButtonFunction::Transfer.code();
+    p.call_method("SetButtonInfo", &(12u32, feature, transfer, "Transfer"))
+        .expect("SetButtonInfo");
+    let info: Dict = p.call("GetButtonInfo", &(12u32,)).expect("GetButtonInfo");
+    // The mock relabels (it keeps its buttons' functions): the text travelled
+    // through PHONEBUTTONINFO to the driver and back.
+    let text = String::try_from(info["Text"].try_clone().expect("a value")).expect("text");
+    assert_eq!(text, "Transfer");
     let status: Dict = p.call("Status", &()).expect("Status");
     let ring_mode = u32::try_from(status["RingMode"].try_clone().expect("a value")).expect("u32");
     assert_eq!(ring_mode, 2);
