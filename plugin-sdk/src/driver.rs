@@ -48,6 +48,15 @@ pub struct DeviceInfo {
     pub caps: PhoneCaps,
 }
 
+/// A permanent phone id derived from a device's stable identity (a port path, a
+/// USB serial number): FNV-1a of its bytes, so the same device is the same phone
+/// across replugs and restarts, as `PhoneCaps::permanent_id` must be.
+pub fn permanent_id(identity: &str) -> u32 {
+    identity.bytes().fold(0x811c_9dc5u32, |hash, b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 impl DeviceInfo {
     pub(crate) fn to_ffi(&self) -> FfiDevice {
         FfiDevice {

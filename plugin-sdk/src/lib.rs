@@ -49,7 +49,7 @@ pub mod reservation;
 mod winload;
 
 pub use driver::{
-    Completion, DeviceInfo, Driver, DriverContext, DriverEvents, PhoneEvents, Session,
+    Completion, DeviceInfo, Driver, DriverContext, DriverEvents, PhoneEvents, Session, permanent_id,
 };
 pub use error::DriverError;
 pub use event::{DriverEvent, PhoneEvent};

@@ -133,13 +133,8 @@ struct Settings {
     ports: Vec<PortConfig>,
 }
 
-/// The permanent phone id of a port: FNV-1a of its path, so the same port is the
-/// same phone across restarts.
-pub fn permanent_id(path: &str) -> u32 {
-    path.bytes().fold(0x811c_9dc5u32, |hash, b| {
-        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
+/// The permanent phone id of a port comes from its path.
+pub use tsp_plugin_sdk::permanent_id;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())

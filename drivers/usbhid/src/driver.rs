@@ -56,13 +56,9 @@ struct Settings {
     simulated: Vec<SimulatedConfig>,
 }
 
-/// The permanent phone id of an identity: FNV-1a, so the same handset is the
-/// same phone across replugs and restarts.
-pub fn permanent_id(identity: &str) -> u32 {
-    identity.bytes().fold(0x811c_9dc5u32, |hash, b| {
-        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
+/// The permanent phone id of a handset comes from its identity (serial number,
+/// else port path).
+pub use tsp_plugin_sdk::permanent_id;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
