@@ -150,18 +150,15 @@ fn read_sized<T>(
     write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
     read: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<T, PhoneError> {
-    let mut buf = sized_buffer(fixed as u32);
-    let first = write(&mut buf)?;
-    let mut buf = sized_buffer(first.needed.max(fixed as u32));
-    write(&mut buf)?;
-    read(&buf).ok_or(PhoneError::OperationFailed)
+    read(&write_sized(fixed, write)?).ok_or(PhoneError::OperationFailed)
 }
 
-/// Writes a variable-size structure the way TAPI passes one: sized to hold it.
+/// Writes a variable-size structure into a buffer sized to hold it all: once
+/// with the fixed part to learn `dwNeededSize`, then at that size.
 fn write_sized(
     fixed: usize,
     write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
-) -> Result<Vec<u8>, Fault> {
+) -> Result<Vec<u8>, PhoneError> {
     let mut buf = sized_buffer(fixed as u32);
     let first = write(&mut buf)?;
     let mut buf = sized_buffer(first.needed.max(fixed as u32));

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::descriptor::{Direction, PAGE_BUTTON, PAGE_LED, PAGE_TELEPHONY, Usage};
 use crate::device::{Control, DeviceError, DeviceEvent};
+use crate::driver::lock;
 use crate::handset::{Button, DataArea, DataError, HandsetEvent, Lamp, Layout, Place};
 use crate::transport::{Transport, TransportError};
 use crate::yealink::{self, Generation, cmd};
@@ -147,10 +148,6 @@ impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Link").finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Link {

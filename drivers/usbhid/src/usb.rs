@@ -76,7 +76,7 @@ impl Found {
 
     /// A Yealink USB-P1K family member (vendor protocol, no Telephony page).
     pub fn is_yealink_p1k(&self) -> bool {
-        self.vendor_id == yealink::VENDOR_ID && yealink::PRODUCT_IDS.contains(&self.product_id)
+        yealink::is_p1k(self.vendor_id, self.product_id)
     }
 }
 
@@ -173,8 +173,7 @@ fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
             };
             let number = setting.interface_number();
             let folder = format!("{port_path}:{}.{number}", config.number());
-            let yealink = info.vendor_id() == yealink::VENDOR_ID
-                && yealink::PRODUCT_IDS.contains(&info.product_id());
+            let yealink = yealink::is_p1k(info.vendor_id(), info.product_id());
             // The P1K is spoken to by its packets: its descriptor is not needed.
             let report_descriptor = sysfs_report_descriptor(&sysfs_root().join(folder))
                 .or_else(|| control_report_descriptor(device, number))
@@ -200,7 +199,7 @@ fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
             };
             let telephony =
                 descriptor::parse(&candidate.report_descriptor).is_ok_and(|d| d.has_telephony());
-            if telephony || candidate.is_yealink_p1k() {
+            if telephony || yealink {
                 found.push(candidate);
             }
         }

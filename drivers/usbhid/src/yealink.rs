@@ -11,6 +11,11 @@ pub const VENDOR_ID: u16 = 0x6993;
 /// Product ids: P1K and its relatives.
 pub const PRODUCT_IDS: [u16; 2] = [0xB001, 0xB700];
 
+/// Whether `vendor`:`product` is a member of the family.
+pub fn is_p1k(vendor: u16, product: u16) -> bool {
+    vendor == VENDOR_ID && PRODUCT_IDS.contains(&product)
+}
+
 /// Size of the LCD segment memory in bytes (0x04 writes offsets 0..23).
 pub const LCD_BYTES: usize = 24;
 
