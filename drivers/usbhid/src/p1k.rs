@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::descriptor::{Direction, PAGE_BUTTON, PAGE_LED, PAGE_TELEPHONY, Usage};
 use crate::device::{Control, DeviceError, DeviceEvent};
@@ -152,15 +152,34 @@ impl std::fmt::Debug for Link {
 
 impl Link {
     /// Sends `packet` and returns the data of its reply.
+    ///
+    /// A reply to another command is a late answer to an earlier packet whose
+    /// exchange timed out: taken as this one's, it would shift every later
+    /// exchange by one, so it is skipped.
     fn exchange(&self, packet: &[u8]) -> Result<Vec<u8>, DeviceError> {
         let _busy = lock(&self.busy);
+        let sent = packet.first().copied().unwrap_or_default();
+        let no_reply = || TransportError::Io(format!("no reply to command {sent:#04x}"));
         self.transport.write_output(packet)?;
-        let reply = self
-            .transport
-            .read_input(REPLY_TIMEOUT)?
-            .ok_or_else(|| TransportError::Io(format!("no reply to command {:#04x}", packet[0])))?;
-        let (_, data) = yealink::reply(Generation::G1, &reply)?;
-        Ok(data.to_vec())
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            // Skipped replies must not extend the wait; and libusb reads a timeout
+            // that rounds down to 0 ms as "wait for ever".
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < Duration::from_millis(1) {
+                return Err(no_reply().into());
+            }
+            let reply = self.transport.read_input(left)?.ok_or_else(no_reply)?;
+            let (answered, data) = yealink::reply(Generation::G1, &reply)?;
+            if answered == sent {
+                return Ok(data.to_vec());
+            }
+            tracing::debug!(
+                sent,
+                answered,
+                "a late P1K reply to an earlier command, skipped"
+            );
+        }
     }
 
     fn command(&self, command: u8, offset: u16, data: &[u8]) -> Result<Vec<u8>, DeviceError> {
@@ -532,5 +551,78 @@ impl Transport for SimulatedP1k {
 
     fn read_feature(&self, _: u8, _: usize) -> Result<Vec<u8>, TransportError> {
         Err(TransportError::Io("the P1K has no feature reports".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The P1K's reply to the first packet comes too late: that exchange sees no
+    /// reply, and the late one arrives just before the answer to the next packet.
+    #[derive(Debug)]
+    struct LateFirstReply {
+        phone: SimulatedP1k,
+        late: Mutex<Late>,
+    }
+
+    #[derive(Debug)]
+    enum Late {
+        Waiting,
+        Held(Vec<u8>),
+        Delivered,
+    }
+
+    impl Transport for LateFirstReply {
+        fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+            let mut late = lock(&self.late);
+            match std::mem::replace(&mut *late, Late::Delivered) {
+                Late::Waiting => {
+                    let reply = self.phone.read_input(timeout)?.unwrap_or_default();
+                    *late = Late::Held(reply);
+                    Ok(None)
+                }
+                Late::Held(reply) => Ok(Some(reply)),
+                Late::Delivered => self.phone.read_input(timeout),
+            }
+        }
+
+        fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
+            self.phone.write_output(report)
+        }
+
+        fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
+            self.phone.write_feature(report)
+        }
+
+        fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
+            self.phone.read_feature(id, len)
+        }
+    }
+
+    #[test]
+    fn a_late_reply_is_not_taken_for_the_answer_to_a_later_command() {
+        let phone = SimulatedP1k::new();
+        phone.key(0x11); // '5' down,
+        phone.key(0xFF); // and up: the key counter is 2
+        let link = Link {
+            transport: Arc::new(LateFirstReply {
+                phone,
+                late: Mutex::new(Late::Waiting),
+            }),
+            busy: Mutex::new(()),
+        };
+        assert!(
+            link.command(cmd::LED, 0, &[1]).is_err(),
+            "the LED's reply is late"
+        );
+        let first = |reply: Result<Vec<u8>, DeviceError>| reply.map(|data| data[0]);
+        assert_eq!(
+            first(link.command(cmd::KEY_POLL, 0, &[])),
+            Ok(2),
+            "the key counter, not the LED's late reply"
+        );
+        assert_eq!(first(link.command(cmd::SCANCODE, 1, &[])), Ok(0xFF));
+        assert_eq!(first(link.command(cmd::SCANCODE, 0, &[])), Ok(0x11));
     }
 }
