@@ -86,14 +86,11 @@ impl Probe {
             };
             buttons = vec![key; 12];
         }
-        let display = (!self.display.is_empty()).then(|| DisplayGeometry {
-            rows: self.display.len() as u32,
-            columns: self.display.iter().copied().max().unwrap_or(0),
-        });
-        if let Some(geometry) = display {
+        let display = self.display_area();
+        if let Some((_, size)) = display {
             features |= PhoneFeatures::SETDISPLAY | PhoneFeatures::GETDISPLAY;
             states |= PhoneStates::DISPLAY;
-            set_data.push(geometry.rows * geometry.columns);
+            set_data.push(size);
         }
         if !set_data.is_empty() {
             features |= PhoneFeatures::SETDATA;
@@ -128,13 +125,24 @@ impl Probe {
             string_format: Some(StringFormat::Unicode),
             phone_states: states,
             handset: Some(handset),
-            display,
+            display: display.map(|(geometry, _)| geometry),
             ring_modes,
             buttons,
             set_data,
             features,
             ..PhoneCaps::default()
         }
+    }
+
+    /// The display (a row per `+CDIS` element, as wide as the widest) and the
+    /// size of its text area. `None` without a display, and for one whose
+    /// rows × columns does not fit the `DWORD` a data area's size is: that is
+    /// a device's nonsense, and no caps could describe it.
+    fn display_area(&self) -> Option<(DisplayGeometry, u32)> {
+        let rows = u32::try_from(self.display.len()).ok()?;
+        let columns = self.display.iter().copied().max()?;
+        let size = rows.checked_mul(columns)?;
+        Some((DisplayGeometry { rows, columns }, size))
     }
 }
 
@@ -158,7 +166,7 @@ impl Probe {
         if self.keypad {
             areas.push(DataArea::Keys);
         }
-        if !self.display.is_empty() {
+        if self.display_area().is_some() {
             areas.push(DataArea::DisplayText);
         }
         areas
@@ -216,6 +224,15 @@ pub fn probe(port: &AtPort, timeout: Duration) -> Result<Probe, AtError> {
                 .collect()
         })
         .unwrap_or_default();
+    if !probe.display.is_empty() && probe.display_area().is_none() {
+        // Dropped here, so the session never drives a display its caps do not have.
+        tracing::warn!(
+            rows = probe.display.len(),
+            columns = probe.display.iter().max(),
+            "+CDIS=? answers a display too big to address; treating it as no display"
+        );
+        probe.display.clear();
+    }
     probe.keypad = ok(port, "AT+CKPD=?", timeout)?.is_some();
     let cind = ok(port, "AT+CIND=?", timeout)?;
     probe.indicators = test_line(&cind, "+CIND")
@@ -270,5 +287,29 @@ mod tests {
         let mbm = probe_with("(0,3),(0,2),0,(0-1),0", "(0),(1),(0)");
         assert_eq!(mbm.cmer_command().as_deref(), Some("AT+CMER=3,2,0,1,0"));
         assert_eq!(mbm.cmec_command().as_deref(), Some("AT+CMEC=0,1,0"));
+    }
+
+    #[test]
+    fn a_display_too_big_to_address_is_no_display() {
+        let huge = Probe {
+            display: vec![u32::MAX, u32::MAX],
+            keypad: true,
+            ..Probe::default()
+        };
+        let caps = huge.caps("Boastful phone", 1);
+        assert_eq!(caps.display, None);
+        assert!(!caps.features.contains(PhoneFeatures::SETDISPLAY));
+        assert_eq!(caps.set_data, [KEYS_AREA_SIZE], "the keys area only");
+        assert_eq!(
+            huge.data_areas(),
+            [DataArea::Keys],
+            "ids agree with the caps"
+        );
+
+        let one_long_row = Probe {
+            display: vec![u32::MAX],
+            ..Probe::default()
+        };
+        assert_eq!(one_long_row.caps("Wide phone", 2).set_data, [u32::MAX]);
     }
 }

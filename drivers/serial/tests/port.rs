@@ -214,6 +214,20 @@ fn probing_decides_the_caps_from_what_the_device_answers() {
 }
 
 #[test]
+fn a_display_too_big_to_address_is_dropped_at_probe() {
+    use tsp_driver_serial::probe::{DataArea, probe};
+
+    let sim = Simulator::start().expect("pty");
+    sim.answer("+CDIS=?", "+CDIS: 4294967295,4294967295")
+        .answer("+CKPD=?", "");
+    let (port, _urc) = open(&sim);
+    let found = probe(&port, PATIENCE).expect("probes");
+    assert!(found.display.is_empty(), "{:?}", found.display);
+    assert!(found.caps("Boastful phone", 1).display.is_none());
+    assert_eq!(found.data_areas(), [DataArea::Keys]);
+}
+
+#[test]
 fn a_plain_modem_claims_no_phone_features() {
     use tsp_driver_serial::probe::probe;
 
