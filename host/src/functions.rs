@@ -91,11 +91,8 @@ impl Provider {
     ) -> i32 {
         self.with_phone(handle, request_id, |phone| {
             let display = phone.caps.display.ok_or(PhoneError::OperationUnavail)?;
-            if row >= display.rows || column >= display.columns {
-                return Err(PhoneError::InvalParam);
-            }
+            let room = room_from(display, row, column)?;
             let units = display_text(text)?;
-            let room = ((display.rows - row) * display.columns - column) as usize;
             Ok(Op::SetDisplay {
                 row,
                 column,
@@ -357,6 +354,31 @@ impl Provider {
     }
 }
 
+/// The cells from (`row`, `column`) to the end of the display.
+///
+/// The geometry is the driver's and the position the application's, so
+/// neither is trusted: a position off the display is `INVALPARAM`; a display
+/// of more cells than a `DWORD` counts can only be a driver's mistake, so it is
+/// `OPERATIONFAILED` wherever the text would start, not the application's fault.
+fn room_from(
+    display: tsp_core::DisplayGeometry,
+    row: u32,
+    column: u32,
+) -> Result<usize, PhoneError> {
+    if row >= display.rows || column >= display.columns {
+        return Err(PhoneError::InvalParam);
+    }
+    let cells = display.rows.checked_mul(display.columns);
+    let start = row
+        .checked_mul(display.columns)
+        .and_then(|start| start.checked_add(column));
+    cells
+        .zip(start)
+        .and_then(|(cells, start)| cells.checked_sub(start))
+        .and_then(|room| usize::try_from(room).ok())
+        .ok_or(PhoneError::OperationFailed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +412,39 @@ mod tests {
             display_text(&utf16("ab\0cd")),
             Ok(vec![97, 98]),
             "ends at the first NUL"
+        );
+    }
+
+    #[test]
+    fn the_room_on_the_display_is_checked_for_any_geometry() {
+        let display = |rows, columns| tsp_core::DisplayGeometry { rows, columns };
+        assert_eq!(room_from(display(2, 16), 0, 0), Ok(32));
+        assert_eq!(room_from(display(2, 16), 1, 15), Ok(1));
+        assert_eq!(room_from(display(2, 16), 2, 0), Err(PhoneError::InvalParam));
+        assert_eq!(
+            room_from(display(2, 16), 0, 16),
+            Err(PhoneError::InvalParam)
+        );
+        assert_eq!(room_from(display(0, 0), 0, 0), Err(PhoneError::InvalParam));
+        assert_eq!(
+            room_from(display(1, u32::MAX), 0, 1),
+            Ok(u32::MAX as usize - 1),
+            "the largest display a DWORD counts"
+        );
+        assert_eq!(
+            room_from(display(u32::MAX, u32::MAX), 0, 0),
+            Err(PhoneError::OperationFailed),
+            "more cells than a DWORD counts: the driver's caps are wrong"
+        );
+        assert_eq!(
+            room_from(display(70_000, 70_000), 69_999, 69_999),
+            Err(PhoneError::OperationFailed),
+            "such a display fails wherever the text starts"
+        );
+        assert_eq!(
+            room_from(display(0x1_0000, 0xFFFF), 0, 0),
+            Ok(0xFFFF_0000),
+            "the most cells a DWORD counts with as many rows"
         );
     }
 
