@@ -38,10 +38,15 @@ fn provider() -> &'static Provider {
 }
 
 /// The folder holding this library.
-#[cfg(unix)]
 fn own_folder() -> Option<PathBuf> {
+    own_file()?.parent().map(PathBuf::from)
+}
+
+/// The file this library was loaded from, under whatever name it has.
+#[cfg(unix)]
+fn own_file() -> Option<PathBuf> {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-    let here = own_folder as *const c_void;
+    let here = own_file as *const c_void;
     // SAFETY: `dladdr` only reads the address and fills `info`; `here` is the
     // address of a function in this library.
     let found = unsafe { libc::dladdr(here, info.as_mut_ptr()) };
@@ -57,12 +62,11 @@ fn own_folder() -> Option<PathBuf> {
     // the library is loaded (it is pinned).
     let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
     let path = PathBuf::from(std::ffi::OsStr::new(&*name.to_string_lossy()));
-    let path = path.canonicalize().unwrap_or(path);
-    path.parent().map(PathBuf::from)
+    Some(path.canonicalize().unwrap_or(path))
 }
 
 #[cfg(windows)]
-fn own_folder() -> Option<PathBuf> {
+fn own_file() -> Option<PathBuf> {
     use std::os::windows::ffi::OsStringExt;
     use windows_sys::Win32::System::LibraryLoader::{
         GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
@@ -71,7 +75,7 @@ fn own_folder() -> Option<PathBuf> {
     let mut module = std::ptr::null_mut();
     let flags =
         GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
-    let here = own_folder as *const u16;
+    let here = own_file as *const u16;
     // SAFETY: with FROM_ADDRESS the "name" is an address inside this module, which
     // it is; `module` receives the handle without a new reference.
     if unsafe { GetModuleHandleExW(flags, here, &mut module) } == 0 {
@@ -84,12 +88,12 @@ fn own_folder() -> Option<PathBuf> {
     if length == 0 || length >= path.len() {
         return None;
     }
-    let path = PathBuf::from(std::ffi::OsString::from_wide(&path[..length]));
-    path.parent().map(PathBuf::from)
+    let path = std::ffi::OsString::from_wide(&path[..length]);
+    Some(PathBuf::from(path))
 }
 
 #[cfg(not(any(unix, windows)))]
-fn own_folder() -> Option<PathBuf> {
+fn own_file() -> Option<PathBuf> {
     None
 }
 
@@ -99,7 +103,7 @@ fn own_folder() -> Option<PathBuf> {
 fn pin_in_memory() {
     let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     let here = pin_in_memory as *const c_void;
-    // SAFETY: as in `own_folder`.
+    // SAFETY: as in `own_file`.
     if unsafe { libc::dladdr(here, info.as_mut_ptr()) } == 0 {
         return;
     }
@@ -124,7 +128,7 @@ fn pin_in_memory() {
     };
     let mut module = std::ptr::null_mut();
     let here = pin_in_memory as *const u16;
-    // SAFETY: as in `own_folder`; PIN keeps the module loaded until the process ends.
+    // SAFETY: as in `own_file`; PIN keeps the module loaded until the process ends.
     let pinned = unsafe {
         GetModuleHandleExW(
             GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
@@ -953,7 +957,9 @@ pub unsafe extern "system" fn TSPI_providerUIIdentify(lpszUIDLLName: *mut u16) -
         if lpszUIDLLName.is_null() {
             return LineError::InvalPointer.to_long();
         }
-        let path = own_path().unwrap_or_default();
+        let path = own_file()
+            .map(|file| file.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let units: Vec<u16> = path
             .encode_utf16()
             .take(UI_PATH_UNITS - 1)
@@ -963,13 +969,6 @@ pub unsafe extern "system" fn TSPI_providerUIIdentify(lpszUIDLLName: *mut u16) -
         unsafe { std::ptr::copy_nonoverlapping(units.as_ptr(), lpszUIDLLName, units.len()) };
         0
     })
-}
-
-/// This library's path, as text.
-fn own_path() -> Option<String> {
-    let folder = own_folder()?;
-    let name = crate::dist::tsp_file_name(tsp_plugin_sdk::manifest::Platform::HOST);
-    Some(folder.join(name).to_string_lossy().into_owned())
 }
 
 /// `TSPI_providerGenericDialogData`: there are no dialogs to talk to.

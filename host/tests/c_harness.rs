@@ -18,12 +18,35 @@ fn run_c_program(name: &str, min_checks: usize) {
 
 /// The same, with `config` as the library's configuration (TSP_RS_CONFIG).
 fn run_c_program_with(name: &str, min_checks: usize, config: Option<&str>) {
-    let folder = build_dir().join(format!("test-c-{name}"));
+    run_c_program_as(name, min_checks, config, None, &[]);
+}
+
+/// The same, with the TSP library renamed to `library_name` in its folder, and
+/// `args` after the library's path.
+fn run_c_program_as(
+    name: &str,
+    min_checks: usize,
+    config: Option<&str>,
+    library_name: Option<&str>,
+    args: &[&str],
+) {
+    let folder = match library_name {
+        Some(_) => build_dir().join(format!("test-c-{name}-renamed")),
+        None => build_dir().join(format!("test-c-{name}")),
+    };
     let mock =
         PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
-    let library = tsp_host::dist::lay_out(&build_dir(), &folder, &[mock]).unwrap_or_else(|e| {
+    let laid_out = tsp_host::dist::lay_out(&build_dir(), &folder, &[mock]).unwrap_or_else(|e| {
         panic!("{e} (cargo build --workspace builds it; cargo xtask test does)")
     });
+    let library = match library_name {
+        Some(new_name) => {
+            let renamed = folder.join(new_name);
+            std::fs::rename(&laid_out, &renamed).expect("rename the library");
+            renamed
+        }
+        None => laid_out,
+    };
     assert!(folder.join("tsp-rs.toml.example").is_file());
 
     let source = workspace().join(format!("host/tests/c/{name}.c"));
@@ -41,7 +64,7 @@ fn run_c_program_with(name: &str, min_checks: usize, config: Option<&str>) {
     assert!(status.success(), "{name}.c does not compile");
 
     let mut command = Command::new(&program);
-    command.arg(&library).env_remove("TSP_RS_CONFIG");
+    command.arg(&library).args(args).env_remove("TSP_RS_CONFIG");
     if let Some(config) = config {
         let file = folder.join("test-config.toml");
         std::fs::write(&file, config).expect("write the configuration");
@@ -73,6 +96,12 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn the_c_harness_passes_against_the_tsp_library() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program("harness", 40);
+}
+
+#[test]
+fn a_renamed_tsp_library_names_its_own_file_to_tapi() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program_as("harness", 1, None, Some("renamed-tsp"), &["ui-dll"]);
 }
 
 #[test]

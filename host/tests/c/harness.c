@@ -5,11 +5,42 @@
  *
  * Usage: harness /path/to/libtsp_host.so            (the full run)
  *        harness /path/to/libtsp_host.so open-first  (second process: expects ALLOCATED)
+ *        harness /path/to/renamed.so ui-dll          (only TSPI_providerUIIdentify)
  *
  * UTF-16 strings are uint16_t, not wchar_t (4 bytes on Linux). Prototypes follow
  * the Windows SDK tspi.h for TAPI_CURRENT_VERSION >= 0x00020000.
  */
 #include "tspi_loader.h"
+
+TSPI_FN(tspi_providerUIIdentify, TSPI_providerUIIdentify, LONG, (uint16_t *))
+
+/* TAPI loads the UI DLL from the path TSPI_providerUIIdentify writes: it must be
+ * the file this library was loaded from, whatever that file is called. */
+static int names_this_library(const uint16_t *path, library_t lib) {
+#ifdef _WIN32
+    return GetModuleHandleW((const wchar_t *)path) == lib;
+#else
+    char narrow[260];
+    size_t i = 0;
+    for (; path[i] != 0 && i + 1 < sizeof narrow; i++) {
+        if (path[i] > 0x7F) return 0; /* the test folders are ASCII */
+        narrow[i] = (char)path[i];
+    }
+    narrow[i] = 0;
+    /* NOLOAD finds a loaded library by its file, not its name, and loads nothing. */
+    void *same = dlopen(narrow, RTLD_NOW | RTLD_NOLOAD);
+    if (same) dlclose(same);
+    return same == lib;
+#endif
+}
+
+static void check_ui_dll(const char *path) {
+    library_t lib = open_library(path);
+    RESOLVE(tspi_providerUIIdentify, "TSPI_providerUIIdentify");
+    uint16_t ui_dll[260] = {0};
+    check(tspi_providerUIIdentify(ui_dll) == 0 && names_this_library(ui_dll, lib),
+          "TSPI_providerUIIdentify names the library's own file");
+}
 
 static HDRVPHONE reentrant_phone;
 static atomic_long reentrant_result;
@@ -46,9 +77,13 @@ static int second_process(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: harness LIBRARY [open-first]\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: harness LIBRARY [open-first | ui-dll]\n"); return 2; }
     load(argv[1]);
     if (argc > 2 && strcmp(argv[2], "open-first") == 0) return second_process();
+    if (argc > 2 && strcmp(argv[2], "ui-dll") == 0) {
+        check_ui_dll(argv[1]);
+        return finish();
+    }
 
     DWORD v = 0;
     check(tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00010003, 0x00010004, &v) == H_LINEERR_INCOMPATIBLEAPIVERSION,
@@ -56,6 +91,7 @@ int main(int argc, char **argv) {
     check(tspi_lineNegotiateTSPIVersion(H_INITIALIZE_NEGOTIATION, 0x00020000, V31, NULL) == H_LINEERR_INVALPOINTER,
           "TSPI_lineNegotiateTSPIVersion with a null pointer is INVALPOINTER");
     start();
+    check_ui_dll(argv[1]);
 
     check(tspi_phoneNegotiateTSPIVersion(BASE, 0x00010004, 0x00020002, &v) == 0 && v == 0x00020002, "phone negotiation in range");
     check(tspi_phoneNegotiateTSPIVersion(BASE, 0x00010003, 0x00010004, &v) == H_PHONEERR_INCOMPATIBLEAPIVERSION, "phone negotiation out of range");
