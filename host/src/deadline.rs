@@ -1,11 +1,12 @@
-//! Deadlines for driver calls: a timer for outstanding asynchronous requests, and
-//! an executor that runs synchronous driver calls off TAPI's thread so a stuck
-//! driver cannot block it. Both threads belong to the host: started on first use,
-//! stopped and joined at the last shutdown.
+//! Deadlines for driver calls: a timer for outstanding asynchronous requests (and
+//! the other things the host does later), and an executor that runs synchronous
+//! driver calls off TAPI's thread so a stuck driver cannot block it. Both belong
+//! to the host: opened at init, stopped and joined at the last shutdown.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel, sync_channel};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,28 +15,55 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[derive(Default)]
-struct TimerState {
-    due: BinaryHeap<Reverse<(Instant, u64)>>,
+struct TimerState<J> {
+    due: BinaryHeap<Reverse<(Instant, J)>>,
+    /// False before init and from the last shutdown on: nothing is armed then.
+    open: bool,
     stopping: bool,
 }
 
-/// Fires `on_due(token)` for each token whose time has come.
-#[derive(Default)]
-pub(crate) struct Timer {
-    state: Arc<(Mutex<TimerState>, Condvar)>,
+impl<J: Ord> Default for TimerState<J> {
+    fn default() -> Self {
+        Self {
+            due: BinaryHeap::new(),
+            open: false,
+            stopping: false,
+        }
+    }
+}
+
+/// Fires `on_due(job)` for each job whose time has come, on one thread.
+pub(crate) struct Timer<J> {
+    state: Arc<(Mutex<TimerState<J>>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Timer {
-    /// Arms a deadline; `on_due` is what the thread runs for due tokens (given at
-    /// the first call).
-    pub(crate) fn arm(&self, at: Instant, token: u64, on_due: impl Fn(u64) + Send + 'static) {
+impl<J: Ord> Default for Timer<J> {
+    fn default() -> Self {
+        Self {
+            state: Arc::default(),
+            thread: Mutex::default(),
+        }
+    }
+}
+
+impl<J: Ord + Copy + Send + 'static> Timer<J> {
+    /// Lets jobs be armed (at provider init).
+    pub(crate) fn open(&self) {
+        lock(&self.state.0).open = true;
+    }
+
+    /// Arms `job` for `at`; `on_due` is what the thread runs for due jobs (given
+    /// at the first call). Ignored while the timer is not open: an arm racing the
+    /// last shutdown must not start a thread that outlives it.
+    pub(crate) fn arm(&self, at: Instant, job: J, on_due: impl Fn(J) + Send + 'static) {
         {
             let (state, wake) = &*self.state;
             let mut state = lock(state);
-            state.stopping = false;
-            state.due.push(Reverse((at, token)));
+            if !state.open {
+                return;
+            }
+            state.due.push(Reverse((at, job)));
             wake.notify_one();
         }
         let mut thread = lock(&self.thread);
@@ -51,34 +79,47 @@ impl Timer {
         }
     }
 
-    /// Stops and joins the thread; pending deadlines are dropped.
+    /// Closes the timer, stops and joins its thread; pending jobs are dropped.
     pub(crate) fn stop(&self) {
+        // Held throughout: an arm that got in before the close cannot start a
+        // second thread while this one is being joined.
+        let mut thread = lock(&self.thread);
         {
             let (state, wake) = &*self.state;
             let mut state = lock(state);
+            state.open = false;
             state.stopping = true;
             state.due.clear();
             wake.notify_all();
         }
-        if let Some(handle) = lock(&self.thread).take() {
-            let _ = handle.join();
+        if let Some(handle) = thread.take() {
+            if handle.thread().id() == std::thread::current().id() {
+                // The last shutdown came from a timer job: the thread ends when
+                // the job returns and sees `stopping`.
+                drop(handle);
+            } else {
+                let _ = handle.join();
+            }
         }
+        let mut state = lock(&self.state.0);
+        state.stopping = false;
+        state.due.clear();
     }
 }
 
-fn run_timer(shared: &(Mutex<TimerState>, Condvar), on_due: &dyn Fn(u64)) {
+fn run_timer<J: Ord + Copy>(shared: &(Mutex<TimerState<J>>, Condvar), on_due: &dyn Fn(J)) {
     let (state, wake) = shared;
     let mut guard = lock(state);
     loop {
-        if guard.stopping {
+        if guard.stopping || !guard.open {
             return;
         }
         let now = Instant::now();
         match guard.due.peek().map(|r| r.0) {
-            Some((at, token)) if at <= now => {
+            Some((at, job)) if at <= now => {
                 guard.due.pop();
                 drop(guard);
-                on_due(token);
+                on_due(job);
                 guard = lock(state);
             }
             Some((at, _)) => {
@@ -94,81 +135,112 @@ fn run_timer(shared: &(Mutex<TimerState>, Condvar), on_due: &dyn Fn(u64)) {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// How many threads at most run synchronous driver calls: one more starts when
-/// none is idle (a driver stuck past its deadline keeps its thread busy).
-const MAX_CALL_THREADS: usize = 8;
+/// How many call threads may exist at once. A call stuck in a driver keeps its
+/// thread; [`CallGate`] lets each phone strand at most one, so this bounds how
+/// many phones with hung drivers the host serves beside the others. Past it a
+/// call fails at once instead of waiting in a queue.
+const MAX_CALL_THREADS: usize = 64;
 /// How long the last shutdown waits for a call thread stuck in a driver.
 const JOIN_PATIENCE: Duration = Duration::from_secs(2);
+/// How long an idle call thread waits for work before it ends.
+const IDLE_LIFETIME: Duration = Duration::from_secs(60);
 
-/// The running call threads: where jobs go, where threads take them from, and
-/// how to join them.
-struct CallThreads {
-    sender: Sender<Job>,
-    receiver: Arc<Mutex<Receiver<Job>>>,
+#[derive(Default)]
+struct Pool {
+    /// Idle threads, each waiting on its own channel (no shared queue: a job
+    /// goes to a thread that is free, or is refused).
+    idle: Vec<SyncSender<Option<Job>>>,
     threads: Vec<JoinHandle<()>>,
+    stopping: bool,
 }
 
-/// Runs synchronous driver calls on the host's own threads, with a deadline.
+/// Why a call did not give its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missed {
+    /// It did not return within its deadline (it may still be running).
+    Deadline,
+    /// Every call thread is busy in a driver (or the host is shutting down).
+    NoThread,
+}
+
+/// Runs driver calls on the host's own threads, with a deadline.
 #[derive(Default)]
 pub(crate) struct Executor {
-    running: Mutex<Option<CallThreads>>,
-    idle: Arc<std::sync::atomic::AtomicUsize>,
+    pool: Arc<Mutex<Pool>>,
 }
 
 impl Executor {
-    /// Runs `call` on a call thread and waits for it until `deadline`; `None`
-    /// when the deadline passed first (the call goes on; its result is dropped).
+    /// Lets calls run (at provider init).
+    pub(crate) fn open(&self) {
+        lock(&self.pool).stopping = false;
+    }
+
+    /// Runs `call` on a call thread and waits for it until `deadline`.
     pub(crate) fn call<T: Send + 'static>(
         &self,
         deadline: Duration,
         call: impl FnOnce() -> T + Send + 'static,
-    ) -> Option<T> {
+    ) -> Result<T, Missed> {
         let (answer, result) = sync_channel(1);
-        let job: Job = Box::new(move || {
+        self.spawn(move || {
             let _ = answer.send(call());
-        });
-        {
-            let mut running = lock(&self.running);
-            let calls = running.get_or_insert_with(|| {
-                let (sender, receiver) = channel::<Job>();
-                CallThreads {
-                    sender,
-                    receiver: Arc::new(Mutex::new(receiver)),
-                    threads: Vec::new(),
-                }
-            });
-            let idle = self.idle.load(std::sync::atomic::Ordering::Acquire);
-            if idle == 0 && calls.threads.len() < MAX_CALL_THREADS {
-                self.start_thread(calls);
-            }
-            if calls.sender.send(job).is_err() {
-                return None;
-            }
-        }
-        result.recv_timeout(deadline).ok()
+        })?;
+        result.recv_timeout(deadline).map_err(|_| Missed::Deadline)
     }
 
-    fn start_thread(&self, calls: &mut CallThreads) {
-        let receiver = Arc::clone(&calls.receiver);
-        let idle = Arc::clone(&self.idle);
+    /// Runs `job` on a call thread without waiting for it.
+    pub(crate) fn spawn(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Missed> {
+        let mut job: Job = Box::new(job);
+        let mut pool = lock(&self.pool);
+        if pool.stopping {
+            return Err(Missed::NoThread);
+        }
+        while let Some(thread) = pool.idle.pop() {
+            match thread.try_send(Some(job)) {
+                Ok(()) => return Ok(()),
+                // That thread ended (idle too long): try the next.
+                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => match back {
+                    Some(unsent) => job = unsent,
+                    None => return Err(Missed::NoThread),
+                },
+            }
+        }
+        pool.threads.retain(|t| !t.is_finished());
+        if pool.threads.len() >= MAX_CALL_THREADS {
+            tracing::error!(
+                threads = pool.threads.len(),
+                "every call thread is stuck in a driver; call refused"
+            );
+            return Err(Missed::NoThread);
+        }
+        let (sender, receiver) = sync_channel::<Option<Job>>(1);
+        let pool_ref = Arc::clone(&self.pool);
+        let own = sender.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("tsp-host-call-{}", calls.threads.len()))
-            .spawn(move || run_calls(&receiver, &idle));
+            .name(format!("tsp-host-call-{}", pool.threads.len()))
+            .spawn(move || run_calls(&receiver, &own, &pool_ref));
         match spawned {
-            Ok(thread) => calls.threads.push(thread),
-            Err(error) => tracing::error!("cannot start a call thread: {error}"),
+            Ok(thread) => {
+                pool.threads.push(thread);
+                sender.try_send(Some(job)).map_err(|_| Missed::NoThread)
+            }
+            Err(error) => {
+                tracing::error!("cannot start a call thread: {error}");
+                Err(Missed::NoThread)
+            }
         }
     }
 
     /// Stops the call threads, waiting a little for one stuck in a driver.
     pub(crate) fn stop(&self) {
-        let Some(CallThreads {
-            sender, threads, ..
-        }) = lock(&self.running).take()
-        else {
-            return;
+        let threads = {
+            let mut pool = lock(&self.pool);
+            pool.stopping = true;
+            for thread in pool.idle.drain(..) {
+                let _ = thread.try_send(None);
+            }
+            std::mem::take(&mut pool.threads)
         };
-        drop(sender);
         let deadline = Instant::now() + JOIN_PATIENCE;
         for thread in threads {
             while !thread.is_finished() && Instant::now() < deadline {
@@ -183,18 +255,193 @@ impl Executor {
     }
 }
 
-fn run_calls(receiver: &Mutex<Receiver<Job>>, idle: &std::sync::atomic::AtomicUsize) {
-    use std::sync::atomic::Ordering;
+fn run_calls(receiver: &Receiver<Option<Job>>, own: &SyncSender<Option<Job>>, pool: &Mutex<Pool>) {
     loop {
-        idle.fetch_add(1, Ordering::AcqRel);
-        let job = lock(receiver).recv_timeout(Duration::from_secs(3600));
-        idle.fetch_sub(1, Ordering::AcqRel);
-        let job = match job {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
+        let job = match receiver.recv_timeout(IDLE_LIFETIME) {
+            Ok(Some(job)) => job,
+            // Stopped, or idle too long: this thread's sender left in the pool
+            // fails its `try_send` with Disconnected and the job goes elsewhere.
+            Ok(None) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
         };
         // A panicking call (it cannot: the SDK catches driver panics) ends only itself.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        let mut pool = lock(pool);
+        if pool.stopping {
+            return;
+        }
+        pool.idle.push(own.clone());
+    }
+}
+
+/// The synchronous calls of one phone: how many run, how many of those missed
+/// their deadline and are still in the driver, and whether the phone is closing.
+///
+/// A phone with a call stuck past its deadline gets no further call threads: its
+/// later calls fail at once (and count as misses), so one hung device costs one
+/// thread, not the pool. Close waits for the calls in flight (up to their
+/// deadline) before the session is closed, and none starts after.
+#[derive(Debug, Default)]
+pub(crate) struct CallGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    running: u32,
+    overdue: u32,
+    closed: bool,
+}
+
+/// Why the gate refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The phone is closing.
+    Closed,
+    /// An earlier call is still stuck in the driver.
+    Stuck,
+}
+
+/// One call through the gate: its outcome shared by the waiter and the thread.
+pub(crate) struct Pass {
+    gate: Arc<CallGate>,
+    /// 0 running, 1 returned, 2 abandoned by its waiter.
+    stage: Arc<AtomicU8>,
+}
+
+const RUNNING: u8 = 0;
+const RETURNED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl CallGate {
+    /// Lets one call in, unless the phone is closing or has a call stuck.
+    pub(crate) fn enter(self: &Arc<Self>) -> Result<Pass, Refused> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        if state.overdue > 0 {
+            return Err(Refused::Stuck);
+        }
+        state.running += 1;
+        Ok(Pass {
+            gate: Arc::clone(self),
+            stage: Arc::new(AtomicU8::new(RUNNING)),
+        })
+    }
+
+    /// Closes the gate and waits, up to `patience`, for the calls in flight.
+    pub(crate) fn close(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        let mut state = lock(&self.state);
+        state.closed = true;
+        while state.running > state.overdue {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!("a driver call is still running as the phone closes");
+                return;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Pass {
+    fn returned(&self) {
+        let before = self.stage.swap(RETURNED, Ordering::AcqRel);
+        let mut state = lock(&self.gate.state);
+        state.running -= 1;
+        if before == ABANDONED {
+            state.overdue -= 1;
+        }
+        self.gate.changed.notify_all();
+    }
+
+    /// The waiter's side: the deadline passed first. False if the call returned
+    /// meanwhile (its answer is there after all).
+    pub(crate) fn abandon(&self) -> bool {
+        let abandoned = self
+            .stage
+            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if abandoned {
+            lock(&self.gate.state).overdue += 1;
+            self.gate.changed.notify_all();
+        }
+        abandoned
+    }
+
+    /// The handle of the thread that runs the call: dropping it (the call
+    /// returned, or the job never ran) ends the call at the gate.
+    pub(crate) fn share(&self) -> OnThread {
+        OnThread(Self {
+            gate: Arc::clone(&self.gate),
+            stage: Arc::clone(&self.stage),
+        })
+    }
+}
+
+/// See [`Pass::share`].
+pub(crate) struct OnThread(Pass);
+
+impl Drop for OnThread {
+    fn drop(&mut self) {
+        self.0.returned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_call_closes_the_gate_to_later_calls_until_it_returns() {
+        let gate = Arc::new(CallGate::default());
+        let pass = gate.enter().expect("first call");
+        let on_thread = pass.share();
+        assert!(pass.abandon());
+        assert_eq!(gate.enter().err(), Some(Refused::Stuck));
+        drop(on_thread);
+        let again = gate.enter().expect("the stuck call returned");
+        drop(again.share());
+        gate.close(Duration::ZERO);
+        assert_eq!(gate.enter().err(), Some(Refused::Closed));
+    }
+
+    #[test]
+    fn a_call_that_returned_is_not_abandoned() {
+        let gate = Arc::new(CallGate::default());
+        let pass = gate.enter().expect("call");
+        drop(pass.share());
+        assert!(!pass.abandon());
+        assert!(gate.enter().is_ok(), "nothing is stuck");
+    }
+
+    #[test]
+    fn an_arm_after_stop_starts_no_thread() {
+        let timer: Timer<u64> = Timer::default();
+        timer.open();
+        timer.arm(Instant::now() + Duration::from_secs(60), 1, |_| {});
+        timer.stop();
+        timer.arm(Instant::now(), 2, |_| {});
+        assert!(lock(&timer.thread).is_none(), "no thread after stop");
+    }
+
+    #[test]
+    fn the_executor_runs_calls_beside_a_stuck_one() {
+        let executor = Executor::default();
+        executor.open();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let missed = executor.call(Duration::from_millis(20), move || {
+            let _ = stuck.recv();
+        });
+        assert_eq!(missed.err(), Some(Missed::Deadline));
+        assert_eq!(executor.call(Duration::from_secs(5), || 7), Ok(7));
+        drop(release);
+        executor.stop();
     }
 }

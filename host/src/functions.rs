@@ -18,7 +18,7 @@ const LEVEL_MAX: u32 = 0xFFFF;
 fn device_of(phone: &Phone, device: u32) -> Result<HookSwitchDevice, PhoneError> {
     let device = HookSwitchDevice::from_code(device).ok_or(PhoneError::InvalHookSwitchDev)?;
     phone
-        .caps
+        .caps()
         .hookswitch(device)
         .ok_or(PhoneError::InvalHookSwitchDev)?;
     Ok(device)
@@ -26,7 +26,7 @@ fn device_of(phone: &Phone, device: u32) -> Result<HookSwitchDevice, PhoneError>
 
 fn button_of(phone: &Phone, id: u32) -> Result<usize, PhoneError> {
     let index = id as usize;
-    (index < phone.caps.buttons.len())
+    (index < phone.caps().buttons.len())
         .then_some(index)
         .ok_or(PhoneError::InvalButtonLampId)
 }
@@ -90,7 +90,7 @@ impl Provider {
         text: &[u8],
     ) -> i32 {
         self.with_phone(handle, request_id, |phone| {
-            let display = phone.caps.display.ok_or(PhoneError::OperationUnavail)?;
+            let display = phone.caps().display.ok_or(PhoneError::OperationUnavail)?;
             let room = room_from(display, row, column)?;
             let units = display_text(text)?;
             Ok(Op::SetDisplay {
@@ -107,7 +107,7 @@ impl Provider {
         if buf.len() < VarString::FIXED_SIZE {
             return Err(PhoneError::StructureTooSmall);
         }
-        phone.caps.display.ok_or(PhoneError::OperationUnavail)?;
+        phone.caps().display.ok_or(PhoneError::OperationUnavail)?;
         let text = self.sync_call(&phone, |phone| phone.session.get_display())?;
         VarString::text(&text).write(buf)
     }
@@ -125,13 +125,13 @@ impl Provider {
                 .filter(|d| !d.is_empty())
                 .ok_or(PhoneError::InvalHookSwitchDev)?;
             let mode = HookSwitchMode::from_code(mode).ok_or(PhoneError::InvalHookSwitchMode)?;
+            let phone_caps = phone.caps();
             for device in HookSwitchDevice::ALL
                 .iter()
                 .copied()
                 .filter(|d| devices.contains((*d).into()))
             {
-                let caps = phone
-                    .caps
+                let caps = phone_caps
                     .hookswitch(device)
                     .ok_or(PhoneError::InvalHookSwitchDev)?;
                 if !caps.settable.contains(mode.into()) {
@@ -145,7 +145,7 @@ impl Provider {
     /// `TSPI_phoneGetHookSwitch`: the devices whose microphone or speaker is on.
     pub fn get_hookswitch(&self, handle: PhoneHandle) -> Result<u32, PhoneError> {
         let phone = self.phone(handle)?;
-        if phone.caps.hookswitch_devices().next().is_none() {
+        if phone.caps().hookswitch_devices().next().is_none() {
             return Err(PhoneError::OperationUnavail);
         }
         Ok(self
@@ -156,10 +156,10 @@ impl Provider {
     /// `TSPI_phoneSetRing`: mode 0 (silence) up to `dwNumRingModes`.
     pub fn set_ring(&self, request_id: u32, handle: PhoneHandle, mode: u32, volume: u32) -> i32 {
         self.with_phone(handle, request_id, |phone| {
-            if phone.caps.ring_modes == 0 {
+            if phone.caps().ring_modes == 0 {
                 return Err(PhoneError::OperationUnavail);
             }
-            if mode > phone.caps.ring_modes {
+            if mode > phone.caps().ring_modes {
                 return Err(PhoneError::InvalRingMode);
             }
             Ok(Op::SetRing {
@@ -172,7 +172,7 @@ impl Provider {
     /// `TSPI_phoneGetRing`: mode and volume.
     pub fn get_ring(&self, handle: PhoneHandle) -> Result<(u32, u32), PhoneError> {
         let phone = self.phone(handle)?;
-        if phone.caps.ring_modes == 0 {
+        if phone.caps().ring_modes == 0 {
             return Err(PhoneError::OperationUnavail);
         }
         self.sync_call(&phone, |phone| phone.session.get_ring())
@@ -181,9 +181,14 @@ impl Provider {
     /// `TSPI_phoneSetLamp`: exactly one mode the lamp supports.
     pub fn set_lamp(&self, request_id: u32, handle: PhoneHandle, id: u32, mode: u32) -> i32 {
         self.with_phone(handle, request_id, |phone| {
-            let index = button_of(phone, id)?;
             let mode = LampModes::from_bits_retain(mode);
-            let supported = phone.caps.buttons[index].lamp_modes;
+            // One snapshot of the caps: they may change between two reads.
+            let supported = phone
+                .caps()
+                .buttons
+                .get(id as usize)
+                .ok_or(PhoneError::InvalButtonLampId)?
+                .lamp_modes;
             if !mode.is_single() || !supported.contains(mode) || mode == LampModes::DUMMY {
                 return Err(PhoneError::InvalLampMode);
             }
@@ -210,7 +215,7 @@ impl Provider {
     ) -> i32 {
         self.with_phone(handle, request_id, |phone| {
             let device = device_of(phone, device)?;
-            if !phone.caps.hookswitch(device).is_some_and(|c| c.volume) {
+            if !phone.caps().hookswitch(device).is_some_and(|c| c.volume) {
                 return Err(PhoneError::OperationUnavail);
             }
             Ok(Op::SetVolume {
@@ -231,7 +236,7 @@ impl Provider {
     pub fn set_gain(&self, request_id: u32, handle: PhoneHandle, device: u32, gain: u32) -> i32 {
         self.with_phone(handle, request_id, |phone| {
             let device = device_of(phone, device)?;
-            if !phone.caps.hookswitch(device).is_some_and(|c| c.gain) {
+            if !phone.caps().hookswitch(device).is_some_and(|c| c.gain) {
                 return Err(PhoneError::OperationUnavail);
             }
             Ok(Op::SetGain {
@@ -296,7 +301,7 @@ impl Provider {
             return Err(PhoneError::StructureTooSmall);
         }
         let listed = phone
-            .caps
+            .caps()
             .device_classes
             .iter()
             .any(|c| c.eq_ignore_ascii_case(class));

@@ -9,7 +9,7 @@
 //! all after the last shutdown.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 thread_local! {
@@ -33,7 +33,8 @@ pub(crate) enum Delivery {
         result: i32,
         phone: u64,
     },
-    /// `PHONEEVENT(ht_phone, msg, p1, p2, p3)`.
+    /// `PHONEEVENT(ht_phone, msg, p1, p2, p3)` of an open phone (dropped once its
+    /// close began), or of the provider (`phone` 0: PHONE_CREATE, PHONE_REMOVE).
     Event {
         proc_: EventProc,
         ht_phone: usize,
@@ -41,15 +42,32 @@ pub(crate) enum Delivery {
         params: [usize; 3],
         phone: u64,
     },
+    /// PHONE_CLOSE of a phone the provider closed itself: delivered although the
+    /// phone is no longer open (it is the last word about it), flushed with it.
+    Closed {
+        proc_: EventProc,
+        ht_phone: usize,
+        phone: u64,
+    },
 }
 
 impl Delivery {
     fn phone(&self) -> u64 {
         match self {
-            Self::Completion { phone, .. } | Self::Event { phone, .. } => *phone,
+            Self::Completion { phone, .. }
+            | Self::Event { phone, .. }
+            | Self::Closed { phone, .. } => *phone,
         }
     }
+
+    /// Whether this is an event of a phone that is not open (any more).
+    fn is_stale(&self, open: &HashSet<u64>) -> bool {
+        matches!(self, Self::Event { phone, .. } if *phone != NO_PHONE && !open.contains(phone))
+    }
 }
+
+/// The tag of provider-wide deliveries (no phone).
+pub(crate) const NO_PHONE: u64 = 0;
 
 #[derive(Default)]
 struct State {
@@ -58,8 +76,10 @@ struct State {
     delivering: bool,
     /// The phone whose delivery is running now.
     in_flight: Option<u64>,
-    /// Phones whose events are dropped (closing or closed).
-    silenced: Vec<u64>,
+    /// Phones whose events are delivered: open and not closing. Events of any
+    /// other phone are dropped, so an event looked up before a close cannot reach
+    /// TAPI after it (handles are never reused).
+    open: HashSet<u64>,
     /// Set at the last shutdown: nothing is delivered.
     stopped: bool,
     /// Threads waiting for the lane to go idle (only they need waking).
@@ -82,7 +102,18 @@ impl Lane {
     pub(crate) fn start(&self) {
         let mut state = self.lock();
         state.stopped = false;
-        state.silenced.clear();
+        state.open.clear();
+    }
+
+    /// Whether this thread is the one delivering (TAPI calling back from inside a
+    /// callback).
+    pub(crate) fn delivering_here(&self) -> bool {
+        delivering_here()
+    }
+
+    /// Whether the lane delivers (between init and the last shutdown).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.lock().stopped
     }
 
     /// Queues a delivery and, unless someone is delivering, delivers everything.
@@ -98,9 +129,7 @@ impl Lane {
         state.delivering = true;
         DELIVERING.with(|d| d.set(true));
         while let Some(next) = state.queue.pop_front() {
-            let dropped =
-                matches!(next, Delivery::Event { .. }) && state.silenced.contains(&next.phone());
-            if dropped {
+            if next.is_stale(&state.open) || (state.stopped && !next.is_completion()) {
                 continue;
             }
             state.in_flight = Some(next.phone());
@@ -119,17 +148,15 @@ impl Lane {
         }
     }
 
-    /// From now on, events of `phone` are dropped (completions still go).
-    pub(crate) fn silence(&self, phone: u64) {
-        let mut state = self.lock();
-        if !state.silenced.contains(&phone) {
-            state.silenced.push(phone);
-        }
+    /// From now on, events of the newly opened `phone` are delivered.
+    pub(crate) fn admit(&self, phone: u64) {
+        self.lock().open.insert(phone);
     }
 
-    /// Forgets a phone that is gone (its handle is never reused).
-    pub(crate) fn forget(&self, phone: u64) {
-        self.lock().silenced.retain(|p| *p != phone);
+    /// From now on, events of `phone` are dropped (completions still go): its
+    /// close began. For good: handles are never reused.
+    pub(crate) fn silence(&self, phone: u64) {
+        self.lock().open.remove(&phone);
     }
 
     /// Waits until nothing of `phone` is queued or being delivered by another
@@ -153,18 +180,32 @@ impl Lane {
         }
     }
 
-    /// Stops the lane: what is queued is dropped, nothing more is delivered. Waits
-    /// for a delivery running on another thread.
+    /// Stops the lane: queued events are dropped, nothing more is accepted. Waits
+    /// for a delivery running on another thread. Called from inside a callback,
+    /// the completions already queued (of the phones the shutdown closed) are
+    /// still delivered by this thread when the callback returns: every request
+    /// TAPI was told is pending gets its completion.
     pub(crate) fn stop(&self) {
         let here = delivering_here();
         let mut state = self.lock();
         state.stopped = true;
-        state.queue.clear();
+        if here {
+            state.queue.retain(Delivery::is_completion);
+        } else {
+            state.queue.clear();
+        }
+        state.open.clear();
         while state.delivering && !here {
             state.waiters += 1;
             state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
             state.waiters -= 1;
         }
+    }
+}
+
+impl Delivery {
+    fn is_completion(&self) -> bool {
+        matches!(self, Self::Completion { .. })
     }
 }
 
@@ -183,5 +224,10 @@ fn deliver(delivery: Delivery) {
             params,
             ..
         } => proc_.call(ht_phone, msg, params),
+        Delivery::Closed {
+            proc_, ht_phone, ..
+        } => {
+            proc_.call(ht_phone, tsp_core::PhoneMessage::Close.code(), [0; 3]);
+        }
     }
 }

@@ -10,8 +10,10 @@
 pub mod config;
 mod deadline;
 pub mod dist;
+mod events;
 pub mod ffi;
 pub mod functions;
+mod health;
 mod lane;
 mod logsink;
 mod phone;

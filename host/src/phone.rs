@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
@@ -146,6 +146,16 @@ pub(crate) struct Queue {
     pub(crate) waiting: VecDeque<(Token, Op<'static>)>,
 }
 
+/// A button that is down on an open phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pressed {
+    pub(crate) id: u32,
+    pub(crate) mode: ButtonModes,
+    /// The device cannot report this press's release: the host makes it up
+    /// (the key of that release's timer job).
+    pub(crate) made_up: Option<u64>,
+}
+
 /// An open phone.
 pub(crate) struct Phone {
     pub(crate) handle: PhoneHandle,
@@ -153,20 +163,47 @@ pub(crate) struct Phone {
     pub(crate) ht_phone: usize,
     pub(crate) event_proc: EventProc,
     pub(crate) version: TspiVersion,
-    pub(crate) caps: PhoneCaps,
+    /// Its capabilities, re-read from the driver on PHONESTATE_CAPSCHANGE.
+    pub(crate) caps: RwLock<Arc<PhoneCaps>>,
     pub(crate) session: OpenSession,
     pub(crate) serial: bool,
     pub(crate) filter: Mutex<Filter>,
     pub(crate) queue: Mutex<Queue>,
     pub(crate) disconnected: AtomicBool,
+    /// The host declared the device away (missed deadlines), not its driver:
+    /// the next driver call that answers in time, or a probe, ends it.
+    pub(crate) declared_away: AtomicBool,
+    /// Milliseconds until the next probe of a device the host declared away.
+    pub(crate) probe_backoff_ms: AtomicU64,
+    /// Set as close begins: no request reaches the session after it.
+    pub(crate) closing: AtomicBool,
     pub(crate) limits: crate::config::Limits,
     /// Consecutive driver calls that missed their deadline.
     pub(crate) misses: std::sync::atomic::AtomicU32,
+    /// The synchronous driver calls in flight.
+    pub(crate) calls: Arc<crate::deadline::CallGate>,
+    /// The buttons that are down.
+    pub(crate) pressed: Mutex<Vec<Pressed>>,
+    /// The last ring mode and volume reported, to tell which of them changed.
+    pub(crate) ring: Mutex<Option<(u32, u32)>>,
 }
 
 impl Phone {
     pub(crate) fn filter(&self) -> Filter {
         *self.filter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The capabilities now.
+    pub(crate) fn caps(&self) -> Arc<PhoneCaps> {
+        Arc::clone(&self.caps.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn set_caps(&self, caps: PhoneCaps) {
+        *self.caps.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(caps);
+    }
+
+    pub(crate) fn pressed(&self) -> MutexGuard<'_, Vec<Pressed>> {
+        self.pressed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -185,9 +222,31 @@ enum SlotState {
     /// Being opened: holds the device so a second open of it is refused.
     Opening(usize),
     Open(Arc<Phone>),
-    /// Closed by the provider (PHONE_CLOSE sent): only `TSPI_phoneClose` still
-    /// accepts the handle, which is not reused meanwhile.
-    ForceClosed,
+    /// Closed by the provider (PHONE_CLOSE sent, or being sent when the latch
+    /// is not yet set): only `TSPI_phoneClose` still accepts the handle, which
+    /// is not reused meanwhile, and it waits for the latch.
+    ForceClosed(Arc<Latch>),
+}
+
+/// Set once: what was being done is done.
+#[derive(Debug, Default)]
+pub(crate) struct Latch {
+    done: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Latch {
+    pub(crate) fn set(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.changed.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -207,7 +266,7 @@ impl PhoneTable {
         self.slots.iter().any(|s| match &s.state {
             SlotState::Opening(d) => *d == device,
             SlotState::Open(p) => p.device == device,
-            SlotState::Free | SlotState::ForceClosed => false,
+            SlotState::Free | SlotState::ForceClosed(_) => false,
         })
     }
 
@@ -274,23 +333,30 @@ impl PhoneTable {
         }
     }
 
-    /// Takes the phone out, leaving its handle for a later `TSPI_phoneClose`.
-    pub(crate) fn force_close(&mut self, handle: PhoneHandle) -> Option<Arc<Phone>> {
+    /// Takes the phone out, leaving its handle for a later `TSPI_phoneClose`,
+    /// which waits for `done`.
+    pub(crate) fn force_close(
+        &mut self,
+        handle: PhoneHandle,
+        done: Arc<Latch>,
+    ) -> Option<Arc<Phone>> {
         let phone = self.take(handle)?;
         if let Some(slot) = self.slot(handle) {
-            slot.state = SlotState::ForceClosed;
+            slot.state = SlotState::ForceClosed(done);
         }
         Some(phone)
     }
 
-    /// Frees a handle the provider closed itself; false if it is not one.
-    pub(crate) fn forget_force_closed(&mut self, handle: PhoneHandle) -> bool {
-        match self.slot(handle) {
-            Some(slot) if matches!(slot.state, SlotState::ForceClosed) => {
-                slot.state = SlotState::Free;
-                true
+    /// Frees a handle the provider closed itself, giving the latch its close
+    /// sets when done; `None` if it is not one.
+    pub(crate) fn forget_force_closed(&mut self, handle: PhoneHandle) -> Option<Arc<Latch>> {
+        let slot = self.slot(handle)?;
+        match std::mem::take(&mut slot.state) {
+            SlotState::ForceClosed(done) => Some(done),
+            other => {
+                slot.state = other;
+                None
             }
-            _ => false,
         }
     }
 

@@ -11,7 +11,10 @@
 use tsp_core::{PhoneError, PhoneMessage};
 use tsp_plugin_sdk::{DeviceInfo, DriverEvent, PhoneEvent};
 
-use crate::lane::Delivery;
+use std::sync::Arc;
+
+use crate::lane::{Delivery, NO_PHONE};
+use crate::phone::Latch;
 use crate::provider::{Device, Provider, lock};
 use crate::tapi::EventProc;
 
@@ -33,9 +36,6 @@ pub(crate) struct Pnp {
     arrivals: Vec<Arrival>,
 }
 
-/// The lane tag of provider-wide messages (no phone).
-const NO_PHONE: u64 = 0;
-
 impl Provider {
     /// Keeps TAPI's create procedure and announces the arrivals buffered so far.
     pub(crate) fn set_create_proc(&self, h_provider: usize, create_proc: Option<EventProc>) {
@@ -47,7 +47,12 @@ impl Provider {
         self.announce_arrivals();
     }
 
-    fn announce_arrivals(&self) {
+    /// PHONE_CREATE for each arrival not announced yet. Not while the lane is
+    /// closed (from a shutdown to the next init): they wait for that init.
+    pub(crate) fn announce_arrivals(&self) {
+        if !self.shared.lane.is_running() {
+            return;
+        }
         let (proc_, h_provider, pending) = {
             let mut pnp = lock(&self.shared.pnp);
             let Some(proc_) = pnp.create_proc else { return };
@@ -100,6 +105,8 @@ impl Provider {
             DriverEvent::Removed(key) => {
                 if let Some(index) = self.device_of_key(driver, &key) {
                     self.remove_device(index);
+                } else {
+                    self.forget_arrival(driver, &key);
                 }
             }
         }
@@ -116,6 +123,14 @@ impl Provider {
         }
     }
 
+    /// A device that left before TAPI gave it an id: its temporary id is
+    /// `BADDEVICEID` from now on, so no phone is bound to a device that is gone.
+    fn forget_arrival(&self, driver: &str, key: &str) {
+        let mut pnp = lock(&self.shared.pnp);
+        pnp.arrivals
+            .retain(|a| !(a.driver == driver && a.info.key == key));
+    }
+
     fn device_of_key(&self, driver: &str, key: &str) -> Option<usize> {
         self.state()
             .devices
@@ -127,6 +142,12 @@ impl Provider {
     /// device id TAPI chose. An unknown id, or a device that left meanwhile, is
     /// `BADDEVICEID`.
     pub fn create_phone_device(&self, temp_id: usize, device_id: u32) -> Result<(), PhoneError> {
+        // Everything is checked before the arrival is taken: a refused id must
+        // not lose the device.
+        let mut state = self.state();
+        if state.devices.iter().any(|d| d.id == Some(device_id)) {
+            return Err(PhoneError::BadDeviceId);
+        }
         let arrival = {
             let mut pnp = lock(&self.shared.pnp);
             let position = pnp
@@ -134,12 +155,12 @@ impl Provider {
                 .iter()
                 .position(|a| a.temp_id == temp_id)
                 .ok_or(PhoneError::BadDeviceId)?;
+            let driver = &pnp.arrivals[position].driver;
+            if !state.drivers.iter().any(|d| &d.name == driver) {
+                return Err(PhoneError::BadDeviceId);
+            }
             pnp.arrivals.remove(position)
         };
-        let mut state = self.state();
-        if state.devices.iter().any(|d| d.id == Some(device_id)) {
-            return Err(PhoneError::BadDeviceId);
-        }
         let driver_index = state
             .drivers
             .iter()
@@ -152,6 +173,7 @@ impl Provider {
             id: Some(device_id),
             present: true,
             driver_index,
+            opens: Arc::default(),
         });
         tracing::info!(temp_id, device_id, "phone device created");
         Ok(())
@@ -169,22 +191,24 @@ impl Provider {
             device.present = false;
             device.id
         };
+        // A TSPI_phoneClose that comes meanwhile waits for this latch, so it
+        // returns only after the completions and PHONE_CLOSE below.
+        let done = Arc::new(Latch::default());
         let phone = {
             let mut phones = lock(&self.shared.phones);
             let handle = phones.of_device(index).map(|p| p.handle);
-            handle.and_then(|h| phones.force_close(h))
+            handle.and_then(|h| phones.force_close(h, Arc::clone(&done)))
         };
         if let Some(phone) = phone {
-            let (proc_, ht_phone) = (phone.event_proc, phone.ht_phone);
+            let (proc_, ht_phone, handle) = (phone.event_proc, phone.ht_phone, phone.handle);
             self.shut_phone(phone);
-            self.shared.lane.submit(Delivery::Event {
+            self.shared.lane.submit(Delivery::Closed {
                 proc_,
                 ht_phone,
-                msg: PhoneMessage::Close.code(),
-                params: [0; 3],
-                phone: NO_PHONE,
+                phone: handle,
             });
         }
+        done.set();
         let create_proc = lock(&self.shared.pnp).create_proc;
         if let (Some(proc_), Some(device_id)) = (create_proc, device_id) {
             tracing::info!(device_id, "PHONE_REMOVE");

@@ -8,14 +8,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tsp_core::{
-    LineError, PhoneCaps, PhoneError, PhoneMessage, PhoneStates, PhoneStatus, TspiVersion,
-    VersionRange, Written,
+    LineError, PhoneCaps, PhoneError, PhoneStates, PhoneStatus, TspiVersion, VersionRange, Written,
 };
 use tsp_plugin_sdk::abi::DriverModuleRef;
 use tsp_plugin_sdk::host::{HostCallbacks, LoadedDriver, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
 use crate::config::{Config, ConfigError, ConfigSource};
+use crate::deadline::Missed;
 use crate::lane::{Delivery, Lane};
 use crate::phone::{Filter, Op, Phone, PhoneHandle, PhoneTable};
 use crate::requests::{Requests, Stage, Token};
@@ -92,12 +92,15 @@ pub struct Device {
     /// False once the device was removed for good (its id is never reused).
     pub present: bool,
     pub(crate) driver_index: usize,
+    /// The opens of this device in flight: one stuck in the driver makes later
+    /// opens fail at once instead of stranding another thread.
+    pub(crate) opens: Arc<crate::deadline::CallGate>,
 }
 
 pub(crate) struct StartedDriver {
     pub(crate) name: String,
     limits: crate::config::Limits,
-    loaded: LoadedDriver,
+    pub(crate) loaded: LoadedDriver,
     concurrent: bool,
 }
 
@@ -116,20 +119,32 @@ pub(crate) struct Shared {
     setup: HostSetup,
     state: Mutex<State>,
     pub(crate) phones: Mutex<PhoneTable>,
-    requests: Mutex<Requests>,
+    pub(crate) requests: Mutex<Requests>,
     requests_changed: Condvar,
     pub(crate) lane: Lane,
     plugins: Mutex<Vec<Arc<Plugin>>>,
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
-    timer: crate::deadline::Timer,
-    executor: crate::deadline::Executor,
+    timer: crate::deadline::Timer<Due>,
+    pub(crate) executor: crate::deadline::Executor,
     /// TAPI's completion procedure while initialised: read on every request, so
     /// kept out of the state lock.
     completion: std::sync::RwLock<Option<CompletionProc>>,
     /// Threads waiting in close for a phone's requests; removals only wake
     /// anyone when there is someone to wake (a futex wake is a system call).
     close_waiters: std::sync::atomic::AtomicUsize,
-    buttons_down: Mutex<ButtonsDown>,
+    /// Keys of made-up button releases.
+    pub(crate) next_press: std::sync::atomic::AtomicU64,
+}
+
+/// What the host's timer does when a time comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Due {
+    /// A request's deadline.
+    Request(Token),
+    /// The made-up release of a press the device cannot report.
+    ButtonUp { phone: PhoneHandle, press: u64 },
+    /// The next probe of a device the host declared away.
+    Probe(PhoneHandle),
 }
 
 /// The TSPI provider.
@@ -167,7 +182,7 @@ impl Provider {
                 executor: Default::default(),
                 completion: Default::default(),
                 close_waiters: Default::default(),
-                buttons_down: Mutex::default(),
+                next_press: Default::default(),
             }),
         }
     }
@@ -282,6 +297,7 @@ impl Provider {
                 id: None,
                 present: true,
                 driver_index: index,
+                opens: Arc::default(),
             })),
             Err(error) => tracing::error!(driver = %driver.name, "listing devices failed: {error}"),
         }
@@ -347,12 +363,18 @@ impl Provider {
         state.completion = Some(completion);
         self.set_completion_proc(Some(completion));
         state.init_count = 1;
+        self.shared.timer.open();
+        self.shared.executor.open();
         self.shared.lane.start();
         tracing::info!(
             phone_base,
             phones = state.devices.len(),
             "provider initialised"
         );
+        drop(state);
+        // Devices that arrived while the lane was closed (between a shutdown and
+        // this init) are announced now.
+        self.announce_arrivals();
         Ok(())
     }
 
@@ -420,7 +442,7 @@ impl Provider {
     }
 
     /// Wakes close if it waits for requests to go.
-    fn requests_removed(&self) {
+    pub(crate) fn requests_removed(&self) {
         if self.shared.close_waiters.load(Ordering::Acquire) > 0 {
             self.shared.requests_changed.notify_all();
         }
@@ -497,25 +519,13 @@ impl Provider {
             .cloned()
             .ok_or(PhoneError::NoDriver)?;
         let handle = lock(&self.shared.phones).reserve(index)?;
-        // Opening may talk to the device: it runs within the driver's deadline, off
-        // TAPI's thread. A session that arrives too late is dropped, which releases it.
-        let opener = Arc::clone(&driver);
-        let key = device.key.clone();
-        let opened = self
-            .shared
-            .executor
-            .call(driver.limits.call, move || opener.loaded.open(&key, handle));
-        let session = match opened {
-            Some(Ok(session)) => session,
-            Some(Err(error)) => {
+        let opened = self.open_session(&driver, &device, handle);
+        let (session, ring) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
                 lock(&self.shared.phones).release(handle);
-                tracing::info!(device_id, "open refused: {error}");
-                return Err(error.code);
-            }
-            None => {
-                lock(&self.shared.phones).release(handle);
-                tracing::warn!(device_id, "open past its deadline");
-                return Err(PhoneError::OperationFailed);
+                tracing::info!(device_id, "open refused: {error:?}");
+                return Err(error);
             }
         };
         let phone = Arc::new(Phone {
@@ -524,18 +534,65 @@ impl Provider {
             ht_phone,
             event_proc,
             version,
-            caps: device.caps,
+            caps: std::sync::RwLock::new(Arc::new(device.caps)),
             session,
             serial: !driver.concurrent,
             filter: Mutex::default(),
             queue: Mutex::default(),
             disconnected: Default::default(),
+            declared_away: Default::default(),
+            probe_backoff_ms: Default::default(),
+            closing: Default::default(),
             limits: driver.limits,
             misses: Default::default(),
+            calls: Arc::default(),
+            pressed: Mutex::default(),
+            ring: Mutex::new(ring),
         });
+        self.shared.lane.admit(handle);
         lock(&self.shared.phones).publish(phone);
         tracing::debug!(device_id, handle, %version, "phone opened");
         Ok(handle)
+    }
+
+    /// Opens the driver's session within the driver's deadline, off TAPI's
+    /// thread (opening may talk to the device), with the ring state events are
+    /// compared with. A session that arrives too late is dropped, which releases
+    /// it; while such an open is stuck in the driver, opens of the device fail
+    /// at once.
+    fn open_session(
+        &self,
+        driver: &Arc<StartedDriver>,
+        device: &Device,
+        handle: PhoneHandle,
+    ) -> Result<(tsp_plugin_sdk::host::OpenSession, Option<(u32, u32)>), PhoneError> {
+        let pass = device.opens.enter().map_err(|_| {
+            tracing::warn!(key = device.key, "an earlier open is stuck in the driver");
+            PhoneError::OperationFailed
+        })?;
+        let on_thread = pass.share();
+        let opener = Arc::clone(driver);
+        let key = device.key.clone();
+        let opened = self.shared.executor.call(driver.limits.call, move || {
+            let _returned = on_thread;
+            let session = opener.loaded.open(&key, handle)?;
+            let ring = session.get_ring().ok();
+            Ok::<_, tsp_plugin_sdk::DriverError>((session, ring))
+        });
+        match opened {
+            Ok(Ok(opened)) => Ok(opened),
+            Ok(Err(error)) => {
+                tracing::info!(key = device.key, "the driver refused the open: {error}");
+                Err(error.code)
+            }
+            Err(missed) => {
+                if missed == Missed::Deadline {
+                    pass.abandon();
+                }
+                tracing::warn!(key = device.key, ?missed, "open past its deadline");
+                Err(PhoneError::OperationFailed)
+            }
+        }
     }
 
     pub(crate) fn phone(&self, handle: PhoneHandle) -> Result<Arc<Phone>, PhoneError> {
@@ -548,11 +605,19 @@ impl Provider {
     /// releases the reservation, then returns. Nothing of the phone is delivered
     /// after it returns (called from inside a TAPI callback, the completions follow
     /// as soon as that callback returns: the lane never nests callbacks). A phone
-    /// the provider closed itself (PHONE_CLOSE) is forgotten, with success.
+    /// the provider closed itself (PHONE_CLOSE) is forgotten, with success, once
+    /// that closing is done (its completions and PHONE_CLOSE delivered).
     pub fn close(&self, handle: PhoneHandle) -> Result<(), PhoneError> {
         let phone = {
             let mut phones = lock(&self.shared.phones);
-            if phones.forget_force_closed(handle) {
+            if let Some(done) = phones.forget_force_closed(handle) {
+                drop(phones);
+                // From inside a callback the removal may be waiting for this very
+                // thread to deliver; what is left follows when the callback returns.
+                if !self.shared.lane.delivering_here() {
+                    done.wait();
+                    self.shared.lane.flush(handle);
+                }
                 return Ok(());
             }
             phones.take(handle).ok_or(PhoneError::InvalPhoneHandle)?
@@ -561,20 +626,48 @@ impl Provider {
         Ok(())
     }
 
-    /// Everything close does once the phone is out of the table.
+    /// Everything close does once the phone is out of the table: no new request
+    /// or call gets in, queued requests fail, the driver's calls in flight end
+    /// (or pass their deadline), outstanding requests complete, every delivery
+    /// of the phone is out, and the session closes.
     pub(crate) fn shut_phone(&self, phone: Arc<Phone>) {
         let handle = phone.handle;
+        phone.closing.store(true, Ordering::SeqCst);
         self.shared.lane.silence(handle);
+        phone.pressed().clear();
         let waiting = std::mem::take(&mut phone.queue().waiting);
         for (token, _) in waiting {
             self.finish(token, Err(PhoneError::OperationFailed));
         }
-        phone.session.cancel();
+        phone.calls.close(phone.limits.call);
+        self.session_call(&phone, "cancel", |session| session.cancel());
         self.wait_for_requests(handle);
         self.shared.lane.flush(handle);
-        phone.session.close();
-        self.shared.lane.forget(handle);
+        self.session_call(&phone, "close", |session| session.close());
         tracing::debug!(handle, "phone closed");
+    }
+
+    /// Cancel or close of a session, within the phone's deadline: a driver stuck
+    /// there does not keep TAPI's thread (the call goes on without it). Without a
+    /// free call thread it runs here: skipping it would leak the reservation.
+    fn session_call(
+        &self,
+        phone: &Arc<Phone>,
+        what: &'static str,
+        call: fn(&tsp_plugin_sdk::host::OpenSession),
+    ) {
+        let owned = Arc::clone(phone);
+        match self
+            .shared
+            .executor
+            .call(phone.limits.call, move || call(&owned.session))
+        {
+            Ok(()) => {}
+            Err(Missed::Deadline) => {
+                tracing::warn!(handle = phone.handle, what, "the driver is stuck in {what}");
+            }
+            Err(Missed::NoThread) => call(&phone.session),
+        }
     }
 
     /// Waits for the driver to complete the phone's requests; past the deadline the
@@ -613,7 +706,7 @@ impl Provider {
     }
 
     /// Removes a request and delivers its completion, if it is still there.
-    fn finish(&self, token: Token, result: Result<(), PhoneError>) {
+    pub(crate) fn finish(&self, token: Token, result: Result<(), PhoneError>) {
         let removed = lock(&self.shared.requests).remove(token);
         self.requests_removed();
         if let Some(request) = removed {
@@ -640,7 +733,7 @@ impl Provider {
             Ok(phone) => phone,
             Err(error) => return error.to_long(),
         };
-        if data_id as usize >= phone.caps.set_data.len() {
+        if data_id as usize >= phone.caps().set_data.len() {
             return PhoneError::InvalDataId.to_long();
         }
         self.request(
@@ -690,6 +783,14 @@ impl Provider {
                     return PhoneError::OperationFailed.to_long();
                 }
             };
+        // Read after the insert: a close that began before it sees the request
+        // and waits for it, one that began after is seen here. Either way no
+        // request reaches a session that is closing.
+        if phone.closing.load(Ordering::SeqCst) {
+            lock(&self.shared.requests).remove(token);
+            self.requests_removed();
+            return PhoneError::InvalPhoneHandle.to_long();
+        }
         if phone.serial {
             let mut queue = phone.queue();
             if queue.busy {
@@ -733,7 +834,7 @@ impl Provider {
 
     /// Starts the queued requests of a serial phone, in a loop (never by recursion),
     /// until one stays outstanding or none is left.
-    fn start_next(&self, phone: &Arc<Phone>) {
+    pub(crate) fn start_next(&self, phone: &Arc<Phone>) {
         if !phone.serial {
             return;
         }
@@ -767,72 +868,25 @@ impl Provider {
         }
     }
 
-    /// A completion from a driver.
     /// Starts the clock of an outstanding request.
     fn arm_deadline(&self, phone: &Phone, token: Token) {
-        self.arm(Instant::now() + phone.limits.request, token.to_u64());
+        self.arm(Instant::now() + phone.limits.request, Due::Request(token));
     }
 
-    /// Arms the host's one timer. Tokens with the top bit set are synthesised
-    /// button releases; the others are request deadlines.
-    fn arm(&self, at: Instant, token: u64) {
+    /// Arms the host's one timer.
+    pub(crate) fn arm(&self, at: Instant, due: Due) {
         let shared = Arc::downgrade(&self.shared);
-        self.shared.timer.arm(at, token, move |token| {
-            if let Some(shared) = shared.upgrade() {
-                let provider = Provider { shared };
-                if token & BUTTON_UP_BIT != 0 {
-                    provider.synthesised_button_up(token);
-                } else {
-                    provider.expire(Token::from_u64(token));
-                }
+        self.shared.timer.arm(at, due, move |due| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let provider = Provider { shared };
+            match due {
+                Due::Request(token) => provider.expire(token),
+                Due::ButtonUp { phone, press } => provider.made_up_release(phone, press),
+                Due::Probe(phone) => provider.probe(phone),
             }
         });
-    }
-
-    /// A button went down: unless the device reports its release soon, the host
-    /// makes one up (TAPI requires an UP for every DOWN).
-    fn expect_button_up(&self, phone: &Phone, id: u32, mode: tsp_core::ButtonModes) {
-        let key = {
-            let mut pending = lock(&self.shared.buttons_down);
-            pending.next = pending.next.wrapping_add(1) & !BUTTON_UP_BIT;
-            let key = pending.next;
-            pending
-                .down
-                .retain(|d| !(d.handle == phone.handle && d.id == id));
-            pending.down.push(ButtonDown {
-                key,
-                handle: phone.handle,
-                id,
-                mode,
-            });
-            key
-        };
-        self.arm(Instant::now() + BUTTON_UP_AFTER, key | BUTTON_UP_BIT);
-    }
-
-    /// The device reported the release itself: nothing to make up.
-    fn button_released(&self, handle: PhoneHandle, id: u32) {
-        lock(&self.shared.buttons_down)
-            .down
-            .retain(|d| !(d.handle == handle && d.id == id));
-    }
-
-    fn synthesised_button_up(&self, token: u64) {
-        let key = token & !BUTTON_UP_BIT;
-        let down = {
-            let mut pending = lock(&self.shared.buttons_down);
-            let index = pending.down.iter().position(|d| d.key == key);
-            index.map(|i| pending.down.remove(i))
-        };
-        if let Some(down) = down {
-            tracing::debug!(handle = down.handle, id = down.id, "button release made up");
-            let up = PhoneEvent::Button {
-                id: down.id,
-                mode: down.mode,
-                state: tsp_core::ButtonStates::UP,
-            };
-            self.phone_event(down.handle, up);
-        }
     }
 
     /// A request past its deadline completes with an error; its late completion
@@ -859,44 +913,7 @@ impl Provider {
         }
     }
 
-    /// Counts a missed deadline; enough in a row mark the device disconnected.
-    fn missed(&self, phone: &Arc<Phone>) {
-        let misses = phone.misses.fetch_add(1, Ordering::AcqRel) + 1;
-        if misses >= phone.limits.misses && !phone.is_disconnected() {
-            tracing::warn!(
-                handle = phone.handle,
-                misses,
-                "the device keeps missing deadlines: disconnected"
-            );
-            self.phone_event(phone.handle, PhoneEvent::Disconnected);
-        }
-    }
-
-    /// Runs a synchronous driver call off TAPI's thread, within the phone's
-    /// deadline: past it, `OPERATIONFAILED` (the call goes on and is forgotten).
-    pub(crate) fn sync_call<T: Send + 'static>(
-        &self,
-        phone: &Arc<Phone>,
-        call: impl FnOnce(&Phone) -> Result<T, PhoneError> + Send + 'static,
-    ) -> Result<T, PhoneError> {
-        let owned = Arc::clone(phone);
-        match self
-            .shared
-            .executor
-            .call(phone.limits.call, move || call(&owned))
-        {
-            Some(result) => {
-                phone.misses.store(0, Ordering::Release);
-                result
-            }
-            None => {
-                tracing::warn!(handle = phone.handle, "driver call past its deadline");
-                self.missed(phone);
-                Err(PhoneError::OperationFailed)
-            }
-        }
-    }
-
+    /// A completion from a driver.
     fn completed(&self, token: Token, result: Result<(), PhoneError>) {
         let request = {
             let mut requests = lock(&self.shared.requests);
@@ -918,7 +935,7 @@ impl Provider {
         self.requests_removed();
         self.deliver_completion(request.request_id, request.phone, result);
         if let Ok(phone) = self.phone(request.phone) {
-            phone.misses.store(0, Ordering::Release);
+            self.answered(&phone);
             self.start_next(&phone);
         }
     }
@@ -931,7 +948,7 @@ impl Provider {
         buf: &mut [u8],
     ) -> Result<(), PhoneError> {
         let phone = self.phone(handle)?;
-        if data_id as usize >= phone.caps.get_data.len() {
+        if data_id as usize >= phone.caps().get_data.len() {
             return Err(PhoneError::InvalDataId);
         }
         if phone.is_disconnected() {
@@ -968,94 +985,24 @@ impl Provider {
         let states = tsp_core::PhoneStates::from_bits(states).ok_or(PhoneError::InvalPhoneState)?;
         let modes =
             tsp_core::ButtonModes::from_bits(button_modes).ok_or(PhoneError::InvalButtonMode)?;
-        let button_states =
-            tsp_core::ButtonStates::from_bits(button_states).ok_or(PhoneError::InvalButtonState)?;
-        if !modes.is_empty() && button_states.is_empty() {
-            return Err(PhoneError::InvalButtonState);
-        }
+        // With no button modes, dwButtonStates is ignored (reference §5.6).
+        let button_states = if modes.is_empty() {
+            tsp_core::ButtonStates::empty()
+        } else {
+            let states = tsp_core::ButtonStates::from_bits(button_states)
+                .ok_or(PhoneError::InvalButtonState)?;
+            if states.is_empty() {
+                return Err(PhoneError::InvalButtonState);
+            }
+            states
+        };
         *phone.filter.lock().unwrap_or_else(|e| e.into_inner()) = Filter {
             states: states | PhoneStates::REINIT,
             button_modes: modes,
-            button_states: if modes.is_empty() {
-                tsp_core::ButtonStates::empty()
-            } else {
-                button_states
-            },
+            button_states,
         };
         Ok(())
     }
-
-    /// An event from a driver for the phone opened as `handle`.
-    pub(crate) fn phone_event(&self, handle: PhoneHandle, event: PhoneEvent) {
-        let Ok(phone) = self.phone(handle) else {
-            return;
-        };
-        match event {
-            PhoneEvent::Disconnected => self.set_presence(&phone, false),
-            PhoneEvent::Connected => self.set_presence(&phone, true),
-            PhoneEvent::Removed => {
-                self.remove_device(phone.device);
-                return;
-            }
-            PhoneEvent::Button { id, mode, state }
-                if state.contains(tsp_core::ButtonStates::DOWN) =>
-            {
-                self.expect_button_up(&phone, id, mode);
-            }
-            PhoneEvent::Button { id, state, .. } if state.contains(tsp_core::ButtonStates::UP) => {
-                self.button_released(handle, id);
-            }
-            _ => {}
-        }
-        let Some((msg, params)) = message_for(&phone.filter(), event) else {
-            return;
-        };
-        self.shared.lane.submit(Delivery::Event {
-            proc_: phone.event_proc,
-            ht_phone: phone.ht_phone,
-            msg: msg.code(),
-            params,
-            phone: handle,
-        });
-    }
-
-    /// A device that went away fails what is outstanding and refuses new requests
-    /// with `INVALPHONESTATE`; the phone stays open.
-    pub(crate) fn set_presence(&self, phone: &Arc<Phone>, connected: bool) {
-        phone.disconnected.store(!connected, Ordering::Release);
-        if connected {
-            return;
-        }
-        let running: Vec<Token> = {
-            let requests = lock(&self.shared.requests);
-            let mut all = requests.of_phone(phone.handle);
-            all.retain(|t| requests.stage(*t) == Some(Stage::Running));
-            all
-        };
-        for token in running {
-            self.finish(token, Err(PhoneError::OperationFailed));
-        }
-    }
-}
-
-/// Timer tokens with this bit are button releases to make up.
-const BUTTON_UP_BIT: u64 = 1 << 63;
-/// How long after a press without a release the host makes one up.
-const BUTTON_UP_AFTER: Duration = Duration::from_millis(250);
-
-/// A button down whose release has not been seen.
-#[derive(Debug, Clone, Copy)]
-struct ButtonDown {
-    key: u64,
-    handle: PhoneHandle,
-    id: u32,
-    mode: tsp_core::ButtonModes,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct ButtonsDown {
-    next: u64,
-    down: Vec<ButtonDown>,
 }
 
 /// Uncounts a close waiting for requests, however it leaves.
@@ -1064,59 +1011,6 @@ struct WaiterGuard<'a>(&'a std::sync::atomic::AtomicUsize);
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The TAPI message for a driver event, if the phone's filter lets it through.
-fn message_for(filter: &Filter, event: PhoneEvent) -> Option<(PhoneMessage, [usize; 3])> {
-    let state = |bit: PhoneStates, detail: u32| {
-        filter.states.contains(bit).then_some((
-            PhoneMessage::State,
-            [bit.bits() as usize, detail as usize, 0],
-        ))
-    };
-    match event {
-        PhoneEvent::Button {
-            id,
-            mode,
-            state: button,
-        } => (filter.button_modes.intersects(mode) && filter.button_states.intersects(button))
-            .then_some((
-                PhoneMessage::Button,
-                [id as usize, mode.bits() as usize, button.bits() as usize],
-            )),
-        PhoneEvent::HookSwitch { device, mode } => {
-            state(PhoneStates::hookswitch_of(device), mode.code())
-        }
-        PhoneEvent::Display => state(PhoneStates::DISPLAY, 0),
-        PhoneEvent::Ring { mode, .. } => state(PhoneStates::RINGMODE, mode),
-        PhoneEvent::Lamp { id, .. } => state(PhoneStates::LAMP, id),
-        PhoneEvent::Volume { device, .. } => state(volume_state(device), 0),
-        PhoneEvent::Gain { device, .. } => state(gain_state(device), 0),
-        PhoneEvent::CapsChanged => state(PhoneStates::CAPSCHANGE, 0),
-        PhoneEvent::Disconnected => state(PhoneStates::DISCONNECTED, 0),
-        PhoneEvent::Connected => state(PhoneStates::CONNECTED, 0),
-        PhoneEvent::Removed => state(PhoneStates::REMOVED, 0),
-        PhoneEvent::DevSpecific([a, b, c]) => Some((
-            PhoneMessage::DevSpecific,
-            [a as usize, b as usize, c as usize],
-        )),
-    }
-}
-
-fn volume_state(device: tsp_core::HookSwitchDevice) -> PhoneStates {
-    match device {
-        tsp_core::HookSwitchDevice::Handset => PhoneStates::HANDSETVOLUME,
-        tsp_core::HookSwitchDevice::Speaker => PhoneStates::SPEAKERVOLUME,
-        tsp_core::HookSwitchDevice::Headset => PhoneStates::HEADSETVOLUME,
-    }
-}
-
-fn gain_state(device: tsp_core::HookSwitchDevice) -> PhoneStates {
-    match device {
-        tsp_core::HookSwitchDevice::Handset => PhoneStates::HANDSETGAIN,
-        tsp_core::HookSwitchDevice::Speaker => PhoneStates::SPEAKERGAIN,
-        tsp_core::HookSwitchDevice::Headset => PhoneStates::HEADSETGAIN,
     }
 }
 

@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use tsp_core::PhoneError;
 
 /// A request's token: what the driver's completion carries back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Token {
     pub(crate) epoch: u16,
     pub(crate) slot: u32,

@@ -85,6 +85,8 @@ pub const PHONE_EVENT_DEV_SPECIFIC: u32 = 9;
 pub const PHONE_EVENT_DISCONNECTED: u32 = 10;
 pub const PHONE_EVENT_CONNECTED: u32 = 11;
 pub const PHONE_EVENT_REMOVED: u32 = 12;
+/// A later kind: a host that predates it ignores it (see [`FfiPhoneEvent`]).
+pub const PHONE_EVENT_BUTTON_PRESSED: u32 = 13;
 
 /// A device presence event at driver level (`DRIVER_EVENT_*`).
 #[repr(C)]

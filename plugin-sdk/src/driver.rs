@@ -376,8 +376,10 @@ impl PhoneEvents {
         self.link.phone_event(self.session, event.to_ffi());
     }
 
-    /// A button went down. Report its release with [`PhoneEvents::button_up`]; for a
-    /// device that only reports presses, the host makes up the release.
+    /// A button went down. Report its release with [`PhoneEvents::button_up`]: the
+    /// host makes up no release for it (a repeated DOWN of a button that is down
+    /// is dropped). For a device that cannot report releases, use
+    /// [`PhoneEvents::button_pressed`] instead.
     pub fn button_down(&self, id: u32, mode: ButtonModes) {
         self.send(PhoneEvent::Button {
             id,
@@ -386,7 +388,15 @@ impl PhoneEvents {
         });
     }
 
-    /// A button went up.
+    /// A button was pressed on a device that cannot report its release (keypads
+    /// that send one code per key): the host delivers DOWN and makes up the UP
+    /// shortly after, as TAPI requires.
+    pub fn button_pressed(&self, id: u32, mode: ButtonModes) {
+        self.send(PhoneEvent::ButtonPressed { id, mode });
+    }
+
+    /// A button went up. An UP for a button that is not down is dropped (its
+    /// release was already delivered).
     pub fn button_up(&self, id: u32, mode: ButtonModes) {
         self.send(PhoneEvent::Button {
             id,

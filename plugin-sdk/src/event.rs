@@ -17,6 +17,15 @@ pub enum PhoneEvent {
         /// Its new state.
         state: ButtonStates,
     },
+    /// A button was pressed on a device that cannot report its release: the host
+    /// delivers DOWN and makes up the UP. (A device that reports releases sends
+    /// [`PhoneEvent::Button`] DOWN and UP instead.)
+    ButtonPressed {
+        /// The button/lamp id.
+        id: u32,
+        /// The kind of button.
+        mode: ButtonModes,
+    },
     /// A hookswitch device changed mode.
     HookSwitch {
         /// The device.
@@ -72,6 +81,7 @@ impl PhoneEvent {
             Self::Button { id, mode, state } => {
                 (PHONE_EVENT_BUTTON, [id, mode.bits(), state.bits()])
             }
+            Self::ButtonPressed { id, mode } => (PHONE_EVENT_BUTTON_PRESSED, [id, mode.bits(), 0]),
             Self::HookSwitch { device, mode } => {
                 (PHONE_EVENT_HOOKSWITCH, [device.code(), mode.code(), 0])
             }
@@ -97,6 +107,10 @@ impl PhoneEvent {
                 id: a,
                 mode: ButtonModes::from_bits_retain(b),
                 state: ButtonStates::from_bits_retain(c),
+            },
+            PHONE_EVENT_BUTTON_PRESSED => Self::ButtonPressed {
+                id: a,
+                mode: ButtonModes::from_bits_retain(b),
             },
             PHONE_EVENT_HOOKSWITCH => Self::HookSwitch {
                 device: HookSwitchDevice::from_code(a)?,

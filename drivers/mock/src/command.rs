@@ -4,12 +4,16 @@
 //! | command | effect |
 //! | --- | --- |
 //! | `press ID` | PHONE_BUTTON down, then up, for keypad button `ID` |
-//! | `press-down ID` | PHONE_BUTTON down only, like a device that reports presses only |
+//! | `press-down ID` | a press on a device that cannot report releases: PHONE_BUTTON down, the host makes up the up |
+//! | `hold ID` | PHONE_BUTTON down; the release comes with `release ID`, as on a device that reports both |
+//! | `release ID` | PHONE_BUTTON up for a held key |
+//! | `ring-modes N` | the phone now has `N` ring modes: its caps change (PHONE_STATE CAPSCHANGE) |
 //! | `hookswitch handset MODE` | the handset goes to `MODE` (`onhook`, `mic`, `speaker`, `micspeaker`), PHONE_STATE follows |
 //! | `disconnect` | the device goes away for now |
 //! | `reconnect` | the device is back |
 //! | `remove` | the device is gone for good |
-//! | `arrive` | a new mock phone arrives (PHONE_CREATE) |
+//! | `arrive` | a new mock phone arrives (PHONE_CREATE); keys count on from the configured phones (`mock2` after the two defaults) |
+//! | `remove-device KEY` | the device `KEY` (`mock0` …) is gone for good, open or not |
 //! | `fault OP FAULT` | from now on operation `OP` (`set_data` … or `all`) commits `FAULT` (see [`crate::Fault`]) |
 //! | `panic` | the command panics inside the driver |
 //!
@@ -53,11 +57,15 @@ pub(crate) fn mode_name(mode: HookSwitchMode) -> &'static str {
 pub(crate) enum Command {
     Press(u32),
     PressDown(u32),
+    Hold(u32),
+    Release(u32),
+    RingModes(u32),
     HookSwitch(HookSwitchMode),
     Disconnect,
     Reconnect,
     Remove,
     Arrive,
+    RemoveDevice(String),
     Fault(String, crate::Fault),
     Panic,
 }
@@ -76,6 +84,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Command, String> {
     let command = match (verb, rest.as_slice()) {
         ("press", [id]) => Command::Press(button_id(id)?),
         ("press-down", [id]) => Command::PressDown(button_id(id)?),
+        ("hold", [id]) => Command::Hold(button_id(id)?),
+        ("release", [id]) => Command::Release(button_id(id)?),
+        ("ring-modes", [n]) => Command::RingModes(
+            n.parse()
+                .map_err(|_| format!("`{n}` is not a number of ring modes"))?,
+        ),
         ("hookswitch", ["handset", mode]) => Command::HookSwitch(
             HookSwitchMode::ALL
                 .iter()
@@ -87,6 +101,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Command, String> {
         ("reconnect", []) => Command::Reconnect,
         ("remove", []) => Command::Remove,
         ("arrive", []) => Command::Arrive,
+        ("remove-device", [key]) => Command::RemoveDevice((*key).to_owned()),
         ("panic", []) => Command::Panic,
         ("fault", [op, fault @ ..]) if !fault.is_empty() => {
             Command::Fault((*op).to_owned(), fault.join(" ").parse()?)

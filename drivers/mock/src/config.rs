@@ -9,6 +9,7 @@
 //! lie_about_data = false    # true: accept only half of each advertised data area
 //! ignore_cancel = false     # true: cancel and close leave held requests outstanding
 //! leak_thread = false       # true: start a thread that shutdown does not stop
+//! arrive_after_ms = 300     # a phone arrives this long after start (none by default)
 //!
 //! [[drivers.mock.phones]]   # none given: the two default phones
 //! name = "Desk phone"
@@ -96,6 +97,9 @@ pub struct MockConfig {
     pub ignore_cancel: bool,
     /// Start a thread that `shutdown` does not stop (a broken driver).
     pub leak_thread: bool,
+    /// A phone arrives this many milliseconds after the driver starts (a device
+    /// plugged in while the host starts up).
+    pub arrive_after_ms: Option<u64>,
     /// The phones; empty means the two default phones.
     pub phones: Vec<PhoneConfig>,
     /// Faults per operation name (`set_data`, `get_data`, … or `all`).
@@ -112,6 +116,7 @@ impl Default for MockConfig {
             lie_about_data: false,
             ignore_cancel: false,
             leak_thread: false,
+            arrive_after_ms: None,
             phones: Vec::new(),
             faults: BTreeMap::new(),
         }

@@ -92,13 +92,21 @@ impl Shared {
         ));
         let info = DeviceInfo {
             key: phone.key.clone(),
-            caps: phone.caps.clone(),
+            caps: phone.caps(),
         };
         self.phones
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(phone);
         self.events.arrived(&info);
+    }
+
+    /// The device `key` is gone for good, whether a session has it open or not.
+    fn remove_device(&self, key: &str) -> Result<(), PhoneError> {
+        let phone = self.phone(key).ok_or(PhoneError::InvalParam)?;
+        phone.state().removed = true;
+        self.events.removed(key);
+        Ok(())
     }
 
     fn phone(&self, key: &str) -> Option<Arc<Phone>> {
@@ -147,15 +155,25 @@ impl Driver for MockDriver {
                 .spawn(|| std::thread::sleep(std::time::Duration::from_secs(3600)));
         }
         tracing::info!(phones = phones.len(), "mock driver started");
-        Ok(Self {
-            shared: Arc::new(Shared {
-                next_index: AtomicU32::new(phones.len() as u32),
-                phones: Mutex::new(phones),
-                config,
-                events: context.events,
-                worker: Worker::default(),
-            }),
-        })
+        let arrive_after = config.arrive_after_ms;
+        let shared = Arc::new(Shared {
+            next_index: AtomicU32::new(phones.len() as u32),
+            phones: Mutex::new(phones),
+            config,
+            events: context.events,
+            worker: Worker::default(),
+        });
+        if let Some(ms) = arrive_after {
+            let later = Arc::downgrade(&shared);
+            shared
+                .worker
+                .schedule(std::time::Duration::from_millis(ms), move || {
+                    if let Some(shared) = later.upgrade() {
+                        shared.arrive();
+                    }
+                });
+        }
+        Ok(Self { shared })
     }
 
     fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
@@ -165,7 +183,7 @@ impl Driver for MockDriver {
             .filter(|p| !p.state().removed)
             .map(|p| DeviceInfo {
                 key: p.key.clone(),
-                caps: p.caps.clone(),
+                caps: p.caps(),
             })
             .collect())
     }

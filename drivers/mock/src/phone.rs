@@ -34,7 +34,8 @@ pub(crate) struct DeviceState {
 pub(crate) struct Phone {
     pub(crate) key: String,
     pub(crate) config: PhoneConfig,
-    pub(crate) caps: PhoneCaps,
+    /// Its capabilities (the `ring-modes` command changes them).
+    caps: Mutex<PhoneCaps>,
     /// Bytes SetData accepts per area (less than advertised for a lying mock).
     pub(crate) accepted_size: u32,
     state: Mutex<DeviceState>,
@@ -111,7 +112,7 @@ impl Phone {
             faults: Mutex::new(faults.clone()),
             areas: areas_of(caps.permanent_id, &config),
             config,
-            caps,
+            caps: Mutex::new(caps),
             accepted_size,
         }
     }
@@ -146,7 +147,18 @@ impl Phone {
     /// Takes the device's reservation: an exclusive OS file lock named after the
     /// permanent id, so a second open fails in this process or any other.
     pub(crate) fn reserve(&self) -> Result<LockFile, DriverError> {
-        LockFile::take("mock", self.caps.permanent_id, &self.caps.name)
+        let caps = self.caps();
+        LockFile::take("mock", caps.permanent_id, &caps.name)
+    }
+
+    /// The capabilities now.
+    pub(crate) fn caps(&self) -> PhoneCaps {
+        lock(&self.caps).clone()
+    }
+
+    /// Changes the number of ring modes (a caps change).
+    pub(crate) fn set_ring_modes(&self, modes: u32) {
+        lock(&self.caps).ring_modes = modes;
     }
 }
 

@@ -215,10 +215,20 @@ impl MockSession {
                 self.events.button_up(id, ButtonModes::KEYPAD);
             }
             Command::PressDown(id) => {
-                if !self.phone.config.keypad || id >= 12 {
-                    return Err(PhoneError::InvalButtonLampId);
-                }
+                self.check_key(id)?;
+                self.events.button_pressed(id, ButtonModes::KEYPAD);
+            }
+            Command::Hold(id) => {
+                self.check_key(id)?;
                 self.events.button_down(id, ButtonModes::KEYPAD);
+            }
+            Command::Release(id) => {
+                self.check_key(id)?;
+                self.events.button_up(id, ButtonModes::KEYPAD);
+            }
+            Command::RingModes(modes) => {
+                self.phone.set_ring_modes(modes);
+                self.events.send(PhoneEvent::CapsChanged);
             }
             Command::HookSwitch(mode) => {
                 if !self.phone.config.handset {
@@ -231,8 +241,16 @@ impl MockSession {
             Command::Reconnect => self.set_connected(true),
             Command::Remove => self.remove(),
             Command::Arrive => self.shared.arrive(),
+            Command::RemoveDevice(key) => self.shared.remove_device(&key)?,
             Command::Fault(operation, fault) => self.phone.set_fault(&operation, fault),
             Command::Panic => panic!("mock command: panic"),
+        }
+        Ok(())
+    }
+
+    fn check_key(&self, id: u32) -> Result<(), PhoneError> {
+        if !self.phone.config.keypad || id >= 12 {
+            return Err(PhoneError::InvalButtonLampId);
         }
         Ok(())
     }
@@ -283,7 +301,7 @@ impl Session for MockSession {
 
     fn set_display(&self, row: u32, column: u32, text: &str, done: Completion) {
         let [rows, columns] = self.phone.config.display;
-        if self.phone.caps.display.is_none() {
+        if self.phone.caps().display.is_none() {
             return done.complete(Err(PhoneError::OperationUnavail));
         }
         self.run("set_display", done, || {
@@ -302,7 +320,7 @@ impl Session for MockSession {
     }
 
     fn get_display(&self) -> Result<String, PhoneError> {
-        if self.phone.caps.display.is_none() {
+        if self.phone.caps().display.is_none() {
             return Err(PhoneError::OperationUnavail);
         }
         Ok(self.phone.state().display.iter().collect())
@@ -335,20 +353,24 @@ impl Session for MockSession {
     }
 
     fn set_ring(&self, mode: u32, volume: u32, done: Completion) {
-        if self.phone.config.ring_modes == 0 {
+        let modes = self.phone.caps().ring_modes;
+        if modes == 0 {
             return done.complete(Err(PhoneError::OperationUnavail));
         }
         self.run("set_ring", done, || {
-            if mode > self.phone.config.ring_modes {
+            if mode > modes {
                 return Err(PhoneError::InvalRingMode);
             }
-            self.phone.state().ring = (mode, volume);
+            let before = std::mem::replace(&mut self.phone.state().ring, (mode, volume));
+            if before != (mode, volume) {
+                self.events.send(PhoneEvent::Ring { mode, volume });
+            }
             Ok(())
         });
     }
 
     fn get_ring(&self) -> Result<(u32, u32), PhoneError> {
-        if self.phone.config.ring_modes == 0 {
+        if self.phone.caps().ring_modes == 0 {
             return Err(PhoneError::OperationUnavail);
         }
         Ok(self.phone.state().ring)
@@ -387,7 +409,7 @@ impl Session for MockSession {
     fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
         let button = *self
             .phone
-            .caps
+            .caps()
             .buttons
             .get(id as usize)
             .ok_or(PhoneError::OperationUnavail)?;
@@ -408,7 +430,7 @@ impl Session for MockSession {
     }
 
     fn set_button_info(&self, id: u32, info: &ButtonInfo, done: Completion) {
-        if self.phone.caps.buttons.is_empty() {
+        if self.phone.caps().buttons.is_empty() {
             return done.complete(Err(PhoneError::OperationUnavail));
         }
         self.run("set_button_info", done, || {
@@ -429,7 +451,7 @@ impl Session for MockSession {
         self.run("set_lamp", done, || {
             let supported = self
                 .phone
-                .caps
+                .caps()
                 .buttons
                 .get(id as usize)
                 .ok_or(PhoneError::InvalButtonLampId)?
@@ -474,14 +496,14 @@ impl Session for MockSession {
                 }),
                 display: self
                     .phone
-                    .caps
+                    .caps()
                     .display
                     .map(|_| state.display.iter().collect()),
                 // PHONESTATUS carries each lamp's current mode, not the modes
                 // it supports (those are in PHONECAPS).
                 lamp_modes: state.lamps.clone(),
                 features: if connected {
-                    self.phone.caps.features
+                    self.phone.caps().features
                 } else {
                     PhoneFeatures::empty()
                 },

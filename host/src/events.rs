@@ -1,0 +1,261 @@
+//! A driver's events for an open phone, as TAPI's PHONE_* messages through the
+//! phone's filter: buttons (every DOWN gets exactly one UP), ring mode and
+//! volume told apart, caps re-read before PHONESTATE_CAPSCHANGE goes out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tsp_core::{ButtonModes, ButtonStates, HookSwitchDevice, PhoneMessage, PhoneStates};
+use tsp_plugin_sdk::PhoneEvent;
+
+use crate::lane::Delivery;
+use crate::phone::{Filter, Phone, PhoneHandle, Pressed};
+use crate::provider::{Due, Provider, lock};
+
+/// How long after a press the host makes up the release of a device that
+/// cannot report releases.
+const BUTTON_UP_AFTER: Duration = Duration::from_millis(250);
+
+impl Provider {
+    /// An event from a driver for the phone opened as `handle`.
+    pub(crate) fn phone_event(&self, handle: PhoneHandle, event: PhoneEvent) {
+        let Ok(phone) = self.phone(handle) else {
+            return;
+        };
+        match event {
+            PhoneEvent::Disconnected => self.set_presence(&phone, false, false),
+            PhoneEvent::Connected => self.set_presence(&phone, true, false),
+            PhoneEvent::Removed => self.remove_device(phone.device),
+            PhoneEvent::Button { id, mode, state } => self.button(&phone, id, mode, state),
+            PhoneEvent::ButtonPressed { id, mode } => self.button_pressed(&phone, id, mode),
+            PhoneEvent::Ring { mode, volume } => self.ring(&phone, mode, volume),
+            PhoneEvent::CapsChanged => self.reread_caps(&phone),
+            other => self.notify(&phone, other),
+        }
+    }
+
+    /// Delivers `event` to TAPI if the phone's filter lets it through.
+    pub(crate) fn notify(&self, phone: &Phone, event: PhoneEvent) {
+        let Some((msg, params)) = message_for(&phone.filter(), event) else {
+            return;
+        };
+        self.deliver_event(phone, msg, params);
+    }
+
+    /// PHONE_STATE with one state bit, if the filter lets it through.
+    pub(crate) fn notify_state(&self, phone: &Phone, bit: PhoneStates, detail: u32) {
+        if phone.filter().states.contains(bit) {
+            self.deliver_event(
+                phone,
+                PhoneMessage::State,
+                [bit.bits() as usize, detail as usize, 0],
+            );
+        }
+    }
+
+    fn deliver_event(&self, phone: &Phone, msg: PhoneMessage, params: [usize; 3]) {
+        self.shared.lane.submit(Delivery::Event {
+            proc_: phone.event_proc,
+            ht_phone: phone.ht_phone,
+            msg: msg.code(),
+            params,
+            phone: phone.handle,
+        });
+    }
+
+    /// A button the device reports both ways. A DOWN of a button already down is
+    /// a repeat and dropped; an UP of a button that is not down was delivered
+    /// already (made up at a disconnect) and is dropped: one UP per DOWN.
+    fn button(&self, phone: &Phone, id: u32, mode: ButtonModes, state: ButtonStates) {
+        if state.contains(ButtonStates::DOWN) {
+            {
+                let mut pressed = phone.pressed();
+                if pressed.iter().any(|p| p.id == id) {
+                    return;
+                }
+                pressed.push(Pressed {
+                    id,
+                    mode,
+                    made_up: None,
+                });
+            }
+            self.notify(phone, button_event(id, mode, ButtonStates::DOWN));
+        } else if state.contains(ButtonStates::UP) {
+            let released = take_press(&mut phone.pressed(), |p| p.id == id);
+            if let Some(press) = released {
+                self.notify(phone, button_event(id, press.mode, ButtonStates::UP));
+            }
+        } else {
+            self.notify(phone, button_event(id, mode, state));
+        }
+    }
+
+    /// A press the device cannot report the release of: DOWN now, UP made up
+    /// shortly after. A second press before that releases the first one first.
+    fn button_pressed(&self, phone: &Phone, id: u32, mode: ButtonModes) {
+        let key = self
+            .shared
+            .next_press
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let earlier = {
+            let mut pressed = phone.pressed();
+            let earlier = take_press(&mut pressed, |p| p.id == id);
+            pressed.push(Pressed {
+                id,
+                mode,
+                made_up: Some(key),
+            });
+            earlier
+        };
+        if let Some(earlier) = earlier {
+            self.notify(phone, button_event(id, earlier.mode, ButtonStates::UP));
+        }
+        self.notify(phone, button_event(id, mode, ButtonStates::DOWN));
+        self.arm(
+            Instant::now() + BUTTON_UP_AFTER,
+            Due::ButtonUp {
+                phone: phone.handle,
+                press: key,
+            },
+        );
+    }
+
+    /// The timer's made-up release of press `press`, unless it ended already.
+    pub(crate) fn made_up_release(&self, handle: PhoneHandle, press: u64) {
+        let Ok(phone) = self.phone(handle) else {
+            return;
+        };
+        let released = take_press(&mut phone.pressed(), |p| p.made_up == Some(press));
+        if let Some(released) = released {
+            tracing::debug!(handle, id = released.id, "button release made up");
+            self.notify(
+                &phone,
+                button_event(released.id, released.mode, ButtonStates::UP),
+            );
+        }
+    }
+
+    /// The device went away: no release will come for what is down.
+    pub(crate) fn release_all(&self, phone: &Phone) {
+        let released = std::mem::take(&mut *phone.pressed());
+        for press in released {
+            self.notify(phone, button_event(press.id, press.mode, ButtonStates::UP));
+        }
+    }
+
+    /// PHONESTATE_RINGMODE when the mode changed (with the new mode),
+    /// PHONESTATE_RINGVOLUME when the volume did.
+    fn ring(&self, phone: &Phone, mode: u32, volume: u32) {
+        let before = lock(&phone.ring).replace((mode, volume));
+        let (mode_changed, volume_changed) = match before {
+            Some((m, v)) => (m != mode, v != volume),
+            // Nothing known to compare with (the driver has no GetRing).
+            None => (true, true),
+        };
+        if mode_changed {
+            self.notify_state(phone, PhoneStates::RINGMODE, mode);
+        }
+        if volume_changed {
+            self.notify_state(phone, PhoneStates::RINGVOLUME, 0);
+        }
+    }
+
+    /// Re-reads the caps from the driver, off the driver's thread (it may hold
+    /// its own locks while it reports), then tells TAPI: GetDevCaps and every
+    /// argument check use the new caps by the time PHONESTATE_CAPSCHANGE arrives.
+    fn reread_caps(&self, phone: &Arc<Phone>) {
+        let Some((driver, key)) = self.driver_of(phone.device) else {
+            return;
+        };
+        let Ok(pass) = phone.calls.enter() else {
+            return;
+        };
+        let provider = self.clone();
+        let owned = Arc::clone(phone);
+        let on_thread = pass.share();
+        let spawned = self.shared.executor.spawn(move || {
+            let read = driver.loaded.caps(&key);
+            drop(on_thread);
+            match read {
+                Ok(caps) => {
+                    provider.update_caps(owned.device, &caps);
+                    owned.set_caps(caps);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        handle = owned.handle,
+                        "the new caps cannot be read: {error}"
+                    );
+                }
+            }
+            provider.notify_state(&owned, PhoneStates::CAPSCHANGE, 0);
+        });
+        if spawned.is_err() {
+            tracing::warn!(handle = phone.handle, "no thread to re-read the caps");
+        }
+    }
+}
+
+fn button_event(id: u32, mode: ButtonModes, state: ButtonStates) -> PhoneEvent {
+    PhoneEvent::Button { id, mode, state }
+}
+
+fn take_press(pressed: &mut Vec<Pressed>, which: impl Fn(&Pressed) -> bool) -> Option<Pressed> {
+    let index = pressed.iter().position(which)?;
+    Some(pressed.remove(index))
+}
+
+/// The TAPI message for a driver event, if the phone's filter lets it through.
+fn message_for(filter: &Filter, event: PhoneEvent) -> Option<(PhoneMessage, [usize; 3])> {
+    let state = |bit: PhoneStates, detail: u32| {
+        filter.states.contains(bit).then_some((
+            PhoneMessage::State,
+            [bit.bits() as usize, detail as usize, 0],
+        ))
+    };
+    match event {
+        PhoneEvent::Button {
+            id,
+            mode,
+            state: button,
+        } => (filter.button_modes.intersects(mode) && filter.button_states.intersects(button))
+            .then_some((
+                PhoneMessage::Button,
+                [id as usize, mode.bits() as usize, button.bits() as usize],
+            )),
+        PhoneEvent::HookSwitch { device, mode } => {
+            state(PhoneStates::hookswitch_of(device), mode.code())
+        }
+        PhoneEvent::Display => state(PhoneStates::DISPLAY, 0),
+        PhoneEvent::Ring { mode, .. } => state(PhoneStates::RINGMODE, mode),
+        PhoneEvent::Lamp { id, .. } => state(PhoneStates::LAMP, id),
+        PhoneEvent::Volume { device, .. } => state(volume_state(device), 0),
+        PhoneEvent::Gain { device, .. } => state(gain_state(device), 0),
+        PhoneEvent::CapsChanged => state(PhoneStates::CAPSCHANGE, 0),
+        PhoneEvent::Disconnected => state(PhoneStates::DISCONNECTED, 0),
+        PhoneEvent::Connected => state(PhoneStates::CONNECTED, 0),
+        PhoneEvent::Removed => state(PhoneStates::REMOVED, 0),
+        PhoneEvent::DevSpecific([a, b, c]) => Some((
+            PhoneMessage::DevSpecific,
+            [a as usize, b as usize, c as usize],
+        )),
+        // Turned into Button DOWN and UP before it gets here.
+        PhoneEvent::ButtonPressed { .. } => None,
+    }
+}
+
+fn volume_state(device: HookSwitchDevice) -> PhoneStates {
+    match device {
+        HookSwitchDevice::Handset => PhoneStates::HANDSETVOLUME,
+        HookSwitchDevice::Speaker => PhoneStates::SPEAKERVOLUME,
+        HookSwitchDevice::Headset => PhoneStates::HEADSETVOLUME,
+    }
+}
+
+fn gain_state(device: HookSwitchDevice) -> PhoneStates {
+    match device {
+        HookSwitchDevice::Handset => PhoneStates::HANDSETGAIN,
+        HookSwitchDevice::Speaker => PhoneStates::SPEAKERGAIN,
+        HookSwitchDevice::Headset => PhoneStates::HEADSETGAIN,
+    }
+}

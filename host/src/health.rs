@@ -1,0 +1,223 @@
+//! Whether an open phone's device is there: synchronous driver calls within
+//! their deadline, misses counted, devices away and back.
+//!
+//! A device is away when its driver says so (`Disconnected` … `Connected`) or
+//! when the host declares it, after `misses` driver calls in a row missed their
+//! deadline. A declared absence ends at the first driver call that answers in
+//! time: a synchronous call, a completion, or the host's own probe
+//! (`get_status`, first after [`FIRST_PROBE`], then at doubling intervals up to
+//! [`LAST_PROBE`]), so a driver that was merely slow comes back by itself with
+//! PHONE_STATE(CONNECTED). Away, the phone refuses requests except DevSpecific,
+//! the requests it had outstanding or queued complete with an error, and the
+//! buttons that were down get their UP.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
+
+use crate::deadline::{Missed, Refused};
+use crate::phone::{Op, Phone, PhoneHandle};
+use crate::provider::{Due, Provider, StartedDriver, lock};
+use crate::requests::{Stage, Token};
+
+/// The first probe of a device the host declared away.
+const FIRST_PROBE: Duration = Duration::from_millis(500);
+/// The longest interval between probes.
+const LAST_PROBE: Duration = Duration::from_secs(30);
+
+impl Provider {
+    /// Runs a synchronous driver call off TAPI's thread, within the phone's
+    /// deadline: past it, `OPERATIONFAILED` (the call goes on and is forgotten,
+    /// and until it returns the phone's later calls fail at once).
+    pub(crate) fn sync_call<T: Send + 'static>(
+        &self,
+        phone: &Arc<Phone>,
+        call: impl FnOnce(&Phone) -> Result<T, PhoneError> + Send + 'static,
+    ) -> Result<T, PhoneError> {
+        let pass = match phone.calls.enter() {
+            Ok(pass) => pass,
+            Err(Refused::Closed) => return Err(PhoneError::InvalPhoneHandle),
+            Err(Refused::Stuck) => {
+                tracing::warn!(
+                    handle = phone.handle,
+                    "an earlier call is stuck in the driver"
+                );
+                self.missed(phone);
+                return Err(PhoneError::OperationFailed);
+            }
+        };
+        let owned = Arc::clone(phone);
+        let on_thread = pass.share();
+        let answer = self.shared.executor.call(phone.limits.call, move || {
+            let _returned = on_thread;
+            call(&owned)
+        });
+        match answer {
+            Ok(result) => {
+                self.answered(phone);
+                result
+            }
+            Err(Missed::Deadline) => {
+                pass.abandon();
+                tracing::warn!(handle = phone.handle, "driver call past its deadline");
+                self.missed(phone);
+                Err(PhoneError::OperationFailed)
+            }
+            Err(Missed::NoThread) => Err(PhoneError::OperationFailed),
+        }
+    }
+
+    /// Counts a missed deadline; enough in a row and the host declares the device
+    /// away.
+    pub(crate) fn missed(&self, phone: &Arc<Phone>) {
+        let misses = phone.misses.fetch_add(1, Ordering::AcqRel) + 1;
+        if misses >= phone.limits.misses && !phone.is_disconnected() {
+            tracing::warn!(
+                handle = phone.handle,
+                misses,
+                "the device keeps missing deadlines: disconnected"
+            );
+            self.set_presence(phone, false, true);
+        }
+    }
+
+    /// The driver answered in time: the misses start over, and an absence the
+    /// host declared ends.
+    pub(crate) fn answered(&self, phone: &Arc<Phone>) {
+        phone.misses.store(0, Ordering::Release);
+        if phone.declared_away.load(Ordering::Acquire) {
+            tracing::info!(handle = phone.handle, "the device answers again");
+            self.set_presence(phone, true, true);
+        }
+    }
+
+    /// The device went away (`connected` false) or came back, as its driver
+    /// reported (`by_host` false) or as the host concluded. Only a change is
+    /// told to TAPI. An absence the driver reported is ended only by the
+    /// driver.
+    pub(crate) fn set_presence(&self, phone: &Arc<Phone>, connected: bool, by_host: bool) {
+        if connected {
+            if by_host
+                && phone
+                    .declared_away
+                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                return;
+            }
+            phone.declared_away.store(false, Ordering::Release);
+            if phone.disconnected.swap(false, Ordering::AcqRel) {
+                self.notify_state(phone, PhoneStates::CONNECTED, 0);
+            }
+            return;
+        }
+        // The driver's word replaces the host's conclusion (no probing then).
+        phone.declared_away.store(by_host, Ordering::Release);
+        if phone.disconnected.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.fail_outstanding(phone);
+        self.release_all(phone);
+        self.notify_state(phone, PhoneStates::DISCONNECTED, 0);
+        if by_host {
+            phone
+                .probe_backoff_ms
+                .store(FIRST_PROBE.as_millis() as u64, Ordering::Release);
+            self.arm(Instant::now() + FIRST_PROBE, Due::Probe(phone.handle));
+        }
+    }
+
+    /// A device away: its outstanding requests and those queued behind them
+    /// complete with an error, except queued DevSpecific requests (a vendor
+    /// command may be what brings it back), which the queue then runs.
+    fn fail_outstanding(&self, phone: &Arc<Phone>) {
+        let running: Vec<Token> = {
+            let requests = lock(&self.shared.requests);
+            let mut all = requests.of_phone(phone.handle);
+            all.retain(|t| requests.stage(*t) == Some(Stage::Running));
+            all
+        };
+        for token in running {
+            self.finish(token, Err(PhoneError::OperationFailed));
+        }
+        let refused: Vec<Token> = {
+            let mut queue = phone.queue();
+            let (keep, refuse) = std::mem::take(&mut queue.waiting)
+                .into_iter()
+                .partition(|(_, op)| matches!(op, Op::DevSpecific { .. }));
+            queue.waiting = keep;
+            refuse
+                .into_iter()
+                .map(|(token, _)| token)
+                .collect::<Vec<_>>()
+        };
+        for token in refused {
+            self.finish(token, Err(PhoneError::OperationFailed));
+        }
+        // What ran is finished: the queue must move on, or it waits for good.
+        if phone.serial {
+            let idle = {
+                let requests = lock(&self.shared.requests);
+                let outstanding = requests.of_phone(phone.handle);
+                !outstanding
+                    .iter()
+                    .any(|t| matches!(requests.stage(*t), Some(Stage::Running | Stage::InCall)))
+            };
+            if idle {
+                phone.queue().busy = false;
+                self.start_next(phone);
+            }
+        }
+    }
+
+    /// The host's probe of a device it declared away: `get_status` as a
+    /// synchronous call, from a call thread (the timer's thread never waits); an
+    /// answer in time brings the device back, otherwise the next probe is armed,
+    /// twice as far away.
+    pub(crate) fn probe(&self, handle: PhoneHandle) {
+        let Ok(phone) = self.phone(handle) else {
+            return;
+        };
+        if !phone.declared_away.load(Ordering::Acquire) {
+            return;
+        }
+        let provider = self.clone();
+        let owned = Arc::clone(&phone);
+        let spawned = self.shared.executor.spawn(move || {
+            let answer = provider.sync_call(&owned, |phone| phone.session.get_status());
+            if answer.is_err() && owned.declared_away.load(Ordering::Acquire) {
+                provider.next_probe(&owned);
+            }
+        });
+        if spawned.is_err() {
+            self.next_probe(&phone);
+        }
+    }
+
+    fn next_probe(&self, phone: &Phone) {
+        let last = phone.probe_backoff_ms.load(Ordering::Acquire);
+        let next = (last.saturating_mul(2)).min(LAST_PROBE.as_millis() as u64);
+        phone.probe_backoff_ms.store(next, Ordering::Release);
+        self.arm(
+            Instant::now() + Duration::from_millis(next),
+            Due::Probe(phone.handle),
+        );
+    }
+
+    /// The driver serving device `index`, and the device's key.
+    pub(crate) fn driver_of(&self, index: usize) -> Option<(Arc<StartedDriver>, String)> {
+        let state = self.state();
+        let device = state.devices.get(index)?;
+        let driver = state.drivers.get(device.driver_index)?;
+        Some((Arc::clone(driver), device.key.clone()))
+    }
+
+    /// New caps for device `index`, for GetDevCaps.
+    pub(crate) fn update_caps(&self, index: usize, caps: &PhoneCaps) {
+        if let Some(device) = self.state().devices.get_mut(index) {
+            device.caps = caps.clone();
+        }
+    }
+}
