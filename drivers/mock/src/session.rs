@@ -32,6 +32,28 @@ pub const OPERATIONS: [&str; 12] = [
     "open",
 ];
 
+/// A presence fault a request commits.
+#[derive(Debug, Clone, Copy)]
+enum Presence {
+    Disconnect,
+    Remove,
+}
+
+impl Presence {
+    fn commit(self, phone: &Phone, events: &PhoneEvents) {
+        match self {
+            Self::Disconnect => {
+                phone.state().connected = false;
+                events.send(PhoneEvent::Disconnected);
+            }
+            Self::Remove => {
+                phone.state().removed = true;
+                events.removed();
+            }
+        }
+    }
+}
+
 /// A held request: its completion and the result it will complete with.
 type Held = (Completion, Result<(), PhoneError>);
 
@@ -104,13 +126,13 @@ impl MockSession {
         }
     }
 
-    /// Counts a request and commits a presence fault when its count is reached.
-    fn count_request(&self, fault: Fault) {
+    /// Counts a request: the presence fault due at this count, if any.
+    fn count_request(&self, fault: Fault) -> Option<Presence> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         match fault {
-            Fault::DisconnectAfter(limit) if n == limit => self.set_connected(false),
-            Fault::RemoveAfter(limit) if n == limit => self.remove(),
-            _ => {}
+            Fault::DisconnectAfter(limit) if n == limit => Some(Presence::Disconnect),
+            Fault::RemoveAfter(limit) if n == limit => Some(Presence::Remove),
+            _ => None,
         }
     }
 
@@ -160,17 +182,32 @@ impl MockSession {
             _ => None,
         };
         let result = work();
-        self.count_request(fault);
+        let presence = self.count_request(fault);
         match later {
-            None => done.complete(result),
+            None => {
+                if let Some(presence) = presence {
+                    self.commit(presence);
+                }
+                done.complete(result);
+            }
             Some(delay) => {
                 let id = self.pending.hold(done, result);
                 let pending = Arc::clone(&self.pending);
-                self.shared
-                    .worker
-                    .schedule(delay, move || pending.release(id));
+                // A request completed later sees the device go while it is in
+                // flight: the presence fault comes just before its completion.
+                let (phone, events) = (Arc::clone(&self.phone), self.events.clone());
+                self.shared.worker.schedule(delay, move || {
+                    if let Some(presence) = presence {
+                        presence.commit(&phone, &events);
+                    }
+                    pending.release(id);
+                });
             }
         }
+    }
+
+    fn commit(&self, presence: Presence) {
+        presence.commit(&self.phone, &self.events);
     }
 
     /// Runs a synchronous operation under its fault.
