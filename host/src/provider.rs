@@ -796,6 +796,8 @@ impl Provider {
             if queue.busy {
                 lock(&self.shared.requests).set_stage(token, Stage::Queued);
                 queue.waiting.push_back((token, op.into_owned()));
+                // TAPI waits from now: the deadline counts the time in the queue.
+                self.arm_deadline(phone, token);
                 return request_id as i32;
             }
             queue.busy = true;
@@ -852,8 +854,8 @@ impl Provider {
                 let mut requests = lock(&self.shared.requests);
                 let stage = requests.stage(token);
                 if matches!(stage, Some(Stage::InCall)) {
+                    // Its deadline was armed when it was queued.
                     requests.set_stage(token, Stage::Running);
-                    self.arm_deadline(phone, token);
                 }
                 stage
             };
@@ -894,10 +896,14 @@ impl Provider {
     fn expire(&self, token: Token) {
         let request = {
             let mut requests = lock(&self.shared.requests);
-            if requests.stage(token) != Some(Stage::Running) {
-                return;
+            match requests.stage(token) {
+                Some(Stage::Running) => requests.remove(token),
+                Some(Stage::Queued) => {
+                    drop(requests);
+                    return self.expire_queued(token);
+                }
+                _ => return,
             }
-            requests.remove(token)
         };
         self.requests_removed();
         let Some(request) = request else { return };
@@ -910,6 +916,28 @@ impl Provider {
         if let Ok(phone) = self.phone(request.phone) {
             self.missed(&phone);
             self.start_next(&phone);
+        }
+    }
+
+    /// A request still waiting in its phone's queue at its deadline: taken out
+    /// and failed (the driver never saw it, so it is no miss of the driver's).
+    fn expire_queued(&self, token: Token) {
+        let request = lock(&self.shared.requests).get(token);
+        let Some(phone) = request.and_then(|r| self.phone(r.phone).ok()) else {
+            return;
+        };
+        let taken = {
+            let mut queue = phone.queue();
+            let before = queue.waiting.len();
+            queue.waiting.retain(|(t, _)| *t != token);
+            queue.waiting.len() != before
+        };
+        if taken {
+            tracing::warn!(
+                handle = phone.handle,
+                "request past its deadline in the queue"
+            );
+            self.finish(token, Err(PhoneError::OperationFailed));
         }
     }
 

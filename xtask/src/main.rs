@@ -1,5 +1,5 @@
 //! Project automation: `cargo xtask test` (every test, one total line at the end),
-//! `stage`, `conformance`, `new-driver`.
+//! `stress`, `stage`, `conformance`, `new-driver`.
 
 mod conformance;
 mod new_driver;
@@ -20,6 +20,9 @@ commands:
   dist [--windows]     release build laid out in target/dist/: the TSP library,
                        tsp-rs.toml.example, drivers/ (library + manifest each);
                        --windows: cross-built, in target/dist-windows/
+  stress [--ops N]     the host's stress test with its invariant checker, long
+                       mode: N operations (default 1000000) through the C
+                       exports; STRESS_SEED=S replays a seed
   stage                build the drivers and lay them out in target/debug/drivers/
                        (library + manifest each), the way the host finds them
   conformance MANIFEST [--config FILE]
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => return test(rest),
         Some("stage") => stage_command(),
+        Some("stress") => stress_command(rest),
         Some("dist") => dist_command(rest),
         Some("conformance") => conformance::command(rest),
         Some("new-driver") => new_driver::command(rest).map(|()| ExitCode::SUCCESS),
@@ -81,6 +85,43 @@ fn dist_command(args: &[String]) -> Result<ExitCode, String> {
     let library = tsp_host::dist::lay_out(&target.join("release"), &out, &specs)?;
     println!("laid out {}: {}", out.display(), library.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask stress [--ops N]`: the stress test of `host/tests/stress.rs`
+/// in its long mode (the short mode runs in `cargo xtask test`).
+fn stress_command(args: &[String]) -> Result<ExitCode, String> {
+    let ops = match args {
+        [] => 1_000_000,
+        [flag, n] if flag == "--ops" => n
+            .parse::<u64>()
+            .map_err(|_| format!("--ops takes a number of operations, not `{n}`"))?,
+        _ => return Err(format!("usage: cargo xtask stress [--ops N]\n\n{USAGE}")),
+    };
+    let built = cargo()
+        .args(["build", "--workspace"])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !built.success() {
+        return Err("cargo build failed".into());
+    }
+    let status = cargo()
+        .args([
+            "test",
+            "-p",
+            "tsp-host",
+            "--test",
+            "stress",
+            "--",
+            "--nocapture",
+        ])
+        .env("STRESS_OPS", ops.to_string())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn stage_command() -> Result<ExitCode, String> {
