@@ -118,11 +118,20 @@ impl Lane {
 
     /// Queues a delivery and, unless someone is delivering, delivers everything.
     pub(crate) fn submit(&self, delivery: Delivery) {
+        self.submit_then(delivery, &|| {});
+    }
+
+    /// `submit`, running `queued` once the delivery is queued (or refused),
+    /// before anything is delivered. It runs under the lane's lock: it may take
+    /// the request table's lock, which is never held while the lane's is taken.
+    pub(crate) fn submit_then(&self, delivery: Delivery, queued: &dyn Fn()) {
         let mut state = self.lock();
         if state.stopped {
-            return;
+            drop(state);
+            return queued();
         }
         state.queue.push_back(delivery);
+        queued();
         if state.delivering {
             return;
         }

@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     /// Threads waiting in close for a phone's requests; removals only wake
     /// anyone when there is someone to wake (a futex wake is a system call).
     close_waiters: std::sync::atomic::AtomicUsize,
+    /// Completions taken out of the request table and not yet queued in the lane.
+    in_transit: std::sync::atomic::AtomicUsize,
     /// Keys of made-up button releases.
     pub(crate) next_press: std::sync::atomic::AtomicU64,
 }
@@ -182,6 +184,7 @@ impl Provider {
                 executor: Default::default(),
                 completion: Default::default(),
                 close_waiters: Default::default(),
+                in_transit: Default::default(),
                 next_press: Default::default(),
             }),
         }
@@ -680,7 +683,7 @@ impl Provider {
         let _counted = WaiterGuard(&self.shared.close_waiters);
         loop {
             let left = requests.of_phone(handle);
-            if left.is_empty() {
+            if left.is_empty() && self.shared.in_transit.load(Ordering::Acquire) == 0 {
                 return;
             }
             let now = Instant::now();
@@ -707,24 +710,51 @@ impl Provider {
 
     /// Removes a request and delivers its completion, if it is still there.
     pub(crate) fn finish(&self, token: Token, result: Result<(), PhoneError>) {
-        let removed = lock(&self.shared.requests).remove(token);
+        let removed = {
+            let mut requests = lock(&self.shared.requests);
+            let removed = requests.remove(token);
+            if removed.is_some() {
+                self.in_transit();
+            }
+            removed
+        };
         self.requests_removed();
         if let Some(request) = removed {
             self.deliver_completion(request.request_id, request.phone, result);
         }
     }
 
+    /// A request left the table and its completion is on its way to the lane:
+    /// counted under the table's lock, so a close that finds the table empty
+    /// still waits for that completion to be queued before it flushes.
+    fn in_transit(&self) {
+        self.shared.in_transit.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Submits the completion of a request counted by `in_transit`.
     fn deliver_completion(&self, request_id: u32, phone: u64, result: Result<(), PhoneError>) {
+        // Uncounted as soon as it is queued, before this thread may go on to
+        // deliver it: a close called from inside that very callback must not
+        // wait for it.
+        let queued = || {
+            self.shared.in_transit.fetch_sub(1, Ordering::AcqRel);
+            if self.shared.close_waiters.load(Ordering::Acquire) > 0 {
+                // Under the lock: a waiter between its check and its wait is not missed.
+                let _requests = lock(&self.shared.requests);
+                self.shared.requests_changed.notify_all();
+            }
+        };
         let Some(proc_) = self.completion_proc() else {
-            return;
+            return queued();
         };
         let result = result.err().map_or(0, PhoneError::to_long);
-        self.shared.lane.submit(Delivery::Completion {
+        let delivery = Delivery::Completion {
             proc_,
             request_id,
             result,
             phone,
-        });
+        };
+        self.shared.lane.submit_then(delivery, &queued);
     }
 
     /// `TSPI_phoneSetData`.
@@ -808,6 +838,9 @@ impl Provider {
             match requests.get(token).map(|r| r.stage) {
                 Some(Stage::CompletedInCall(result)) => {
                     requests.remove(token);
+                    if result.is_ok() {
+                        self.in_transit();
+                    }
                     self.requests_removed();
                     Some(result)
                 }
@@ -897,7 +930,13 @@ impl Provider {
         let request = {
             let mut requests = lock(&self.shared.requests);
             match requests.stage(token) {
-                Some(Stage::Running) => requests.remove(token),
+                Some(Stage::Running) => {
+                    let removed = requests.remove(token);
+                    if removed.is_some() {
+                        self.in_transit();
+                    }
+                    removed
+                }
                 Some(Stage::Queued) => {
                     drop(requests);
                     return self.expire_queued(token);
@@ -955,6 +994,7 @@ impl Provider {
                 }
                 Stage::Running => {
                     requests.remove(token);
+                    self.in_transit();
                     request
                 }
                 Stage::Queued | Stage::CompletedInCall(_) => return,
