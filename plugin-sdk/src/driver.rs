@@ -3,11 +3,13 @@
 //!
 //! # Threads
 //!
-//! The host calls a driver from TAPI's threads, several at once. `Driver` and
-//! `Session` are `Send + Sync` and take `&self`: keep state behind a `Mutex` or
-//! atomics. A session whose driver says [`Driver::concurrent_sessions`] is `false`
-//! gets one asynchronous request at a time, in order; the synchronous getters may
-//! still arrive meanwhile.
+//! The host calls a driver from TAPI's threads and its own, several at once.
+//! `Driver` and `Session` are `Send + Sync` and take `&self`: keep state behind a
+//! `Mutex` or atomics. A session whose driver says [`Driver::concurrent_sessions`]
+//! is `false` gets one asynchronous request at a time, in order; the synchronous
+//! getters may still arrive meanwhile. A request past its deadline, or outstanding
+//! when the device goes away, is completed by the host, which then sends the next
+//! one although the driver may still hold the earlier.
 //!
 //! # Blocking
 //!
@@ -99,8 +101,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// driver and logs the message).
     fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError>;
 
-    /// The capabilities of the device with this key, now. The default looks it up
-    /// in [`Driver::devices`].
+    /// The capabilities of the device with this key, now. The host asks again when
+    /// a session reports [`PhoneEvent::CapsChanged`]. The default looks it up in
+    /// [`Driver::devices`].
     ///
     /// Errors: `BADDEVICEID` for an unknown key, `NODEVICE` for one that left.
     fn caps(&self, key: &str) -> Result<PhoneCaps, DriverError> {

@@ -63,7 +63,8 @@ pub enum PhoneEvent {
         /// Its new gain.
         gain: u32,
     },
-    /// The phone's capabilities changed.
+    /// The phone's capabilities changed: the host reads them again with
+    /// [`crate::Driver::caps`] before it tells TAPI.
     CapsChanged,
     /// A vendor-defined event, passed to applications as PHONE_DEVSPECIFIC.
     DevSpecific([u32; 3]),

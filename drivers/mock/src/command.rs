@@ -4,9 +4,9 @@
 //! | command | effect |
 //! | --- | --- |
 //! | `press ID` | PHONE_BUTTON down, then up, for keypad button `ID` |
-//! | `press-down ID` | a press on a device that cannot report releases: PHONE_BUTTON down, the host makes up the up |
+//! | `press-down ID` | a press on a device that cannot report releases (`PhoneEvents::button_pressed`): PHONE_BUTTON down, the host makes up the up |
 //! | `hold ID` | PHONE_BUTTON down; the release comes with `release ID`, as on a device that reports both |
-//! | `release ID` | PHONE_BUTTON up for a held key |
+//! | `release ID` | PHONE_BUTTON up for a held key (the host drops it for a key that is not down) |
 //! | `ring-modes N` | the phone now has `N` ring modes: its caps change (PHONE_STATE CAPSCHANGE) |
 //! | `hookswitch handset MODE` | the handset goes to `MODE` (`onhook`, `mic`, `speaker`, `micspeaker`), PHONE_STATE follows |
 //! | `disconnect` | the device goes away for now |
@@ -17,8 +17,11 @@
 //! | `fault OP FAULT` | from now on operation `OP` (`set_data` … or `all`) commits `FAULT` (see [`crate::Fault`]) |
 //! | `panic` | the command panics inside the driver |
 //!
-//! The request itself completes with success, or `INVALPARAM` for a command that
-//! does not parse. The functions below build the bytes, for Rust tests.
+//! The request itself completes with success; with `INVALPARAM` for a command that
+//! does not parse or a `remove-device` key the mock does not have; with the
+//! phone's error for a key or handset it lacks. While the device is away only
+//! `reconnect`, `remove`, `fault` and `panic` run, the rest complete with
+//! `INVALPHONESTATE`. The functions below build the bytes, for Rust tests.
 
 use tsp_core::HookSwitchMode;
 
@@ -127,7 +130,17 @@ mod tests {
             Ok(Command::Fault("set_data".into(), crate::Fault::Delay(5)))
         );
         assert_eq!(parse(b"arrive\0"), Ok(Command::Arrive));
+        assert_eq!(parse(b"hold 3"), Ok(Command::Hold(3)));
+        assert_eq!(parse(b"release 3"), Ok(Command::Release(3)));
+        assert_eq!(parse(b"ring-modes 5"), Ok(Command::RingModes(5)));
+        assert_eq!(
+            parse(b"remove-device mock2"),
+            Ok(Command::RemoveDevice("mock2".into()))
+        );
         assert!(parse(b"press x").is_err());
+        assert!(parse(b"ring-modes x").is_err());
+        assert!(parse(b"hold").is_err());
+        assert!(parse(b"remove-device").is_err());
         assert!(parse(b"dance").is_err());
         assert!(parse(&[0xFF, 0xFE]).is_err());
     }

@@ -1,7 +1,7 @@
 //! The mock's settings: its table in `tsp-rs.toml`.
 //!
 //! ```toml
-//! [drivers.mock]
+//! [settings.mock]
 //! completion = "inline"     # or "worker": complete later, from the mock's thread
 //! delay_ms = 0              # how long a worker completion waits
 //! concurrent = true         # whether sessions take requests concurrently
@@ -11,7 +11,7 @@
 //! leak_thread = false       # true: start a thread that shutdown does not stop
 //! arrive_after_ms = 300     # a phone arrives this long after start (none by default)
 //!
-//! [[drivers.mock.phones]]   # none given: the two default phones
+//! [[settings.mock.phones]]  # none given: the two default phones
 //! name = "Desk phone"
 //! data_areas = 4
 //! data_area_size = 256
@@ -21,7 +21,7 @@
 //! handset = true
 //! ring_modes = 3
 //!
-//! [drivers.mock.faults]     # per operation, see `Fault`
+//! [settings.mock.faults]    # per operation, see `Fault`
 //! set_data = "never"
 //! ```
 
