@@ -19,7 +19,10 @@ struct TimerState<J> {
     due: BinaryHeap<Reverse<(Instant, J)>>,
     /// False before init and from the last shutdown on: nothing is armed then.
     open: bool,
-    stopping: bool,
+    /// Bumped at every stop: a timer thread of an earlier generation ends, even
+    /// one that was running a job when the stop came (and a re-init came before
+    /// that job returned).
+    generation: u64,
 }
 
 impl<J: Ord> Default for TimerState<J> {
@@ -27,7 +30,7 @@ impl<J: Ord> Default for TimerState<J> {
         Self {
             due: BinaryHeap::new(),
             open: false,
-            stopping: false,
+            generation: 0,
         }
     }
 }
@@ -69,9 +72,10 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
         let mut thread = lock(&self.thread);
         if thread.is_none() {
             let state = Arc::clone(&self.state);
+            let generation = lock(&self.state.0).generation;
             let spawned = std::thread::Builder::new()
                 .name("tsp-host-deadlines".into())
-                .spawn(move || run_timer(&state, &on_due));
+                .spawn(move || run_timer(&state, &on_due, generation));
             match spawned {
                 Ok(handle) => *thread = Some(handle),
                 Err(error) => tracing::error!("cannot start the deadline thread: {error}"),
@@ -88,30 +92,31 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
             let (state, wake) = &*self.state;
             let mut state = lock(state);
             state.open = false;
-            state.stopping = true;
+            state.generation += 1;
             state.due.clear();
             wake.notify_all();
         }
         if let Some(handle) = thread.take() {
             if handle.thread().id() == std::thread::current().id() {
                 // The last shutdown came from a timer job: the thread ends when
-                // the job returns and sees `stopping`.
+                // the job returns and sees the new generation.
                 drop(handle);
             } else {
                 let _ = handle.join();
             }
         }
-        let mut state = lock(&self.state.0);
-        state.stopping = false;
-        state.due.clear();
     }
 }
 
-fn run_timer<J: Ord + Copy>(shared: &(Mutex<TimerState<J>>, Condvar), on_due: &dyn Fn(J)) {
+fn run_timer<J: Ord + Copy>(
+    shared: &(Mutex<TimerState<J>>, Condvar),
+    on_due: &dyn Fn(J),
+    generation: u64,
+) {
     let (state, wake) = shared;
     let mut guard = lock(state);
     loop {
-        if guard.stopping || !guard.open {
+        if guard.generation != generation || !guard.open {
             return;
         }
         let now = Instant::now();
@@ -149,9 +154,21 @@ const IDLE_LIFETIME: Duration = Duration::from_secs(60);
 struct Pool {
     /// Idle threads, each waiting on its own channel (no shared queue: a job
     /// goes to a thread that is free, or is refused).
-    idle: Vec<SyncSender<Option<Job>>>,
+    idle: Vec<Idle>,
     threads: Vec<JoinHandle<()>>,
+    /// Threads a shutdown left behind in a driver: they still count against
+    /// the limit until they end.
+    stranded: Vec<JoinHandle<()>>,
     stopping: bool,
+    /// Bumped at every stop: a thread of an earlier generation that comes back
+    /// from a driver ends instead of serving the next init.
+    generation: u64,
+    next_id: u64,
+}
+
+struct Idle {
+    id: u64,
+    sender: SyncSender<Option<Job>>,
 }
 
 /// Why a call did not give its answer.
@@ -196,9 +213,10 @@ impl Executor {
             return Err(Missed::NoThread);
         }
         while let Some(thread) = pool.idle.pop() {
-            match thread.try_send(Some(job)) {
+            match thread.sender.try_send(Some(job)) {
                 Ok(()) => return Ok(()),
-                // That thread ended (idle too long): try the next.
+                // Cannot happen (an idle thread waits on an empty channel and
+                // leaves the list before it ends); the job goes elsewhere.
                 Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => match back {
                     Some(unsent) => job = unsent,
                     None => return Err(Missed::NoThread),
@@ -206,19 +224,26 @@ impl Executor {
             }
         }
         pool.threads.retain(|t| !t.is_finished());
-        if pool.threads.len() >= MAX_CALL_THREADS {
+        pool.stranded.retain(|t| !t.is_finished());
+        let count = pool.threads.len() + pool.stranded.len();
+        if count >= MAX_CALL_THREADS {
             tracing::error!(
-                threads = pool.threads.len(),
+                threads = count,
                 "every call thread is stuck in a driver; call refused"
             );
             return Err(Missed::NoThread);
         }
         let (sender, receiver) = sync_channel::<Option<Job>>(1);
         let pool_ref = Arc::clone(&self.pool);
-        let own = sender.clone();
+        let me = Idle {
+            id: pool.next_id,
+            sender: sender.clone(),
+        };
+        pool.next_id += 1;
+        let generation = pool.generation;
         let spawned = std::thread::Builder::new()
-            .name(format!("tsp-host-call-{}", pool.threads.len()))
-            .spawn(move || run_calls(&receiver, &own, &pool_ref));
+            .name(format!("tsp-host-call-{}", me.id))
+            .spawn(move || run_calls(&receiver, &me, &pool_ref, generation));
         match spawned {
             Ok(thread) => {
                 pool.threads.push(thread);
@@ -236,8 +261,9 @@ impl Executor {
         let threads = {
             let mut pool = lock(&self.pool);
             pool.stopping = true;
+            pool.generation += 1;
             for thread in pool.idle.drain(..) {
-                let _ = thread.try_send(None);
+                let _ = thread.sender.try_send(None);
             }
             std::mem::take(&mut pool.threads)
         };
@@ -250,26 +276,40 @@ impl Executor {
                 let _ = thread.join();
             } else {
                 tracing::error!("a driver call has not returned; its thread is left behind");
+                lock(&self.pool).stranded.push(thread);
             }
         }
     }
 }
 
-fn run_calls(receiver: &Receiver<Option<Job>>, own: &SyncSender<Option<Job>>, pool: &Mutex<Pool>) {
+fn run_calls(receiver: &Receiver<Option<Job>>, me: &Idle, pool: &Mutex<Pool>, generation: u64) {
     loop {
         let job = match receiver.recv_timeout(IDLE_LIFETIME) {
             Ok(Some(job)) => job,
-            // Stopped, or idle too long: this thread's sender left in the pool
-            // fails its `try_send` with Disconnected and the job goes elsewhere.
-            Ok(None) | Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                // Leave the idle list under its lock: a thread still listed has
+                // been given nothing, so ending is safe; one no longer listed was
+                // just taken by `spawn`, and its job is on the way.
+                let mut pool = lock(pool);
+                let listed = pool.idle.len();
+                pool.idle.retain(|i| i.id != me.id);
+                if pool.idle.len() < listed {
+                    return;
+                }
+                continue;
+            }
         };
         // A panicking call (it cannot: the SDK catches driver panics) ends only itself.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         let mut pool = lock(pool);
-        if pool.stopping {
+        if pool.stopping || pool.generation != generation {
             return;
         }
-        pool.idle.push(own.clone());
+        pool.idle.push(Idle {
+            id: me.id,
+            sender: me.sender.clone(),
+        });
     }
 }
 

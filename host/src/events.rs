@@ -68,22 +68,20 @@ impl Provider {
     /// already (made up at a disconnect) and is dropped: one UP per DOWN.
     fn button(&self, phone: &Phone, id: u32, mode: ButtonModes, state: ButtonStates) {
         if state.contains(ButtonStates::DOWN) {
-            {
-                let mut pressed = phone.pressed();
-                if pressed.iter().any(|p| p.id == id) {
-                    return;
-                }
-                pressed.push(Pressed {
-                    id,
-                    mode,
-                    made_up: None,
-                });
+            let mut pressed = phone.pressed();
+            if pressed.iter().any(|p| p.id == id) {
+                return;
             }
-            self.notify(phone, button_event(id, mode, ButtonStates::DOWN));
+            pressed.push(Pressed {
+                id,
+                mode,
+                made_up: None,
+            });
+            self.deliver_buttons(phone, &[(id, mode, ButtonStates::DOWN)], pressed);
         } else if state.contains(ButtonStates::UP) {
-            let released = take_press(&mut phone.pressed(), |p| p.id == id);
-            if let Some(press) = released {
-                self.notify(phone, button_event(id, press.mode, ButtonStates::UP));
+            let mut pressed = phone.pressed();
+            if let Some(press) = take_press(&mut pressed, |p| p.id == id) {
+                self.deliver_buttons(phone, &[(id, press.mode, ButtonStates::UP)], pressed);
             }
         } else {
             self.notify(phone, button_event(id, mode, state));
@@ -97,20 +95,22 @@ impl Provider {
             .shared
             .next_press
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let earlier = {
-            let mut pressed = phone.pressed();
-            let earlier = take_press(&mut pressed, |p| p.id == id);
-            pressed.push(Pressed {
-                id,
-                mode,
-                made_up: Some(key),
-            });
-            earlier
-        };
-        if let Some(earlier) = earlier {
-            self.notify(phone, button_event(id, earlier.mode, ButtonStates::UP));
+        let mut pressed = phone.pressed();
+        let earlier = take_press(&mut pressed, |p| p.id == id);
+        pressed.push(Pressed {
+            id,
+            mode,
+            made_up: Some(key),
+        });
+        let down = (id, mode, ButtonStates::DOWN);
+        match earlier {
+            Some(earlier) => self.deliver_buttons(
+                phone,
+                &[(id, earlier.mode, ButtonStates::UP), down],
+                pressed,
+            ),
+            None => self.deliver_buttons(phone, &[down], pressed),
         }
-        self.notify(phone, button_event(id, mode, ButtonStates::DOWN));
         self.arm(
             Instant::now() + BUTTON_UP_AFTER,
             Due::ButtonUp {
@@ -125,22 +125,49 @@ impl Provider {
         let Ok(phone) = self.phone(handle) else {
             return;
         };
-        let released = take_press(&mut phone.pressed(), |p| p.made_up == Some(press));
-        if let Some(released) = released {
+        let mut pressed = phone.pressed();
+        if let Some(released) = take_press(&mut pressed, |p| p.made_up == Some(press)) {
             tracing::debug!(handle, id = released.id, "button release made up");
-            self.notify(
-                &phone,
-                button_event(released.id, released.mode, ButtonStates::UP),
-            );
+            let up = (released.id, released.mode, ButtonStates::UP);
+            self.deliver_buttons(&phone, &[up], pressed);
         }
     }
 
     /// The device went away: no release will come for what is down.
     pub(crate) fn release_all(&self, phone: &Phone) {
-        let released = std::mem::take(&mut *phone.pressed());
-        for press in released {
-            self.notify(phone, button_event(press.id, press.mode, ButtonStates::UP));
-        }
+        let mut pressed = phone.pressed();
+        let ups: Vec<_> = std::mem::take(&mut *pressed)
+            .into_iter()
+            .map(|p| (p.id, p.mode, ButtonStates::UP))
+            .collect();
+        self.deliver_buttons(phone, &ups, pressed);
+    }
+
+    /// Queues button messages while the caller still holds the phone's pressed
+    /// list, so what that list says and the order TAPI hears it cannot differ
+    /// between threads; the list is released once they are queued, before any
+    /// is delivered (a TAPI call from inside the callback may need it).
+    fn deliver_buttons(
+        &self,
+        phone: &Phone,
+        buttons: &[(u32, ButtonModes, ButtonStates)],
+        pressed: std::sync::MutexGuard<'_, Vec<Pressed>>,
+    ) {
+        let filter = phone.filter();
+        let deliveries = buttons.iter().filter_map(|&(id, mode, state)| {
+            let (msg, params) = message_for(&filter, button_event(id, mode, state))?;
+            Some(Delivery::Event {
+                proc_: phone.event_proc,
+                ht_phone: phone.ht_phone,
+                msg: msg.code(),
+                params,
+                phone: phone.handle,
+            })
+        });
+        let held = std::cell::Cell::new(Some(pressed));
+        self.shared
+            .lane
+            .submit_all_then(deliveries, &|| drop(held.take()));
     }
 
     /// PHONESTATE_RINGMODE when the mode changed (with the new mode),
@@ -161,38 +188,59 @@ impl Provider {
     }
 
     /// Re-reads the caps from the driver, off the driver's thread (it may hold
-    /// its own locks while it reports), then tells TAPI: GetDevCaps and every
-    /// argument check use the new caps by the time PHONESTATE_CAPSCHANGE arrives.
+    /// its own locks while it reports) and as a synchronous call within the
+    /// deadline, then tells TAPI: GetDevCaps and every argument check use the
+    /// new caps by the time PHONESTATE_CAPSCHANGE arrives.
     fn reread_caps(&self, phone: &Arc<Phone>) {
+        use std::sync::atomic::Ordering;
+        // 0 → 1 starts a reader; 1 → 2 asks the running one for another round.
+        let before = phone
+            .caps_reading
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some((s + 1).min(2))
+            })
+            .unwrap_or(2);
+        if before != 0 {
+            return;
+        }
+        let provider = self.clone();
+        let owned = Arc::clone(phone);
+        let spawned = self.shared.executor.spawn(move || {
+            loop {
+                provider.read_caps_once(&owned);
+                let done =
+                    owned
+                        .caps_reading
+                        .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire);
+                if done.is_ok() {
+                    return;
+                }
+                // Another change came during the read: read them again (a change
+                // after this store reads its caps in that round too).
+                owned.caps_reading.store(1, Ordering::Release);
+            }
+        });
+        if spawned.is_err() {
+            phone.caps_reading.store(0, Ordering::Release);
+            tracing::warn!(handle = phone.handle, "no thread to re-read the caps");
+        }
+    }
+
+    fn read_caps_once(&self, phone: &Arc<Phone>) {
         let Some((driver, key)) = self.driver_of(phone.device) else {
             return;
         };
-        let Ok(pass) = phone.calls.enter() else {
-            return;
-        };
-        let provider = self.clone();
-        let owned = Arc::clone(phone);
-        let on_thread = pass.share();
-        let spawned = self.shared.executor.spawn(move || {
-            let read = driver.loaded.caps(&key);
-            drop(on_thread);
-            match read {
-                Ok(caps) => {
-                    provider.update_caps(owned.device, &caps);
-                    owned.set_caps(caps);
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        handle = owned.handle,
-                        "the new caps cannot be read: {error}"
-                    );
-                }
+        let read = self.sync_call(phone, move |_| driver.loaded.caps(&key).map_err(|e| e.code));
+        match read {
+            Ok(caps) => {
+                self.update_caps(phone.device, &caps);
+                phone.set_caps(caps);
             }
-            provider.notify_state(&owned, PhoneStates::CAPSCHANGE, 0);
-        });
-        if spawned.is_err() {
-            tracing::warn!(handle = phone.handle, "no thread to re-read the caps");
+            Err(error) => {
+                tracing::warn!(handle = phone.handle, ?error, "the new caps cannot be read");
+            }
         }
+        self.notify_state(phone, PhoneStates::CAPSCHANGE, 0);
     }
 }
 

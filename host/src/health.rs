@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
 
 use crate::deadline::{Missed, Refused};
-use crate::phone::{Op, Phone, PhoneHandle};
+use crate::phone::{AWAY, DECLARED_AWAY, Op, PRESENT, Phone, PhoneHandle};
 use crate::provider::{Due, Provider, StartedDriver, lock};
 use crate::requests::{Stage, Token};
 
@@ -87,7 +87,7 @@ impl Provider {
     /// host declared ends.
     pub(crate) fn answered(&self, phone: &Arc<Phone>) {
         phone.misses.store(0, Ordering::Release);
-        if phone.declared_away.load(Ordering::Acquire) {
+        if phone.presence.load(Ordering::Acquire) == DECLARED_AWAY {
             tracing::info!(handle = phone.handle, "the device answers again");
             self.set_presence(phone, true, true);
         }
@@ -98,24 +98,41 @@ impl Provider {
     /// told to TAPI. An absence the driver reported is ended only by the
     /// driver.
     pub(crate) fn set_presence(&self, phone: &Arc<Phone>, connected: bool, by_host: bool) {
-        if connected {
-            if by_host
-                && phone
-                    .declared_away
-                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-            {
-                return;
+        let presence = &phone.presence;
+        let before = match (connected, by_host) {
+            // The host ends only its own conclusion.
+            (true, true) => match presence.compare_exchange(
+                DECLARED_AWAY,
+                PRESENT,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(before) => before,
+                Err(_) => return,
+            },
+            (true, false) => presence.swap(PRESENT, Ordering::AcqRel),
+            // The host concludes only about a device it thought present.
+            (false, true) => {
+                match presence.compare_exchange(
+                    PRESENT,
+                    DECLARED_AWAY,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(before) => before,
+                    Err(_) => return,
+                }
             }
-            phone.declared_away.store(false, Ordering::Release);
-            if phone.disconnected.swap(false, Ordering::AcqRel) {
+            // The driver's word replaces the host's conclusion (no probing then).
+            (false, false) => presence.swap(AWAY, Ordering::AcqRel),
+        };
+        if connected {
+            if before != PRESENT {
                 self.notify_state(phone, PhoneStates::CONNECTED, 0);
             }
             return;
         }
-        // The driver's word replaces the host's conclusion (no probing then).
-        phone.declared_away.store(by_host, Ordering::Release);
-        if phone.disconnected.swap(true, Ordering::AcqRel) {
+        if before != PRESENT {
             return;
         }
         self.fail_outstanding(phone);
@@ -144,32 +161,17 @@ impl Provider {
         }
         let refused: Vec<Token> = {
             let mut queue = phone.queue();
-            let (keep, refuse) = std::mem::take(&mut queue.waiting)
+            let (keep, refuse): (Vec<_>, Vec<_>) = std::mem::take(&mut queue.waiting)
                 .into_iter()
-                .partition(|(_, op)| matches!(op, Op::DevSpecific { .. }));
-            queue.waiting = keep;
-            refuse
-                .into_iter()
-                .map(|(token, _)| token)
-                .collect::<Vec<_>>()
+                .partition(|w| matches!(w.op, Op::DevSpecific { .. }));
+            queue.waiting = keep.into();
+            refuse.into_iter().map(|w| w.token).collect()
         };
         for token in refused {
             self.finish(token, Err(PhoneError::OperationFailed));
         }
         // What ran is finished: the queue must move on, or it waits for good.
-        if phone.serial {
-            let idle = {
-                let requests = lock(&self.shared.requests);
-                let outstanding = requests.of_phone(phone.handle);
-                !outstanding
-                    .iter()
-                    .any(|t| matches!(requests.stage(*t), Some(Stage::Running | Stage::InCall)))
-            };
-            if idle {
-                phone.queue().busy = false;
-                self.start_next(phone);
-            }
-        }
+        self.start_next(phone);
     }
 
     /// The host's probe of a device it declared away: `get_status` as a
@@ -180,14 +182,14 @@ impl Provider {
         let Ok(phone) = self.phone(handle) else {
             return;
         };
-        if !phone.declared_away.load(Ordering::Acquire) {
+        if phone.presence.load(Ordering::Acquire) != DECLARED_AWAY {
             return;
         }
         let provider = self.clone();
         let owned = Arc::clone(&phone);
         let spawned = self.shared.executor.spawn(move || {
             let answer = provider.sync_call(&owned, |phone| phone.session.get_status());
-            if answer.is_err() && owned.declared_away.load(Ordering::Acquire) {
+            if answer.is_err() && owned.presence.load(Ordering::Acquire) == DECLARED_AWAY {
                 provider.next_probe(&owned);
             }
         });

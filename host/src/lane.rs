@@ -125,12 +125,21 @@ impl Lane {
     /// before anything is delivered. It runs under the lane's lock: it may take
     /// the request table's lock, which is never held while the lane's is taken.
     pub(crate) fn submit_then(&self, delivery: Delivery, queued: &dyn Fn()) {
+        self.submit_all_then(std::iter::once(delivery), queued);
+    }
+
+    /// `submit_then` for several deliveries, queued together in this order.
+    pub(crate) fn submit_all_then(
+        &self,
+        deliveries: impl IntoIterator<Item = Delivery>,
+        queued: &dyn Fn(),
+    ) {
         let mut state = self.lock();
         if state.stopped {
             drop(state);
             return queued();
         }
-        state.queue.push_back(delivery);
+        state.queue.extend(deliveries);
         queued();
         if state.delivering {
             return;

@@ -142,9 +142,29 @@ impl Op<'_> {
 /// The per-phone queue of a driver that takes one request at a time.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub(crate) busy: bool,
-    pub(crate) waiting: VecDeque<(Token, Op<'static>)>,
+    /// The request the driver was given last: while it is in the request table,
+    /// the next one waits. Checked under the queue's lock, so whoever ends it
+    /// (its completion, its deadline, a disconnect, close) and whoever starts
+    /// the next one agree on what runs.
+    pub(crate) current: Option<Token>,
+    pub(crate) waiting: VecDeque<Waiting>,
 }
+
+/// A request waiting for its turn.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub(crate) token: Token,
+    pub(crate) op: Op<'static>,
+    /// Its deadline, counted from its acceptance.
+    pub(crate) due: std::time::Instant,
+}
+
+/// The device is there.
+pub(crate) const PRESENT: u8 = 0;
+/// Its driver reported it away.
+pub(crate) const AWAY: u8 = 1;
+/// The host declared it away after missed deadlines.
+pub(crate) const DECLARED_AWAY: u8 = 2;
 
 /// A button that is down on an open phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,10 +189,11 @@ pub(crate) struct Phone {
     pub(crate) serial: bool,
     pub(crate) filter: Mutex<Filter>,
     pub(crate) queue: Mutex<Queue>,
-    pub(crate) disconnected: AtomicBool,
-    /// The host declared the device away (missed deadlines), not its driver:
-    /// the next driver call that answers in time, or a probe, ends it.
-    pub(crate) declared_away: AtomicBool,
+    /// [`PRESENT`], [`AWAY`] (its driver said so) or [`DECLARED_AWAY`] (the
+    /// host concluded it from missed deadlines: the next driver call that
+    /// answers in time, or a probe, ends it). One atomic, so the driver's word
+    /// and the host's conclusion cannot overwrite each other halfway.
+    pub(crate) presence: std::sync::atomic::AtomicU8,
     /// Milliseconds until the next probe of a device the host declared away.
     pub(crate) probe_backoff_ms: AtomicU64,
     /// Set as close begins: no request reaches the session after it.
@@ -184,6 +205,10 @@ pub(crate) struct Phone {
     pub(crate) calls: Arc<crate::deadline::CallGate>,
     /// The buttons that are down.
     pub(crate) pressed: Mutex<Vec<Pressed>>,
+    /// 0: the caps are not being re-read; 1: they are; 2: they are, and another
+    /// change came meanwhile (read them once more). A driver repeating
+    /// CapsChanged costs one re-read at a time, not a thread each.
+    pub(crate) caps_reading: std::sync::atomic::AtomicU8,
     /// The last ring mode and volume reported, to tell which of them changed.
     pub(crate) ring: Mutex<Option<(u32, u32)>>,
 }
@@ -211,7 +236,7 @@ impl Phone {
     }
 
     pub(crate) fn is_disconnected(&self) -> bool {
-        self.disconnected.load(Ordering::Acquire)
+        self.presence.load(Ordering::Acquire) != PRESENT
     }
 }
 

@@ -155,8 +155,18 @@ impl Provider {
                 .iter()
                 .position(|a| a.temp_id == temp_id)
                 .ok_or(PhoneError::BadDeviceId)?;
-            let driver = &pnp.arrivals[position].driver;
-            if !state.drivers.iter().any(|d| &d.name == driver) {
+            let candidate = &pnp.arrivals[position];
+            if !state.drivers.iter().any(|d| d.name == candidate.driver) {
+                return Err(PhoneError::BadDeviceId);
+            }
+            // A device that arrived while the drivers started is listed by the
+            // enumeration too: it has its id already and gets no second one.
+            let listed = state
+                .devices
+                .iter()
+                .any(|d| d.present && d.driver == candidate.driver && d.key == candidate.info.key);
+            if listed {
+                pnp.arrivals.remove(position);
                 return Err(PhoneError::BadDeviceId);
             }
             pnp.arrivals.remove(position)

@@ -542,18 +542,33 @@ impl Provider {
             serial: !driver.concurrent,
             filter: Mutex::default(),
             queue: Mutex::default(),
-            disconnected: Default::default(),
-            declared_away: Default::default(),
+            presence: Default::default(),
             probe_backoff_ms: Default::default(),
             closing: Default::default(),
             limits: driver.limits,
             misses: Default::default(),
             calls: Arc::default(),
             pressed: Mutex::default(),
+            caps_reading: Default::default(),
             ring: Mutex::new(ring),
         });
+        // Published under the state lock, after checking the device is still
+        // there: a removal marks it gone under that lock before it looks for its
+        // phone, so either it finds this phone or this open sees it gone.
+        let state = self.state();
+        if !state.devices.get(index).is_some_and(|d| d.present) {
+            drop(state);
+            lock(&self.shared.phones).release(handle);
+            self.session_call(&phone, "close", |session| session.close());
+            tracing::info!(
+                device_id,
+                "the device was removed while it was being opened"
+            );
+            return Err(PhoneError::NoDevice);
+        }
         self.shared.lane.admit(handle);
         lock(&self.shared.phones).publish(phone);
+        drop(state);
         tracing::debug!(device_id, handle, %version, "phone opened");
         Ok(handle)
     }
@@ -639,8 +654,8 @@ impl Provider {
         self.shared.lane.silence(handle);
         phone.pressed().clear();
         let waiting = std::mem::take(&mut phone.queue().waiting);
-        for (token, _) in waiting {
-            self.finish(token, Err(PhoneError::OperationFailed));
+        for waiting in waiting {
+            self.finish(waiting.token, Err(PhoneError::OperationFailed));
         }
         phone.calls.close(phone.limits.call);
         self.session_call(&phone, "cancel", |session| session.cancel());
@@ -823,14 +838,29 @@ impl Provider {
         }
         if phone.serial {
             let mut queue = phone.queue();
-            if queue.busy {
-                lock(&self.shared.requests).set_stage(token, Stage::Queued);
-                queue.waiting.push_back((token, op.into_owned()));
+            // Again under the queue's lock, which close takes to empty the queue:
+            // a request cannot be queued behind close's back.
+            if phone.closing.load(Ordering::SeqCst) {
+                drop(queue);
+                lock(&self.shared.requests).remove(token);
+                self.requests_removed();
+                return PhoneError::InvalPhoneHandle.to_long();
+            }
+            let mut requests = lock(&self.shared.requests);
+            if queue.current.is_some_and(|t| requests.stage(t).is_some()) {
+                requests.set_stage(token, Stage::Queued);
+                drop(requests);
                 // TAPI waits from now: the deadline counts the time in the queue.
-                self.arm_deadline(phone, token);
+                let due = Instant::now() + phone.limits.request;
+                queue.waiting.push_back(crate::phone::Waiting {
+                    token,
+                    op: op.into_owned(),
+                    due,
+                });
+                self.arm(due, Due::Request(token));
                 return request_id as i32;
             }
-            queue.busy = true;
+            queue.current = Some(token);
         }
         op.call(&phone.session, token.to_u64());
         let outcome = {
@@ -876,19 +906,30 @@ impl Provider {
         loop {
             let next = {
                 let mut queue = phone.queue();
+                let mut requests = lock(&self.shared.requests);
+                if queue.current.is_some_and(|t| requests.stage(t).is_some()) {
+                    // The driver still has one: its end starts the next.
+                    return;
+                }
                 let next = queue.waiting.pop_front();
-                queue.busy = next.is_some();
+                queue.current = next.as_ref().map(|w| w.token);
+                if let Some(next) = &next {
+                    requests.set_stage(next.token, Stage::InCall);
+                }
                 next
             };
-            let Some((token, op)) = next else { return };
-            lock(&self.shared.requests).set_stage(token, Stage::InCall);
+            let Some(crate::phone::Waiting { token, op, due }) = next else {
+                return;
+            };
             op.call(&phone.session, token.to_u64());
             let stage = {
                 let mut requests = lock(&self.shared.requests);
                 let stage = requests.stage(token);
                 if matches!(stage, Some(Stage::InCall)) {
-                    // Its deadline was armed when it was queued.
                     requests.set_stage(token, Stage::Running);
+                    // Armed again: the deadline armed when it was queued finds
+                    // nothing to do if it came while the call ran.
+                    self.arm(due, Due::Request(token));
                 }
                 stage
             };
@@ -968,7 +1009,7 @@ impl Provider {
         let taken = {
             let mut queue = phone.queue();
             let before = queue.waiting.len();
-            queue.waiting.retain(|(t, _)| *t != token);
+            queue.waiting.retain(|w| w.token != token);
             queue.waiting.len() != before
         };
         if taken {

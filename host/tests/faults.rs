@@ -449,3 +449,31 @@ fn a_shutdown_inside_a_callback_keeps_the_completions() {
     );
     assert!(!p.is_initialised());
 }
+
+/// A device removed while TAPI is opening it: the open fails with NODEVICE
+/// and leaves nothing open, rather than a phone on a device that is gone.
+#[test]
+fn an_open_racing_a_removal_leaves_nothing_open() {
+    let _serial = serial();
+    let p = started(
+        "test-faults-open-race",
+        "[faults]\nopen = \"delay 300\"",
+        5000,
+        3,
+    );
+    let other = open(&p, 1, 0x100D);
+    let opener = {
+        let p = p.clone();
+        std::thread::spawn(move || p.open(0, 0x100E, V31, event_proc()))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    command(&p, 211, other, "remove-device mock0");
+    let opened = opener.join().expect("the open returns");
+    assert_eq!(opened, Err(PhoneError::NoDevice));
+    assert_eq!(
+        p.open(0, 0x100F, V31, event_proc()),
+        Err(PhoneError::BadDeviceId)
+    );
+    p.close(other).expect("close");
+    p.shutdown().expect("shutdown");
+}
