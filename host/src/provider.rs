@@ -659,7 +659,8 @@ impl Provider {
         }
         phone.calls.close(phone.limits.call);
         self.session_call(&phone, "cancel", |session| session.cancel());
-        self.wait_for_requests(handle);
+        // No longer than a request may take: past that the driver is late anyway.
+        self.wait_for_requests(handle, phone.limits.request.min(CLOSE_PATIENCE));
         self.shared.lane.flush(handle);
         self.session_call(&phone, "close", |session| session.close());
         tracing::debug!(handle, "phone closed");
@@ -690,8 +691,8 @@ impl Provider {
 
     /// Waits for the driver to complete the phone's requests; past the deadline the
     /// host completes them itself (a late completion from the driver finds nothing).
-    fn wait_for_requests(&self, handle: PhoneHandle) {
-        let deadline = Instant::now() + CLOSE_PATIENCE;
+    fn wait_for_requests(&self, handle: PhoneHandle, patience: Duration) {
+        let deadline = Instant::now() + patience;
         let mut requests = lock(&self.shared.requests);
         // Counted under the lock, before looking: a removal after this wakes us.
         self.shared.close_waiters.fetch_add(1, Ordering::AcqRel);

@@ -17,7 +17,7 @@ use crate::phone::Phone;
 use crate::{Fault, Shared};
 
 /// The operations faults can be set for.
-pub const OPERATIONS: [&str; 12] = [
+pub const OPERATIONS: [&str; 13] = [
     "set_data",
     "get_data",
     "set_display",
@@ -30,6 +30,7 @@ pub const OPERATIONS: [&str; 12] = [
     "set_lamp",
     "set_button_info",
     "open",
+    "close",
 ];
 
 /// A presence fault a request commits.
@@ -575,6 +576,9 @@ impl Session for MockSession {
     }
 
     fn close(&self) {
+        if self.phone.fault("close") == Fault::Panic {
+            panic!("mock fault: panic in close");
+        }
         if !self.shared.config.ignore_cancel {
             self.pending.cancel_all();
         }

@@ -1,0 +1,424 @@
+//! The fault matrix: each way a driver can fail, through the C exports of the
+//! built TSP library, on one-at-a-time and on concurrent phones (one test per
+//! cell). Each cell asserts the TSPI result it documents in RELIABILITY.md, and
+//! then the checker of `tapi_c` over everything TAPI received: every accepted
+//! request completed exactly once and within its deadline, a refused one never,
+//! no callback overlapped another, nothing came for a phone after its close
+//! returned nor at all after the shutdown. The process being alive at the end
+//! is the last check of each.
+
+mod tapi_c;
+mod tapi_side;
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tapi_c::*;
+use tsp_core::PhoneError;
+
+const REQUEST_MS: u64 = 300;
+
+/// The library is one TSP per process: one cell at a time.
+static TSP: LazyLock<Mutex<(std::path::PathBuf, tsp::Tsp)>> =
+    LazyLock::new(|| Mutex::new(load_tsp("test-fault-matrix")));
+
+/// A started TSP on a configuration of two mock phones.
+struct Cell {
+    guard: MutexGuard<'static, (std::path::PathBuf, tsp::Tsp)>,
+    phones: u32,
+    finished: bool,
+}
+
+impl Cell {
+    fn start(concurrent: bool, mock: &str) -> Self {
+        let guard = TSP.lock().unwrap_or_else(|e| e.into_inner());
+        let config = format!(
+            "drivers = [\"mock\"]\n\
+             [deadlines]\nrequest_ms = {REQUEST_MS}\ncall_ms = 100\nmisses = 3\n\
+             [settings.mock]\nconcurrent = {concurrent}\n{mock}"
+        );
+        std::fs::write(guard.0.join("tsp-rs.toml"), config).expect("write the configuration");
+        reset();
+        let phones = guard.1.start();
+        Self {
+            guard,
+            phones,
+            finished: false,
+        }
+    }
+
+    fn tsp(&self) -> &tsp::Tsp {
+        &self.guard.1
+    }
+
+    /// Opens `device` as a new htPhone.
+    fn open(&self, device: u32) -> (usize, usize) {
+        let ht_phone = NEXT_HT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let handle = self.tsp().open(device, ht_phone).expect("open");
+        did(Did::Opened { ht_phone });
+        (handle, ht_phone)
+    }
+
+    fn close(&self, (handle, ht_phone): (usize, usize)) -> i32 {
+        let result = self.tsp().close(handle);
+        did(Did::Closed { ht_phone });
+        result
+    }
+
+    /// An asynchronous request, recorded for the checker; its return.
+    fn request(&self, (handle, ht_phone): (usize, usize), what: &str) -> i32 {
+        let request_id = NEXT_REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let returned = match what {
+            "SetData" => self.tsp().set_data(request_id, handle, b"cell"),
+            command => self.tsp().dev_specific(request_id, handle, command),
+        };
+        did(Did::Request {
+            request_id,
+            ht_phone,
+            returned,
+            what: what.into(),
+        });
+        returned
+    }
+
+    /// The last shutdown, then the checker.
+    fn finish(mut self) {
+        self.finished = true;
+        assert_eq!(self.tsp().shutdown(), 0);
+        did(Did::Shutdown);
+        std::thread::sleep(Duration::from_millis(50));
+        let violations = check(Duration::from_millis(REQUEST_MS));
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+}
+
+impl Drop for Cell {
+    /// A cell that failed before `finish` still shuts the TSP down, so the next
+    /// cell starts from nothing (and reads its own configuration).
+    fn drop(&mut self) {
+        if !self.finished {
+            self.tsp().shutdown();
+        }
+    }
+}
+
+fn failed() -> i32 {
+    PhoneError::OperationFailed.to_long()
+}
+
+/// Waits up to 5 s for `done`.
+fn eventually(done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+fn completions_of(request_id: i32) -> Vec<i32> {
+    SEEN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|e| match e.what {
+            Seen::Completion {
+                request_id: id,
+                result,
+            } if id as i32 == request_id => Some(result),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events_to(ht_phone: usize, msg: u32) -> Vec<[usize; 3]> {
+    SEEN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|e| match e.what {
+            Seen::Event {
+                ht_phone: h,
+                msg: m,
+                params,
+            } if h == ht_phone && m == msg => Some(params),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One cell on both queue modes.
+macro_rules! cell {
+    ($name:ident, $concurrent:ident, $one_at_a_time:ident) => {
+        #[test]
+        fn $concurrent() {
+            $name(true);
+        }
+        #[test]
+        fn $one_at_a_time() {
+            $name(false);
+        }
+    };
+}
+
+/// A panic in open: OPERATIONFAILED, nothing reserved, nothing delivered.
+fn panic_in_open(concurrent: bool) {
+    let cell = Cell::start(concurrent, "[settings.mock.faults]\nopen = \"panic\"");
+    assert_eq!(cell.tsp().open(0, 0x77), Err(failed()));
+    cell.finish();
+}
+cell!(
+    panic_in_open,
+    open_panics_concurrent,
+    open_panics_one_at_a_time
+);
+
+/// A panic in close: close still succeeds, the device can be opened again.
+fn panic_in_close(concurrent: bool) {
+    let cell = Cell::start(concurrent, "[settings.mock.faults]\nclose = \"panic\"");
+    let phone = cell.open(0);
+    assert_eq!(cell.close(phone), 0);
+    let again = cell.open(0);
+    cell.close(again);
+    cell.finish();
+}
+cell!(
+    panic_in_close,
+    close_panics_concurrent,
+    close_panics_one_at_a_time
+);
+
+/// A panic in an operation: an asynchronous one returns OPERATIONFAILED with no
+/// completion, a synchronous one returns OPERATIONFAILED; the phone goes on.
+fn panic_in_operations(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "[settings.mock.faults]\nset_data = \"panic\"\nget_status = \"panic\"\nget_data = \"panic\"",
+    );
+    let phone = cell.open(0);
+    assert_eq!(cell.request(phone, "SetData"), failed());
+    assert_eq!(cell.tsp().get_status(phone.0), failed());
+    assert_eq!(cell.tsp().get_data(phone.0), failed());
+    assert_eq!(
+        cell.request(phone, "panic"),
+        failed(),
+        "a panicking DevSpecific"
+    );
+    let ok = cell.request(phone, "fault set_data ok");
+    assert!(ok > 0);
+    assert!(eventually(|| completions_of(ok) == vec![0]));
+    let set = cell.request(phone, "SetData");
+    assert!(
+        eventually(|| completions_of(set) == vec![0]),
+        "the phone goes on"
+    );
+    cell.close(phone);
+    cell.finish();
+}
+cell!(
+    panic_in_operations,
+    operations_panic_concurrent,
+    operations_panic_one_at_a_time
+);
+
+/// A panic on the driver's own thread holding a request: the request completes
+/// with OPERATIONFAILED, once.
+fn panic_on_driver_thread(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "[settings.mock.faults]\nset_data = \"panic-thread\"",
+    );
+    let phone = cell.open(0);
+    let id = cell.request(phone, "SetData");
+    assert!(id > 0);
+    assert!(eventually(|| completions_of(id) == vec![failed()]));
+    cell.close(phone);
+    cell.finish();
+}
+cell!(
+    panic_on_driver_thread,
+    driver_thread_panics_concurrent,
+    driver_thread_panics_one_at_a_time
+);
+
+/// A driver that never completes: the host completes at the deadline with
+/// OPERATIONFAILED, the request queued behind it too.
+fn never_completes(concurrent: bool) {
+    let cell = Cell::start(concurrent, "[settings.mock.faults]\nset_data = \"never\"");
+    let phone = cell.open(0);
+    let first = cell.request(phone, "SetData");
+    let second = cell.request(phone, "SetData");
+    assert!(first > 0 && second > 0);
+    assert!(eventually(
+        || completions_of(first) == vec![failed()] && completions_of(second) == vec![failed()]
+    ));
+    cell.close(phone);
+    cell.finish();
+}
+cell!(
+    never_completes,
+    never_completes_concurrent,
+    never_completes_one_at_a_time
+);
+
+/// A driver that completes after close: close completes the request itself
+/// (within the request deadline); the late completion finds nothing.
+fn completes_after_close(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "ignore_cancel = true\ncompletion = \"worker\"\ndelay_ms = 600",
+    );
+    let phone = cell.open(0);
+    let id = cell.request(phone, "SetData");
+    assert!(id > 0);
+    assert_eq!(cell.close(phone), 0);
+    assert_eq!(completions_of(id), vec![failed()], "completed by close");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        completions_of(id).len(),
+        1,
+        "the late completion found nothing"
+    );
+    cell.finish();
+}
+cell!(
+    completes_after_close,
+    completes_after_close_concurrent,
+    completes_after_close_one_at_a_time
+);
+
+/// A driver that fails a request before returning: the error is the return,
+/// no completion follows.
+fn fails(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "[settings.mock.faults]\nset_data = \"fail INVALDATAID\"",
+    );
+    let phone = cell.open(0);
+    assert_eq!(
+        cell.request(phone, "SetData"),
+        PhoneError::InvalDataId.to_long()
+    );
+    cell.close(phone);
+    cell.finish();
+}
+cell!(fails, fails_concurrent, fails_one_at_a_time);
+
+/// A device that vanishes with a request outstanding: the request completes
+/// with OPERATIONFAILED, PHONE_CLOSE then PHONE_REMOVE, TSPI_phoneClose then
+/// succeeds and the handle is dead.
+fn vanishes_with_requests_outstanding(concurrent: bool) {
+    let cell = Cell::start(concurrent, "[settings.mock.faults]\nset_data = \"never\"");
+    let phone = cell.open(0);
+    let other = cell.open(1);
+    let id = cell.request(phone, "SetData");
+    let remove = cell.request(other, "remove-device mock0");
+    assert!(id > 0 && remove > 0);
+    assert!(eventually(|| completions_of(id) == vec![failed()]));
+    assert!(eventually(|| events_to(phone.1, PHONE_CLOSE).len() == 1));
+    assert_eq!(cell.close(phone), 0);
+    assert_eq!(
+        cell.tsp().set_data(9, phone.0, b"x"),
+        PhoneError::InvalPhoneHandle.to_long()
+    );
+    cell.close(other);
+    cell.finish();
+}
+cell!(
+    vanishes_with_requests_outstanding,
+    vanishes_concurrent,
+    vanishes_one_at_a_time
+);
+
+/// A device removed while TAPI closes its phone: close returns after the
+/// completions and PHONE_CLOSE, and nothing follows it (the checker).
+fn removed_during_close(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "ignore_cancel = true\n[settings.mock.faults]\nset_data = \"never\"",
+    );
+    let phone = cell.open(0);
+    let other = cell.open(1);
+    let id = cell.request(phone, "SetData");
+    assert!(id > 0);
+    std::thread::scope(|scope| {
+        let closer = scope.spawn(|| cell.close(phone));
+        std::thread::sleep(Duration::from_millis(50));
+        cell.request(other, "remove-device mock0");
+        assert_eq!(closer.join().expect("close returns"), 0);
+    });
+    assert_eq!(completions_of(id).len(), 1);
+    cell.close(other);
+    cell.finish();
+}
+cell!(
+    removed_during_close,
+    removed_during_close_concurrent,
+    removed_during_close_one_at_a_time
+);
+
+/// A device that arrives while the host enumerates: it is a phone once, either
+/// enumerated or created from its PHONE_CREATE, never both.
+fn arrives_during_enumeration(concurrent: bool) {
+    let cell = Cell::start(concurrent, "arrive_after_ms = 0");
+    std::thread::sleep(Duration::from_millis(100));
+    let creates: Vec<usize> = SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|e| match e.what {
+            Seen::Event {
+                msg: PHONE_CREATE,
+                params,
+                ..
+            } => Some(params[1]),
+            _ => None,
+        })
+        .collect();
+    let created = creates
+        .iter()
+        .filter(|temp| cell.tsp().create_phone_device(**temp, 50) == 0)
+        .count();
+    assert_eq!(
+        cell.phones as usize + created,
+        3,
+        "two default phones and the arrival, each once (enumerated {}, created {created})",
+        cell.phones
+    );
+    cell.finish();
+}
+cell!(
+    arrives_during_enumeration,
+    arrives_during_enumeration_concurrent,
+    arrives_during_enumeration_one_at_a_time
+);
+
+/// A synchronous call that hangs: OPERATIONFAILED at the call deadline, later
+/// calls of that phone fail at once, the other phone is served, close works.
+fn sync_call_hangs(concurrent: bool) {
+    let cell = Cell::start(concurrent, "");
+    let phone = cell.open(0);
+    let other = cell.open(1);
+    let slow = cell.request(phone, "fault get_status delay 1500");
+    assert!(eventually(|| completions_of(slow) == vec![0]));
+    assert_eq!(cell.tsp().get_status(phone.0), failed());
+    let started = Instant::now();
+    assert_eq!(cell.tsp().get_status(phone.0), failed());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "failed at once"
+    );
+    assert_eq!(
+        cell.tsp().get_status(other.0),
+        0,
+        "the other phone is served"
+    );
+    assert_eq!(cell.close(phone), 0);
+    cell.close(other);
+    cell.finish();
+}
+cell!(
+    sync_call_hangs,
+    sync_call_hangs_concurrent,
+    sync_call_hangs_one_at_a_time
+);
