@@ -5,7 +5,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -141,7 +140,7 @@ fn run_timer<J: Ord + Copy>(
 type Job = Box<dyn FnOnce() + Send>;
 
 /// How many call threads may exist at once. A call stuck in a driver keeps its
-/// thread; [`CallGate`] lets each phone strand at most one, so this bounds how
+/// thread; [`crate::gate::CallGate`] lets each phone strand at most one, so this bounds how
 /// many phones with hung drivers the host serves beside the others. Past it a
 /// call fails at once instead of waiting in a queue.
 const MAX_CALL_THREADS: usize = 64;
@@ -313,153 +312,9 @@ fn run_calls(receiver: &Receiver<Option<Job>>, me: &Idle, pool: &Mutex<Pool>, ge
     }
 }
 
-/// The synchronous calls of one phone: how many run, how many of those missed
-/// their deadline and are still in the driver, and whether the phone is closing.
-///
-/// A phone with a call stuck past its deadline gets no further call threads: its
-/// later calls fail at once (and count as misses), so one hung device costs one
-/// thread, not the pool. Close waits for the calls in flight (up to their
-/// deadline) before the session is closed, and none starts after.
-#[derive(Debug, Default)]
-pub(crate) struct CallGate {
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct GateState {
-    running: u32,
-    overdue: u32,
-    closed: bool,
-}
-
-/// Why the gate refused a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// The phone is closing.
-    Closed,
-    /// An earlier call is still stuck in the driver.
-    Stuck,
-}
-
-/// One call through the gate: its outcome shared by the waiter and the thread.
-pub(crate) struct Pass {
-    gate: Arc<CallGate>,
-    /// 0 running, 1 returned, 2 abandoned by its waiter.
-    stage: Arc<AtomicU8>,
-}
-
-const RUNNING: u8 = 0;
-const RETURNED: u8 = 1;
-const ABANDONED: u8 = 2;
-
-impl CallGate {
-    /// Lets one call in, unless the phone is closing or has a call stuck.
-    pub(crate) fn enter(self: &Arc<Self>) -> Result<Pass, Refused> {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return Err(Refused::Closed);
-        }
-        if state.overdue > 0 {
-            return Err(Refused::Stuck);
-        }
-        state.running += 1;
-        Ok(Pass {
-            gate: Arc::clone(self),
-            stage: Arc::new(AtomicU8::new(RUNNING)),
-        })
-    }
-
-    /// Closes the gate and waits, up to `patience`, for the calls in flight.
-    pub(crate) fn close(&self, patience: Duration) {
-        let deadline = Instant::now() + patience;
-        let mut state = lock(&self.state);
-        state.closed = true;
-        while state.running > state.overdue {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                tracing::warn!("a driver call is still running as the phone closes");
-                return;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
-
-impl Pass {
-    fn returned(&self) {
-        let before = self.stage.swap(RETURNED, Ordering::AcqRel);
-        let mut state = lock(&self.gate.state);
-        state.running -= 1;
-        if before == ABANDONED {
-            state.overdue -= 1;
-        }
-        self.gate.changed.notify_all();
-    }
-
-    /// The waiter's side: the deadline passed first. False if the call returned
-    /// meanwhile (its answer is there after all).
-    pub(crate) fn abandon(&self) -> bool {
-        let abandoned = self
-            .stage
-            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if abandoned {
-            lock(&self.gate.state).overdue += 1;
-            self.gate.changed.notify_all();
-        }
-        abandoned
-    }
-
-    /// The handle of the thread that runs the call: dropping it (the call
-    /// returned, or the job never ran) ends the call at the gate.
-    pub(crate) fn share(&self) -> OnThread {
-        OnThread(Self {
-            gate: Arc::clone(&self.gate),
-            stage: Arc::clone(&self.stage),
-        })
-    }
-}
-
-/// See [`Pass::share`].
-pub(crate) struct OnThread(Pass);
-
-impl Drop for OnThread {
-    fn drop(&mut self) {
-        self.0.returned();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_stuck_call_closes_the_gate_to_later_calls_until_it_returns() {
-        let gate = Arc::new(CallGate::default());
-        let pass = gate.enter().expect("first call");
-        let on_thread = pass.share();
-        assert!(pass.abandon());
-        assert_eq!(gate.enter().err(), Some(Refused::Stuck));
-        drop(on_thread);
-        let again = gate.enter().expect("the stuck call returned");
-        drop(again.share());
-        gate.close(Duration::ZERO);
-        assert_eq!(gate.enter().err(), Some(Refused::Closed));
-    }
-
-    #[test]
-    fn a_call_that_returned_is_not_abandoned() {
-        let gate = Arc::new(CallGate::default());
-        let pass = gate.enter().expect("call");
-        drop(pass.share());
-        assert!(!pass.abandon());
-        assert!(gate.enter().is_ok(), "nothing is stuck");
-    }
 
     #[test]
     fn an_arm_after_stop_starts_no_thread() {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
 
-use crate::deadline::{Missed, Refused};
+use crate::deadline::Missed;
+use crate::gate::Refused;
 use crate::phone::{AWAY, DECLARED_AWAY, Op, PRESENT, Phone, PhoneHandle};
 use crate::provider::{Due, Provider, StartedDriver, lock};
 use crate::requests::{Stage, Token};

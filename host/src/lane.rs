@@ -10,11 +10,18 @@
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
 
-thread_local! {
+use crate::sync::{Condvar, Mutex, MutexGuard};
+
+#[cfg(not(feature = "model"))]
+std::thread_local! {
     /// Whether this thread is the one delivering (cheaper than comparing thread ids).
     static DELIVERING: Cell<bool> = const { Cell::new(false) };
+}
+
+#[cfg(feature = "model")]
+loom::thread_local! {
+    static DELIVERING: Cell<bool> = Cell::new(false);
 }
 
 fn delivering_here() -> bool {

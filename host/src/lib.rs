@@ -13,13 +13,17 @@ pub mod dist;
 mod events;
 pub mod ffi;
 pub mod functions;
+mod gate;
 mod health;
 mod lane;
 mod logsink;
+#[cfg(all(test, feature = "model"))]
+mod model;
 mod phone;
 mod presence;
 mod provider;
 mod requests;
+mod sync;
 pub mod tapi;
 #[cfg(feature = "testkit")]
 pub mod testkit;

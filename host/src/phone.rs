@@ -202,7 +202,7 @@ pub(crate) struct Phone {
     /// Consecutive driver calls that missed their deadline.
     pub(crate) misses: std::sync::atomic::AtomicU32,
     /// The synchronous driver calls in flight.
-    pub(crate) calls: Arc<crate::deadline::CallGate>,
+    pub(crate) calls: Arc<crate::gate::CallGate>,
     /// The buttons that are down.
     pub(crate) pressed: Mutex<Vec<Pressed>>,
     /// 0: the caps are not being re-read; 1: they are; 2: they are, and another

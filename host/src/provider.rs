@@ -94,7 +94,7 @@ pub struct Device {
     pub(crate) driver_index: usize,
     /// The opens of this device in flight: one stuck in the driver makes later
     /// opens fail at once instead of stranding another thread.
-    pub(crate) opens: Arc<crate::deadline::CallGate>,
+    pub(crate) opens: Arc<crate::gate::CallGate>,
 }
 
 pub(crate) struct StartedDriver {

@@ -162,10 +162,14 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [Step; 5] = [
+    let steps: [Step; 6] = [
         ("build the workspace (tools and plugins)", build_workspace),
         ("stage the drivers as plugins", stage_plugins),
         ("run the workspace's tests", run_workspace_tests),
+        (
+            "model-check the callback lane and the call gate (loom)",
+            run_model_checks,
+        ),
         ("run the conformance kit on every driver", run_conformance),
         (
             "run the C programs under wine against the Windows TSP",
@@ -357,8 +361,31 @@ fn usbhid_settings() -> String {
 /// lines added up. A run that fails without a failing test (a compile error) counts
 /// as one failure, so it can never look green.
 fn run_workspace_tests() -> Tally {
+    run_cargo_tests(&["test", "--workspace", "--no-fail-fast"], &[])
+}
+
+/// The loom models of `host/src/model.rs`, bounded to three preemptions per
+/// execution (their own build of tsp-host, with the `model` feature).
+fn run_model_checks() -> Tally {
+    run_cargo_tests(
+        &[
+            "test",
+            "-p",
+            "tsp-host",
+            "--features",
+            "model",
+            "--lib",
+            "model::",
+        ],
+        &[("LOOM_MAX_PREEMPTIONS", "3")],
+    )
+}
+
+/// Runs a `cargo test` command, echoing its output and counting its results.
+fn run_cargo_tests(args: &[&str], env: &[(&str, &str)]) -> Tally {
     let child = cargo()
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn();
     let mut child = match child {

@@ -1,0 +1,14 @@
+//! The synchronisation primitives of the parts the model checker explores (the
+//! callback lane, the call gate): std's, or loom's with the `model` feature, so
+//! `cargo test -p tsp-host --features model --lib model` runs the real code
+//! under every interleaving loom reaches.
+
+#[cfg(feature = "model")]
+pub(crate) use loom::sync::atomic::AtomicU8;
+#[cfg(feature = "model")]
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+
+#[cfg(not(feature = "model"))]
+pub(crate) use std::sync::atomic::AtomicU8;
+#[cfg(not(feature = "model"))]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
