@@ -393,6 +393,17 @@ impl PhoneTable {
         })
     }
 
+    /// The latches of phones the provider is closing (or closed) itself.
+    pub(crate) fn force_closing(&self) -> Vec<Arc<Latch>> {
+        self.slots
+            .iter()
+            .filter_map(|s| match &s.state {
+                SlotState::ForceClosed(done) => Some(Arc::clone(done)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every open phone's handle.
     pub(crate) fn handles(&self) -> Vec<PhoneHandle> {
         self.slots

@@ -400,6 +400,15 @@ impl Provider {
         for handle in handles {
             let _ = self.close(handle);
         }
+        // A removal closing a phone on another thread completes its requests
+        // before the lane stops (from inside a callback it may be waiting for
+        // this very thread: the in-callback exception again).
+        if !self.shared.lane.delivering_here() {
+            let closing = lock(&self.shared.phones).force_closing();
+            for done in closing {
+                done.wait();
+            }
+        }
         self.shared.lane.stop();
         let drivers = {
             let mut state = self.state();

@@ -80,18 +80,53 @@ const COMMANDS: &[&str] = &[
     "fault get_status delay 300",
     "fault get_status ok",
     "fault get_status ok",
+    "arrive",
+    "remove",
 ];
 
+/// Temporary ids of PHONE_CREATEs already bound by some thread.
+static CLAIMED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+/// The next device id a thread gives an arrival.
+static NEXT_DEVICE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);
+
+/// A thread whose device was removed takes an arrival no one has bound yet:
+/// `TSPI_providerCreatePhoneDevice` with a fresh device id, as TAPI does.
+fn claim_arrival(tsp: &tsp::Tsp) -> Option<u32> {
+    let creates: Vec<usize> = SEEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|e| match e.what {
+            Seen::Event { msg, params, .. } if msg == PHONE_CREATE => Some(params[1]),
+            _ => None,
+        })
+        .collect();
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let temp = creates.into_iter().find(|t| !claimed.contains(t))?;
+    claimed.push(temp);
+    let device = NEXT_DEVICE.fetch_add(1, Ordering::Relaxed);
+    (tsp.create_phone_device(temp, device) == 0).then_some(device)
+}
+
 /// One thread's run on device `device`: `ops` random operations.
-fn run_thread(tsp: &tsp::Tsp, device: u32, seed: u64, ops: usize) {
+fn run_thread(tsp: &tsp::Tsp, mut device: u32, seed: u64, ops: usize) {
     let mut rng = Rng(seed | 1);
     let mut open: Option<(usize, usize)> = None;
     for _ in 0..ops {
         let Some((handle, ht_phone)) = open else {
             let ht_phone = NEXT_HT.fetch_add(1, Ordering::Relaxed);
-            if let Ok(handle) = tsp.open(device, ht_phone) {
-                did(Did::Opened { ht_phone });
-                open = Some((handle, ht_phone));
+            match tsp.open(device, ht_phone) {
+                Ok(handle) => {
+                    did(Did::Opened { ht_phone });
+                    open = Some((handle, ht_phone));
+                }
+                Err(code) if code == tsp_core::PhoneError::BadDeviceId.to_long() => {
+                    // Removed: carry on with a device that arrived, if any.
+                    if let Some(arrived) = claim_arrival(tsp) {
+                        device = arrived;
+                    }
+                }
+                Err(_) => {}
             }
             continue;
         };
@@ -148,6 +183,7 @@ fn round(
     ops: usize,
 ) -> Vec<String> {
     reset();
+    CLAIMED.lock().unwrap_or_else(|e| e.into_inner()).clear();
     std::fs::write(folder.join("tsp-rs.toml"), config_of(round)).expect("write the configuration");
     let phones = tsp.start();
     assert_eq!(phones, PHONES, "the round's configuration was read");

@@ -412,7 +412,8 @@ pub fn check(request_deadline: Duration) -> Vec<String> {
                 }
             }
             (true, n) => violations.push(format!(
-                "request {request_id} ({what}) was accepted and completed {n} times"
+                "request {request_id} ({what}) was accepted and completed {n} times; its phone's story: {}",
+                story(&did, &seen, ht_phone)
             )),
             (false, 0) => {}
             (false, n) => violations.push(format!(
@@ -422,6 +423,34 @@ pub fn check(request_deadline: Duration) -> Vec<String> {
     }
     violations.extend(check_buttons(&seen));
     violations
+}
+
+/// What happened to the phone opened as `ht_phone`, in order, for a violation's
+/// message.
+fn story(did: &[Entry<Did>], seen: &[Entry<Seen>], ht_phone: usize) -> String {
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for entry in did {
+        let mine = match &entry.what {
+            Did::Request { ht_phone: h, .. }
+            | Did::Opened { ht_phone: h }
+            | Did::Closed { ht_phone: h } => *h == ht_phone,
+            Did::Shutdown => true,
+        };
+        if mine {
+            lines.push((entry.seq, format!("did {:?}", entry.what)));
+        }
+    }
+    for entry in seen {
+        if matches!(entry.what, Seen::Event { ht_phone: h, .. } if h == ht_phone) {
+            lines.push((entry.seq, format!("saw {:?}", entry.what)));
+        }
+    }
+    lines.sort();
+    let start = lines.len().saturating_sub(16);
+    lines[start..]
+        .iter()
+        .map(|(seq, line)| format!("\n  #{seq} {line}"))
+        .collect()
 }
 
 /// Every DOWN gets exactly one UP, before the next DOWN of that button.
