@@ -248,6 +248,7 @@ pub static NEXT_HT: AtomicUsize = AtomicUsize::new(0x10_0000);
 /// dist does, and loads it. Its configuration is the `tsp-rs.toml` a test
 /// writes beside it.
 pub fn load_tsp(name: &str) -> (std::path::PathBuf, tsp::Tsp) {
+    refuse_stale_libraries();
     let folder = build_dir().join(name);
     let mock =
         tsp_host::sdk::manifest::PluginSpec::read(&workspace().join("drivers/mock/plugin.toml"))
@@ -261,6 +262,58 @@ pub fn load_tsp(name: &str) -> (std::path::PathBuf, tsp::Tsp) {
     );
     let tsp = tsp::Tsp::load(&library);
     (folder, tsp)
+}
+
+/// `cargo test -p tsp-host` does not rebuild the TSP library or the mock
+/// plugin these tests load: a run after a source change would test the code
+/// from before it. Refuse that, naming the command that fixes it.
+fn refuse_stale_libraries() {
+    use tsp_host::sdk::manifest::{Platform, library_file_name};
+    let modified = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    };
+    let newest = |dirs: &[&str]| {
+        dirs.iter()
+            .flat_map(|dir| sources(&workspace().join(dir)))
+            .map(|file| modified(&file))
+            .max()
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    };
+    for (library, dirs) in [
+        (
+            tsp_host::dist::tsp_file_name(Platform::HOST),
+            ["core/src", "plugin-sdk/src", "host/src"],
+        ),
+        (
+            library_file_name("tsp_driver_mock"),
+            ["core/src", "plugin-sdk/src", "drivers/mock/src"],
+        ),
+    ] {
+        let built = modified(&build_dir().join(&library));
+        assert!(
+            built >= newest(&dirs),
+            "{library} is older than its sources: run `cargo build --workspace` first (cargo xtask test does)"
+        );
+    }
+}
+
+fn sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
 
 /// Forgets what was recorded (a new round or cell).
