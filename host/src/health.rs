@@ -20,7 +20,7 @@ use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
 use crate::deadline::Missed;
 use crate::gate::Refused;
 use crate::phone::{AWAY, DECLARED_AWAY, Op, PRESENT, Phone, PhoneHandle};
-use crate::provider::{Due, Provider, StartedDriver, lock};
+use crate::provider::{Due, Provider, StartedDriver};
 use crate::requests::{Stage, Token};
 
 /// The first probe of a device the host declared away.
@@ -152,7 +152,7 @@ impl Provider {
     /// command may be what brings it back), which the queue then runs.
     fn fail_outstanding(&self, phone: &Arc<Phone>) {
         let running: Vec<Token> = {
-            let requests = lock(&self.shared.requests);
+            let requests = self.table();
             let mut all = requests.of_phone(phone.handle);
             all.retain(|t| requests.stage(*t) == Some(Stage::Running));
             all
@@ -160,14 +160,9 @@ impl Provider {
         for token in running {
             self.finish(token, Err(PhoneError::OperationFailed));
         }
-        let refused: Vec<Token> = {
-            let mut queue = phone.queue();
-            let (keep, refuse): (Vec<_>, Vec<_>) = std::mem::take(&mut queue.waiting)
-                .into_iter()
-                .partition(|w| matches!(w.op, Op::DevSpecific { .. }));
-            queue.waiting = keep.into();
-            refuse.into_iter().map(|w| w.token).collect()
-        };
+        let refused = phone
+            .queue
+            .withdraw_where(|op| !matches!(op, Op::DevSpecific { .. }));
         for token in refused {
             self.finish(token, Err(PhoneError::OperationFailed));
         }

@@ -22,6 +22,7 @@ mod model;
 mod phone;
 mod presence;
 mod provider;
+mod queue;
 mod requests;
 mod sync;
 pub mod tapi;

@@ -236,3 +236,90 @@ fn a_call_past_its_deadline_refuses_the_next_until_it_returns() {
         drop(after.share());
     });
 }
+
+#[test]
+fn the_queue_gives_the_driver_one_request_at_a_time_and_never_stalls() {
+    use crate::queue::{SerialQueue, Turn, Waiting};
+    use crate::requests::{Requests, Stage, Token};
+    use crate::sync::{Mutex, lock};
+
+    fn waiting(token: Token) -> Waiting {
+        Waiting {
+            token,
+            op: crate::phone::Op::DevSpecific {
+                params: std::borrow::Cow::Owned(Vec::new()),
+            },
+            due: std::time::Instant::now(),
+        }
+    }
+
+    /// Hands `token` to the driver: no other request it was given may still be
+    /// outstanding.
+    fn give(table: &Mutex<Requests>, given: &StdMutex<Vec<Token>>, token: Token) {
+        let table = lock(table);
+        let mut given = given.lock().unwrap_or_else(|e| e.into_inner());
+        let outstanding: Vec<_> = given
+            .iter()
+            .filter(|t| table.stage(**t).is_some())
+            .collect();
+        assert!(
+            outstanding.is_empty(),
+            "the driver already has {outstanding:?}"
+        );
+        given.push(token);
+    }
+
+    /// Ends what the driver has (its completion, deadline or disconnect), then
+    /// starts the next: what every such path does.
+    fn end_current(table: &Mutex<Requests>, queue: &SerialQueue, given: &StdMutex<Vec<Token>>) {
+        let current = given
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .copied();
+        if let Some(current) = current {
+            lock(table).remove(current);
+        }
+        if let Some(next) = queue.next(table) {
+            give(table, given, next.token);
+        }
+    }
+
+    model(|| {
+        let table = Arc::new(Mutex::new(Requests::default()));
+        let queue = Arc::new(SerialQueue::default());
+        let given = Arc::new(StdMutex::new(Vec::new()));
+        let ender = {
+            let (table, queue, given) =
+                (Arc::clone(&table), Arc::clone(&queue), Arc::clone(&given));
+            loom::thread::spawn(move || {
+                end_current(&table, &queue, &given);
+                end_current(&table, &queue, &given);
+            })
+        };
+        let mut tokens = Vec::new();
+        for id in 1..=3 {
+            let token = lock(&table)
+                .insert(id, 1, Stage::InCall)
+                .expect("a fresh id");
+            tokens.push(token);
+            match queue.offer(&table, token, || waiting(token)) {
+                Turn::Now => give(&table, &given, token),
+                Turn::Queued => {}
+                Turn::QueuedStartNext => {
+                    if let Some(next) = queue.next(&table) {
+                        give(&table, &given, next.token);
+                    }
+                }
+                Turn::Closed => panic!("nothing closed the queue"),
+            }
+        }
+        ender.join().expect("joined");
+        // Whatever the interleaving, ending requests one by one runs them all.
+        for _ in 0..3 {
+            end_current(&table, &queue, &given);
+        }
+        let given = given.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(given, tokens, "each request given once, in order");
+    });
+}

@@ -1,7 +1,6 @@
 //! Open phones: the table of generational handles, and what each open phone holds.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
@@ -11,7 +10,6 @@ use tsp_core::{
 };
 use tsp_plugin_sdk::host::OpenSession;
 
-use crate::requests::Token;
 use crate::tapi::EventProc;
 
 /// A phone handle (`HDRVPHONE`): slot and generation, never a pointer. 0 is never a
@@ -139,26 +137,6 @@ impl Op<'_> {
     }
 }
 
-/// The per-phone queue of a driver that takes one request at a time.
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    /// The request the driver was given last: while it is in the request table,
-    /// the next one waits. Checked under the queue's lock, so whoever ends it
-    /// (its completion, its deadline, a disconnect, close) and whoever starts
-    /// the next one agree on what runs.
-    pub(crate) current: Option<Token>,
-    pub(crate) waiting: VecDeque<Waiting>,
-}
-
-/// A request waiting for its turn.
-#[derive(Debug)]
-pub(crate) struct Waiting {
-    pub(crate) token: Token,
-    pub(crate) op: Op<'static>,
-    /// Its deadline, counted from its acceptance.
-    pub(crate) due: std::time::Instant,
-}
-
 /// The device is there.
 pub(crate) const PRESENT: u8 = 0;
 /// Its driver reported it away.
@@ -188,7 +166,7 @@ pub(crate) struct Phone {
     pub(crate) session: OpenSession,
     pub(crate) serial: bool,
     pub(crate) filter: Mutex<Filter>,
-    pub(crate) queue: Mutex<Queue>,
+    pub(crate) queue: crate::queue::SerialQueue,
     /// [`PRESENT`], [`AWAY`] (its driver said so) or [`DECLARED_AWAY`] (the
     /// host concluded it from missed deadlines: the next driver call that
     /// answers in time, or a probe, ends it). One atomic, so the driver's word
@@ -229,10 +207,6 @@ impl Phone {
 
     pub(crate) fn pressed(&self) -> MutexGuard<'_, Vec<Pressed>> {
         self.pressed.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn is_disconnected(&self) -> bool {

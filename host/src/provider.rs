@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use tsp_core::{
@@ -119,8 +119,8 @@ pub(crate) struct Shared {
     setup: HostSetup,
     state: Mutex<State>,
     pub(crate) phones: Mutex<PhoneTable>,
-    pub(crate) requests: Mutex<Requests>,
-    requests_changed: Condvar,
+    pub(crate) requests: crate::sync::Mutex<Requests>,
+    requests_changed: crate::sync::Condvar,
     pub(crate) lane: Lane,
     plugins: Mutex<Vec<Arc<Plugin>>>,
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
@@ -175,8 +175,8 @@ impl Provider {
                 setup,
                 state: Mutex::default(),
                 phones: Mutex::default(),
-                requests: Mutex::default(),
-                requests_changed: Condvar::new(),
+                requests: Default::default(),
+                requests_changed: Default::default(),
                 lane: Lane::default(),
                 plugins: Mutex::default(),
                 pnp: Mutex::default(),
@@ -188,6 +188,11 @@ impl Provider {
                 next_press: Default::default(),
             }),
         }
+    }
+
+    /// The request table.
+    pub(crate) fn table(&self) -> crate::sync::MutexGuard<'_, Requests> {
+        crate::sync::lock(&self.shared.requests)
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -426,7 +431,7 @@ impl Provider {
         }
         self.shared.timer.stop();
         self.shared.executor.stop();
-        lock(&self.shared.requests).bump_epoch();
+        self.table().bump_epoch();
         *lock(&self.shared.pnp) = crate::presence::Pnp::default();
         tracing::info!("provider shut down");
         Ok(())
@@ -550,7 +555,7 @@ impl Provider {
             session,
             serial: !driver.concurrent,
             filter: Mutex::default(),
-            queue: Mutex::default(),
+            queue: Default::default(),
             presence: Default::default(),
             probe_backoff_ms: Default::default(),
             closing: Default::default(),
@@ -662,9 +667,8 @@ impl Provider {
         phone.closing.store(true, Ordering::SeqCst);
         self.shared.lane.silence(handle);
         phone.pressed().clear();
-        let waiting = std::mem::take(&mut phone.queue().waiting);
-        for waiting in waiting {
-            self.finish(waiting.token, Err(PhoneError::OperationFailed));
+        for token in phone.queue.close() {
+            self.finish(token, Err(PhoneError::OperationFailed));
         }
         phone.calls.close(phone.limits.call);
         self.session_call(&phone, "cancel", |session| session.cancel());
@@ -702,7 +706,7 @@ impl Provider {
     /// host completes them itself (a late completion from the driver finds nothing).
     fn wait_for_requests(&self, handle: PhoneHandle, patience: Duration) {
         let deadline = Instant::now() + patience;
-        let mut requests = lock(&self.shared.requests);
+        let mut requests = self.table();
         // Counted under the lock, before looking: a removal after this wakes us.
         self.shared.close_waiters.fetch_add(1, Ordering::AcqRel);
         let _counted = WaiterGuard(&self.shared.close_waiters);
@@ -736,7 +740,7 @@ impl Provider {
     /// Removes a request and delivers its completion, if it is still there.
     pub(crate) fn finish(&self, token: Token, result: Result<(), PhoneError>) {
         let removed = {
-            let mut requests = lock(&self.shared.requests);
+            let mut requests = self.table();
             let removed = requests.remove(token);
             if removed.is_some() {
                 self.in_transit();
@@ -765,7 +769,7 @@ impl Provider {
             self.shared.in_transit.fetch_sub(1, Ordering::AcqRel);
             if self.shared.close_waiters.load(Ordering::Acquire) > 0 {
                 // Under the lock: a waiter between its check and its wait is not missed.
-                let _requests = lock(&self.shared.requests);
+                let _requests = self.table();
                 self.shared.requests_changed.notify_all();
             }
         };
@@ -830,51 +834,52 @@ impl Provider {
         if !self.is_initialised() {
             return PhoneError::OperationFailed.to_long();
         }
-        let token =
-            match lock(&self.shared.requests).insert(request_id, phone.handle, Stage::InCall) {
-                Ok(token) => token,
-                Err(reason) => {
-                    tracing::warn!(?reason, "request id refused");
-                    return PhoneError::OperationFailed.to_long();
-                }
-            };
+        let token = match self.table().insert(request_id, phone.handle, Stage::InCall) {
+            Ok(token) => token,
+            Err(reason) => {
+                tracing::warn!(?reason, "request id refused");
+                return PhoneError::OperationFailed.to_long();
+            }
+        };
         // Read after the insert: a close that began before it sees the request
         // and waits for it, one that began after is seen here. Either way no
         // request reaches a session that is closing.
         if phone.closing.load(Ordering::SeqCst) {
-            lock(&self.shared.requests).remove(token);
+            self.table().remove(token);
             self.requests_removed();
             return PhoneError::InvalPhoneHandle.to_long();
         }
         if phone.serial {
-            let mut queue = phone.queue();
-            // Again under the queue's lock, which close takes to empty the queue:
-            // a request cannot be queued behind close's back.
-            if phone.closing.load(Ordering::SeqCst) {
-                drop(queue);
-                lock(&self.shared.requests).remove(token);
-                self.requests_removed();
-                return PhoneError::InvalPhoneHandle.to_long();
+            let due = Instant::now() + phone.limits.request;
+            let waiting = || crate::queue::Waiting {
+                token,
+                op: op.clone().into_owned(),
+                due,
+            };
+            match phone.queue.offer(&self.shared.requests, token, waiting) {
+                crate::queue::Turn::Now => {}
+                crate::queue::Turn::Queued => {
+                    // TAPI waits from now: the deadline counts the time in the queue.
+                    self.arm(due, Due::Request(token));
+                    return request_id as i32;
+                }
+                crate::queue::Turn::QueuedStartNext => {
+                    self.arm(due, Due::Request(token));
+                    self.start_next(phone);
+                    return request_id as i32;
+                }
+                // Closed under the queue's lock, which close takes to empty it:
+                // nothing is queued behind close's back.
+                crate::queue::Turn::Closed => {
+                    self.table().remove(token);
+                    self.requests_removed();
+                    return PhoneError::InvalPhoneHandle.to_long();
+                }
             }
-            let mut requests = lock(&self.shared.requests);
-            if queue.current.is_some_and(|t| requests.stage(t).is_some()) {
-                requests.set_stage(token, Stage::Queued);
-                drop(requests);
-                // TAPI waits from now: the deadline counts the time in the queue.
-                let due = Instant::now() + phone.limits.request;
-                queue.waiting.push_back(crate::phone::Waiting {
-                    token,
-                    op: op.into_owned(),
-                    due,
-                });
-                self.arm(due, Due::Request(token));
-                return request_id as i32;
-            }
-            queue.current = Some(token);
         }
         op.call(&phone.session, token.to_u64());
         let outcome = {
-            let mut requests = lock(&self.shared.requests);
+            let mut requests = self.table();
             match requests.get(token).map(|r| r.stage) {
                 Some(Stage::CompletedInCall(result)) => {
                     requests.remove(token);
@@ -914,26 +919,13 @@ impl Provider {
             return;
         }
         loop {
-            let next = {
-                let mut queue = phone.queue();
-                let mut requests = lock(&self.shared.requests);
-                if queue.current.is_some_and(|t| requests.stage(t).is_some()) {
-                    // The driver still has one: its end starts the next.
-                    return;
-                }
-                let next = queue.waiting.pop_front();
-                queue.current = next.as_ref().map(|w| w.token);
-                if let Some(next) = &next {
-                    requests.set_stage(next.token, Stage::InCall);
-                }
-                next
-            };
-            let Some(crate::phone::Waiting { token, op, due }) = next else {
+            let next = phone.queue.next(&self.shared.requests);
+            let Some(crate::queue::Waiting { token, op, due }) = next else {
                 return;
             };
             op.call(&phone.session, token.to_u64());
             let stage = {
-                let mut requests = lock(&self.shared.requests);
+                let mut requests = self.table();
                 let stage = requests.stage(token);
                 if matches!(stage, Some(Stage::InCall)) {
                     requests.set_stage(token, Stage::Running);
@@ -979,7 +971,7 @@ impl Provider {
     /// from the driver finds nothing.
     fn expire(&self, token: Token) {
         let request = {
-            let mut requests = lock(&self.shared.requests);
+            let mut requests = self.table();
             match requests.stage(token) {
                 Some(Stage::Running) => {
                     let removed = requests.remove(token);
@@ -1012,16 +1004,11 @@ impl Provider {
     /// A request still waiting in its phone's queue at its deadline: taken out
     /// and failed (the driver never saw it, so it is no miss of the driver's).
     fn expire_queued(&self, token: Token) {
-        let request = lock(&self.shared.requests).get(token);
+        let request = self.table().get(token);
         let Some(phone) = request.and_then(|r| self.phone(r.phone).ok()) else {
             return;
         };
-        let taken = {
-            let mut queue = phone.queue();
-            let before = queue.waiting.len();
-            queue.waiting.retain(|w| w.token != token);
-            queue.waiting.len() != before
-        };
+        let taken = phone.queue.withdraw(token);
         if taken {
             tracing::warn!(
                 handle = phone.handle,
@@ -1034,7 +1021,7 @@ impl Provider {
     /// A completion from a driver.
     fn completed(&self, token: Token, result: Result<(), PhoneError>) {
         let request = {
-            let mut requests = lock(&self.shared.requests);
+            let mut requests = self.table();
             let Some(request) = requests.get(token) else {
                 return;
             };

@@ -12,3 +12,9 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) use std::sync::atomic::AtomicU8;
 #[cfg(not(feature = "model"))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Locks, taking a poisoned lock as it is (a panic elsewhere must not wedge the
+/// host).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
