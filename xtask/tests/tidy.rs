@@ -1,0 +1,202 @@
+//! Tests that keep ARCHITECTURE.md's conventions true (after rust-analyzer's
+//! `tidy.rs`): where `unsafe` and `abi_stable` may appear, what tsp-core and the
+//! libraries must not do, and that every architecture invariant names the test
+//! that checks it.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_owned()
+}
+
+/// Every `.rs` file of the workspace, as (path relative to it, text).
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                out.push((relative.to_string_lossy().replace('\\', "/"), text));
+            }
+        }
+    }
+    let root = workspace();
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    assert!(out.len() > 50, "the workspace's sources were not found");
+    out
+}
+
+/// Lines of code: comments (`//`, `//!`, `///`) left out.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line))
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+}
+
+/// The files where `unsafe` may appear: each talks to C (TAPI's callbacks, the
+/// exported TSPI functions, `dlopen`, the Windows loader, a pty) or is the
+/// model checker's stand-in for TAPI.
+const FFI_FILES: &[&str] = &[
+    "plugin-sdk/src/adapter.rs",
+    "plugin-sdk/src/winload.rs",
+    "host/src/ffi.rs",
+    "host/src/tapi.rs",
+    "host/src/testkit.rs",
+    "host/src/model.rs",
+    "host/tests/tapi_c/mod.rs",
+    "host/benches/set_data.rs",
+    "tspd/src/tapi.rs",
+    "tspctl/src/tapi.rs",
+    "drivers/serial/src/sim.rs",
+];
+
+#[test]
+fn unsafe_lives_only_in_ffi_modules() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if FFI_FILES.contains(&path.as_str()) || path.starts_with("xtask/tests/") {
+            continue;
+        }
+        for (number, line) in code_lines(&text) {
+            if line.contains("unsafe ") || line.contains("unsafe{") || line.contains("unsafe(") {
+                found.push(format!("{path}:{number}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "`unsafe` outside the FFI modules (move it into one, or add the file to FFI_FILES with why):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_sdk_boundary_names_abi_stable() {
+    const ALLOWED: &[&str] = &[
+        "plugin-sdk/src/abi.rs",
+        "plugin-sdk/src/adapter.rs",
+        "plugin-sdk/src/host.rs",
+        // Re-exported for `export_driver!`, so drivers never name it.
+        "plugin-sdk/src/lib.rs",
+    ];
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(path, _)| !ALLOWED.contains(&path.as_str()) && !path.starts_with("xtask/tests/"))
+        .filter(|(_, text)| code_lines(text).any(|(_, line)| line.contains("abi_stable")))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(found.is_empty(), "abi_stable named in {found:?}");
+}
+
+#[test]
+fn tsp_core_does_no_io_starts_no_threads_and_never_logs() {
+    const FORBIDDEN: &[&str] = &[
+        "unsafe",
+        "std::thread",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "std::io::std",
+        "tracing",
+        "println!",
+        "eprintln!",
+    ];
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if !path.starts_with("core/src/") {
+            continue;
+        }
+        for (number, line) in code_lines(&text) {
+            for word in FORBIDDEN {
+                if line.contains(word) {
+                    found.push(format!("{path}:{number}: {word}"));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tsp-core must stay pure:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn libraries_log_and_never_print() {
+    const LIBRARIES: &[&str] = &["core/src/", "plugin-sdk/src/", "host/src/", "drivers/"];
+    const PRINTS: &[&str] = &["println!", "eprintln!", "print!(", "eprint!(", "dbg!("];
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        let library = LIBRARIES.iter().any(|l| path.starts_with(l))
+            && !path.contains("/tests/")
+            && !path.contains("/examples/")
+            && !path.contains("/benches/");
+        if !library {
+            continue;
+        }
+        for (number, line) in code_lines(&text) {
+            if PRINTS.iter().any(|p| line.contains(p)) {
+                found.push(format!("{path}:{number}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "libraries log with tracing, they never print:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Every bullet under ARCHITECTURE.md's "Architecture invariants" names a test
+/// (a `fn` of the workspace, in backticks) or a test file that exists.
+#[test]
+fn every_architecture_invariant_names_the_test_that_checks_it() {
+    let architecture =
+        std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = architecture
+        .split("## Architecture invariants")
+        .nth(1)
+        .expect("an `## Architecture invariants` section");
+    let sources = sources();
+    let is_test = |name: &str| {
+        // A test file: a C program of the host's, or a file under `tests/`.
+        if name.ends_with(".c") {
+            return workspace().join("host/tests/c").join(name).is_file();
+        }
+        if name.ends_with(".rs") {
+            return sources
+                .iter()
+                .any(|(path, _)| path.ends_with(name) && path.contains("/tests/"));
+        }
+        let defined = format!("fn {name}(");
+        sources.iter().any(|(_, text)| text.contains(&defined))
+    };
+    let mut unnamed = Vec::new();
+    for bullet in section.split("\n- ").skip(1) {
+        let names: Vec<&str> = bullet.split('`').skip(1).step_by(2).collect();
+        if !names.iter().any(|name| is_test(name)) {
+            let title = bullet.lines().next().unwrap_or_default();
+            unnamed.push(title.to_owned());
+        }
+    }
+    assert!(
+        unnamed.is_empty(),
+        "these invariants name no existing test:\n{}",
+        unnamed.join("\n")
+    );
+}
