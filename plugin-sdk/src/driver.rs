@@ -393,7 +393,9 @@ impl PhoneEvents {
 
     /// A button was pressed on a device that cannot report its release (keypads
     /// that send one code per key): the host delivers DOWN and makes up the UP
-    /// shortly after, as TAPI requires.
+    /// shortly after, as TAPI requires. A host built before this event existed
+    /// ignores it (unknown event kinds are dropped), so such a host sees no
+    /// press at all from a plugin that uses it.
     pub fn button_pressed(&self, id: u32, mode: ButtonModes) {
         self.send(PhoneEvent::ButtonPressed { id, mode });
     }
