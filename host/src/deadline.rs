@@ -59,27 +59,44 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
     /// at the first call). Ignored while the timer is not open: an arm racing the
     /// last shutdown must not start a thread that outlives it.
     pub(crate) fn arm(&self, at: Instant, job: J, on_due: impl Fn(J) + Send + 'static) {
-        {
-            let (state, wake) = &*self.state;
-            let mut state = lock(state);
-            if !state.open {
-                return;
-            }
-            state.due.push(Reverse((at, job)));
-            wake.notify_one();
+        if ON_TIMER.with(std::cell::Cell::get) {
+            // From a job: the thread runs (and a stop joining it holds the
+            // thread lock, so taking that lock here would wait for ever).
+            self.push(at, job);
+            return;
         }
+        // The thread lock first, as `stop` takes it: whether the timer is open
+        // and whether a thread runs are then read together.
         let mut thread = lock(&self.thread);
-        if thread.is_none() {
+        if !self.push(at, job) {
+            return;
+        }
+        if thread.as_ref().is_none_or(JoinHandle::is_finished) {
             let state = Arc::clone(&self.state);
             let generation = lock(&self.state.0).generation;
             let spawned = std::thread::Builder::new()
                 .name("tsp-host-deadlines".into())
-                .spawn(move || run_timer(&state, &on_due, generation));
+                .spawn(move || {
+                    ON_TIMER.with(|on| on.set(true));
+                    run_timer(&state, &on_due, generation);
+                });
             match spawned {
                 Ok(handle) => *thread = Some(handle),
                 Err(error) => tracing::error!("cannot start the deadline thread: {error}"),
             }
         }
+    }
+
+    /// Queues `job` if the timer is open; whether it was.
+    fn push(&self, at: Instant, job: J) -> bool {
+        let (state, wake) = &*self.state;
+        let mut state = lock(state);
+        if !state.open {
+            return false;
+        }
+        state.due.push(Reverse((at, job)));
+        wake.notify_one();
+        true
     }
 
     /// Closes the timer, stops and joins its thread; pending jobs are dropped.
@@ -105,6 +122,11 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
             }
         }
     }
+}
+
+std::thread_local! {
+    /// Whether this thread is a timer thread (its jobs may arm more).
+    static ON_TIMER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn run_timer<J: Ord + Copy>(

@@ -53,6 +53,26 @@ impl Provider {
         }
     }
 
+    /// PHONE_STATE with one state bit, queued while `held` is held (released
+    /// once it is queued, before anything is delivered).
+    pub(crate) fn notify_state_holding<G>(&self, phone: &Phone, bit: PhoneStates, held: G) {
+        let delivery = phone
+            .filter()
+            .states
+            .contains(bit)
+            .then(|| Delivery::Event {
+                proc_: phone.event_proc,
+                ht_phone: phone.ht_phone,
+                msg: PhoneMessage::State.code(),
+                params: [bit.bits() as usize, 0, 0],
+                phone: phone.handle,
+            });
+        let held = std::cell::Cell::new(Some(held));
+        self.shared
+            .lane
+            .submit_all_then(delivery, &|| drop(held.take()));
+    }
+
     fn deliver_event(&self, phone: &Phone, msg: PhoneMessage, params: [usize; 3]) {
         self.shared.lane.submit(Delivery::Event {
             proc_: phone.event_proc,

@@ -99,6 +99,9 @@ impl Provider {
     /// told to TAPI. An absence the driver reported is ended only by the
     /// driver.
     pub(crate) fn set_presence(&self, phone: &Arc<Phone>, connected: bool, by_host: bool) {
+        // Held from the change until its message is queued: TAPI hears the
+        // changes in the order they happened, whichever threads make them.
+        let order = phone.presence_order();
         let presence = &phone.presence;
         let before = match (connected, by_host) {
             // The host ends only its own conclusion.
@@ -129,16 +132,19 @@ impl Provider {
         };
         if connected {
             if before != PRESENT {
-                self.notify_state(phone, PhoneStates::CONNECTED, 0);
+                self.notify_state_holding(phone, PhoneStates::CONNECTED, order);
             }
             return;
         }
         if before != PRESENT {
             return;
         }
-        self.fail_outstanding(phone);
-        self.release_all(phone);
-        self.notify_state(phone, PhoneStates::DISCONNECTED, 0);
+        self.notify_state_holding(phone, PhoneStates::DISCONNECTED, order);
+        // Back already (another thread)? Then what it accepted since stays.
+        if phone.presence.load(Ordering::Acquire) != PRESENT {
+            self.fail_outstanding(phone);
+            self.release_all(phone);
+        }
         if by_host {
             phone
                 .probe_backoff_ms

@@ -172,6 +172,8 @@ pub(crate) struct Phone {
     /// answers in time, or a probe, ends it). One atomic, so the driver's word
     /// and the host's conclusion cannot overwrite each other halfway.
     pub(crate) presence: std::sync::atomic::AtomicU8,
+    /// Taken from a presence change until its PHONE_STATE is queued.
+    pub(crate) presence_order: Mutex<()>,
     /// Milliseconds until the next probe of a device the host declared away.
     pub(crate) probe_backoff_ms: AtomicU64,
     /// Set as close begins: no request reaches the session after it.
@@ -203,6 +205,12 @@ impl Phone {
 
     pub(crate) fn set_caps(&self, caps: PhoneCaps) {
         *self.caps.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(caps);
+    }
+
+    pub(crate) fn presence_order(&self) -> MutexGuard<'_, ()> {
+        self.presence_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn pressed(&self) -> MutexGuard<'_, Vec<Pressed>> {

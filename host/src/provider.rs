@@ -123,6 +123,8 @@ pub(crate) struct Shared {
     requests_changed: crate::sync::Condvar,
     pub(crate) lane: Lane,
     plugins: Mutex<Vec<Arc<Plugin>>>,
+    /// Held while drivers start (not the state lock: they may report presence).
+    starting: Mutex<()>,
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
     timer: crate::deadline::Timer<Due>,
     pub(crate) executor: crate::deadline::Executor,
@@ -179,6 +181,7 @@ impl Provider {
                 requests_changed: Default::default(),
                 lane: Lane::default(),
                 plugins: Mutex::default(),
+                starting: Mutex::default(),
                 pnp: Mutex::default(),
                 timer: Default::default(),
                 executor: Default::default(),
@@ -241,31 +244,52 @@ impl Provider {
     /// freezes the device list and returns the number of phones. A configuration
     /// that does not parse gives no phones (the log says why; Init then fails).
     pub fn enum_devices(&self, h_provider: usize, create_proc: Option<EventProc>) -> u32 {
-        let count = {
-            let mut state = self.state();
-            if !state.enumerated {
-                self.start_drivers(&mut state);
-            }
-            state.devices.len() as u32
-        };
+        self.ensure_enumerated();
+        let count = self.state().devices.len() as u32;
         // Arrivals buffered until now are announced once TAPI's procedure is known.
         self.set_create_proc(h_provider, create_proc);
         count
     }
 
-    fn start_drivers(&self, state: &mut State) {
-        let config = self.shared.setup.config.load();
+    /// Loads the configuration and starts its drivers, once per epoch. Driver
+    /// code runs without the state lock: a driver may report presence (which
+    /// takes it) from inside `start` or `devices`.
+    fn ensure_enumerated(&self) {
+        let _one_at_a_time = lock(&self.shared.starting);
+        if self.state().enumerated {
+            return;
+        }
+        let (config, drivers, devices) = self.start_drivers();
+        let mut state = self.state();
         state.enumerated = true;
-        let config = match config {
+        state.config = Some(config);
+        state.drivers = drivers;
+        state.devices = devices;
+        tracing::info!(
+            phones = state.devices.len(),
+            drivers = state.drivers.len(),
+            "devices enumerated"
+        );
+    }
+
+    /// The configuration, the drivers it names started, and their devices.
+    fn start_drivers(
+        &self,
+    ) -> (
+        Result<Config, ConfigError>,
+        Vec<Arc<StartedDriver>>,
+        Vec<Device>,
+    ) {
+        let config = match self.shared.setup.config.load() {
             Ok(config) => config,
             Err(error) => {
                 tracing::error!(
                     "the configuration cannot be used: {error}; no phones until it is fixed"
                 );
-                state.config = Some(Err(error));
-                return;
+                return (Err(error), Vec::new(), Vec::new());
             }
         };
+        let (mut drivers, mut devices) = (Vec::new(), Vec::new());
         for name in &config.drivers {
             let Some(plugin) = self.plugin(name) else {
                 continue;
@@ -282,34 +306,13 @@ impl Provider {
                         loaded,
                         concurrent,
                     });
-                    self.add_devices(state, driver);
+                    devices.extend(devices_of(&driver, drivers.len()));
+                    drivers.push(driver);
                 }
                 Err(error) => tracing::error!(driver = %name, "the driver did not start: {error}"),
             }
         }
-        tracing::info!(
-            phones = state.devices.len(),
-            drivers = state.drivers.len(),
-            "devices enumerated"
-        );
-        state.config = Some(Ok(config));
-    }
-
-    fn add_devices(&self, state: &mut State, driver: Arc<StartedDriver>) {
-        let index = state.drivers.len();
-        match driver.loaded.devices() {
-            Ok(devices) => state.devices.extend(devices.into_iter().map(|d| Device {
-                driver: driver.name.clone(),
-                key: d.key,
-                caps: d.caps,
-                id: None,
-                present: true,
-                driver_index: index,
-                opens: Arc::default(),
-            })),
-            Err(error) => tracing::error!(driver = %driver.name, "listing devices failed: {error}"),
-        }
-        state.drivers.push(driver);
+        (Ok(config), drivers, devices)
     }
 
     /// The plugin for driver `name`: linked in, or loaded from `drivers/NAME.toml`
@@ -352,13 +355,11 @@ impl Provider {
     /// `TSPI_providerInit`. A second init while a pair is outstanding is counted
     /// and succeeds.
     pub fn init(&self, phone_base: u32, completion: CompletionProc) -> Result<(), LineError> {
+        self.ensure_enumerated();
         let mut state = self.state();
         if state.init_count > 0 {
             state.init_count += 1;
             return Ok(());
-        }
-        if !state.enumerated {
-            self.start_drivers(&mut state);
         }
         if let Some(Err(error)) = &state.config {
             tracing::error!("TSPI_providerInit refused: {error}");
@@ -557,6 +558,7 @@ impl Provider {
             filter: Mutex::default(),
             queue: Default::default(),
             presence: Default::default(),
+            presence_order: Mutex::default(),
             probe_backoff_ms: Default::default(),
             closing: Default::default(),
             limits: driver.limits,
@@ -710,6 +712,15 @@ impl Provider {
         // Counted under the lock, before looking: a removal after this wakes us.
         self.shared.close_waiters.fetch_add(1, Ordering::AcqRel);
         let _counted = WaiterGuard(&self.shared.close_waiters);
+        // A removal the driver reported from inside a call of this phone (this
+        // thread's): that request cannot end before this returns, so waiting for
+        // it would only wait out the patience.
+        let own = IN_CALL.with(std::cell::Cell::get);
+        if own != 0 && requests.of_phone(handle).iter().any(|t| t.to_u64() == own) {
+            drop(requests);
+            self.finish(Token::from_u64(own), Err(PhoneError::OperationFailed));
+            requests = self.table();
+        }
         loop {
             let left = requests.of_phone(handle);
             if left.is_empty() && self.shared.in_transit.load(Ordering::Acquire) == 0 {
@@ -877,7 +888,14 @@ impl Provider {
                 }
             }
         }
-        op.call(&phone.session, token.to_u64());
+        // Close may have begun since the check above: a request it has not seen
+        // waits for nothing and does not reach the driver after its cancel.
+        if phone.closing.load(Ordering::SeqCst) {
+            self.table().remove(token);
+            self.requests_removed();
+            return PhoneError::InvalPhoneHandle.to_long();
+        }
+        in_call(token, || op.call(&phone.session, token.to_u64()));
         let outcome = {
             let mut requests = self.table();
             match requests.get(token).map(|r| r.stage) {
@@ -923,7 +941,13 @@ impl Provider {
             let Some(crate::queue::Waiting { token, op, due }) = next else {
                 return;
             };
-            op.call(&phone.session, token.to_u64());
+            // Its time ran out in the queue (its deadline job is late), or close
+            // began: it ends here, without the driver and without a miss.
+            if phone.closing.load(Ordering::SeqCst) || Instant::now() >= due {
+                self.finish(token, Err(PhoneError::OperationFailed));
+                continue;
+            }
+            in_call(token, || op.call(&phone.session, token.to_u64()));
             let stage = {
                 let mut requests = self.table();
                 let stage = requests.stage(token);
@@ -996,7 +1020,16 @@ impl Provider {
             Err(PhoneError::OperationFailed),
         );
         if let Ok(phone) = self.phone(request.phone) {
-            self.missed(&phone);
+            // A request that waited in the queue had less than its deadline in
+            // the driver: no miss of the driver's.
+            let driver_had = if phone.serial {
+                phone.queue.held_for(token)
+            } else {
+                None
+            };
+            if driver_had.is_none_or(|had| had >= phone.limits.request) {
+                self.missed(&phone);
+            }
             self.start_next(&phone);
         }
     }
@@ -1108,6 +1141,41 @@ impl Provider {
             button_states,
         };
         Ok(())
+    }
+}
+
+std::thread_local! {
+    /// The request whose driver call this thread is in (0: none).
+    static IN_CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a driver call of request `token`, known to this thread meanwhile.
+fn in_call(token: Token, call: impl FnOnce()) {
+    let outer = IN_CALL.with(|c| c.replace(token.to_u64()));
+    call();
+    IN_CALL.with(|c| c.set(outer));
+}
+
+/// The devices `driver` lists, as entries of the device table (`index`: the
+/// driver's place in the driver list).
+fn devices_of(driver: &StartedDriver, index: usize) -> Vec<Device> {
+    match driver.loaded.devices() {
+        Ok(devices) => devices
+            .into_iter()
+            .map(|d| Device {
+                driver: driver.name.clone(),
+                key: d.key,
+                caps: d.caps,
+                id: None,
+                present: true,
+                driver_index: index,
+                opens: Arc::default(),
+            })
+            .collect(),
+        Err(error) => {
+            tracing::error!(driver = %driver.name, "listing devices failed: {error}");
+            Vec::new()
+        }
     }
 }
 

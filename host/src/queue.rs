@@ -26,6 +26,8 @@ pub(crate) struct Waiting {
 #[derive(Debug, Default)]
 struct Inner {
     current: Option<Token>,
+    /// When the driver was given `current`.
+    since: Option<Instant>,
     waiting: VecDeque<Waiting>,
     closed: bool,
 }
@@ -82,6 +84,7 @@ impl SerialQueue {
             };
         }
         inner.current = Some(token);
+        inner.since = Some(Instant::now());
         Turn::Now
     }
 
@@ -98,10 +101,20 @@ impl SerialQueue {
         }
         let next = inner.waiting.pop_front();
         inner.current = next.as_ref().map(|w| w.token);
+        inner.since = next.as_ref().map(|_| Instant::now());
         if let Some(next) = &next {
             table.set_stage(next.token, Stage::InCall);
         }
         next
+    }
+
+    /// How long the driver has had `token`; `None` if it is not the driver's.
+    pub(crate) fn held_for(&self, token: Token) -> Option<std::time::Duration> {
+        let inner = self.lock();
+        if inner.current != Some(token) {
+            return None;
+        }
+        inner.since.map(|since| since.elapsed())
     }
 
     /// Closes the queue: what waits is handed back (to be failed), nothing is
