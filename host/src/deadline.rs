@@ -349,6 +349,34 @@ mod tests {
     }
 
     #[test]
+    fn the_timer_works_again_after_a_stop_and_an_arm_racing_it() {
+        let timer: Arc<Timer<u64>> = Arc::default();
+        let fired = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        timer.open();
+        let racer = {
+            let timer = Arc::clone(&timer);
+            std::thread::spawn(move || {
+                for token in 0..200 {
+                    timer.arm(Instant::now(), token, |_| {});
+                }
+            })
+        };
+        timer.stop();
+        racer.join().expect("joined");
+        timer.open();
+        let counted = Arc::clone(&fired);
+        timer.arm(Instant::now(), 7, move |token| {
+            counted.store(token, std::sync::atomic::Ordering::SeqCst);
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fired.load(std::sync::atomic::Ordering::SeqCst) != 7 {
+            assert!(Instant::now() < deadline, "the re-opened timer never fired");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        timer.stop();
+    }
+
+    #[test]
     fn the_executor_runs_calls_beside_a_stuck_one() {
         let executor = Executor::default();
         executor.open();
