@@ -105,6 +105,9 @@ pub(crate) struct MockSession {
     shared: Arc<Shared>,
     events: PhoneEvents,
     pending: Arc<Pending>,
+    /// Set by close: a presence fault due later is not committed for a session
+    /// that is gone (the host would never hear of it, the device would be).
+    closed: Arc<std::sync::atomic::AtomicBool>,
     requests: AtomicU32,
     /// The file lock; taken out by `close`, which releases the device.
     reservation: Mutex<Option<LockFile>>,
@@ -122,6 +125,7 @@ impl MockSession {
             shared,
             events,
             pending: Arc::default(),
+            closed: Arc::default(),
             requests: AtomicU32::new(0),
             reservation: Mutex::new(reservation),
         }
@@ -197,9 +201,12 @@ impl MockSession {
                 // A request completed later sees the device go while it is in
                 // flight: the presence fault comes just before its completion.
                 let (phone, events) = (Arc::clone(&self.phone), self.events.clone());
+                let closed = Arc::clone(&self.closed);
                 self.shared.worker.schedule(delay, move || {
                     if let Some(presence) = presence {
-                        presence.commit(&phone, &events);
+                        if !closed.load(Ordering::Acquire) {
+                            presence.commit(&phone, &events);
+                        }
                     }
                     pending.release(id);
                 });
@@ -576,6 +583,7 @@ impl Session for MockSession {
     }
 
     fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         if self.phone.fault("close") == Fault::Panic {
             panic!("mock fault: panic in close");
         }
