@@ -167,7 +167,7 @@ fn test(args: &[String]) -> ExitCode {
         ("stage the drivers as plugins", stage_plugins),
         ("run the workspace's tests", run_workspace_tests),
         (
-            "model-check the callback lane and the call gate (loom)",
+            "model-check the callback lane, the call gate and the queue (loom)",
             run_model_checks,
         ),
         ("run the conformance kit on every driver", run_conformance),
