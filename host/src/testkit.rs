@@ -147,6 +147,19 @@ pub fn wait_until(done: impl Fn(&Seen) -> bool) -> bool {
     true
 }
 
+/// Polls `done` for up to 5 s, holding nothing the callbacks need (unlike
+/// [`wait_until`], whose closure runs under the record's lock); whether it held.
+pub fn eventually(done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 /// Waits up to 5 s for `done`; panics naming `what` if it never holds.
 pub fn wait_for(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -84,10 +84,7 @@ impl Cell {
     /// The last shutdown, then the checker.
     fn finish(mut self) {
         self.finished = true;
-        assert_eq!(self.tsp().shutdown(), 0);
-        did(Did::Shutdown);
-        std::thread::sleep(Duration::from_millis(50));
-        let violations = check(Duration::from_millis(REQUEST_MS));
+        let violations = shut_down_and_check(self.tsp(), Duration::from_millis(REQUEST_MS));
         assert!(violations.is_empty(), "{violations:#?}");
     }
 }
@@ -104,18 +101,6 @@ impl Drop for Cell {
 
 fn failed() -> i32 {
     PhoneError::OperationFailed.to_long()
-}
-
-/// Waits up to 5 s for `done`.
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 fn completions_of(request_id: i32) -> Vec<i32> {

@@ -78,18 +78,6 @@ fn command(provider: &Provider, request_id: u32, handle: u64, text: &str) {
     assert_eq!(completions_of(request_id), vec![0], "`{text}` succeeded");
 }
 
-/// Polls `done` for up to 5 s (without holding what the callbacks record).
-fn eventually(done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-}
-
 fn get_status(provider: &Provider, handle: u64) -> Result<(), PhoneError> {
     let mut buf = tsp_core::var::sized_buffer(4096);
     provider.get_status(handle, &mut buf).map(drop)

@@ -194,11 +194,7 @@ fn round(
             scope.spawn(move || run_thread(tsp, device, thread_seed, per_thread));
         }
     });
-    assert_eq!(tsp.shutdown(), 0);
-    did(Did::Shutdown);
-    // Anything the host still delivers now is a violation: give it time to.
-    std::thread::sleep(Duration::from_millis(50));
-    let violations = check(Duration::from_millis(REQUEST_MS));
+    let violations = shut_down_and_check(tsp, Duration::from_millis(REQUEST_MS));
     println!("stress: round {round}: {}", tally());
     violations
 }

@@ -316,6 +316,15 @@ fn sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// The last shutdown, recorded, then the checker over everything recorded
+/// (with a moment for anything the host would wrongly deliver after it).
+pub fn shut_down_and_check(tsp: &tsp::Tsp, request_deadline: Duration) -> Vec<String> {
+    assert_eq!(tsp.shutdown(), 0);
+    did(Did::Shutdown);
+    std::thread::sleep(Duration::from_millis(50));
+    check(request_deadline)
+}
+
 /// Forgets what was recorded (a new round or cell).
 pub fn reset() {
     SEEN.lock().unwrap_or_else(|e| e.into_inner()).clear();
