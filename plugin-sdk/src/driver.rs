@@ -146,9 +146,11 @@ pub trait Driver: Send + Sync + Sized + 'static {
 /// lamp ids, modes, ranges), so a driver sees only well-formed requests; it still
 /// must not trust lengths it did not check itself.
 ///
-/// Asynchronous operations take a [`Completion`]. Completing it with an error
-/// *before returning* refuses the request: TAPI gets the negative code and no
-/// completion. Completing later, from any thread, reports through TAPI's
+/// Asynchronous operations take a [`Completion`] and must return at once: the
+/// host calls them on TAPI's own thread (or its timer's), with no deadline on
+/// the call itself, only on the completion. Work that talks to the device goes
+/// to the driver's own thread. Completing it with an error *before returning*
+/// refuses the request: TAPI gets the negative code and no completion. Completing later, from any thread, reports through TAPI's
 /// completion callback. Errors for asynchronous operations are the codes of the
 /// TSPI function: `RESOURCEUNAVAIL`, `OPERATIONFAILED`, `INVALPHONESTATE`,
 /// `OPERATIONUNAVAIL`, `NOMEM`, and the function's own (`INVALDATAID` …).
