@@ -203,10 +203,10 @@ impl MockSession {
                 let (phone, events) = (Arc::clone(&self.phone), self.events.clone());
                 let closed = Arc::clone(&self.closed);
                 self.shared.worker.schedule(delay, move || {
-                    if let Some(presence) = presence {
-                        if !closed.load(Ordering::Acquire) {
-                            presence.commit(&phone, &events);
-                        }
+                    if let Some(presence) = presence
+                        && !closed.load(Ordering::Acquire)
+                    {
+                        presence.commit(&phone, &events);
                     }
                     pending.release(id);
                 });
