@@ -53,34 +53,29 @@ impl Provider {
         }
     }
 
-    /// PHONE_STATE with one state bit, queued while `held` is held (released
-    /// once it is queued, before anything is delivered).
+    /// PHONE_STATE with one state bit, queued while `held` is held.
     pub(crate) fn notify_state_holding<G>(&self, phone: &Phone, bit: PhoneStates, held: G) {
         let delivery = phone
             .filter()
             .states
             .contains(bit)
-            .then(|| Delivery::Event {
-                proc_: phone.event_proc,
-                ht_phone: phone.ht_phone,
-                msg: PhoneMessage::State.code(),
-                params: [bit.bits() as usize, 0, 0],
-                phone: phone.handle,
-            });
+            .then(|| event_delivery(phone, PhoneMessage::State, [bit.bits() as usize, 0, 0]));
+        self.submit_holding(delivery, held);
+    }
+
+    /// Queues `deliveries` while `held` is held, releasing it once they are
+    /// queued and before any is delivered (a TAPI call from inside the callback
+    /// may need what it guards): what `held` guards and the order TAPI hears it
+    /// cannot differ between threads.
+    fn submit_holding<G>(&self, deliveries: impl IntoIterator<Item = Delivery>, held: G) {
         let held = std::cell::Cell::new(Some(held));
         self.shared
             .lane
-            .submit_all_then(delivery, &|| drop(held.take()));
+            .submit_all_then(deliveries, &|| drop(held.take()));
     }
 
     fn deliver_event(&self, phone: &Phone, msg: PhoneMessage, params: [usize; 3]) {
-        self.shared.lane.submit(Delivery::Event {
-            proc_: phone.event_proc,
-            ht_phone: phone.ht_phone,
-            msg: msg.code(),
-            params,
-            phone: phone.handle,
-        });
+        self.shared.lane.submit(event_delivery(phone, msg, params));
     }
 
     /// A button the device reports both ways. A DOWN of a button already down is
@@ -164,9 +159,7 @@ impl Provider {
     }
 
     /// Queues button messages while the caller still holds the phone's pressed
-    /// list, so what that list says and the order TAPI hears it cannot differ
-    /// between threads; the list is released once they are queued, before any
-    /// is delivered (a TAPI call from inside the callback may need it).
+    /// list (see `submit_holding`).
     fn deliver_buttons(
         &self,
         phone: &Phone,
@@ -176,18 +169,9 @@ impl Provider {
         let filter = phone.filter();
         let deliveries = buttons.iter().filter_map(|&(id, mode, state)| {
             let (msg, params) = message_for(&filter, button_event(id, mode, state))?;
-            Some(Delivery::Event {
-                proc_: phone.event_proc,
-                ht_phone: phone.ht_phone,
-                msg: msg.code(),
-                params,
-                phone: phone.handle,
-            })
+            Some(event_delivery(phone, msg, params))
         });
-        let held = std::cell::Cell::new(Some(pressed));
-        self.shared
-            .lane
-            .submit_all_then(deliveries, &|| drop(held.take()));
+        self.submit_holding(deliveries, pressed);
     }
 
     /// PHONESTATE_RINGMODE when the mode changed (with the new mode),
@@ -261,6 +245,17 @@ impl Provider {
             }
         }
         self.notify_state(phone, PhoneStates::CAPSCHANGE, 0);
+    }
+}
+
+/// PHONEEVENT `msg` for the phone's htPhone.
+fn event_delivery(phone: &Phone, msg: PhoneMessage, params: [usize; 3]) -> Delivery {
+    Delivery::Event {
+        proc_: phone.event_proc,
+        ht_phone: phone.ht_phone,
+        msg: msg.code(),
+        params,
+        phone: phone.handle,
     }
 }
 
