@@ -8,6 +8,8 @@ use std::collections::BinaryHeap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+
+use crate::gate::{CallGate, Refused};
 use std::time::{Duration, Instant};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -192,6 +194,15 @@ struct Idle {
     sender: SyncSender<Option<Job>>,
 }
 
+/// Why a call through a gate did not give its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failed {
+    /// The gate did not let it in.
+    Refused(Refused),
+    /// It ran, and missed its deadline or found no thread.
+    Missed(Missed),
+}
+
 /// Why a call did not give its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Missed {
@@ -224,6 +235,27 @@ impl Executor {
             let _ = answer.send(call());
         })?;
         result.recv_timeout(deadline).map_err(|_| Missed::Deadline)
+    }
+
+    /// `call` through `gate`, within `deadline`: refused by the gate, or run
+    /// and waited for; a call that misses its deadline is abandoned at the gate
+    /// (it stays counted as stuck until it returns).
+    pub(crate) fn call_through<T: Send + 'static>(
+        &self,
+        gate: &Arc<CallGate>,
+        deadline: Duration,
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Failed> {
+        let pass = gate.enter().map_err(Failed::Refused)?;
+        let on_thread = pass.share();
+        let answer = self.call(deadline, move || {
+            let _returned = on_thread;
+            call()
+        });
+        if matches!(answer, Err(Missed::Deadline)) {
+            pass.abandon();
+        }
+        answer.map_err(Failed::Missed)
     }
 
     /// Runs `job` on a call thread without waiting for it.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
 
-use crate::deadline::Missed;
+use crate::deadline::{Failed, Missed};
 use crate::gate::Refused;
 use crate::phone::{AWAY, DECLARED_AWAY, Op, PRESENT, Phone, PhoneHandle};
 use crate::provider::{Due, Provider, StartedDriver};
@@ -37,36 +37,31 @@ impl Provider {
         phone: &Arc<Phone>,
         call: impl FnOnce(&Phone) -> Result<T, PhoneError> + Send + 'static,
     ) -> Result<T, PhoneError> {
-        let pass = match phone.calls.enter() {
-            Ok(pass) => pass,
-            Err(Refused::Closed) => return Err(PhoneError::InvalPhoneHandle),
-            Err(Refused::Stuck) => {
-                tracing::warn!(
-                    handle = phone.handle,
-                    "an earlier call is stuck in the driver"
-                );
-                self.missed(phone);
-                return Err(PhoneError::OperationFailed);
-            }
-        };
         let owned = Arc::clone(phone);
-        let on_thread = pass.share();
-        let answer = self.shared.executor.call(phone.limits.call, move || {
-            let _returned = on_thread;
-            call(&owned)
-        });
+        let answer =
+            self.shared
+                .executor
+                .call_through(&phone.calls, phone.limits.call, move || call(&owned));
         match answer {
             Ok(result) => {
                 self.answered(phone);
                 result
             }
-            Err(Missed::Deadline) => {
-                pass.abandon();
+            Err(Failed::Refused(Refused::Closed)) => Err(PhoneError::InvalPhoneHandle),
+            Err(Failed::Refused(Refused::Stuck)) => {
+                tracing::warn!(
+                    handle = phone.handle,
+                    "an earlier call is stuck in the driver"
+                );
+                self.missed(phone);
+                Err(PhoneError::OperationFailed)
+            }
+            Err(Failed::Missed(Missed::Deadline)) => {
                 tracing::warn!(handle = phone.handle, "driver call past its deadline");
                 self.missed(phone);
                 Err(PhoneError::OperationFailed)
             }
-            Err(Missed::NoThread) => Err(PhoneError::OperationFailed),
+            Err(Failed::Missed(Missed::NoThread)) => Err(PhoneError::OperationFailed),
         }
     }
 

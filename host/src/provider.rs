@@ -15,10 +15,10 @@ use tsp_plugin_sdk::host::{HostCallbacks, LoadedDriver, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
 use crate::config::{Config, ConfigError, ConfigSource};
-use crate::deadline::Missed;
+use crate::deadline::{Failed, Missed};
 use crate::lane::{Delivery, Lane};
 use crate::phone::{Filter, Op, Phone, PhoneHandle, PhoneTable};
-use crate::requests::{Requests, Stage, Token};
+use crate::requests::{Request, Requests, Stage, Token};
 use crate::tapi::{CompletionProc, EventProc};
 
 /// How long close waits for a driver to complete what it cancelled before the host
@@ -600,29 +600,27 @@ impl Provider {
         device: &Device,
         handle: PhoneHandle,
     ) -> Result<(tsp_plugin_sdk::host::OpenSession, Option<(u32, u32)>), PhoneError> {
-        let pass = device.opens.enter().map_err(|_| {
-            tracing::warn!(key = device.key, "an earlier open is stuck in the driver");
-            PhoneError::OperationFailed
-        })?;
-        let on_thread = pass.share();
         let opener = Arc::clone(driver);
         let key = device.key.clone();
-        let opened = self.shared.executor.call(driver.limits.call, move || {
-            let _returned = on_thread;
-            let session = opener.loaded.open(&key, handle)?;
-            let ring = session.get_ring().ok();
-            Ok::<_, tsp_plugin_sdk::DriverError>((session, ring))
-        });
+        let opened =
+            self.shared
+                .executor
+                .call_through(&device.opens, driver.limits.call, move || {
+                    let session = opener.loaded.open(&key, handle)?;
+                    let ring = session.get_ring().ok();
+                    Ok::<_, tsp_plugin_sdk::DriverError>((session, ring))
+                });
         match opened {
             Ok(Ok(opened)) => Ok(opened),
             Ok(Err(error)) => {
                 tracing::info!(key = device.key, "the driver refused the open: {error}");
                 Err(error.code)
             }
-            Err(missed) => {
-                if missed == Missed::Deadline {
-                    pass.abandon();
-                }
+            Err(Failed::Refused(_)) => {
+                tracing::warn!(key = device.key, "an earlier open is stuck in the driver");
+                Err(PhoneError::OperationFailed)
+            }
+            Err(Failed::Missed(missed)) => {
                 tracing::warn!(key = device.key, ?missed, "open past its deadline");
                 Err(PhoneError::OperationFailed)
             }
@@ -750,25 +748,35 @@ impl Provider {
 
     /// Removes a request and delivers its completion, if it is still there.
     pub(crate) fn finish(&self, token: Token, result: Result<(), PhoneError>) {
-        let removed = {
-            let mut requests = self.table();
-            let removed = requests.remove(token);
-            if removed.is_some() {
-                self.in_transit();
-            }
-            removed
-        };
+        let removed = self.take_for_delivery(&mut self.table(), token);
         self.requests_removed();
         if let Some(request) = removed {
             self.deliver_completion(request.request_id, request.phone, result);
         }
     }
 
-    /// A request left the table and its completion is on its way to the lane:
-    /// counted under the table's lock, so a close that finds the table empty
-    /// still waits for that completion to be queued before it flushes.
+    /// Takes a request out of the table for its completion to be delivered:
+    /// counted as on its way to the lane under the table's lock, so a close that
+    /// finds the table empty still waits for that completion to be queued
+    /// before it flushes. `deliver_completion` uncounts it.
+    fn take_for_delivery(&self, requests: &mut Requests, token: Token) -> Option<Request> {
+        let removed = requests.remove(token);
+        if removed.is_some() {
+            self.in_transit();
+        }
+        removed
+    }
+
     fn in_transit(&self) {
         self.shared.in_transit.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A request refused because its phone is closing: out of the table, no
+    /// completion.
+    fn refuse_closed(&self, token: Token) -> i32 {
+        self.table().remove(token);
+        self.requests_removed();
+        PhoneError::InvalPhoneHandle.to_long()
     }
 
     /// Submits the completion of a request counted by `in_transit`.
@@ -856,9 +864,7 @@ impl Provider {
         // and waits for it, one that began after is seen here. Either way no
         // request reaches a session that is closing.
         if phone.closing.load(Ordering::SeqCst) {
-            self.table().remove(token);
-            self.requests_removed();
-            return PhoneError::InvalPhoneHandle.to_long();
+            return self.refuse_closed(token);
         }
         if phone.serial {
             let due = Instant::now() + phone.limits.request;
@@ -869,31 +875,23 @@ impl Provider {
             };
             match phone.queue.offer(&self.shared.requests, token, waiting) {
                 crate::queue::Turn::Now => {}
-                crate::queue::Turn::Queued => {
+                turn @ (crate::queue::Turn::Queued | crate::queue::Turn::QueuedStartNext) => {
                     // TAPI waits from now: the deadline counts the time in the queue.
                     self.arm(due, Due::Request(token));
-                    return request_id as i32;
-                }
-                crate::queue::Turn::QueuedStartNext => {
-                    self.arm(due, Due::Request(token));
-                    self.start_next(phone);
+                    if matches!(turn, crate::queue::Turn::QueuedStartNext) {
+                        self.start_next(phone);
+                    }
                     return request_id as i32;
                 }
                 // Closed under the queue's lock, which close takes to empty it:
                 // nothing is queued behind close's back.
-                crate::queue::Turn::Closed => {
-                    self.table().remove(token);
-                    self.requests_removed();
-                    return PhoneError::InvalPhoneHandle.to_long();
-                }
+                crate::queue::Turn::Closed => return self.refuse_closed(token),
             }
         }
         // Close may have begun since the check above: a request it has not seen
         // waits for nothing and does not reach the driver after its cancel.
         if phone.closing.load(Ordering::SeqCst) {
-            self.table().remove(token);
-            self.requests_removed();
-            return PhoneError::InvalPhoneHandle.to_long();
+            return self.refuse_closed(token);
         }
         in_call(token, || op.call(&phone.session, token.to_u64()));
         let outcome = {
@@ -997,13 +995,7 @@ impl Provider {
         let request = {
             let mut requests = self.table();
             match requests.stage(token) {
-                Some(Stage::Running) => {
-                    let removed = requests.remove(token);
-                    if removed.is_some() {
-                        self.in_transit();
-                    }
-                    removed
-                }
+                Some(Stage::Running) => self.take_for_delivery(&mut requests, token),
                 Some(Stage::Queued) => {
                     drop(requests);
                     return self.expire_queued(token);
@@ -1064,8 +1056,7 @@ impl Provider {
                     return;
                 }
                 Stage::Running => {
-                    requests.remove(token);
-                    self.in_transit();
+                    self.take_for_delivery(&mut requests, token);
                     request
                 }
                 Stage::Queued | Stage::CompletedInCall(_) => return,
