@@ -35,22 +35,26 @@ fn button_of(phone: &Phone, id: u32) -> Result<usize, PhoneError> {
 /// the terminator. An odd size, no terminator inside `dwSize`, or an unpaired
 /// surrogate is refused; the text ends at the first NUL.
 pub fn display_text(bytes: &[u8]) -> Result<Vec<u16>, PhoneError> {
+    display_units(bytes, usize::MAX)
+}
+
+/// [`display_text`], keeping at most `keep` units: the whole text is checked,
+/// but the host holds no more of it than the display has room for.
+fn display_units(bytes: &[u8], keep: usize) -> Result<Vec<u16>, PhoneError> {
     if !bytes.len().is_multiple_of(2) {
         return Err(PhoneError::InvalParam);
     }
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let end = units
-        .iter()
-        .position(|&u| u == 0)
-        .ok_or(PhoneError::InvalParam)?;
-    let text = units[..end].to_vec();
-    if char::decode_utf16(text.iter().copied()).any(|c| c.is_err()) {
+    let units = || {
+        bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+    };
+    let end = units().position(|u| u == 0).ok_or(PhoneError::InvalParam)?;
+    if char::decode_utf16(units().take(end)).any(|c| c.is_err()) {
         return Err(PhoneError::InvalParam);
     }
-    Ok(text)
+    // One unit past `keep`, so `cut_to` still sees a pair it must not split.
+    Ok(units().take(end.min(keep.saturating_add(1))).collect())
 }
 
 /// Cuts `text` (UTF-16 units) to the `room` cells left on the display, never
@@ -92,7 +96,7 @@ impl Provider {
         self.with_phone(handle, request_id, |phone| {
             let display = phone.caps().display.ok_or(PhoneError::OperationUnavail)?;
             let room = room_from(display, row, column)?;
-            let units = display_text(text)?;
+            let units = display_units(text, room)?;
             Ok(Op::SetDisplay {
                 row,
                 column,
@@ -417,6 +421,21 @@ mod tests {
             display_text(&utf16("ab\0cd")),
             Ok(vec![97, 98]),
             "ends at the first NUL"
+        );
+    }
+
+    #[test]
+    fn set_display_keeps_no_more_than_the_room_and_checks_it_all() {
+        let kept = display_units(&utf16(&"x".repeat(100_000)), 32).expect("valid");
+        assert_eq!(kept.len(), 33, "the room and one unit to see a pair");
+        assert_eq!(cut_to(&kept, 32), "x".repeat(32));
+        let mut bad = utf16(&"x".repeat(1000));
+        bad.truncate(bad.len() - 2);
+        bad.extend([0x00, 0xD8, 0, 0]);
+        assert_eq!(
+            display_units(&bad, 4),
+            Err(PhoneError::InvalParam),
+            "checked past what is kept"
         );
     }
 

@@ -811,8 +811,13 @@ impl Provider {
             Ok(phone) => phone,
             Err(error) => return error.to_long(),
         };
-        if data_id as usize >= phone.caps().set_data.len() {
+        let Some(&area) = phone.caps().set_data.get(data_id as usize) else {
             return PhoneError::InvalDataId.to_long();
+        };
+        // Refused before anything is copied or queued: no request makes the
+        // host hold more than the caps say (the design's answer for oversize).
+        if data.len() > area as usize {
+            return PhoneError::OperationFailed.to_long();
         }
         self.request(
             &phone,
@@ -1078,18 +1083,20 @@ impl Provider {
         buf: &mut [u8],
     ) -> Result<(), PhoneError> {
         let phone = self.phone(handle)?;
-        if data_id as usize >= phone.caps().get_data.len() {
+        let Some(&area) = phone.caps().get_data.get(data_id as usize) else {
             return Err(PhoneError::InvalDataId);
-        }
+        };
         if phone.is_disconnected() {
             return Err(PhoneError::InvalPhoneState);
         }
-        let size = buf.len();
+        // TAPI's buffer may be far larger than the area: read (and allocate)
+        // at most the area, and leave the rest of the buffer as it was.
+        let size = buf.len().min(area as usize);
         let data = self.sync_call(&phone, move |phone| {
             let mut data = vec![0u8; size];
             phone.session.get_data(data_id, &mut data).map(|()| data)
         })?;
-        buf.copy_from_slice(&data);
+        buf[..size].copy_from_slice(&data);
         Ok(())
     }
 
