@@ -207,6 +207,35 @@ impl Drop for Simulator {
     }
 }
 
+/// How long a write may wait for the port side to make room before the bytes are
+/// given up (nobody reads the port).
+const WRITE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Writes all of `bytes`: the descriptor is non-blocking (it shares the reader's
+/// file description), so a full pty buffer is waited out instead of cutting a
+/// line short; after [`WRITE_PATIENCE`] without progress the rest is dropped.
+fn write_fully(file: &mut File, mut bytes: &[u8]) {
+    let mut waited_since = None;
+    while !bytes.is_empty() {
+        match file.write(bytes) {
+            Ok(0) => return,
+            Ok(n) => {
+                bytes = &bytes[n..];
+                waited_since = None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let since = *waited_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > WRITE_PATIENCE {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
 fn write_line(writer: &Mutex<Option<File>>, text: &str, verbose: bool) {
     let bytes = if verbose {
         format!("\r\n{text}\r\n")
@@ -214,8 +243,7 @@ fn write_line(writer: &Mutex<Option<File>>, text: &str, verbose: bool) {
         format!("{text}\r\n")
     };
     if let Some(file) = lock(writer).as_mut() {
-        let _ = file.write_all(bytes.as_bytes());
-        let _ = file.flush();
+        write_fully(file, bytes.as_bytes());
     }
 }
 
@@ -230,7 +258,7 @@ fn write_final(writer: &Mutex<Option<File>>, text: &str, verbose: bool) {
         other => other,
     };
     if let Some(file) = lock(writer).as_mut() {
-        let _ = file.write_all(format!("{code}\r").as_bytes());
+        write_fully(file, format!("{code}\r").as_bytes());
     }
 }
 
@@ -259,7 +287,7 @@ fn serve(mut reader: File, state: &Mutex<State>, writer: &Mutex<Option<File>>, s
             if lock(state).echo
                 && let Some(file) = lock(writer).as_mut()
             {
-                let _ = file.write_all(&[byte]);
+                write_fully(file, &[byte]);
             }
             match byte {
                 b'\r' => {
