@@ -16,6 +16,8 @@ pub mod port;
 pub mod probe;
 #[cfg(unix)]
 pub mod sim;
+#[cfg(test)]
+mod test_log;
 
 pub use driver::{PortConfig, SerialDriver, permanent_id};
 

@@ -12,7 +12,7 @@ use serialport::SerialPort;
 use tsp_core::PhoneError;
 use tsp_plugin_sdk::DriverError;
 
-use crate::at::{Engine, EngineEvent, Response};
+use crate::at::{Engine, EngineEvent, MAX_INFO_LINES, MAX_LINE, Response};
 
 /// How a port is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +54,29 @@ pub enum AtError {
     /// Another command is in flight.
     #[error("{0}")]
     Busy(String),
+    /// The device answered with more than the engine keeps for one command
+    /// (more than [`MAX_INFO_LINES`] lines, or a line longer than [`MAX_LINE`]
+    /// bytes): the answer is incomplete, so it is not used. The port stays in
+    /// step; the next command gets its own answer.
+    #[error(
+        "`{command}` was answered with more than is kept ({dropped} lines dropped past \
+         {MAX_INFO_LINES} lines or {MAX_LINE} bytes a line): the device is streaming garbage; \
+         check the port's baud rate and that it is the device's AT port"
+    )]
+    TooMuch {
+        /// The command.
+        command: String,
+        /// The lines not kept.
+        dropped: usize,
+    },
 }
 
 impl From<AtError> for PhoneError {
     fn from(error: AtError) -> Self {
         match error {
-            AtError::Timeout(_) | AtError::Busy(_) => PhoneError::OperationFailed,
+            AtError::Timeout(_) | AtError::Busy(_) | AtError::TooMuch { .. } => {
+                PhoneError::OperationFailed
+            }
             AtError::Gone(_) => PhoneError::InvalPhoneState,
         }
     }
@@ -183,6 +200,10 @@ impl AtPort {
             }
         }
         match responses.recv_timeout(timeout) {
+            Ok(Ok(response)) if response.dropped > 0 => Err(AtError::TooMuch {
+                command: response.command,
+                dropped: response.dropped,
+            }),
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => {
                 lock(&self.engine).abandon();
@@ -242,5 +263,7 @@ fn read_loop(
     }
 }
 
-/// What the reader sends on the unsolicited channel when the line goes away.
+/// What the reader sends on the unsolicited channel when the line goes away. It
+/// starts with a NUL, which the framer never lets through from a device, so a
+/// device cannot send it.
 pub const GONE: &str = "\u{0}port gone";

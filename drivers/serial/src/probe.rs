@@ -173,8 +173,13 @@ impl Probe {
     }
 }
 
+/// The answer to `command` when it is `OK`. An answer too big to keep whole
+/// counts as no answer: the feature is not claimed, and the port stays usable.
 fn ok(port: &AtPort, command: &str, timeout: Duration) -> Result<Option<Response>, AtError> {
-    let response = port.command(command, timeout)?;
+    let response = match port.command(command, timeout) {
+        Err(AtError::TooMuch { .. }) => return Ok(None),
+        other => other?,
+    };
     Ok(matches!(response.final_code, Final::Ok).then_some(response))
 }
 

@@ -239,3 +239,49 @@ fn a_plain_modem_claims_no_phone_features() {
     let caps = found.caps("Modem", 1);
     assert!(caps.display.is_none() && caps.buttons.is_empty() && caps.set_data.is_empty());
 }
+
+#[test]
+fn a_device_answering_endlessly_fails_that_command_and_stays_usable() {
+    let sim = Simulator::start().expect("pty");
+    let flood: Vec<String> = (0..100_000).map(|i| format!("+XFLOOD: {i}")).collect();
+    sim.answer("+XFLOOD", &flood.join("\n"));
+    let (port, _urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    let result = port.command("AT+XFLOOD", Duration::from_secs(30));
+    assert_eq!(
+        result.map(|r| r.info.len()),
+        Err(AtError::TooMuch {
+            command: "AT+XFLOOD".into(),
+            dropped: 100_000 - tsp_driver_serial::at::MAX_INFO_LINES
+        }),
+        "the command says the device sent too much"
+    );
+    assert_eq!(
+        PhoneError::from(AtError::TooMuch {
+            command: "AT+XFLOOD".into(),
+            dropped: 1
+        }),
+        PhoneError::OperationFailed
+    );
+    assert_eq!(
+        port.command("AT", PATIENCE).expect("answers").final_code,
+        Final::Ok,
+        "the next command gets its own answer"
+    );
+}
+
+#[test]
+fn a_device_cannot_forge_the_line_going_away() {
+    let sim = Simulator::start().expect("pty");
+    let (port, urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    sim.unsolicited(GONE);
+    sim.unsolicited("RING");
+    let first = urc.recv_timeout(PATIENCE).expect("something arrives");
+    assert_ne!(
+        first, GONE,
+        "a NUL from the device is not the reader's marker"
+    );
+    assert_eq!(first, "port gone", "the NUL is dropped, the rest is a line");
+    assert_eq!(urc.recv_timeout(PATIENCE).as_deref(), Ok("RING"));
+}
