@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tsp_core::{ButtonInfo, PhoneCaps, PhoneError, PhoneStatus, VarString, var::sized_buffer};
-use tspd::{ACCESS_DENIED, error_name};
+use tspd::{ACCESS_DENIED, LIMITS_EXCEEDED, error_name};
+
+const LIMITS_TEXT: &str = "tspd is answering as many calls as it will at once; try again shortly";
 use zbus::message::{Header, Message};
 use zbus::names::ErrorName;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
+use crate::pool::{self, Refused, Urgency};
 use crate::service::{Fault, Service, VERSION};
 
 impl zbus::DBusError for Fault {
@@ -19,6 +22,7 @@ impl zbus::DBusError for Fault {
         let message = match self {
             Fault::Phone(error) => error.to_string(),
             Fault::AccessDenied(why) => why.clone(),
+            Fault::LimitsExceeded => LIMITS_TEXT.to_owned(),
         };
         Message::error(call, self.name())?.build(&(message,))
     }
@@ -27,6 +31,7 @@ impl zbus::DBusError for Fault {
         let name = match self {
             Fault::Phone(error) => error_name(*error),
             Fault::AccessDenied(_) => ACCESS_DENIED.to_owned(),
+            Fault::LimitsExceeded => LIMITS_EXCEEDED.to_owned(),
         };
         ErrorName::try_from(name).unwrap_or_else(|_| {
             ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.Failed")
@@ -39,6 +44,7 @@ impl zbus::DBusError for Fault {
         match self {
             Fault::Phone(_) => None,
             Fault::AccessDenied(why) => Some(why),
+            Fault::LimitsExceeded => Some(LIMITS_TEXT),
         }
     }
 }
@@ -52,20 +58,27 @@ impl From<zbus::Error> for Fault {
 
 type Dict = HashMap<String, OwnedValue>;
 
-/// Runs `work` on a thread of its own and awaits it: host calls block. A panic
-/// there (a bug) fails this call with `OPERATIONFAILED`; the daemon goes on.
+/// Runs `work` on a pool thread and awaits it: host calls block. A panic there
+/// (a bug) fails this call with `OPERATIONFAILED`; the daemon goes on. When
+/// every thread is busy the call is answered `LimitsExceeded` at once.
 async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Fault> + Send + 'static,
 ) -> Result<T, Fault> {
+    on_pool(work, Urgency::Refusable).await
+}
+
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Fault> + Send + 'static,
+    urgency: Urgency,
+) -> Result<T, Fault> {
     let (sender, receiver) = async_channel::bounded(1);
-    let spawned = std::thread::Builder::new()
-        .name("tspd-call".into())
-        .spawn(move || {
-            let _ = sender.try_send(work());
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start a thread for a call");
-        return Err(Fault::Phone(PhoneError::NoMem));
+    let job = Box::new(move || {
+        let _ = sender.try_send(work());
+    });
+    match pool::submit(job, urgency) {
+        Ok(()) => {}
+        Err(Refused::Full) => return Err(Fault::LimitsExceeded),
+        Err(Refused::NoThread) => return Err(Fault::Phone(PhoneError::NoMem)),
     }
     receiver.recv().await.unwrap_or_else(|_| {
         tracing::error!("a call panicked inside the host");
@@ -180,18 +193,18 @@ impl PhoneObject {
         header: &Header<'_>,
         start: impl FnOnce(&tsp_host::Provider, u32, tsp_host::PhoneHandle) -> i32 + Send + 'static,
     ) -> Result<(), Fault> {
-        let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
+        let _call = self.service.call(&caller)?;
         let completion = {
             let (service, caller) = (service.clone(), caller.clone());
             off_thread(move || service.request(id, &caller, start)).await?
         };
         let result = completion.recv().await;
-        let _ = off_thread(move || {
+        let released = move || {
             service.release(id, &caller);
             Ok(())
-        })
-        .await;
+        };
+        let _ = on_pool(released, Urgency::Must).await;
         match result {
             Ok(0) => Ok(()),
             Ok(code) => Err(Fault::Phone(
@@ -210,8 +223,8 @@ impl PhoneObject {
         + Send
         + 'static,
     ) -> Result<T, Fault> {
-        let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
+        let _call = self.service.call(&caller)?;
         off_thread(move || service.query(id, &caller, query)).await
     }
 }
@@ -276,8 +289,8 @@ impl PhoneObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), Fault> {
-        let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
+        let _call = self.service.call(&caller)?;
         off_thread(move || service.open(id, &caller)).await?;
         self.owner_changed(&emitter).await?;
         Ok(())
@@ -289,8 +302,8 @@ impl PhoneObject {
         #[zbus(header)] header: Header<'_>,
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<(), Fault> {
-        let _call = self.service.call();
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(&header));
+        let _call = self.service.call(&caller)?;
         off_thread(move || service.close(id, &caller)).await?;
         self.owner_changed(&emitter).await?;
         Ok(())
@@ -328,8 +341,11 @@ impl PhoneObject {
         data_id: u32,
         size: u32,
     ) -> Result<Vec<u8>, Fault> {
+        // The client's size is untrusted: no more than the area is allocated.
+        let area = self.service.get_data_area(self.device_id, data_id);
+        let size = (size as usize).min(area.unwrap_or(0));
         self.query(&header, move |p, h| {
-            let mut buf = vec![0; size as usize];
+            let mut buf = vec![0; size];
             p.get_data(h, data_id, &mut buf).map(|()| buf)
         })
         .await

@@ -17,6 +17,13 @@
 //!   and [`ACCESS_DENIED`] for requests on it. A `PHONEERR_*` comes back as the
 //!   error [`error_name`] (`org.tsprs.Telephony1.Error.InvalDataId` …) with the
 //!   code's meaning as its message.
+//! - `Button`, `State` (but for the presence changes CONNECTED and DISCONNECTED),
+//!   `Closed` and `DeviceEvent` of a phone go to the client that holds it only
+//!   (unicast signals): another local user cannot read its keypad. Presence,
+//!   `PhoneCreated` and `PhoneRemoved` are broadcast.
+//! - Bounds: GetData returns at most the data area (whatever `size` asks),
+//!   SetData longer than its area is `OPERATIONFAILED`; when tspd is already
+//!   running its most calls at once, a call is answered [`LIMITS_EXCEEDED`].
 
 use tsp_core::PhoneError;
 
@@ -32,6 +39,9 @@ pub const MANAGER_INTERFACE: &str = "org.tsprs.Telephony1.Manager";
 pub const ERROR_PREFIX: &str = "org.tsprs.Telephony1.Error";
 /// The error for a request on a phone another client opened.
 pub const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+
+/// The error of a call tspd has no room for (too many calls at once).
+pub const LIMITS_EXCEEDED: &str = "org.freedesktop.DBus.Error.LimitsExceeded";
 
 /// The object path of the phone with TAPI device id `device_id`.
 pub fn phone_path(device_id: u32) -> String {

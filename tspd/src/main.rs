@@ -5,6 +5,7 @@
 //! closed, the name released, exit status 0.
 
 mod bus;
+mod pool;
 mod service;
 mod tapi;
 
@@ -122,7 +123,7 @@ fn serve(options: &Options) -> Result<(), String> {
         let (connection, service) = (connection.clone(), Arc::clone(&service));
         std::thread::Builder::new()
             .name("tspd-events".into())
-            .spawn(move || pump_events(&connection, &service, &events))
+            .spawn(move || pump_events(&connection, &service, events))
             .map_err(|e| e.to_string())?
     };
     watch_clients(&connection, &service)?;
@@ -208,11 +209,7 @@ fn watch_clients(connection: &Connection, service: &Arc<Service>) -> Result<(), 
 
 /// Turns the host's events into signals, and phones that come and go into
 /// objects that appear and disappear.
-fn pump_events(
-    connection: &Connection,
-    service: &Arc<Service>,
-    events: &std::sync::mpsc::Receiver<tapi::Event>,
-) {
+fn pump_events(connection: &Connection, service: &Arc<Service>, events: tapi::Events) {
     for event in events {
         let Some(message) = PhoneMessage::from_code(event.msg) else {
             continue;
@@ -224,47 +221,66 @@ fn pump_events(
             (0, _) => Ok(()),
             (ht, message) => {
                 let device_id = (ht - 1) as u32;
-                let path = phone_path(device_id);
-                let emit = |name: &str, body: &(u32, u32, u32)| {
-                    connection.emit_signal(None::<&str>, path.as_str(), PHONE_INTERFACE, name, body)
-                };
-                match message {
-                    PhoneMessage::Button => emit("Button", &(p1, p2, p3)),
-                    PhoneMessage::DevSpecific => emit("DeviceEvent", &(p1, p2, p3)),
-                    PhoneMessage::State => {
-                        let presence = [PhoneStates::CONNECTED, PhoneStates::DISCONNECTED]
-                            .into_iter()
-                            .find(|s| s.bits() == p1);
-                        if let Some(presence) = presence {
-                            service.set_connected(device_id, presence == PhoneStates::CONNECTED);
-                            property_changed(connection, device_id, Property::Connected);
-                        }
-                        connection.emit_signal(
-                            None::<&str>,
-                            path.as_str(),
-                            PHONE_INTERFACE,
-                            "State",
-                            &(p1, p2),
-                        )
-                    }
-                    PhoneMessage::Close => {
-                        service.forget(device_id);
-                        connection.emit_signal(
-                            None::<&str>,
-                            path.as_str(),
-                            PHONE_INTERFACE,
-                            "Closed",
-                            &(),
-                        )
-                    }
-                    _ => Ok(()),
-                }
+                phone_signal(connection, service, device_id, message, [p1, p2, p3])
             }
         };
         if let Err(error) = result {
             tracing::warn!(%error, "a signal was not sent");
         }
     }
+}
+
+/// Sends a phone's event as its signal: presence to everyone, the rest to the
+/// client that holds the phone only, so no other local user can read its keys.
+fn phone_signal(
+    connection: &Connection,
+    service: &Service,
+    device_id: u32,
+    message: PhoneMessage,
+    [p1, p2, p3]: [u32; 3],
+) -> zbus::Result<()> {
+    let path = phone_path(device_id);
+    let owner = service.owner(device_id);
+    let send = |to: Option<&str>, name: &str, body: Body| match body {
+        Body::Three(b) => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &b),
+        Body::Two(b) => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &b),
+        Body::Empty => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &()),
+    };
+    // Nobody holds the phone (it closed meanwhile): nobody may hear it.
+    let to_owner = |name: &str, body: Body| match &owner {
+        Some(owner) => send(Some(owner.as_str()), name, body),
+        None => Ok(()),
+    };
+    match message {
+        PhoneMessage::Button => to_owner("Button", Body::Three((p1, p2, p3))),
+        PhoneMessage::DevSpecific => to_owner("DeviceEvent", Body::Three((p1, p2, p3))),
+        PhoneMessage::State => {
+            let presence = [PhoneStates::CONNECTED, PhoneStates::DISCONNECTED]
+                .into_iter()
+                .find(|s| s.bits() == p1);
+            match presence {
+                Some(presence) => {
+                    service.set_connected(device_id, presence == PhoneStates::CONNECTED);
+                    property_changed(connection, device_id, Property::Connected);
+                    send(None, "State", Body::Two((p1, p2)))
+                }
+                None => to_owner("State", Body::Two((p1, p2))),
+            }
+        }
+        PhoneMessage::Close => {
+            service.forget(device_id);
+            to_owner("Closed", Body::Empty)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The bodies of the phone signals.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    Three((u32, u32, u32)),
+    Two((u32, u32)),
+    Empty,
 }
 
 /// A phone property whose change is announced with PropertiesChanged.

@@ -1,9 +1,10 @@
 //! The host tspd embeds, and who owns which phone.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tsp_core::{ButtonModes, ButtonStates, PhoneError, TspiVersion};
@@ -21,6 +22,8 @@ pub(crate) enum Fault {
     Phone(PhoneError),
     /// Another client owns the phone.
     AccessDenied(String),
+    /// tspd is running as many calls as it will at once.
+    LimitsExceeded,
 }
 
 impl From<PhoneError> for Fault {
@@ -53,12 +56,31 @@ struct Opened {
     borrowed: u32,
 }
 
+/// A phone in the table of held phones: being opened (the driver's open runs
+/// without the table's lock) or open.
+#[derive(Debug, Clone)]
+enum Slot {
+    Opening,
+    Opened(Opened),
+}
+
+/// The most method calls in progress at once; beyond it a call is answered
+/// `LimitsExceeded` at once, so a flooding client costs bounded memory.
+pub(crate) const MAX_CALLS: usize = 1024;
+
+/// The most calls one client may have in progress at once: fewer than the call
+/// threads, so one client cannot take them all.
+pub(crate) const MAX_CALLS_PER_CLIENT: usize = 16;
+
 /// The host and the phones clients hold.
 pub(crate) struct Service {
     provider: Provider,
-    open: Mutex<HashMap<u32, Opened>>,
+    open: Mutex<HashMap<u32, Slot>>,
+    /// Signalled when an open ends, for calls waiting on that phone.
+    settled: Condvar,
     disconnected: Mutex<Vec<u32>>,
     in_flight: AtomicUsize,
+    per_client: Mutex<HashMap<String, usize>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -67,12 +89,23 @@ impl std::fmt::Debug for Service {
     }
 }
 
-/// Counts a method call until it has replied, so shutdown can wait for replies.
-pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+/// Counts a method call until it has replied, so shutdown can wait for replies
+/// and no client has more than [`MAX_CALLS_PER_CLIENT`] at once.
+pub(crate) struct InFlight<'a> {
+    service: &'a Service,
+    caller: String,
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.service.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let mut per_client = lock(&self.service.per_client);
+        if let Some(count) = per_client.get_mut(&self.caller) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.caller);
+            }
+        }
     }
 }
 
@@ -95,15 +128,32 @@ impl Service {
         Ok(Self {
             provider,
             open: Mutex::default(),
+            settled: Condvar::new(),
             disconnected: Mutex::default(),
             in_flight: AtomicUsize::new(0),
+            per_client: Mutex::default(),
         })
     }
 
-    /// Marks a method call in progress until the guard drops.
-    pub(crate) fn call(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(&self.in_flight)
+    /// Marks a call of `caller` in progress until the guard drops; refused
+    /// with `LimitsExceeded` when [`MAX_CALLS`] are in progress, or
+    /// [`MAX_CALLS_PER_CLIENT`] of this caller's: a client flooding requests is
+    /// refused, the others are still served.
+    pub(crate) fn call(&self, caller: &str) -> Result<InFlight<'_>, Fault> {
+        let mut per_client = lock(&self.per_client);
+        let mine = per_client.entry(caller.to_owned()).or_insert(0);
+        *mine += 1;
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let too_many = *mine > MAX_CALLS_PER_CLIENT || before >= MAX_CALLS;
+        drop(per_client);
+        let call = InFlight {
+            service: self,
+            caller: caller.to_owned(),
+        };
+        if too_many {
+            return Err(Fault::LimitsExceeded);
+        }
+        Ok(call)
     }
 
     /// The phones present, with their device ids.
@@ -125,9 +175,29 @@ impl Service {
             .ok_or(Fault::Phone(PhoneError::BadDeviceId))
     }
 
-    /// The client that holds the phone, if one does.
+    /// The client that holds the phone, if one does. Never waits for a driver:
+    /// property getters run on the bus's executor.
     pub(crate) fn owner(&self, device_id: u32) -> Option<String> {
-        lock(&self.open).get(&device_id).map(|o| o.owner.clone())
+        match lock(&self.open).get(&device_id) {
+            Some(Slot::Opened(opened)) => Some(opened.owner.clone()),
+            Some(Slot::Opening) | None => None,
+        }
+    }
+
+    /// The held phones once no open of `device_id` is in progress.
+    fn settled(&self, device_id: u32) -> MutexGuard<'_, HashMap<u32, Slot>> {
+        let mut open = lock(&self.open);
+        while let Some(Slot::Opening) = open.get(&device_id) {
+            open = self.settled.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+        open
+    }
+
+    /// The size of data area `data_id` of GetData, if the phone has it.
+    pub(crate) fn get_data_area(&self, device_id: u32, data_id: u32) -> Option<usize> {
+        let device = self.device(device_id).ok()?;
+        let area = *device.caps.get_data.get(data_id as usize)?;
+        Some(area as usize)
     }
 
     /// Whether the phone's device is there (it may be unplugged while open).
@@ -175,51 +245,83 @@ impl Service {
         self.hold(device_id, caller, Hold::Borrow)
     }
 
-    /// Takes the phone for `caller`, by `Open` or for one call.
+    /// Takes the phone for `caller`, by `Open` or for one call. The driver's
+    /// open runs without the table's lock, so getters (`Owner`) answer while it
+    /// does; other calls on that phone wait for it to end.
     fn hold(&self, device_id: u32, caller: &str, how: Hold) -> Result<PhoneHandle, Fault> {
-        let mut open = lock(&self.open);
+        let mut open = self.settled(device_id);
         match (open.get_mut(&device_id), how) {
-            (Some(opened), Hold::Open) if opened.owner == caller => {
+            (Some(Slot::Opened(opened)), Hold::Open) if opened.owner == caller => {
                 opened.explicit = true;
                 Ok(opened.handle)
             }
-            (Some(opened), Hold::Borrow) if opened.owner == caller => {
+            (Some(Slot::Opened(opened)), Hold::Borrow) if opened.owner == caller => {
                 opened.borrowed += 1;
                 Ok(opened.handle)
             }
             (Some(_), Hold::Open) => Err(Fault::Phone(PhoneError::Allocated)),
-            (Some(opened), Hold::Borrow) => Err(Fault::AccessDenied(format!(
+            (Some(Slot::Opened(opened)), Hold::Borrow) => Err(Fault::AccessDenied(format!(
                 "phone {device_id} is open by {}; only it may use the phone until it closes",
                 opened.owner
             ))),
+            (Some(Slot::Opening), Hold::Borrow) => Err(Fault::Phone(PhoneError::Allocated)),
             (None, how) => {
-                let handle = self.open_for(device_id)?;
-                let opened = Opened {
-                    handle,
-                    owner: caller.to_owned(),
-                    explicit: how == Hold::Open,
-                    borrowed: u32::from(how == Hold::Borrow),
+                open.insert(device_id, Slot::Opening);
+                drop(open);
+                // A panic (a bug) must not leave the phone opening for ever.
+                let opened = catch_unwind(AssertUnwindSafe(|| self.open_for(device_id)))
+                    .unwrap_or(Err(Fault::Phone(PhoneError::OperationFailed)));
+                let mut open = lock(&self.open);
+                let result = match opened {
+                    Ok(handle) => {
+                        let opened = Opened {
+                            handle,
+                            owner: caller.to_owned(),
+                            explicit: how == Hold::Open,
+                            borrowed: u32::from(how == Hold::Borrow),
+                        };
+                        open.insert(device_id, Slot::Opened(opened));
+                        tracing::debug!(device_id, caller, ?how, "opened");
+                        Ok(handle)
+                    }
+                    Err(fault) => {
+                        open.remove(&device_id);
+                        Err(fault)
+                    }
                 };
-                open.insert(device_id, opened);
-                tracing::debug!(device_id, caller, ?how, "opened");
-                Ok(handle)
+                drop(open);
+                self.settled.notify_all();
+                result
             }
         }
     }
 
+    /// Removes `caller`'s phone from the table if `keep` says it is done with
+    /// it, and returns its handle to close.
+    fn take_if(
+        &self,
+        device_id: u32,
+        caller: &str,
+        done: impl FnOnce(&mut Opened) -> bool,
+    ) -> Option<PhoneHandle> {
+        let mut open = self.settled(device_id);
+        let Some(Slot::Opened(opened)) = open.get_mut(&device_id) else {
+            return None;
+        };
+        if opened.owner != caller || !done(opened) {
+            return None;
+        }
+        let handle = opened.handle;
+        open.remove(&device_id);
+        Some(handle)
+    }
+
     /// Ends a call of `caller`; a phone opened only for calls closes with the last.
     pub(crate) fn release(&self, device_id: u32, caller: &str) {
-        let closing = {
-            let mut open = lock(&self.open);
-            let Some(opened) = open.get_mut(&device_id).filter(|o| o.owner == caller) else {
-                return;
-            };
+        let closing = self.take_if(device_id, caller, |opened| {
             opened.borrowed = opened.borrowed.saturating_sub(1);
-            if opened.borrowed > 0 || opened.explicit {
-                return;
-            }
-            open.remove(&device_id).map(|o| o.handle)
-        };
+            opened.borrowed == 0 && !opened.explicit
+        });
         if let Some(handle) = closing {
             let _ = self.provider.close(handle);
         }
@@ -227,27 +329,17 @@ impl Service {
 
     /// Closes a phone `caller` holds: its requests complete first.
     pub(crate) fn close(&self, device_id: u32, caller: &str) -> Result<(), Fault> {
-        let handle = {
-            let mut open = lock(&self.open);
-            match open.get(&device_id) {
-                Some(opened) if opened.owner == caller => {}
-                Some(opened) => {
-                    return Err(Fault::AccessDenied(format!(
-                        "phone {device_id} is open by {}, not by you",
-                        opened.owner
-                    )));
-                }
-                None => {
-                    drop(open);
-                    self.device(device_id)?;
-                    return Err(Fault::Phone(PhoneError::InvalPhoneHandle));
-                }
+        let Some(handle) = self.take_if(device_id, caller, |_| true) else {
+            let owner = self.owner(device_id);
+            if let Some(owner) = owner.filter(|owner| owner != caller) {
+                return Err(Fault::AccessDenied(format!(
+                    "phone {device_id} is open by {owner}, not by you"
+                )));
             }
-            open.remove(&device_id).map(|o| o.handle)
+            self.device(device_id)?;
+            return Err(Fault::Phone(PhoneError::InvalPhoneHandle));
         };
-        if let Some(handle) = handle {
-            self.provider.close(handle)?;
-        }
+        self.provider.close(handle)?;
         tracing::info!(device_id, caller, "closed");
         Ok(())
     }
@@ -291,7 +383,7 @@ impl Service {
     pub(crate) fn client_gone(&self, name: &str) -> Vec<u32> {
         let held: Vec<u32> = lock(&self.open)
             .iter()
-            .filter(|(_, o)| o.owner == name)
+            .filter(|(_, slot)| matches!(slot, Slot::Opened(o) if o.owner == name))
             .map(|(id, _)| *id)
             .collect();
         for &device_id in &held {
@@ -307,7 +399,8 @@ impl Service {
 
     /// The provider closed the phone itself (PHONE_CLOSE) or it was removed.
     pub(crate) fn forget(&self, device_id: u32) {
-        if let Some(opened) = lock(&self.open).remove(&device_id) {
+        let slot = self.settled(device_id).remove(&device_id);
+        if let Some(Slot::Opened(opened)) = slot {
             // TAPI's side of a PHONE_CLOSE: the handle is closed, with success.
             let _ = self.provider.close(opened.handle);
         }
@@ -332,7 +425,10 @@ impl Service {
     pub(crate) fn shutdown(&self, patience: Duration) {
         let held: Vec<(u32, String)> = lock(&self.open)
             .iter()
-            .map(|(id, o)| (*id, o.owner.clone()))
+            .filter_map(|(id, slot)| match slot {
+                Slot::Opened(o) => Some((*id, o.owner.clone())),
+                Slot::Opening => None,
+            })
             .collect();
         for (device_id, owner) in held {
             let _ = self.close(device_id, &owner);

@@ -2,10 +2,9 @@
 //! here. Completions go to whoever waits for that request id; events go to the
 //! one thread that turns them into D-Bus signals.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use tsp_host::{CompletionProc, EventProc};
 
@@ -29,9 +28,71 @@ fn waiting() -> &'static Mutex<HashMap<u32, async_channel::Sender<i32>>> {
     WAITING.get_or_init(Mutex::default)
 }
 
-fn events() -> &'static Mutex<Option<Sender<Event>>> {
-    static EVENTS: Mutex<Option<Sender<Event>>> = Mutex::new(None);
-    &EVENTS
+/// The most events waiting for the signal thread. A device or driver that
+/// floods events faster than the bus takes them loses the oldest: the host's
+/// callbacks never block, and tspd's memory stays bounded.
+pub(crate) const MAX_EVENTS: usize = 4096;
+
+/// The events on their way to the signal thread: a ring of at most
+/// [`MAX_EVENTS`], dropping the oldest, with one log line per burst of drops.
+#[derive(Debug, Default)]
+struct Ring {
+    events: VecDeque<Event>,
+    /// Events dropped since the signal thread last took one.
+    dropped: u64,
+    open: bool,
+}
+
+fn ring() -> &'static (Mutex<Ring>, Condvar) {
+    static RING: OnceLock<(Mutex<Ring>, Condvar)> = OnceLock::new();
+    RING.get_or_init(Default::default)
+}
+
+/// Queues `event` for the signal thread; the oldest goes when the ring is full.
+fn push(event: Event) {
+    let (ring, ready) = ring();
+    let mut ring = lock(ring);
+    if !ring.open {
+        return;
+    }
+    if ring.events.len() >= MAX_EVENTS {
+        ring.events.pop_front();
+        if ring.dropped == 0 {
+            tracing::warn!(
+                bound = MAX_EVENTS,
+                "events arrive faster than they can be signalled: dropping the oldest"
+            );
+        }
+        ring.dropped += 1;
+    }
+    ring.events.push_back(event);
+    ready.notify_one();
+}
+
+/// The events as the signal thread reads them; ends when [`end_events`] runs.
+#[derive(Debug)]
+pub(crate) struct Events(());
+
+impl Iterator for Events {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        let (ring, ready) = ring();
+        let mut ring = lock(ring);
+        loop {
+            if let Some(event) = ring.events.pop_front() {
+                if ring.dropped > 0 {
+                    tracing::warn!(dropped = ring.dropped, "events were dropped");
+                    ring.dropped = 0;
+                }
+                return Some(event);
+            }
+            if !ring.open {
+                return None;
+            }
+            ring = ready.wait(ring).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// A request id no outstanding request has (1 to 0x7FFFFFFF), registered to
@@ -67,13 +128,11 @@ unsafe extern "system" fn on_event(
     p2: usize,
     p3: usize,
 ) {
-    if let Some(sender) = lock(events()).as_ref() {
-        let _ = sender.send(Event {
-            ht_phone: ht_phone as usize,
-            msg,
-            params: [p1, p2, p3],
-        });
-    }
+    push(Event {
+        ht_phone: ht_phone as usize,
+        msg,
+        params: [p1, p2, p3],
+    });
 }
 
 pub(crate) fn completion_proc() -> CompletionProc {
@@ -85,13 +144,42 @@ pub(crate) fn event_proc() -> EventProc {
 }
 
 /// Where the events go from now on.
-pub(crate) fn event_stream() -> Receiver<Event> {
-    let (sender, receiver) = channel();
-    *lock(events()) = Some(sender);
-    receiver
+pub(crate) fn event_stream() -> Events {
+    lock(&ring().0).open = true;
+    Events(())
 }
 
-/// Stops the event stream (its receiver then ends).
+/// Stops the event stream: its reader ends once it has taken what is queued.
 pub(crate) fn end_events() {
-    lock(events()).take();
+    let (ring, ready) = ring();
+    lock(ring).open = false;
+    ready.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> Event {
+        Event {
+            ht_phone: 1,
+            msg: 0,
+            params: [n, 0, 0],
+        }
+    }
+
+    #[test]
+    fn a_flood_of_events_keeps_the_newest_within_the_bound() {
+        let events = event_stream();
+        for n in 0..MAX_EVENTS + 10 {
+            push(event(n));
+        }
+        end_events();
+        let kept: Vec<usize> = events.map(|e| e.params[0]).collect();
+        assert_eq!(kept.len(), MAX_EVENTS, "bounded");
+        assert_eq!(kept.first(), Some(&10), "the oldest were dropped");
+        assert_eq!(kept.last(), Some(&(MAX_EVENTS + 9)), "the newest kept");
+        push(event(0));
+        assert!(lock(&ring().0).events.is_empty(), "nothing after the end");
+    }
 }
