@@ -24,6 +24,13 @@
 //! mute (`+CMUT`: 0 mutes); SetRing is `+CALM`/`+CRSL`; SetHookSwitch is `ATA`
 //! (off hook) and `ATH` (on hook); GetHookSwitch asks `+CPAS`. A line that goes
 //! away is reported disconnected.
+//!
+//! What the device sends costs bounded memory: a command answered with more than
+//! the engine keeps fails with OPERATIONFAILED (see [`crate::at`]), and the
+//! unsolicited codes wait for the listener in a queue of [`urc::CAPACITY`] that
+//! drops the oldest when full (see [`crate::urc`]). The queue of asynchronous
+//! requests is not the device's to fill: the driver takes one request at a time
+//! (`concurrent_sessions` is false), so the host holds the others.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +51,7 @@ use tsp_plugin_sdk::{
 use crate::at::parse;
 use crate::port::{AtPort, GONE, PortSettings};
 use crate::probe::{DataArea, KEYS_AREA_SIZE, Probe, probe};
+use crate::urc;
 
 /// One configured port.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -173,7 +181,7 @@ impl Port {
         if lock(&self.probe).is_some() {
             return;
         }
-        let (tx, _rx) = channel();
+        let (tx, _rx) = urc::channel(urc::CAPACITY);
         match AtPort::open(&self.config.path, &self.config.settings(), tx) {
             Ok(port) => match probe(&port, self.config.timeout()) {
                 Ok(found) => *lock(&self.probe) = Some(found),
@@ -251,7 +259,7 @@ impl Driver for SerialDriver {
             .ok_or_else(|| {
                 DriverError::new(PhoneError::NoDriver, format!("no configured port `{key}`"))
             })?;
-        let (urc_tx, urc) = channel();
+        let (urc_tx, urc) = urc::channel(urc::CAPACITY);
         let at = Arc::new(AtPort::open(
             &port.config.path,
             &port.config.settings(),
@@ -307,8 +315,8 @@ impl Line {
 
     /// Opens the port again; it counts as back once it answers `AT`. Returns the
     /// new port's unsolicited codes.
-    fn reopen(&self) -> Option<Receiver<String>> {
-        let (urc_tx, urc) = channel();
+    fn reopen(&self) -> Option<urc::Receiver> {
+        let (urc_tx, urc) = urc::channel(urc::CAPACITY);
         let port = AtPort::open(&self.path, &self.settings, urc_tx).ok()?;
         let answered = port.command("AT", self.timeout).ok()?;
         if !answered.final_code.is_ok() {
@@ -332,7 +340,7 @@ struct SerialSession {
 }
 
 impl SerialSession {
-    fn start(line: Arc<Line>, probe: Probe, events: PhoneEvents, urc: Receiver<String>) -> Self {
+    fn start(line: Arc<Line>, probe: Probe, events: PhoneEvents, urc: urc::Receiver) -> Self {
         let timeout = line.timeout;
         let (jobs, queue) = channel::<Job>();
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -397,7 +405,7 @@ fn run_jobs(line: &Line, queue: &Receiver<Job>, cancelled: &AtomicBool) {
 /// to open it again until it answers, and reports it connected.
 fn watch(
     line: &Line,
-    mut urc: Receiver<String>,
+    mut urc: urc::Receiver,
     events: &PhoneEvents,
     indicators: &[parse::Indicator],
 ) {
@@ -463,7 +471,7 @@ fn indicator_event(indicators: &[parse::Indicator], payload: &str) -> Option<Pho
 
 /// Turns unsolicited codes into events until the port closes (false) or
 /// vanishes (true).
-fn listen(urc: Receiver<String>, events: &PhoneEvents, indicators: &[parse::Indicator]) -> bool {
+fn listen(urc: urc::Receiver, events: &PhoneEvents, indicators: &[parse::Indicator]) -> bool {
     while let Ok(line) = urc.recv() {
         if let Some(event) =
             parse::payload(&line, "+CIEV").and_then(|p| indicator_event(indicators, p))

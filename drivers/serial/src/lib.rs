@@ -18,6 +18,7 @@ pub mod probe;
 pub mod sim;
 #[cfg(test)]
 mod test_log;
+pub mod urc;
 
 pub use driver::{PortConfig, SerialDriver, permanent_id};
 

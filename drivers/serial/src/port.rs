@@ -1,9 +1,18 @@
 //! One serial port speaking AT: opened exclusively, a reader thread feeding the
 //! engine, one command in flight with a timeout, unsolicited codes handed on.
+//!
+//! What the reader holds on the device's behalf is bounded: the engine's line
+//! and information lines (see [`crate::at`]); the unsolicited codes nobody has
+//! taken yet ([`crate::urc`]: at most its capacity, the oldest dropped with one
+//! log line per burst; the reader never waits on it, so a device flooding
+//! unsolicited codes cannot hold up command answers); and the answers channel,
+//! which holds at most [`ANSWERS`] (one command is in flight at a time, and the
+//! reader never waits on it either). A command whose answer was more than the
+//! engine keeps fails with [`AtError::TooMuch`].
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -13,6 +22,12 @@ use tsp_core::PhoneError;
 use tsp_plugin_sdk::DriverError;
 
 use crate::at::{Engine, EngineEvent, MAX_INFO_LINES, MAX_LINE, Response};
+use crate::urc;
+
+/// What the answers channel holds: one command is in flight at a time, so its
+/// answer, plus room for a late answer to a command that timed out (taken out
+/// before the next command is sent) or the line going away.
+pub const ANSWERS: usize = 2;
 
 /// How a port is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,11 +159,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AtPort {
-    /// Opens `path` and starts reading; unsolicited codes go to `unsolicited`.
+    /// Opens `path` and starts reading; unsolicited codes go to `unsolicited`
+    /// (made with [`urc::channel`]; when the line goes away the last is [`GONE`]).
     pub fn open(
         path: &Path,
         settings: &PortSettings,
-        unsolicited: Sender<String>,
+        unsolicited: urc::Sender,
     ) -> Result<Self, DriverError> {
         let port = open_exclusive(path, settings)?;
         let reader_port = port.try_clone().map_err(|e| {
@@ -158,7 +174,7 @@ impl AtPort {
             )
         })?;
         let engine = Arc::new(Mutex::new(Engine::default()));
-        let (responses_tx, responses) = channel();
+        let (responses_tx, responses) = sync_channel(ANSWERS);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
             let (engine, stop) = (Arc::clone(&engine), Arc::clone(&stop));
@@ -232,8 +248,8 @@ impl Drop for AtPort {
 fn read_loop(
     mut port: Box<dyn SerialPort>,
     engine: &Mutex<Engine>,
-    responses: &Sender<Result<Response, AtError>>,
-    unsolicited: &Sender<String>,
+    responses: &SyncSender<Result<Response, AtError>>,
+    unsolicited: &urc::Sender,
     stop: &std::sync::atomic::AtomicBool,
 ) {
     let mut buf = [0u8; 512];
@@ -244,22 +260,29 @@ fn read_loop(
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
             Err(e) => {
                 tracing::warn!("serial read failed: {e}");
-                let _ = responses.send(Err(AtError::Gone(e.to_string())));
-                let _ = unsolicited.send(GONE.to_owned());
+                answer(responses, Err(AtError::Gone(e.to_string())));
+                unsolicited.send(GONE.to_owned());
                 return;
             }
         };
         let events = lock(engine).feed(&buf[..n]);
         for event in events {
             match event {
-                EngineEvent::Response(response) => {
-                    let _ = responses.send(Ok(response));
-                }
+                EngineEvent::Response(response) => answer(responses, Ok(response)),
                 EngineEvent::Unsolicited(text) => {
-                    let _ = unsolicited.send(text);
+                    unsolicited.send(text);
                 }
             }
         }
+    }
+}
+
+/// Hands an answer on without waiting. The channel cannot be full while a
+/// command waits (it is emptied before each command is sent); an answer nobody
+/// waits for is not worth waiting for.
+fn answer(responses: &SyncSender<Result<Response, AtError>>, answer: Result<Response, AtError>) {
+    if let Err(TrySendError::Full(_)) = responses.try_send(answer) {
+        tracing::debug!("an answer nobody waits for was dropped");
     }
 }
 

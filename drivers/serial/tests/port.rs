@@ -4,18 +4,18 @@
 #![cfg(unix)]
 
 use std::path::Path;
-use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use tsp_core::PhoneError;
 use tsp_driver_serial::at::{Final, parse};
 use tsp_driver_serial::port::{AtError, AtPort, GONE, PortSettings, open_exclusive};
 use tsp_driver_serial::sim::Simulator;
+use tsp_driver_serial::urc;
 
 const PATIENCE: Duration = Duration::from_secs(3);
 
-fn open(sim: &Simulator) -> (AtPort, std::sync::mpsc::Receiver<String>) {
-    let (urc_tx, urc) = channel();
+fn open(sim: &Simulator) -> (AtPort, urc::Receiver) {
+    let (urc_tx, urc) = urc::channel(urc::CAPACITY);
     let port = AtPort::open(sim.path(), &PortSettings::default(), urc_tx).expect("opens");
     (port, urc)
 }
@@ -238,6 +238,34 @@ fn a_plain_modem_claims_no_phone_features() {
     assert_eq!(found.charset, "IRA", "no +CSCS=? answer: IRA");
     let caps = found.caps("Modem", 1);
     assert!(caps.display.is_none() && caps.buttons.is_empty() && caps.set_data.is_empty());
+}
+
+#[test]
+fn a_device_flooding_unsolicited_codes_costs_a_bounded_queue_and_answers_still_come() {
+    let sim = Simulator::start().expect("pty");
+    let (port, urc) = open(&sim);
+    port.command("ATE0", PATIENCE).expect("answers");
+    for i in 0..10_000 {
+        sim.unsolicited(&format!("+CIEV: 2,{i}"));
+    }
+    // Nobody reads `urc`; the reader must still hand on the answer.
+    assert_eq!(
+        port.command("AT", PATIENCE).expect("answers").final_code,
+        Final::Ok,
+        "a full unsolicited queue does not stop command answers"
+    );
+    assert!(urc.len() <= urc::CAPACITY, "{} codes held", urc.len());
+    assert!(urc.dropped() > 0, "the surplus was dropped and counted");
+    let mut queued = Vec::new();
+    while let Ok(line) = urc.try_recv() {
+        queued.push(line);
+    }
+    assert_eq!(queued.len(), urc::CAPACITY, "the queue was full");
+    assert_eq!(
+        queued.last().map(String::as_str),
+        Some("+CIEV: 2,9999"),
+        "the newest are kept"
+    );
 }
 
 #[test]
