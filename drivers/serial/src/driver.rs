@@ -469,37 +469,41 @@ fn indicator_event(indicators: &[parse::Indicator], payload: &str) -> Option<Pho
     }
 }
 
+/// The phone event unsolicited code `line` means, if any: `+CIEV` through the
+/// indicators (see [`indicator_event`]), `+CKEV` keys, `RING` and `+CRING`.
+pub(crate) fn unsolicited_event(line: &str, indicators: &[parse::Indicator]) -> Option<PhoneEvent> {
+    if let Some(payload) = parse::payload(line, "+CIEV") {
+        return indicator_event(indicators, payload);
+    }
+    if let Some((key, down)) = parse::payload(line, "+CKEV").and_then(parse::ckev) {
+        let state = if down {
+            tsp_core::ButtonStates::DOWN
+        } else {
+            tsp_core::ButtonStates::UP
+        };
+        return Some(PhoneEvent::Button {
+            id: key_id(&key)?,
+            mode: ButtonModes::KEYPAD,
+            state,
+        });
+    }
+    (line.trim() == "RING" || parse::payload(line, "+CRING").is_some()).then_some(
+        PhoneEvent::Ring {
+            mode: 1,
+            volume: 0xFFFF,
+        },
+    )
+}
+
 /// Turns unsolicited codes into events until the port closes (false) or
 /// vanishes (true).
 fn listen(urc: urc::Receiver, events: &PhoneEvents, indicators: &[parse::Indicator]) -> bool {
     while let Ok(line) = urc.recv() {
-        if let Some(event) =
-            parse::payload(&line, "+CIEV").and_then(|p| indicator_event(indicators, p))
-        {
-            events.send(event);
-            continue;
-        }
         if line == GONE {
             return true;
         }
-        if let Some((key, down)) = parse::payload(&line, "+CKEV").and_then(parse::ckev) {
-            if let Some(id) = key_id(&key) {
-                let state = if down {
-                    tsp_core::ButtonStates::DOWN
-                } else {
-                    tsp_core::ButtonStates::UP
-                };
-                events.send(PhoneEvent::Button {
-                    id,
-                    mode: ButtonModes::KEYPAD,
-                    state,
-                });
-            }
-        } else if line.trim() == "RING" || parse::payload(&line, "+CRING").is_some() {
-            events.send(PhoneEvent::Ring {
-                mode: 1,
-                volume: 0xFFFF,
-            });
+        if let Some(event) = unsolicited_event(&line, indicators) {
+            events.send(event);
         }
     }
     false
@@ -844,6 +848,46 @@ mod tests {
             "battery: no phone event"
         );
         assert_eq!(indicator_event(&indicators, "9,1"), None, "past the list");
+    }
+
+    #[test]
+    fn unsolicited_codes_become_key_ring_and_indicator_events() {
+        let indicators = parse::indicators(r#"("call",(0,1))"#).expect("parses");
+        let key = |id, state| {
+            Some(PhoneEvent::Button {
+                id,
+                mode: ButtonModes::KEYPAD,
+                state,
+            })
+        };
+        assert_eq!(
+            unsolicited_event("+CKEV: 5,1", &indicators),
+            key(5, tsp_core::ButtonStates::DOWN)
+        );
+        assert_eq!(
+            unsolicited_event("+CKEV: \"#\",0", &indicators),
+            key(11, tsp_core::ButtonStates::UP)
+        );
+        let ring = Some(PhoneEvent::Ring {
+            mode: 1,
+            volume: 0xFFFF,
+        });
+        assert_eq!(unsolicited_event(" RING ", &indicators), ring);
+        assert_eq!(unsolicited_event("+CRING: VOICE", &indicators), ring);
+        assert!(matches!(
+            unsolicited_event("+CIEV: 1,1", &indicators),
+            Some(PhoneEvent::HookSwitch { .. })
+        ));
+        for nothing in [
+            "+CKEV: :J,1",
+            "+CKEV: 5",
+            "+CIEV: 9,1",
+            "+CREG: 1",
+            "RINGING",
+            "",
+        ] {
+            assert_eq!(unsolicited_event(nothing, &indicators), None, "{nothing}");
+        }
     }
 
     #[test]

@@ -23,3 +23,23 @@ pub mod urc;
 pub use driver::{PortConfig, SerialDriver, permanent_id};
 
 tsp_plugin_sdk::export_driver!(SerialDriver);
+
+/// Entry points for fuzzers (cargo-fuzz targets), not an API: everything that
+/// turns what a device sends into lines, results and events, in one place.
+/// What the AT engine offers is public in [`at`] already and re-exported here;
+/// this adds what the driver makes of an unsolicited code.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::at::{
+        Engine, EngineEvent, Frame, Framer, MAX_INFO_LINES, MAX_LINE, classify, final_code, parse,
+    };
+
+    /// The phone event the driver makes of unsolicited code `line` when the
+    /// device answered `cind_test` (the payload of its `+CIND=?` answer, e.g.
+    /// `("call",(0,1)),("callsetup",(0-3))`; anything that does not parse means
+    /// no indicators) at probing.
+    pub fn unsolicited_event(cind_test: &str, line: &str) -> Option<tsp_plugin_sdk::PhoneEvent> {
+        let indicators = parse::indicators(cind_test).unwrap_or_default();
+        crate::driver::unsolicited_event(line, &indicators)
+    }
+}

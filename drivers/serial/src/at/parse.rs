@@ -57,8 +57,10 @@ pub fn top_level(text: &str) -> Vec<&str> {
     for (i, c) in text.char_indices() {
         match c {
             '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
+            // Saturating: a hostile line cannot overflow the count (not even
+            // one of 2^31 brackets handed to the parser directly).
+            '(' if !quoted => depth = depth.saturating_add(1),
+            ')' if !quoted => depth = depth.saturating_sub(1),
             ',' if !quoted && depth == 0 => {
                 parts.push(text[start..i].trim());
                 start = i + 1;
