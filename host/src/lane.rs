@@ -91,6 +91,44 @@ struct State {
     stopped: bool,
     /// Threads waiting for the lane to go idle (only they need waking).
     waiters: usize,
+    /// Events dropped at the bound since the lane last ran dry.
+    dropped: u64,
+}
+
+/// The most deliveries queued before events are dropped. TAPI slower than a
+/// device's events (a stuck callback, a flooding device) loses the oldest
+/// events of open phones, with one log line per burst; completions, PHONE_CLOSE,
+/// PHONE_CREATE and PHONE_REMOVE are never dropped (each is owed exactly once,
+/// and they are bounded by the requests outstanding, the phones open and the
+/// arrivals pending).
+pub(crate) const MAX_QUEUED: usize = 4096;
+
+impl State {
+    /// Drops the oldest events until the queue is within [`MAX_QUEUED`] or holds
+    /// nothing but what is owed.
+    fn trim(&mut self) {
+        let mut excess = self.queue.len().saturating_sub(MAX_QUEUED);
+        if excess == 0 {
+            return;
+        }
+        if self.dropped == 0 {
+            tracing::warn!(
+                bound = MAX_QUEUED,
+                "events arrive faster than TAPI takes them: dropping the oldest"
+            );
+        }
+        let mut dropped = 0;
+        self.queue.retain(|d| {
+            let drop_it =
+                excess > 0 && matches!(d, Delivery::Event { phone, .. } if *phone != NO_PHONE);
+            if drop_it {
+                excess -= 1;
+                dropped += 1;
+            }
+            !drop_it
+        });
+        self.dropped += dropped;
+    }
 }
 
 /// The lane.
@@ -147,6 +185,7 @@ impl Lane {
             return queued();
         }
         state.queue.extend(deliveries);
+        state.trim();
         queued();
         if state.delivering {
             return;
@@ -168,6 +207,10 @@ impl Lane {
         }
         state.delivering = false;
         DELIVERING.with(|d| d.set(false));
+        if state.dropped > 0 {
+            tracing::warn!(dropped = state.dropped, "events were dropped");
+            state.dropped = 0;
+        }
         if state.waiters > 0 {
             self.idle.notify_all();
         }

@@ -27,6 +27,16 @@ struct Arrival {
     announced: bool,
 }
 
+/// The most arrivals waiting for `TSPI_providerCreatePhoneDevice`. A driver
+/// reporting more (a flapping device, a hostile plugin) loses the oldest: its
+/// temporary id is `BADDEVICEID`, as for a device that left.
+pub(crate) const MAX_ARRIVALS: usize = 1024;
+
+/// The most devices the table keeps (a removed device keeps its entry: ids are
+/// never reused). Past it arrivals are ignored, with an error in the log, so a
+/// device that comes and goes for ever cannot grow the host without bound.
+pub(crate) const MAX_DEVICES: usize = 1 << 18;
+
 /// TAPI's create procedure and the arrivals not yet bound to an id.
 #[derive(Debug, Default)]
 pub(crate) struct Pnp {
@@ -83,8 +93,28 @@ impl Provider {
     pub(crate) fn driver_presence(&self, driver: &str, event: DriverEvent) {
         match event {
             DriverEvent::Arrived(info) => {
+                // Lock order: the state before pnp (as create_phone_device).
+                let known = self.state().devices.len();
                 {
                     let mut pnp = lock(&self.shared.pnp);
+                    if known >= MAX_DEVICES {
+                        tracing::error!(
+                            bound = MAX_DEVICES,
+                            driver,
+                            key = info.key,
+                            "the device table is full: the arrival is ignored (restart TAPI)"
+                        );
+                        return;
+                    }
+                    if pnp.arrivals.len() >= MAX_ARRIVALS {
+                        // The oldest's temporary id is BADDEVICEID from now on.
+                        let oldest = pnp.arrivals.remove(0);
+                        tracing::warn!(
+                            bound = MAX_ARRIVALS,
+                            temp_id = oldest.temp_id,
+                            "too many arrivals waiting for TAPI: the oldest is forgotten"
+                        );
+                    }
                     pnp.next_temp += 1;
                     let temp_id = pnp.next_temp;
                     pnp.arrivals.push(Arrival {

@@ -860,6 +860,13 @@ impl Provider {
         }
         let token = match self.table().insert(request_id, phone.handle, Stage::InCall) {
             Ok(token) => token,
+            Err(crate::requests::BadId::Full) => {
+                tracing::warn!(
+                    bound = crate::requests::MAX_OUTSTANDING,
+                    "too many requests outstanding: refused"
+                );
+                return PhoneError::ResourceUnavail.to_long();
+            }
             Err(reason) => {
                 tracing::warn!(?reason, "request id refused");
                 return PhoneError::OperationFailed.to_long();

@@ -72,7 +72,14 @@ pub(crate) enum BadId {
     OutOfRange,
     /// Another request with this id has not completed.
     Outstanding,
+    /// [`MAX_OUTSTANDING`] requests are outstanding already.
+    Full,
 }
+
+/// The most requests outstanding at once, in all phones: beyond it a request is
+/// refused with `RESOURCEUNAVAIL`, so a driver that never completes (or TAPI
+/// flooding it) costs bounded memory. Far below what a token's slot bits hold.
+pub(crate) const MAX_OUTSTANDING: usize = 1 << 16;
 
 /// Hashes a request id by one multiplication (Fibonacci hashing): ids are TAPI's
 /// own counters, not attacker-chosen keys, and SipHash was a tenth of the request
@@ -129,6 +136,9 @@ impl Requests {
         }
         if self.by_id.contains_key(&request_id) {
             return Err(BadId::Outstanding);
+        }
+        if self.by_id.len() >= MAX_OUTSTANDING {
+            return Err(BadId::Full);
         }
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -236,6 +246,22 @@ mod tests {
         assert!(
             requests.get(second).is_none(),
             "nothing from before the epoch"
+        );
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut requests = Requests::default();
+        for id in 1..=MAX_OUTSTANDING as u32 {
+            assert!(requests.insert(id, 1, Stage::Running).is_ok());
+        }
+        let last = MAX_OUTSTANDING as u32 + 1;
+        assert_eq!(requests.insert(last, 1, Stage::Running), Err(BadId::Full));
+        let first = requests.by_id[&1];
+        requests.remove(first);
+        assert!(
+            requests.insert(last, 1, Stage::Running).is_ok(),
+            "room again"
         );
     }
 }

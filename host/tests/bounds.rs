@@ -89,3 +89,71 @@ fn get_data_reads_at_most_the_area_and_leaves_the_rest_of_the_buffer() {
         seen().completions.clear();
     }
 }
+
+/// `press ID` for the mock.
+fn press(id: u32) -> Vec<u8> {
+    format!("press {id}").into_bytes()
+}
+
+#[test]
+fn a_flood_of_events_while_tapi_is_busy_loses_events_but_no_completion() {
+    let _serial = serial();
+    let p = std::sync::Arc::new(started("test-bounds-lane", "concurrent = true"));
+    let hd = p.open(0, 7, V31, event_proc()).expect("opens");
+    p.set_status_messages(hd, 0x00FF_FFFF, 0xF, 0x3)
+        .expect("all messages");
+    const FLOOD: u32 = 3000;
+    // Inside TAPI's callback (the lane busy delivering), the device floods:
+    // each press is two events and a completion, all queued behind the callback.
+    let inside = std::sync::Arc::clone(&p);
+    *ON_EVENT.lock().expect("lock") = Some(Box::new(move || {
+        for id in 1..=FLOOD {
+            assert_eq!(inside.dev_specific(id, hd, &press(1)), id as i32);
+        }
+    }));
+    assert_eq!(p.dev_specific(FLOOD + 1, hd, &press(2)), (FLOOD + 1) as i32);
+    assert!(wait_until(|s| s.completions.len() == FLOOD as usize + 1));
+    let buttons = events_of(7, tsp_core::PhoneMessage::Button).len();
+    assert!(
+        buttons <= 4096 + 2,
+        "events beyond the lane's bound are dropped: {buttons} delivered of {}",
+        2 * FLOOD + 2
+    );
+    assert!(
+        seen().completions.iter().all(|&(_, result)| result == 0),
+        "every completion delivered, once"
+    );
+    assert_eq!(OVERLAPS.load(std::sync::atomic::Ordering::SeqCst), 0);
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shutdown");
+}
+
+#[test]
+fn arrivals_tapi_never_binds_are_bounded() {
+    let _serial = serial();
+    let p = started("test-bounds-arrivals", "concurrent = true");
+    let hd = p.open(0, 9, V31, event_proc()).expect("opens");
+    const ARRIVALS: u32 = 1024 + 6;
+    for id in 1..=ARRIVALS {
+        assert_eq!(p.dev_specific(id, hd, b"arrive"), id as i32);
+    }
+    assert!(wait_until(|s| s.completions.len() == ARRIVALS as usize));
+    let temp_ids: Vec<usize> = events_of(0, tsp_core::PhoneMessage::Create)
+        .into_iter()
+        .map(|params| params[1])
+        .collect();
+    assert_eq!(temp_ids.len(), ARRIVALS as usize, "each is announced");
+    let (first, last) = (temp_ids[0], temp_ids[temp_ids.len() - 1]);
+    assert_eq!(
+        p.create_phone_device(first, 100),
+        Err(PhoneError::BadDeviceId),
+        "the oldest beyond the bound is forgotten"
+    );
+    assert_eq!(
+        p.create_phone_device(last, 101),
+        Ok(()),
+        "the newest is kept"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shutdown");
+}
