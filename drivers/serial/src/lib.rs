@@ -8,6 +8,10 @@
 //! the modem simulator ([`sim`]) on a pseudo-terminal that the tests talk to.
 //! The driver ([`SerialDriver`]) maps TSPI onto the port; its module docs list
 //! the mapping and the settings.
+//!
+//! What a device sends is untrusted: it costs bounded memory and never panics.
+//! [`at`] bounds a line and a command's answer, [`urc`] the unsolicited codes
+//! waiting for the listener, [`port`] says what a command gets at a bound.
 #![warn(missing_docs)]
 
 pub mod at;
