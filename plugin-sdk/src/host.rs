@@ -22,6 +22,7 @@ use crate::driver::DeviceInfo;
 use crate::error::DriverError;
 use crate::event::{DriverEvent, PhoneEvent};
 use crate::manifest::{Manifest, ManifestError};
+use crate::trust::{Kind, UntrustedError, check_trusted};
 
 /// What the host does with what a driver reports. Called from any thread,
 /// including from inside a call into the driver (a completion before the call
@@ -47,6 +48,10 @@ pub enum LoadError {
     /// The manifest is missing, broken or names no library.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// Another user could have written the drivers folder, the manifest or the
+    /// library (see [`crate::trust`]); nothing of the plugin was loaded.
+    #[error(transparent)]
+    Untrusted(#[from] UntrustedError),
     /// The manifest says the plugin needs an SDK this host cannot offer.
     #[error("plugin {}: built with tsp-plugin-sdk {plugin_sdk}, this host has {host_sdk}: {advice}", file.display())]
     SdkVersion {
@@ -166,12 +171,25 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Loads the plugin whose manifest is at `manifest_path`: reads the manifest,
-    /// checks the SDK version it declares, loads the library it names, checks the
-    /// library's interface and that it is the driver the manifest names.
+    /// Loads the plugin whose manifest is at `manifest_path` (`drivers/NAME.toml`):
+    /// reads the manifest (which must describe driver NAME), checks that no other
+    /// user could have written the drivers folder, the manifest or the library,
+    /// checks the SDK version the manifest declares, loads the library it names,
+    /// checks the library's interface and that it is the driver the manifest
+    /// names. Nothing of the library is loaded before those checks: `dlopen` runs
+    /// a library's initialisers, so a refusal after it would come too late.
     pub fn load(manifest_path: &Path) -> Result<Self, LoadError> {
+        // The manifest is text, read first so that a missing or broken one is
+        // reported as such; nothing it says is acted on before the checks.
         let manifest = Manifest::read(manifest_path)?;
         let file = manifest.library_path(manifest_path)?;
+        let folder = match manifest_path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        check_trusted(folder, Kind::DriversFolder)?;
+        check_trusted(manifest_path, Kind::PluginManifest)?;
+        check_trusted(&file, Kind::PluginLibrary)?;
         check_sdk_version(&file, &manifest.sdk_version)?;
         let module = load_module(&file, &manifest.sdk_version)?;
         let plugin = Self {

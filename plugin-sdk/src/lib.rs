@@ -45,6 +45,7 @@ pub mod event;
 pub mod host;
 pub mod manifest;
 pub mod reservation;
+pub mod trust;
 #[cfg(windows)]
 mod winload;
 

@@ -65,6 +65,17 @@ pub enum ManifestError {
         /// The library it names.
         library: PathBuf,
     },
+    /// The manifest is not `NAME.toml` for the driver NAME it describes, so it is
+    /// not the manifest of the driver looked for under its file name.
+    #[error("plugin manifest {} describes driver `{name}`, but it is where driver `{file_name}` is looked for: a manifest is named after its driver; rename it to {name}.toml, or fix `name`", path.display())]
+    NotNamedAfterDriver {
+        /// The manifest.
+        path: PathBuf,
+        /// The driver it describes (`name`).
+        name: String,
+        /// The driver its file name says (`NAME` of `NAME.toml`).
+        file_name: String,
+    },
     /// The manifest cannot be written.
     #[error("cannot write plugin manifest {}: {source}", path.display())]
     Write {
@@ -76,8 +87,9 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Reads and checks the manifest at `path`: it parses, and the library it
-    /// names lies beside it.
+    /// Reads and checks the manifest at `path`: it parses, it is `NAME.toml` for
+    /// the driver NAME it describes (the host finds the driver the configuration
+    /// names by that file name), and the library it names lies beside it.
     pub fn read(path: &Path) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: path.to_owned(),
@@ -87,6 +99,14 @@ impl Manifest {
             path: path.to_owned(),
             problem: e.to_string().trim().replace('\n', " "),
         })?;
+        let file_name = path.file_stem().unwrap_or_default().to_string_lossy();
+        if file_name != manifest.name.as_str() {
+            return Err(ManifestError::NotNamedAfterDriver {
+                path: path.to_owned(),
+                name: manifest.name,
+                file_name: file_name.into_owned(),
+            });
+        }
         let library = manifest.library_path(path)?;
         if !library.is_file() {
             return Err(ManifestError::LibraryMissing {
@@ -121,12 +141,33 @@ impl Manifest {
         // Write beside and rename, so a reader never sees half a manifest.
         let partial = partial_path(&path);
         std::fs::write(&partial, text)
+            .and_then(|()| set_mode(&partial, FILE_MODE))
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|source| ManifestError::Write {
                 path: path.clone(),
                 source,
             })?;
         Ok(path)
+    }
+}
+
+/// Why `name` cannot name a driver, if it cannot: a driver's name is a plain
+/// name, because the host finds its manifest as `drivers/NAME.toml`. Not empty,
+/// not starting with `.`, and without `/`, `\`, `:`, `..` or control
+/// characters, so it never leaves the drivers folder.
+pub fn plain_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.starts_with('.') {
+        Some("it starts with `.`")
+    } else if name.contains("..") {
+        Some("it contains `..`")
+    } else if name.contains(['/', '\\', ':']) {
+        Some("it contains `/`, `\\` or `:`")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
     }
 }
 
@@ -249,6 +290,11 @@ pub fn library_file_name(crate_name: &str) -> String {
 /// Lays out a built plugin the way the host finds it: the library copied into
 /// `folder`, with its manifest beside it. Used by `cargo xtask` and by tests, so
 /// both stage the same layout.
+///
+/// On Unix the modes are set, not left to the umask: 0755 for the folder and the
+/// library, 0644 for the manifest. The host refuses plugin files its group or
+/// others may write ([`crate::trust`]), so a umask of 002 would otherwise stage
+/// plugins no host loads.
 pub fn stage(
     manifest: &Manifest,
     built_library: &Path,
@@ -258,10 +304,38 @@ pub fn stage(
         path: folder.to_owned(),
         source,
     };
-    std::fs::create_dir_all(folder).map_err(write_error)?;
+    std::fs::create_dir_all(folder)
+        .and_then(|()| set_mode(folder, FOLDER_MODE))
+        .map_err(write_error)?;
     let target = folder.join(&manifest.library);
     copy_if_changed(built_library, &target).map_err(write_error)?;
     manifest.write_to(folder)
+}
+
+/// A staged folder's mode (Unix).
+const FOLDER_MODE: u32 = 0o755;
+/// A staged library's mode (Unix).
+const LIBRARY_MODE: u32 = 0o755;
+/// A manifest's mode (Unix).
+const FILE_MODE: u32 = 0o644;
+
+/// Sets `path`'s permission bits to `mode` on Unix (unless they are already, so
+/// a folder someone else owns with the right mode is no error); elsewhere files
+/// keep what their folder passes on.
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path)?.permissions().mode() & 0o7777 == mode {
+            return Ok(());
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
 }
 
 /// A name beside `path` that no other writer, in this process or another, uses.
@@ -274,7 +348,8 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Copies unless the target has the same size and is not older, so that a library
-/// already loaded by a running process is not rewritten under it.
+/// already loaded by a running process is not rewritten under it; either way the
+/// library ends with [`LIBRARY_MODE`].
 fn copy_if_changed(from: &Path, to: &Path) -> std::io::Result<()> {
     let source = std::fs::metadata(from)?;
     if let Ok(target) = std::fs::metadata(to) {
@@ -284,11 +359,12 @@ fn copy_if_changed(from: &Path, to: &Path) -> std::io::Result<()> {
             _ => false,
         };
         if same_size && fresh {
-            return Ok(());
+            return set_mode(to, LIBRARY_MODE);
         }
     }
     // Write beside and rename, so a reader never sees half a library.
     let partial = partial_path(to);
     std::fs::copy(from, &partial)?;
+    set_mode(&partial, LIBRARY_MODE)?;
     std::fs::rename(&partial, to)
 }

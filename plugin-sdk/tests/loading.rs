@@ -183,6 +183,12 @@ fn manifests_are_checked_before_any_code_loads() {
     let dir = build_dir().join("test-bad-manifests");
     std::fs::create_dir_all(&dir).expect("folder");
     std::fs::copy(&library, dir.join(&staged.library)).expect("copy");
+    // Modes set, not left to the umask: the loader refuses what others may write.
+    #[cfg(unix)]
+    for (path, mode) in [(dir.clone(), 0o755), (dir.join(&staged.library), 0o755)] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
 
     let missing = Plugin::load(&dir.join("nothing.toml")).expect_err("no manifest");
     assert!(

@@ -49,11 +49,13 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// The files where `unsafe` may appear: each talks to C (TAPI's callbacks, the
-/// exported TSPI functions, `dlopen`, the Windows loader, a pty) or is the
-/// model checker's stand-in for TAPI.
+/// exported TSPI functions, `dlopen`, the Windows loader, file ownership and
+/// ACLs, a pty) or is the model checker's stand-in for TAPI.
 const FFI_FILES: &[&str] = &[
     "plugin-sdk/src/adapter.rs",
     "plugin-sdk/src/winload.rs",
+    // geteuid, and GetNamedSecurityInfoW with the DACL walk, for trust.rs.
+    "plugin-sdk/src/trust/sys.rs",
     "host/src/ffi.rs",
     "host/src/tapi.rs",
     "host/src/testkit.rs",
