@@ -14,11 +14,18 @@
 //! The file is `tsp-rs.toml` beside the TSP library, or the file the environment
 //! variable `TSP_RS_CONFIG` names. No file at all is demo mode: the mock driver
 //! alone, with its default phones.
+//!
+//! However it was found, the file is refused if another user could have written
+//! it (the plugin files' check, [`tsp_plugin_sdk::trust`]): it says which code
+//! loads. A driver's name is a plain name (no folders, no `..`): the driver is
+//! `drivers/NAME.toml`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tsp_plugin_sdk::manifest::plain_name_problem;
+use tsp_plugin_sdk::trust::{Kind, Problem, check_trusted};
 
 /// The environment variable that names the configuration file.
 pub const CONFIG_ENV: &str = "TSP_RS_CONFIG";
@@ -149,15 +156,32 @@ impl Config {
             file: file.to_owned(),
             problem: e.to_string().trim().replace('\n', " "),
         })?;
-        for name in config.settings.keys() {
-            if !config.drivers.contains(name) {
+        config.check_names(file)?;
+        Ok(config)
+    }
+
+    /// Every driver named in `drivers` is a plain name, and every settings table
+    /// is for one of them.
+    fn check_names(&self, file: &Path) -> Result<(), ConfigError> {
+        for name in &self.drivers {
+            if let Some(why) = plain_name_problem(name) {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    problem: format!(
+                        "driver {name:?} in `drivers` is not a plain name ({why}): a driver is named by its manifest, drivers/NAME.toml, with no folders in the name"
+                    ),
+                });
+            }
+        }
+        for name in self.settings.keys() {
+            if !self.drivers.contains(name) {
                 return Err(ConfigError {
                     file: file.to_owned(),
                     problem: format!("[settings.{name}] is for a driver not listed in `drivers`"),
                 });
             }
         }
-        Ok(config)
+        Ok(())
     }
 
     /// The settings of driver `name` as TOML text (empty when there are none).
@@ -192,10 +216,15 @@ impl ConfigSource {
         }
     }
 
-    /// Reads the configuration. Demo mode is logged, a broken file is an error.
+    /// Reads the configuration. Demo mode is logged; a broken file, a file
+    /// another user could have written, or a driver name that is not a plain
+    /// name is an error.
     pub fn load(&self) -> Result<Config, ConfigError> {
         match self {
-            Self::Given(config) => Ok(config.clone()),
+            Self::Given(config) => {
+                config.check_names(Path::new("(the configuration the application gave)"))?;
+                Ok(config.clone())
+            }
             Self::Demo => {
                 tracing::info!(
                     "no {CONFIG_FILE} and no {CONFIG_ENV}: demo mode, the mock driver's default phones"
@@ -203,6 +232,16 @@ impl ConfigSource {
                 Ok(Config::demo())
             }
             Self::File(path) => {
+                check_trusted(path, Kind::Configuration).map_err(|e| ConfigError {
+                    file: path.clone(),
+                    problem: match &e.problem {
+                        Problem::Unreadable { message } => format!("cannot read it: {message}"),
+                        _ => format!(
+                            "refused, another user could have written it: {}",
+                            e.reason()
+                        ),
+                    },
+                })?;
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
                     file: path.clone(),
                     problem: format!("cannot read it: {e}"),
