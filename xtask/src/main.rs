@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask test` (every test, one total line at the end),
-//! `stress`, `stage`, `conformance`, `new-driver`.
+//! `stress`, `fuzz`, `sanitize`, `stage`, `conformance`, `new-driver`.
 
 mod conformance;
+mod fuzz;
 mod new_driver;
+mod sanitize;
 mod stage;
 mod windows;
 
@@ -23,6 +25,13 @@ commands:
   stress [--ops N]     the host's stress test with its invariant checker, long
                        mode: N operations (default 1000000) through the C
                        exports; STRESS_SEED=S replays a seed
+  fuzz [--time S] [TARGET …]
+                       every cargo-fuzz target of fuzz/ for S seconds each
+                       (default 600), seeded from the fixtures; a table of runs,
+                       coverage and crashes (nightly and cargo-fuzz; not in CI)
+  sanitize [address|thread]
+                       the host's and drivers' tests under AddressSanitizer and
+                       ThreadSanitizer (nightly, std rebuilt; not in CI)
   stage                build the drivers and lay them out in target/debug/drivers/
                        (library + manifest each), the way the host finds them
   conformance MANIFEST [--config FILE]
@@ -39,6 +48,8 @@ fn main() -> ExitCode {
         Some("test") => return test(rest),
         Some("stage") => stage_command(),
         Some("stress") => stress_command(rest),
+        Some("fuzz") => fuzz::command(&stage::workspace(), rest).map(exit_code),
+        Some("sanitize") => sanitize::command(&stage::workspace(), rest).map(exit_code),
         Some("dist") => dist_command(rest),
         Some("conformance") => conformance::command(rest),
         Some("new-driver") => new_driver::command(rest).map(|()| ExitCode::SUCCESS),
@@ -453,5 +464,13 @@ mod tests {
         let ok = "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
         let tally = parse_test_result(ok).expect("a summary");
         assert_eq!((tally.passed, tally.failed), (10, 0));
+    }
+}
+
+fn exit_code(clean: bool) -> ExitCode {
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
