@@ -183,7 +183,8 @@ impl Link {
     }
 
     fn command(&self, command: u8, offset: u16, data: &[u8]) -> Result<Vec<u8>, DeviceError> {
-        let size = data.len().max(1) as u8;
+        // More than a packet holds is refused by `packet`.
+        let size = u8::try_from(data.len().max(1)).unwrap_or(u8::MAX);
         let packet = yealink::packet(Generation::G1, command, size, offset, data)?;
         self.exchange(&packet)
     }
@@ -293,14 +294,22 @@ fn poll(link: &Link, stop: &AtomicBool, mut on_event: impl FnMut(DeviceEvent)) {
 
 /// One key poll: when the firmware's key counter moved, the scancode it points at.
 fn poll_keys(link: &Link, keys: &mut Keys) -> Result<Vec<HandsetEvent>, DeviceError> {
-    let counter = link.command(cmd::KEY_POLL, 0, &[])?[0];
+    let counter = first_byte(&link.command(cmd::KEY_POLL, 0, &[])?)?;
     if keys.counter == Some(counter) {
         return Ok(Vec::new());
     }
     keys.counter = Some(counter);
     let offset = u16::from(counter.wrapping_sub(1) & 0x1F);
-    let scancode = link.command(cmd::SCANCODE, offset, &[])?[0];
+    let scancode = first_byte(&link.command(cmd::SCANCODE, offset, &[])?)?;
     Ok(keys.scancode(scancode))
+}
+
+/// The first data byte of a reply ([`yealink::reply`] gives 11, but the poll
+/// does not rely on it).
+fn first_byte(data: &[u8]) -> Result<u8, DeviceError> {
+    data.first()
+        .copied()
+        .ok_or_else(|| TransportError::Io("a P1K reply without data".into()).into())
 }
 
 impl Control for P1k {
@@ -415,12 +424,16 @@ impl Firmware {
         let size = usize::from(packet[1]).min(11);
         let offset = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
         let data = &packet[4..4 + size];
-        let answer = |cmd: u8, offset: usize, data: &[u8]| {
-            yealink::packet(Generation::G1, cmd, 1, offset as u16, data).unwrap_or_default()
+        let answer = |cmd: u8, offset: u16, data: &[u8]| {
+            yealink::packet(Generation::G1, cmd, 1, offset, data).unwrap_or_default()
         };
         match packet[0] {
             cmd::KEY_POLL => answer(cmd::KEY_POLL, 0, &[self.counter]),
-            cmd::SCANCODE => answer(cmd::SCANCODE, offset, &[self.keys[offset & 0x1F]]),
+            cmd::SCANCODE => answer(
+                cmd::SCANCODE,
+                u16::from_be_bytes([packet[2], packet[3]]),
+                &[self.keys[offset & 0x1F]],
+            ),
             cmd::VERSION => answer(cmd::VERSION, 0, &[0x01, 0x00]),
             cmd::LCD if offset + size <= yealink::LCD_BYTES => {
                 self.lcd[offset..offset + size].copy_from_slice(data);
@@ -433,16 +446,16 @@ impl Firmware {
                 self.notes[offset..offset + size].copy_from_slice(data);
                 packet.to_vec()
             }
-            cmd::RING_VOLUME => {
-                self.ring_volume = data[0];
-                packet.to_vec()
-            }
-            cmd::RINGER => {
-                self.ringer = data[0];
-                packet.to_vec()
-            }
-            cmd::LED => {
-                self.led = data[0];
+            // A size of 0 leaves these without their one data byte.
+            cmd::RING_VOLUME | cmd::RINGER | cmd::LED => {
+                let Some(&value) = data.first() else {
+                    return bad();
+                };
+                match packet[0] {
+                    cmd::RING_VOLUME => self.ring_volume = value,
+                    cmd::RINGER => self.ringer = value,
+                    _ => self.led = value,
+                }
                 packet.to_vec()
             }
             cmd::INIT => packet.to_vec(),

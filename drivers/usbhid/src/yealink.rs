@@ -196,7 +196,10 @@ pub fn reply(generation: Generation, bytes: &[u8]) -> Result<(u8, &[u8]), Packet
 /// # Errors
 /// [`PacketError::OutOfRange`] past the 24 bytes of segment memory.
 pub fn lcd_write(offset: usize, data: &[u8]) -> Result<Vec<Vec<u8>>, PacketError> {
-    if offset + data.len() > LCD_BYTES {
+    if offset
+        .checked_add(data.len())
+        .is_none_or(|end| end > LCD_BYTES)
+    {
         return Err(PacketError::OutOfRange {
             offset,
             len: data.len(),
@@ -232,13 +235,22 @@ fn chunks(cmd: u8, offset: usize, data: &[u8]) -> Result<Vec<Vec<u8>>, PacketErr
     data.chunks(Generation::G1.data_len())
         .enumerate()
         .map(|(i, chunk)| {
-            let at = offset + i * Generation::G1.data_len();
-            let at = u16::try_from(at).map_err(|_| PacketError::OutOfRange {
+            let out_of_range = || PacketError::OutOfRange {
                 offset,
                 len: data.len(),
                 size: usize::from(u16::MAX),
+            };
+            let at = i
+                .checked_mul(Generation::G1.data_len())
+                .and_then(|start| offset.checked_add(start))
+                .and_then(|at| u16::try_from(at).ok())
+                .ok_or_else(out_of_range)?;
+            // A chunk is at most 11 bytes.
+            let size = u8::try_from(chunk.len()).map_err(|_| PacketError::TooLong {
+                len: chunk.len(),
+                max: Generation::G1.data_len(),
             })?;
-            packet(Generation::G1, cmd, chunk.len() as u8, at, chunk)
+            packet(Generation::G1, cmd, size, at, chunk)
         })
         .collect()
 }

@@ -13,7 +13,8 @@ use tsp_driver_usbhid::caps;
 use tsp_driver_usbhid::device::{Control, DeviceError, DeviceEvent};
 use tsp_driver_usbhid::handset::{DataError, HandsetEvent};
 use tsp_driver_usbhid::p1k::{self, P1k, SimulatedP1k};
-use tsp_driver_usbhid::yealink::{self, PacketError};
+use tsp_driver_usbhid::transport::Transport;
+use tsp_driver_usbhid::yealink::{self, Generation, PacketError, cmd};
 
 fn start() -> (SimulatedP1k, P1k, Receiver<DeviceEvent>) {
     let sim = SimulatedP1k::new();
@@ -146,4 +147,23 @@ fn an_unplugged_p1k_is_reported_gone() {
     sim.unplug();
     assert_eq!(next(&events), DeviceEvent::Disconnected);
     assert!(phone.set_lamp(0, true).is_err());
+}
+
+/// The simulated firmware takes any bytes written to it: a packet whose size byte
+/// says 0 carries no data byte to read.
+#[test]
+fn the_simulated_p1k_answers_an_empty_command_as_a_bad_packet() {
+    let phone = SimulatedP1k::new();
+    for command in [cmd::LED, cmd::RINGER, cmd::RING_VOLUME] {
+        let packet = yealink::packet(Generation::G1, command, 0, 0, &[]).expect("fits");
+        phone.write_output(&packet).expect("plugged in");
+        let reply = phone
+            .read_input(std::time::Duration::from_millis(100))
+            .expect("plugged in")
+            .expect("a reply");
+        assert_eq!(
+            yealink::reply(Generation::G1, &reply),
+            Err(PacketError::Refused)
+        );
+    }
 }

@@ -125,3 +125,11 @@ fn replies_are_checked() {
     assert_eq!(yealink::p1k_key(0xFF), None);
     assert_eq!(Generation::from_max_packet_size(8), Some(Generation::G2));
 }
+
+#[test]
+fn an_lcd_write_at_an_absurd_offset_is_out_of_range() {
+    assert!(matches!(
+        yealink::lcd_write(usize::MAX, &[1]),
+        Err(PacketError::OutOfRange { .. })
+    ));
+}
