@@ -118,7 +118,13 @@ pub fn can_set_hookswitch(layout: &Layout) -> bool {
 
 /// The phone's capabilities.
 pub fn phone_caps(layout: &Layout, name: &str, phone_info: &str, permanent_id: u32) -> PhoneCaps {
-    let sizes: Vec<u32> = layout.data_areas.iter().map(|a| a.len as u32).collect();
+    // Layout::of keeps reports within the kernel's 16383 bytes; a hand-made area
+    // past u32 is offered as the most TAPI can say (SetData checks the real size).
+    let sizes: Vec<u32> = layout
+        .data_areas
+        .iter()
+        .map(|a| u32::try_from(a.len).unwrap_or(u32::MAX))
+        .collect();
     let mut caps = PhoneCaps {
         name: name.to_owned(),
         provider_info: format!("tsp-rs USB HID driver {}", env!("CARGO_PKG_VERSION")),

@@ -1,6 +1,7 @@
 //! An open handset: a reader thread turning input reports into events, and the
 //! operations that write output reports, over any [`Transport`].
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -260,7 +261,9 @@ fn read_loop(
                 continue;
             }
         };
-        let decoded = {
+        // The decoding is checked arithmetic on bounded lengths; should a bug
+        // panic all the same, the report is dropped and the reader goes on.
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
             let mut handset = lock(handset);
             let decoded = handset.input(&report);
             for event in decoded.iter().flatten() {
@@ -269,6 +272,13 @@ fn read_loop(
                 }
             }
             decoded
+        }));
+        let Ok(decoded) = decoded else {
+            tracing::error!(
+                len = report.len(),
+                "decoding an input report panicked, a bug; the report is dropped"
+            );
+            continue;
         };
         match decoded {
             Ok(events) => events

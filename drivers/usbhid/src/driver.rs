@@ -14,8 +14,7 @@ use tsp_plugin_sdk::{
 };
 
 use crate::caps;
-use crate::descriptor;
-use crate::handset::Layout;
+use crate::handset::{self, Layout};
 use crate::inspect;
 use crate::p1k::{self, SimulatedP1k};
 use crate::session::{HidSession, Live};
@@ -420,13 +419,9 @@ fn simulated_layout(path: &std::path::Path) -> Result<Layout, String> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{shown}: {e}"))?;
-    let parsed = descriptor::parse(&bytes).map_err(|e| format!("{shown}: {e}"))?;
-    if !parsed.has_telephony() {
-        return Err(format!(
-            "{shown} has no Telephony application collection: not a phone"
-        ));
-    }
-    Ok(Layout::of(&parsed))
+    handset::telephony_layout(&bytes)
+        .map_err(|e| format!("{shown}: {e}"))?
+        .ok_or_else(|| format!("{shown} has no Telephony application collection: not a phone"))
 }
 
 #[cfg(unix)]
@@ -455,10 +450,16 @@ fn usb_candidate(found: crate::usb::Found) -> Option<Candidate> {
         }
         (p1k::layout(), Protocol::YealinkP1k)
     } else {
-        let parsed = descriptor::parse(&found.report_descriptor).ok()?;
-        parsed
-            .has_telephony()
-            .then(|| (Layout::of(&parsed), Protocol::Hid))?
+        // `find_telephony` has laid it out once already; the same bytes give the
+        // same answer, so a refusal here is logged as there (once).
+        match handset::telephony_layout(&found.report_descriptor) {
+            Ok(Some(layout)) => (layout, Protocol::Hid),
+            Ok(None) => return None,
+            Err(error) => {
+                crate::usb::refused(&found, &error);
+                return None;
+            }
+        }
     };
     Some(Candidate {
         key: found.identity(),

@@ -3,11 +3,23 @@
 //!
 //! Reports are `[id][payload]` when the descriptor declares report ids and the bare
 //! payload otherwise, as libusb reads and writes them.
+//!
+//! A device's descriptor becomes a [`Layout`] through [`telephony_layout`] (parse
+//! and layout, each inside `catch_unwind`); [`Layout::of`] refuses reports past the
+//! kernel's buffer and more than [`MAX_CONTROLS`] buttons and lamps, so the
+//! shadows [`Handset::new`] allocates are bounded. Bit arithmetic is checked: a
+//! [`Place`] past its report reads as 0 and writes nothing; an input report
+//! shorter than declared, or of an id without telephony controls, changes nothing.
 
 use std::collections::HashMap;
 
-use crate::descriptor::{Descriptor, Direction, Field, PAGE_LED, Usage};
+use crate::descriptor::{self, Descriptor, DescriptorError, Direction, Field, PAGE_LED, Usage};
 use crate::usages::{self, Role};
+
+/// The most buttons and lamps a layout takes. Real phones have a few dozen; a
+/// descriptor within the kernel's limits could declare millions (one-bit elements
+/// sharing one usage), each a [`Button`] here and a position in PHONECAPS.
+pub const MAX_CONTROLS: usize = 4096;
 
 /// Where a one-element value sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,9 +133,40 @@ pub enum DataError {
     },
 }
 
+/// The telephony layout of report descriptor `bytes`, or `None` when the device
+/// has no Telephony application collection: [`descriptor::parse`] then
+/// [`Layout::of`], each inside `catch_unwind`. Every place that gets a device's
+/// descriptor (the watcher's scans, the simulated handsets of the settings) comes
+/// here.
+///
+/// # Errors
+/// [`DescriptorError`]: the bytes are refused, or a bug panicked on them.
+pub fn telephony_layout(bytes: &[u8]) -> Result<Option<Layout>, DescriptorError> {
+    let parsed = descriptor::parse(bytes)?;
+    if !parsed.has_telephony() {
+        return Ok(None);
+    }
+    Layout::of(&parsed).map(Some)
+}
+
 impl Layout {
-    /// The controls inside `descriptor`'s Telephony collections.
-    pub fn of(descriptor: &Descriptor) -> Self {
+    /// The controls inside `descriptor`'s Telephony collections, worked out inside
+    /// `catch_unwind`. The report lengths are checked again
+    /// ([`Descriptor::reports`]): the fields of a `Descriptor` are public.
+    ///
+    /// # Errors
+    /// [`DescriptorError::ReportTooLong`] for a report past the kernel's buffer,
+    /// [`DescriptorError::TooManyControls`] past [`MAX_CONTROLS`],
+    /// [`DescriptorError::Bug`] if anything panicked.
+    pub fn of(descriptor: &Descriptor) -> Result<Self, DescriptorError> {
+        descriptor::guarded("laying out a report descriptor", || {
+            Self::of_unguarded(descriptor)
+        })
+    }
+
+    fn of_unguarded(descriptor: &Descriptor) -> Result<Self, DescriptorError> {
+        // First: no shadow or data area is sized before every length is checked.
+        let reports = descriptor.reports()?;
         let mut layout = Layout {
             uses_report_ids: descriptor.uses_report_ids,
             applications: descriptor.applications.clone(),
@@ -134,10 +177,10 @@ impl Layout {
             .iter()
             .filter(|f| f.in_telephony() && !f.constant)
         {
-            layout.add_field(field);
+            layout.add_field(field)?;
         }
         // Outputs, then features, each by id: the data ids TAPI sees.
-        for ((direction, report_id), len) in descriptor.reports() {
+        for ((direction, report_id), len) in reports {
             if direction == Direction::Input {
                 layout.input_len.insert(report_id, len);
             } else {
@@ -148,21 +191,49 @@ impl Layout {
                 });
             }
         }
-        layout
+        Ok(layout)
     }
 
-    fn add_field(&mut self, field: &Field) {
-        if !field.variable {
-            self.add_array(field);
-            return;
+    /// Refuses one more button or lamp past [`MAX_CONTROLS`].
+    fn room(&self) -> Result<(), DescriptorError> {
+        if self.buttons.len() + self.lamps.len() >= MAX_CONTROLS {
+            return Err(DescriptorError::TooManyControls);
         }
-        for (usage, bit) in field.variable_elements() {
+        Ok(())
+    }
+
+    fn add_field(&mut self, field: &Field) -> Result<(), DescriptorError> {
+        if !field.variable {
+            return self.add_array(field);
+        }
+        // From the last declared usage on, every element carries it (up to 12288
+        // of them): past it, an element that plays no role ends the walk, and of a
+        // hookswitch or ringer only the last element counts. Buttons and lamps
+        // stop at MAX_CONTROLS. So the walk is short whatever the Report Count.
+        let Some(last_declared) = field.usages.len().checked_sub(1) else {
+            return Ok(());
+        };
+        let mut elements = field.variable_elements().enumerate();
+        while let Some((index, (usage, bit))) = elements.next() {
+            let role = usages::role(usage, field.direction);
+            let repeated = index >= last_declared;
+            let bit = match role {
+                None if repeated => break,
+                Some(Role::Hookswitch | Role::Ringer) if repeated => {
+                    elements.by_ref().last().map_or(bit, |(_, (_, last))| last)
+                }
+                Some(Role::Button | Role::Lamp) => {
+                    self.room()?;
+                    bit
+                }
+                _ => bit,
+            };
             let place = Place {
                 report_id: field.report_id,
                 bit,
                 size: field.size,
             };
-            match usages::role(usage, field.direction) {
+            match role {
                 Some(Role::Hookswitch) => self.hookswitch = Some(place),
                 Some(Role::Button) => self.buttons.push(Button {
                     usage,
@@ -176,6 +247,7 @@ impl Layout {
                 None => {}
             }
         }
+        Ok(())
     }
 
     /// Each selectable usage of an array is a button; value `logical_min + n`
@@ -183,9 +255,9 @@ impl Layout {
     /// This is the spec's reading; gonnect reads the Jabra keypad as 1..12 with 0
     /// for "no key" instead. Until a device is seen to settle it we follow the
     /// spec, which the descriptors agree with (12 usages, Logical 0..11).
-    fn add_array(&mut self, field: &Field) {
+    fn add_array(&mut self, field: &Field) -> Result<(), DescriptorError> {
         if field.direction != Direction::Input {
-            return;
+            return Ok(());
         }
         let place = Place {
             report_id: field.report_id,
@@ -193,16 +265,26 @@ impl Layout {
             size: field.size,
         };
         for (n, usage) in field.usages.iter().enumerate() {
-            if usages::role(*usage, field.direction) == Some(Role::Button) {
-                self.buttons.push(Button {
-                    usage: *usage,
-                    place,
-                    press_only: field.relative,
-                    array_value: Some(i64::from(field.logical_min) + n as i64),
-                    label: None,
-                });
+            if usages::role(*usage, field.direction) != Some(Role::Button) {
+                continue;
             }
+            // An index past i64 selects nothing a report can hold.
+            let Some(selects) = i64::try_from(n)
+                .ok()
+                .and_then(|n| i64::from(field.logical_min).checked_add(n))
+            else {
+                break;
+            };
+            self.room()?;
+            self.buttons.push(Button {
+                usage: *usage,
+                place,
+                press_only: field.relative,
+                array_value: Some(selects),
+                label: None,
+            });
         }
+        Ok(())
     }
 
     /// Whether reports start with their id byte.
@@ -218,20 +300,32 @@ impl Layout {
     }
 }
 
-/// Reads bits `place` of `payload`, little-endian as HID packs them.
+/// The byte and the bit in it of bit `i` of `place`; `None` past the offsets (a
+/// `Place` made by hand) or the address space.
+fn bit_at(place: Place, i: u32) -> Option<(usize, u32)> {
+    let bit = place.bit.checked_add(i)?;
+    Some((usize::try_from(bit / 8).ok()?, bit % 8))
+}
+
+/// Reads bits `place` of `payload`, little-endian as HID packs them (the first 64;
+/// bits past the payload read as 0).
 fn read_bits(payload: &[u8], place: Place) -> u64 {
     (0..place.size.min(64)).fold(0, |value, i| {
-        let bit = place.bit + i;
-        let byte = payload.get((bit / 8) as usize).copied().unwrap_or(0);
-        value | (u64::from((byte >> (bit % 8)) & 1) << i)
+        let byte = bit_at(place, i)
+            .and_then(|(byte, bit)| Some(payload.get(byte)? >> bit))
+            .unwrap_or(0);
+        value | (u64::from(byte & 1) << i)
     })
 }
 
+/// Writes `value` into bits `place` of `payload`; bits past it are not written.
 fn write_bits(payload: &mut [u8], place: Place, value: u64) {
     for i in 0..place.size.min(64) {
-        let bit = place.bit + i;
-        if let Some(byte) = payload.get_mut((bit / 8) as usize) {
-            let mask = 1 << (bit % 8);
+        let Some((index, bit)) = bit_at(place, i) else {
+            break;
+        };
+        if let Some(byte) = payload.get_mut(index) {
+            let mask = 1 << bit;
             if value >> i & 1 == 1 {
                 *byte |= mask;
             } else {
@@ -252,13 +346,17 @@ pub struct Handset {
 }
 
 impl Handset {
-    /// A handset with everything off and on hook.
+    /// A handset with everything off and on hook. The shadow of each report is as
+    /// long as the longest data area naming it ([`Layout::of`] keeps them within
+    /// [`crate::descriptor::MAX_REPORT_BYTES`]).
     pub fn new(layout: Layout) -> Self {
-        let shadow = layout
-            .data_areas
-            .iter()
-            .map(|area| ((area.direction, area.report_id), vec![0; area.len]))
-            .collect();
+        let mut shadow: HashMap<(Direction, u8), Vec<u8>> = HashMap::new();
+        for area in &layout.data_areas {
+            let payload = shadow.entry((area.direction, area.report_id)).or_default();
+            if payload.len() < area.len {
+                payload.resize(area.len, 0);
+            }
+        }
         Self {
             layout,
             last_input: HashMap::new(),
@@ -331,7 +429,9 @@ impl Handset {
                     None => value != 0,
                 }
             };
-            let index = index as u32;
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
             match (pressed(before), pressed(now), button.press_only) {
                 (false, true, true) => {
                     events.push(HandsetEvent::ButtonDown(index));
@@ -404,8 +504,13 @@ impl Handset {
                 max: area.len,
             });
         }
-        if let Some(shadow) = self.shadow.get_mut(&(area.direction, area.report_id)) {
-            shadow[..data.len()].copy_from_slice(data);
+        // The shadow is at least the area's length (`new`); `get_mut` all the same.
+        if let Some(prefix) = self
+            .shadow
+            .get_mut(&(area.direction, area.report_id))
+            .and_then(|shadow| shadow.get_mut(..data.len()))
+        {
+            prefix.copy_from_slice(data);
         }
         Ok((area, self.report(area.direction, area.report_id)))
     }

@@ -1,6 +1,8 @@
 //! `tspctl usbhid inspect`: the telephony capabilities a report descriptor declares,
 //! for vendors and support staff holding a `report_descriptor` file from the field.
 
+use std::collections::HashSet;
+
 use crate::descriptor::{self, Descriptor, DescriptorError, Direction, Usage};
 use crate::usages::{self, Role};
 
@@ -88,39 +90,42 @@ fn looks_like_hex(text: &str) -> bool {
 /// Parses `bytes` and lists the controls of its Telephony collections.
 ///
 /// # Errors
-/// [`InspectError::Descriptor`] when the descriptor is malformed.
+/// [`InspectError::Descriptor`] when the descriptor is refused (malformed, past
+/// the kernel's limits, or a bug panicked on it: [`descriptor::parse`] runs inside
+/// `catch_unwind`).
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     let descriptor = descriptor::parse(bytes)?;
     Ok(inspection_of(&descriptor))
 }
 
 /// The controls of `descriptor`'s Telephony collections.
+///
+/// A usage is listed once per direction and report, at its first element; the
+/// work is linear in the declared usages, whatever the Report Counts.
 pub fn inspection_of(descriptor: &Descriptor) -> Inspection {
     let mut controls: Vec<Control> = Vec::new();
+    let mut seen = HashSet::new();
     for field in descriptor
         .fields
         .iter()
         .filter(|f| f.in_telephony() && !f.constant)
     {
         let elements: Vec<(Usage, u32)> = if field.variable {
-            field.variable_elements().collect()
+            // Elements past the declared usages repeat the last one, already seen.
+            field.variable_elements().take(field.usages.len()).collect()
         } else {
             field.usages.iter().map(|u| (*u, field.bit)).collect()
         };
         for (usage, bit) in elements {
-            let control = Control {
-                usage,
-                direction: field.direction,
-                report_id: field.report_id,
-                bit,
-                relative: field.relative,
-                role: usages::role(usage, field.direction),
-            };
-            let seen = controls.iter().any(|c| {
-                (c.usage, c.direction, c.report_id) == (usage, field.direction, field.report_id)
-            });
-            if !seen {
-                controls.push(control);
+            if seen.insert((usage, field.direction, field.report_id)) {
+                controls.push(Control {
+                    usage,
+                    direction: field.direction,
+                    report_id: field.report_id,
+                    bit,
+                    relative: field.relative,
+                    role: usages::role(usage, field.direction),
+                });
             }
         }
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use rusb::{Context, Device, DeviceHandle, Direction as UsbDirection, TransferType, UsbContext};
 
-use crate::descriptor;
+use crate::descriptor::DescriptorError;
+use crate::handset;
 use crate::transport::{Transport, TransportError};
 use crate::yealink;
 
@@ -197,14 +198,46 @@ fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
                 product: product.clone(),
                 report_descriptor,
             };
-            let telephony =
-                descriptor::parse(&candidate.report_descriptor).is_ok_and(|d| d.has_telephony());
-            if telephony || yealink {
+            if yealink {
                 found.push(candidate);
+                continue;
+            }
+            match handset::telephony_layout(&candidate.report_descriptor) {
+                Ok(Some(_)) => found.push(candidate),
+                Ok(None) => {}
+                Err(error) => refused(&candidate, &error),
             }
         }
     }
     Ok(found)
+}
+
+/// Logs that `found`'s report descriptor is refused: a warning (an error for a
+/// bug) the first time for this interface and reason, then at debug level, since
+/// every scan finds the device again.
+pub(crate) fn refused(found: &Found, error: &DescriptorError) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    const REMEMBERED: usize = 256;
+    let device = format!("{} interface {}", found.identity(), found.interface);
+    let key = format!("{device}: {error}");
+    let first = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !seen.contains(&key);
+        if first {
+            if seen.len() >= REMEMBERED {
+                seen.clear();
+            }
+            seen.push(key);
+        }
+        first
+    };
+    match (first, error) {
+        (true, DescriptorError::Bug { .. }) => {
+            tracing::error!(%device, %error, "report descriptor refused")
+        }
+        (true, _) => tracing::warn!(%device, %error, "report descriptor refused"),
+        (false, _) => tracing::debug!(%device, %error, "report descriptor refused"),
+    }
 }
 
 /// `<bus>-<port>.<port>…`, the name sysfs gives the device.

@@ -74,7 +74,7 @@ fn usage_ranges_expand_and_bits_accumulate_per_direction_and_id() {
         (ring.direction, ring.report_id, ring.bit),
         (Direction::Output, 2, 1)
     );
-    assert_eq!(parsed.report_len(Direction::Input, 2), 1);
+    assert_eq!(parsed.report_len(Direction::Input, 2), Ok(1));
 }
 
 fn refused(bytes: &[u8]) -> String {

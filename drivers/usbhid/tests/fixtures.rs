@@ -231,11 +231,11 @@ fn report_lengths_include_padding() {
     let parsed = descriptor::parse(&fixture("jabra-evolve-link-ms_0b0e-0307.hex"))
         .expect("the fixture parses");
     assert!(parsed.uses_report_ids);
-    assert_eq!(parsed.report_len(Direction::Input, 2), 2);
-    assert_eq!(parsed.report_len(Direction::Output, 2), 2);
+    assert_eq!(parsed.report_len(Direction::Input, 2), Ok(2));
+    assert_eq!(parsed.report_len(Direction::Output, 2), Ok(2));
     let poly = descriptor::parse(&fixture("poly-bt700_047f-02e6.hex")).expect("parses");
-    assert_eq!(poly.report_len(Direction::Input, 32), 1);
-    assert_eq!(poly.report_len(Direction::Output, 36), 1);
+    assert_eq!(poly.report_len(Direction::Input, 32), Ok(1));
+    assert_eq!(poly.report_len(Direction::Output, 36), Ok(1));
 }
 
 #[test]

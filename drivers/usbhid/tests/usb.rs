@@ -91,7 +91,7 @@ fn inside_umockdev() {
     );
 
     let parsed = descriptor::parse(&poly.report_descriptor).expect("parses");
-    let mut handset = Handset::new(Layout::of(&parsed));
+    let mut handset = Handset::new(Layout::of(&parsed).expect("lays out"));
     let transport =
         UsbTransport::open(&context, poly, parsed.uses_report_ids).expect("claims the interface");
     let report = transport

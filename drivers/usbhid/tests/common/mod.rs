@@ -15,7 +15,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// The telephony layout of descriptor fixture `name`.
 pub fn layout(name: &str) -> Layout {
     let parsed = descriptor::parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    Layout::of(&parsed)
+    Layout::of(&parsed).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Stages the usbhid plugin into `<build>/<name>/drivers/`; returns `<build>/<name>`
