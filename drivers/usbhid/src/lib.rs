@@ -54,11 +54,17 @@
 //! [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
 //! Yealink USB-P1K family and [`p1k`] the P1K as a running phone (polled, as the
 //! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in.
+//!
+//! Descriptors, input reports and P1K replies come from devices and are untrusted:
+//! see [`descriptor`] for the limits. The hidden module `fuzzing` holds the entry
+//! points cargo-fuzz targets call.
 
 pub mod caps;
 pub mod descriptor;
 pub mod device;
 mod driver;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handset;
 pub mod inspect;
 pub mod p1k;

@@ -304,6 +304,26 @@ fn poll_keys(link: &Link, keys: &mut Keys) -> Result<Vec<HandsetEvent>, DeviceEr
     Ok(keys.scancode(scancode))
 }
 
+/// What the poll thread makes of a stream of replies (16-byte packets): a key
+/// poll's counter, then the scancode a scancode reply carries. Replies that do not
+/// check out are skipped, as the poll skips them. For [`crate::fuzzing`].
+pub(crate) fn events_of_replies(packets: &[u8]) -> Vec<HandsetEvent> {
+    let mut keys = Keys::default();
+    let mut events = Vec::new();
+    for packet in packets.chunks(Generation::G1.packet_len()) {
+        match yealink::reply(Generation::G1, packet) {
+            Ok((cmd::KEY_POLL, data)) => keys.counter = first_byte(data).ok(),
+            Ok((cmd::SCANCODE, data)) => {
+                if let Ok(scancode) = first_byte(data) {
+                    events.extend(keys.scancode(scancode));
+                }
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
 /// The first data byte of a reply ([`yealink::reply`] gives 11, but the poll
 /// does not rely on it).
 fn first_byte(data: &[u8]) -> Result<u8, DeviceError> {

@@ -4,6 +4,7 @@
 mod common;
 
 use tsp_driver_usbhid::descriptor::{self, DescriptorError};
+use tsp_driver_usbhid::fuzzing;
 use tsp_driver_usbhid::{Direction, Usage};
 
 /// Telephony application collection around `body`.
@@ -97,7 +98,8 @@ fn malformed_descriptors_are_refused_with_the_place_and_reason() {
     assert!(refused(&[0x29, 0x05]).contains("without a Usage Minimum"));
 }
 
-/// Bytes from a device are untrusted: no input may panic or hang the parser.
+/// Bytes from a device are untrusted: no input may panic or hang the parser, the
+/// layout, or a handset fed input reports (through the fuzzing entry points).
 #[test]
 fn arbitrary_bytes_never_panic() {
     let seeds: Vec<Vec<u8>> = [
@@ -124,11 +126,18 @@ fn arbitrary_bytes_never_panic() {
             let at = (next() as usize) % bytes.len();
             bytes[at] = next() as u8;
         }
-        if let Ok(parsed) = descriptor::parse(&bytes) {
-            let _ = tsp_driver_usbhid::inspect::inspection_of(&parsed);
-        } else {
+        if fuzzing::descriptor(&bytes).is_err() {
             refusals += 1;
         }
+        let len = u16::try_from(bytes.len()).expect("fixtures are short");
+        let mut life = len.to_le_bytes().to_vec();
+        life.extend_from_slice(&bytes);
+        for _ in 0..(next() % 8) {
+            let report_len = next() % 12;
+            life.push(report_len as u8);
+            life.extend((0..report_len).map(|_| next() as u8));
+        }
+        let _ = fuzzing::handset(&life);
     }
     assert!(refusals > 0, "truncated descriptors must be refused");
 }

@@ -167,3 +167,30 @@ fn the_simulated_p1k_answers_an_empty_command_as_a_bad_packet() {
         );
     }
 }
+
+/// Replies and packets from a broken P1K (or written to the stand-in) never panic:
+/// random bytes, half of them with a sum that checks out.
+#[test]
+fn arbitrary_replies_and_packets_never_panic() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..500 {
+        let mut stream = Vec::new();
+        for _ in 0..(next() % 6) {
+            let mut packet: Vec<u8> = (0..16).map(|_| next() as u8).collect();
+            packet[0] = [cmd::KEY_POLL, cmd::SCANCODE, cmd::LED, cmd::LCD][(next() % 4) as usize];
+            if next() % 2 == 0 {
+                packet[15] = yealink::checksum(&packet[..15]);
+            }
+            stream.extend(packet);
+        }
+        stream.truncate(stream.len().saturating_sub((next() % 3) as usize));
+        let _ = tsp_driver_usbhid::fuzzing::p1k_replies(&stream);
+        let _ = tsp_driver_usbhid::fuzzing::p1k_firmware(&stream);
+    }
+}
