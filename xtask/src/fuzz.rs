@@ -35,6 +35,9 @@ const TARGETS: &[(&str, Seeds)] = &[
 
 const DESCRIPTORS: &str = "drivers/usbhid/tests/data";
 
+/// The target cargo fuzz builds for.
+const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
 /// What one target's run gave.
 #[derive(Debug, Default)]
 struct Run {
@@ -130,12 +133,18 @@ fn run(root: &Path, name: &str, seeds: Seeds, seconds: u64) -> Run {
         Seeds::DescriptorsWithLength => write_descriptor_seeds(root, &corpus, true),
     }
     let started = Instant::now();
-    let output = Command::new("cargo")
-        .args(["+nightly", "fuzz", "run", "-O", name])
+    // The binary cargo fuzz built above, run directly: `cargo fuzz run` would
+    // build again, once per target.
+    let binary = fuzz
+        .join("target")
+        .join(TRIPLE)
+        .join("release")
+        .join(name);
+    let output = Command::new(binary)
         .args(&dirs)
         .args([
-            "--",
             &format!("-max_total_time={seconds}"),
+            &format!("-artifact_prefix={}/", artifacts(&fuzz, name).display()),
             "-rss_limit_mb=4096",
             "-print_final_stats=1",
         ])
@@ -161,7 +170,7 @@ fn run(root: &Path, name: &str, seeds: Seeds, seconds: u64) -> Run {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or("?")
         .to_owned();
-    result.crashes = std::fs::read_dir(fuzz.join("artifacts").join(name))
+    result.crashes = std::fs::read_dir(artifacts(&fuzz, name))
         .map(|entries| entries.count())
         .unwrap_or(0);
     if !result.ok {
@@ -171,6 +180,13 @@ fn run(root: &Path, name: &str, seeds: Seeds, seconds: u64) -> Run {
         }
     }
     result
+}
+
+/// Where libFuzzer leaves the inputs that crashed a target.
+fn artifacts(fuzz: &Path, name: &str) -> PathBuf {
+    let folder = fuzz.join("artifacts").join(name);
+    let _ = std::fs::create_dir_all(&folder);
+    folder
 }
 
 fn stat(log: &str, name: &str) -> String {
