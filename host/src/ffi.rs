@@ -1,6 +1,10 @@
 //! The TSP library's C exports: the `TSPI_*` functions with the prototypes of the
 //! Windows SDK's `tspi.h` (`extern "system"`, `windows-sys` types). Every pointer
-//! is checked; nothing unwinds out (a panic becomes `OPERATIONFAILED`).
+//! is checked; nothing unwinds out (a panic becomes `OPERATIONFAILED`). TAPI
+//! vouches that `dwTotalSize` and `dwSize` bytes are there; nothing else it
+//! passes is trusted: sizes and offsets inside a structure are checked with
+//! checked arithmetic, and nothing is read or written past `dwTotalSize`
+//! (`host/tests/c/hostile.c` tries it all).
 #![allow(non_snake_case)]
 
 use std::ffi::c_void;
@@ -164,34 +168,138 @@ fn phone_result(result: Result<(), PhoneError>) -> i32 {
     tsp_core::phone_result(result)
 }
 
-/// A TAPI variable-size structure as a byte slice of its `dwTotalSize`.
-///
-/// # Safety
-/// `ptr` is null or points to at least 4 readable bytes, and to `dwTotalSize`
-/// writable bytes, as TAPI guarantees for the structures it passes.
-unsafe fn var_struct<'a>(ptr: *mut u8) -> Option<&'a mut [u8]> {
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: the caller promises 4 readable bytes; the read is unaligned-safe.
-    let total = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
-    // SAFETY: the caller promises `dwTotalSize` writable bytes at `ptr`.
-    Some(unsafe { std::slice::from_raw_parts_mut(ptr, total) })
+/// A size TAPI passed, as a slice length. TAPI guarantees that `dwSize` (or
+/// `dwTotalSize`) bytes are really there, so any `DWORD` is a length on a 64-bit
+/// target; where `usize` is narrower, or the size is past what one allocation may
+/// span (`isize::MAX`), it cannot describe a real buffer: `INVALPARAM`.
+fn length(size: u32) -> Result<usize, PhoneError> {
+    usize::try_from(size)
+        .ok()
+        .filter(|&len| isize::try_from(len).is_ok())
+        .ok_or(PhoneError::InvalParam)
 }
 
-/// A TAPI structure passed in for reading only, as a byte slice of its
-/// `dwTotalSize`.
+/// Reads `dwTotalSize` (offset 0) of a structure TAPI passed.
+///
+/// # Safety
+/// `ptr` is non-null and points to at least 4 readable bytes.
+unsafe fn total_size(ptr: *const u8) -> u32 {
+    // SAFETY: the caller promises 4 readable bytes; the read is unaligned-safe.
+    unsafe { std::ptr::read_unaligned(ptr.cast::<u32>()) }
+}
+
+/// A TAPI variable-size structure TAPI passes out (the provider fills it), as a
+/// byte slice of exactly its `dwTotalSize`: nothing past it is ever written. A
+/// `dwTotalSize` below the fixed part is the writer's `STRUCTURETOOSMALL`.
+///
+/// # Safety
+/// `ptr` is null or points to `dwTotalSize` writable bytes (at least 4), as TAPI
+/// guarantees for the structures it passes.
+unsafe fn var_struct<'a>(ptr: *mut u8) -> Result<&'a mut [u8], PhoneError> {
+    if ptr.is_null() {
+        return Err(PhoneError::InvalPointer);
+    }
+    // SAFETY: non-null; the caller promises at least 4 readable bytes.
+    let total = length(unsafe { total_size(ptr) })?;
+    // SAFETY: the caller promises `dwTotalSize` writable bytes at `ptr`, and
+    // `length` keeps it within one allocation's span.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, total) })
+}
+
+/// A variable member of a structure TAPI passes in: the offsets of its
+/// `dwXxxSize` and `dwXxxOffset` fields.
+struct Member {
+    size_at: usize,
+    offset_at: usize,
+}
+
+/// A TAPI variable-size structure passed in for reading only, as a byte slice of
+/// exactly its `dwTotalSize`, with every variable member checked to lie inside it.
+///
+/// `dwTotalSize` below `fixed` is `STRUCTURETOOSMALL` (what TAPI's own
+/// `phoneSetButtonInfo` answers for it; the TSPI page lists no code for a bad
+/// structure, since TAPI checks it first, so the provider answers as TAPI does).
+/// A member whose `dwXxxOffset + dwXxxSize` overflows a `DWORD` or ends past
+/// `dwTotalSize` is `INVALPARAM`: nothing of it is read, nor is the request
+/// accepted without it. The tolerant readings (reference §4.1 rule 4): a size of
+/// 0 is "no member" whatever its offset, and a member anywhere inside
+/// `dwTotalSize` is taken as it is, also one overlapping the fixed part (TAPI's
+/// client refuses that before it reaches a provider; reading it is harmless).
 ///
 /// # Safety
 /// `ptr` is null or points to `dwTotalSize` readable bytes (at least 4).
-unsafe fn var_struct_ref<'a>(ptr: *const u8) -> Option<&'a [u8]> {
+unsafe fn in_struct<'a>(
+    ptr: *const u8,
+    fixed: usize,
+    members: &[Member],
+) -> Result<&'a [u8], PhoneError> {
     if ptr.is_null() {
-        return None;
+        return Err(PhoneError::InvalPointer);
     }
-    // SAFETY: the caller promises 4 readable bytes.
-    let total = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
-    // SAFETY: the caller promises `dwTotalSize` readable bytes at `ptr`.
-    Some(unsafe { std::slice::from_raw_parts(ptr, total) })
+    // SAFETY: non-null; the caller promises at least 4 readable bytes.
+    let total = length(unsafe { total_size(ptr) })?;
+    if total < fixed {
+        return Err(PhoneError::StructureTooSmall);
+    }
+    // SAFETY: the caller promises `dwTotalSize` readable bytes at `ptr`, and
+    // `length` keeps it within one allocation's span.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, total) };
+    let dword = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or(PhoneError::StructureTooSmall)
+    };
+    for member in members {
+        let size = dword(member.size_at)?;
+        if size == 0 {
+            continue;
+        }
+        let offset = dword(member.offset_at)?;
+        let end = offset.checked_add(size).ok_or(PhoneError::InvalParam)?;
+        if length(end)? > total {
+            return Err(PhoneError::InvalParam);
+        }
+    }
+    Ok(bytes)
+}
+
+/// `dwSize` bytes TAPI passes in at `ptr`: empty for a size of 0 (whatever the
+/// pointer), `INVALPOINTER` for null with a size.
+///
+/// # Safety
+/// `ptr` is null or points to `size` readable bytes that stay valid, unchanged,
+/// for `'a`.
+unsafe fn in_bytes<'a>(ptr: *const c_void, size: u32) -> Result<&'a [u8], PhoneError> {
+    if size == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(PhoneError::InvalPointer);
+    }
+    let len = length(size)?;
+    // SAFETY: non-null; the caller promises `size` readable bytes, and `length`
+    // keeps them within one allocation's span.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// `dwSize` writable bytes TAPI passes at `ptr`: empty for a size of 0,
+/// `INVALPOINTER` for null with a size.
+///
+/// # Safety
+/// `ptr` is null or points to `size` writable bytes, not otherwise used for `'a`.
+unsafe fn out_bytes<'a>(ptr: *mut c_void, size: u32) -> Result<&'a mut [u8], PhoneError> {
+    if size == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(PhoneError::InvalPointer);
+    }
+    let len = length(size)?;
+    // SAFETY: non-null; the caller promises `size` writable bytes, and `length`
+    // keeps them within one allocation's span.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
 }
 
 fn handle(hd: HDRVPHONE) -> u64 {
@@ -264,7 +372,7 @@ pub unsafe extern "system" fn TSPI_providerInit(
     _dwLineDeviceIDBase: u32,
     dwPhoneDeviceIDBase: u32,
     _dwNumLines: usize,
-    _dwNumPhones: usize,
+    dwNumPhones: usize,
     lpfnCompletionProc: ASYNC_COMPLETION,
     lpdwTSPIOptions: *mut u32,
 ) -> i32 {
@@ -272,12 +380,38 @@ pub unsafe extern "system" fn TSPI_providerInit(
         let Some(completion) = CompletionProc::new(lpfnCompletionProc) else {
             return LineError::InvalPointer.to_long();
         };
+        if !phone_ids_fit(dwPhoneDeviceIDBase, dwNumPhones) {
+            // `LineError` has no INVALPARAM (nothing else answers it), so the
+            // windows-sys constant as the negative LONG it is.
+            return i32::from_ne_bytes(tsp_core::sys::LINEERR_INVALPARAM.to_ne_bytes());
+        }
         if !lpdwTSPIOptions.is_null() {
             // SAFETY: checked non-null. 0: the provider is reentrant.
             unsafe { lpdwTSPIOptions.write_unaligned(0) };
         }
         tsp_core::line_result(provider().init(dwPhoneDeviceIDBase, completion))
     })
+}
+
+/// Whether the phone ids from `base` on, one for each phone TAPI counts and
+/// each the provider has, stay below `INITIALIZE_NEGOTIATION` (0xFFFFFFFF)
+/// without wrapping: such an id could never be negotiated, and one that wraps
+/// would be another device's. The last id, `base + count - 1`, is below
+/// 0xFFFFFFFF exactly when `base + count` is still a `DWORD`.
+///
+/// Only the low `DWORD` of TAPI's `dwNumPhones` is read: headers before 2.0
+/// declared it `DWORD` (today's `DWORD_PTR`, like `dwTempID`, reference §9.8),
+/// and on x64 the upper half of a register carrying a `DWORD` is unspecified.
+fn phone_ids_fit(base: u32, tapi_count: usize) -> bool {
+    const _: () = assert!(tsp_core::sys::INITIALIZE_NEGOTIATION == u32::MAX);
+    let tapi_count = u32::try_from(tapi_count & 0xFFFF_FFFF).unwrap_or(u32::MAX);
+    let count = usize::try_from(tapi_count)
+        .unwrap_or(usize::MAX)
+        .max(provider().devices().len());
+    u32::try_from(count)
+        .ok()
+        .and_then(|count| base.checked_add(count))
+        .is_some()
 }
 
 /// `TSPI_providerShutdown`.
@@ -324,14 +458,12 @@ pub unsafe extern "system" fn TSPI_phoneGetDevCaps(
 ) -> i32 {
     guard_phone("TSPI_phoneGetDevCaps", || {
         // SAFETY: TAPI passes a PHONECAPS of dwTotalSize bytes, or null.
-        let Some(buf) = (unsafe { var_struct(lpPhoneCaps.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
-        };
-        phone_result(
+        let buf = unsafe { var_struct(lpPhoneCaps.cast()) };
+        phone_result(buf.and_then(|buf| {
             provider()
                 .get_dev_caps(dwDeviceID, dwTSPIVersion, buf)
-                .map(|_| ()),
-        )
+                .map(|_| ())
+        }))
     })
 }
 
@@ -387,14 +519,12 @@ pub unsafe extern "system" fn TSPI_phoneSetData(
     dwSize: u32,
 ) -> i32 {
     guard_phone("TSPI_phoneSetData", || {
-        let data: &[u8] = match (lpData.is_null(), dwSize) {
-            (_, 0) => &[],
-            (true, _) => return PhoneError::InvalPointer.to_long(),
-            // SAFETY: TAPI passes dwSize readable bytes; the driver copies what it
-            // keeps before the call returns (the SDK's contract).
-            (false, size) => unsafe { std::slice::from_raw_parts(lpData.cast(), size as usize) },
-        };
-        provider().set_data(dwRequestID, handle(hdPhone), dwDataID, data)
+        // SAFETY: TAPI passes dwSize readable bytes, or null; the host copies what
+        // it keeps before the call returns (a queued request owns its bytes).
+        match unsafe { in_bytes(lpData, dwSize) } {
+            Ok(data) => provider().set_data(dwRequestID, handle(hdPhone), dwDataID, data),
+            Err(error) => error.to_long(),
+        }
     })
 }
 
@@ -410,15 +540,9 @@ pub unsafe extern "system" fn TSPI_phoneGetData(
     dwSize: u32,
 ) -> i32 {
     guard_phone("TSPI_phoneGetData", || {
-        let buf: &mut [u8] = match (lpData.is_null(), dwSize) {
-            (_, 0) => &mut [],
-            (true, _) => return PhoneError::InvalPointer.to_long(),
-            // SAFETY: TAPI passes dwSize writable bytes.
-            (false, size) => unsafe {
-                std::slice::from_raw_parts_mut(lpData.cast(), size as usize)
-            },
-        };
-        phone_result(provider().get_data(handle(hdPhone), dwDataID, buf))
+        // SAFETY: TAPI passes dwSize writable bytes, or null.
+        let buf = unsafe { out_bytes(lpData, dwSize) };
+        phone_result(buf.and_then(|buf| provider().get_data(handle(hdPhone), dwDataID, buf)))
     })
 }
 
@@ -451,10 +575,8 @@ pub unsafe extern "system" fn TSPI_phoneGetStatus(
 ) -> i32 {
     guard_phone("TSPI_phoneGetStatus", || {
         // SAFETY: TAPI passes a PHONESTATUS of dwTotalSize bytes, or null.
-        let Some(buf) = (unsafe { var_struct(lpPhoneStatus.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
-        };
-        phone_result(provider().get_status(handle(hdPhone), buf).map(|_| ()))
+        let buf = unsafe { var_struct(lpPhoneStatus.cast()) };
+        phone_result(buf.and_then(|buf| provider().get_status(handle(hdPhone), buf).map(|_| ())))
     })
 }
 
@@ -470,13 +592,12 @@ pub unsafe extern "system" fn TSPI_phoneDevSpecific(
     dwSize: u32,
 ) -> i32 {
     guard_phone("TSPI_phoneDevSpecific", || {
-        let params: &[u8] = match (lpParams.is_null(), dwSize) {
-            (_, 0) => &[],
-            (true, _) => return PhoneError::InvalPointer.to_long(),
-            // SAFETY: TAPI passes dwSize readable bytes, copied before return.
-            (false, size) => unsafe { std::slice::from_raw_parts(lpParams.cast(), size as usize) },
-        };
-        provider().dev_specific(dwRequestID, handle(hdPhone), params)
+        // SAFETY: TAPI passes dwSize readable bytes, or null; copied before the
+        // call returns if kept.
+        match unsafe { in_bytes(lpParams, dwSize) } {
+            Ok(params) => provider().dev_specific(dwRequestID, handle(hdPhone), params),
+            Err(error) => error.to_long(),
+        }
     })
 }
 
@@ -534,14 +655,12 @@ pub unsafe extern "system" fn TSPI_phoneGetButtonInfo(
 ) -> i32 {
     guard_phone("TSPI_phoneGetButtonInfo", || {
         // SAFETY: TAPI passes a PHONEBUTTONINFO of dwTotalSize bytes, or null.
-        let Some(buf) = (unsafe { var_struct(lpButtonInfo.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
-        };
-        phone_result(
+        let buf = unsafe { var_struct(lpButtonInfo.cast()) };
+        phone_result(buf.and_then(|buf| {
             provider()
                 .get_button_info(handle(hdPhone), dwButtonLampID, buf)
-                .map(|_| ()),
-        )
+                .map(|_| ())
+        }))
     })
 }
 
@@ -556,10 +675,8 @@ pub unsafe extern "system" fn TSPI_phoneGetDisplay(
 ) -> i32 {
     guard_phone("TSPI_phoneGetDisplay", || {
         // SAFETY: TAPI passes a VARSTRING of dwTotalSize bytes, or null.
-        let Some(buf) = (unsafe { var_struct(lpDisplay.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
-        };
-        phone_result(provider().get_display(handle(hdPhone), buf).map(|_| ()))
+        let buf = unsafe { var_struct(lpDisplay.cast()) };
+        phone_result(buf.and_then(|buf| provider().get_display(handle(hdPhone), buf).map(|_| ())))
     })
 }
 
@@ -680,10 +797,16 @@ pub unsafe extern "system" fn TSPI_phoneGetID(
 ) -> i32 {
     guard_phone("TSPI_phoneGetID", || {
         // SAFETY: TAPI passes a VARSTRING of dwTotalSize bytes, or null.
-        let Some(buf) = (unsafe { var_struct(lpDeviceID.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
+        let buf = match unsafe { var_struct(lpDeviceID.cast()) } {
+            Ok(buf) => buf,
+            Err(error) => return error.to_long(),
         };
-        // SAFETY: TAPI passes a NUL-terminated class name, or null.
+        // Unlike GetIcon's, GetID's class is not optional (reference §5.8): a
+        // null one is a null pointer.
+        if lpszDeviceClass.is_null() {
+            return PhoneError::InvalPointer.to_long();
+        }
+        // SAFETY: TAPI passes a NUL-terminated class name (checked non-null).
         let Some(class) = (unsafe { wide_string(lpszDeviceClass) }) else {
             return PhoneError::InvalDeviceClass.to_long();
         };
@@ -805,11 +928,29 @@ pub unsafe extern "system" fn TSPI_phoneSetButtonInfo(
     lpButtonInfo: *const tsp_core::sys::PHONEBUTTONINFO,
 ) -> i32 {
     guard_phone("TSPI_phoneSetButtonInfo", || {
-        // SAFETY: TAPI passes a PHONEBUTTONINFO of dwTotalSize bytes, or null.
-        let Some(info) = (unsafe { var_struct_ref(lpButtonInfo.cast()) }) else {
-            return PhoneError::InvalPointer.to_long();
-        };
-        provider().set_button_info(dwRequestID, handle(hdPhone), dwButtonLampID, info)
+        use tsp_core::sys::PHONEBUTTONINFO;
+        // The structure is checked before the handle, as every pointer is: its
+        // fixed part is 40 bytes for every version this provider negotiates
+        // (2.0 and later; 36 was 1.3's).
+        let members = [
+            Member {
+                size_at: std::mem::offset_of!(PHONEBUTTONINFO, dwButtonTextSize),
+                offset_at: std::mem::offset_of!(PHONEBUTTONINFO, dwButtonTextOffset),
+            },
+            Member {
+                size_at: std::mem::offset_of!(PHONEBUTTONINFO, dwDevSpecificSize),
+                offset_at: std::mem::offset_of!(PHONEBUTTONINFO, dwDevSpecificOffset),
+            },
+        ];
+        let fixed = std::mem::size_of::<PHONEBUTTONINFO>();
+        // SAFETY: TAPI passes a PHONEBUTTONINFO of dwTotalSize readable bytes, or
+        // null; it is read (and what is kept copied) before the call returns.
+        match unsafe { in_struct(lpButtonInfo.cast(), fixed, &members) } {
+            Ok(info) => {
+                provider().set_button_info(dwRequestID, handle(hdPhone), dwButtonLampID, info)
+            }
+            Err(error) => error.to_long(),
+        }
     })
 }
 
@@ -828,12 +969,19 @@ pub unsafe extern "system" fn TSPI_phoneSetDisplay(
     dwSize: u32,
 ) -> i32 {
     guard_phone("TSPI_phoneSetDisplay", || {
+        // Null is refused even with a dwSize of 0: text always holds its NUL.
         if lpsDisplay.is_null() {
             return PhoneError::InvalPointer.to_long();
         }
-        // SAFETY: TAPI passes dwSize readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(lpsDisplay.cast::<u8>(), dwSize as usize) };
-        provider().set_display(dwRequestID, handle(hdPhone), dwRow, dwColumn, bytes)
+        // SAFETY: TAPI passes dwSize readable bytes (checked non-null). An odd
+        // dwSize, or no NUL inside it, is INVALPARAM (`display_text`): what TAPI
+        // does not promise is checked, and nothing past dwSize is read.
+        match unsafe { in_bytes(lpsDisplay.cast(), dwSize) } {
+            Ok(bytes) => {
+                provider().set_display(dwRequestID, handle(hdPhone), dwRow, dwColumn, bytes)
+            }
+            Err(error) => error.to_long(),
+        }
     })
 }
 
@@ -912,6 +1060,12 @@ pub extern "system" fn TSPI_phoneSetVolume(
 #[unsafe(no_mangle)]
 pub extern "system" fn TSPI_providerCreatePhoneDevice(dwTempID: usize, dwDeviceID: u32) -> i32 {
     guard_phone("TSPI_providerCreatePhoneDevice", || {
+        // An id TSPI_phoneNegotiateTSPIVersion takes for INITIALIZE_NEGOTIATION
+        // could never be negotiated: refused before the arrival is taken, so a
+        // good id can still bind it.
+        if dwDeviceID == tsp_core::sys::INITIALIZE_NEGOTIATION {
+            return PhoneError::BadDeviceId.to_long();
+        }
         phone_result(provider().create_phone_device(dwTempID, dwDeviceID))
     })
 }

@@ -123,3 +123,9 @@ fn every_phone_function_through_the_c_exports() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program("functions", 60);
 }
+
+#[test]
+fn hostile_arguments_through_every_export() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program("hostile", 750);
+}

@@ -13,7 +13,7 @@ pub(crate) const TARGET: &str = "x86_64-pc-windows-gnu";
 const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
 /// The C programs that run under wine (deadlines.c needs a configuration file
 /// path the Windows way; it runs on Linux only for now).
-const PROGRAMS: [&str; 3] = ["harness", "functions", "presence"];
+const PROGRAMS: [&str; 4] = ["harness", "functions", "presence", "hostile"];
 
 fn target_dir() -> PathBuf {
     workspace().join("target")
