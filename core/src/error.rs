@@ -189,6 +189,8 @@ error_codes! {
         OperationUnavail = LINEERR_OPERATIONUNAVAIL => "the provider does not offer this operation (LINEERR_OPERATIONUNAVAIL)",
         /// Bad pointer.
         InvalPointer = LINEERR_INVALPOINTER => "a pointer parameter is not valid (LINEERR_INVALPOINTER)",
+        /// A parameter is out of range (a device id base whose ids would wrap).
+        InvalParam = LINEERR_INVALPARAM => "a parameter is out of range (LINEERR_INVALPARAM)",
     }
 }
 

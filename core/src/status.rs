@@ -293,30 +293,36 @@ impl ButtonInfo {
     }
 
     /// Reads PHONEBUTTONINFO (what `TSPI_phoneSetButtonInfo` receives). `None` when
-    /// the buffer is shorter than the 1.4 fixed part, the function is unknown, or the
-    /// text is not valid UTF-16.
+    /// the buffer is shorter than the 1.4 fixed part, the function is unknown, the
+    /// text is not valid UTF-16, or a member lies outside the buffer (it is
+    /// refused, not dropped: an application's label must not vanish silently).
     pub fn read(buf: &[u8]) -> Option<Self> {
         let r = VarReader::new(buf);
         let u = |off: usize| r.u32_at(off);
         u(at!(PHONEBUTTONINFO, dwButtonState))?;
-        let text = match r.member(
-            at!(PHONEBUTTONINFO, dwButtonTextSize),
-            at!(PHONEBUTTONINFO, dwButtonTextOffset),
-        ) {
+        let text = match r
+            .member_in(
+                at!(PHONEBUTTONINFO, dwButtonTextSize),
+                at!(PHONEBUTTONINFO, dwButtonTextOffset),
+            )
+            .ok()?
+        {
             Some(bytes) => from_utf16z(bytes)?,
             None => String::new(),
         };
+        let dev_specific = r
+            .member_in(
+                at!(PHONEBUTTONINFO, dwDevSpecificSize),
+                at!(PHONEBUTTONINFO, dwDevSpecificOffset),
+            )
+            .ok()?
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         Some(Self {
             mode: ButtonModes::from_bits_retain(u(at!(PHONEBUTTONINFO, dwButtonMode))?),
             function: ButtonFunction::from_code(u(at!(PHONEBUTTONINFO, dwButtonFunction))?)?,
             text,
-            dev_specific: r
-                .member(
-                    at!(PHONEBUTTONINFO, dwDevSpecificSize),
-                    at!(PHONEBUTTONINFO, dwDevSpecificOffset),
-                )
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default(),
+            dev_specific,
             state: ButtonStates::from_bits_retain(u(at!(PHONEBUTTONINFO, dwButtonState))?),
         })
     }

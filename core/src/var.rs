@@ -168,6 +168,21 @@ impl<'a> VarReader<'a> {
         read_u32(self.buf, offset)
     }
 
+    /// The variable member whose size/offset pair is at `size_at`/`offset_at`,
+    /// strictly, for a structure TAPI passes in: `Ok(None)` when its size is 0
+    /// (no member, whatever the offset), `Err(())` when the pair is missing or the
+    /// member lies outside the structure (or its end overflows).
+    #[allow(clippy::result_unit_err)]
+    pub fn member_in(&self, size_at: usize, offset_at: usize) -> Result<Option<&'a [u8]>, ()> {
+        let size = self.u32_at(size_at).ok_or(())? as usize;
+        let offset = self.u32_at(offset_at).ok_or(())? as usize;
+        if size == 0 {
+            return Ok(None);
+        }
+        let end = offset.checked_add(size).ok_or(())?;
+        self.buf.get(offset..end).map(Some).ok_or(())
+    }
+
     /// The variable member whose size/offset pair is at `size_at`/`offset_at`:
     /// `None` when its size is 0 or it lies outside the structure.
     pub fn member(&self, size_at: usize, offset_at: usize) -> Option<&'a [u8]> {

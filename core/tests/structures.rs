@@ -514,6 +514,35 @@ fn reader_refuses_members_outside_the_structure() {
 }
 
 #[test]
+fn a_button_info_tapi_passes_in_with_a_member_outside_it_is_refused_not_trimmed() {
+    let info = ButtonInfo {
+        mode: ButtonModes::FEATURE,
+        function: ButtonFunction::Transfer,
+        text: "Hold".into(),
+        dev_specific: Vec::new(),
+        state: ButtonStates::UP,
+    };
+    let mut buf = tapi_buffer(120);
+    info.write(&mut buf, TspiVersion::V3_1).expect("fits");
+    assert!(ButtonInfo::read(&buf).is_some(), "the control reads");
+    let at = offset_of!(PHONEBUTTONINFO, dwButtonTextSize);
+    for (size, offset) in [(200u32, 40u32), (8, u32::MAX), (u32::MAX, 40)] {
+        let mut hostile = buf.clone();
+        hostile[at..at + 4].copy_from_slice(&size.to_le_bytes());
+        hostile[at + 4..at + 8].copy_from_slice(&offset.to_le_bytes());
+        assert_eq!(ButtonInfo::read(&hostile), None, "size {size} at {offset}");
+    }
+    let mut none = buf.clone();
+    none[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+    none[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        ButtonInfo::read(&none).map(|i| i.text),
+        Some(String::new()),
+        "size 0 is no member, whatever the offset"
+    );
+}
+
+#[test]
 fn caps_before_2_2_never_write_the_guid() {
     let caps = PhoneCaps {
         permanent_guid: u128::MAX,

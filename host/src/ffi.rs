@@ -381,9 +381,7 @@ pub unsafe extern "system" fn TSPI_providerInit(
             return LineError::InvalPointer.to_long();
         };
         if !phone_ids_fit(dwPhoneDeviceIDBase, dwNumPhones) {
-            // `LineError` has no INVALPARAM (nothing else answers it), so the
-            // windows-sys constant as the negative LONG it is.
-            return i32::from_ne_bytes(tsp_core::sys::LINEERR_INVALPARAM.to_ne_bytes());
+            return LineError::InvalParam.to_long();
         }
         if !lpdwTSPIOptions.is_null() {
             // SAFETY: checked non-null. 0: the provider is reentrant.

@@ -173,7 +173,10 @@ impl Provider {
     /// `BADDEVICEID`.
     pub fn create_phone_device(&self, temp_id: usize, device_id: u32) -> Result<(), PhoneError> {
         // Everything is checked before the arrival is taken: a refused id must
-        // not lose the device.
+        // not lose the device. 0xFFFFFFFF is INITIALIZE_NEGOTIATION, never an id.
+        if device_id == u32::MAX {
+            return Err(PhoneError::BadDeviceId);
+        }
         let mut state = self.state();
         if state.devices.iter().any(|d| d.id == Some(device_id)) {
             return Err(PhoneError::BadDeviceId);

@@ -365,9 +365,24 @@ impl Provider {
             tracing::error!("TSPI_providerInit refused: {error}");
             return Err(LineError::IniFileCorrupt);
         }
+        // The ids must neither wrap nor reach 0xFFFFFFFF (INITIALIZE_NEGOTIATION):
+        // the last, base + count - 1, is below it exactly when base + count fits.
+        let ids_fit = u32::try_from(state.devices.len())
+            .ok()
+            .and_then(|count| phone_base.checked_add(count))
+            .is_some();
+        if !ids_fit {
+            tracing::error!(
+                phone_base,
+                phones = state.devices.len(),
+                "TSPI_providerInit refused: the phone ids would pass 0xFFFFFFFE"
+            );
+            return Err(LineError::InvalParam);
+        }
         state.phone_base = phone_base;
-        for (index, device) in state.devices.iter_mut().enumerate() {
-            device.id = Some(phone_base + index as u32);
+        for (index, device) in (0u32..).zip(state.devices.iter_mut()) {
+            // Below base + count, which was checked to fit.
+            device.id = phone_base.checked_add(index);
         }
         state.completion = Some(completion);
         self.set_completion_proc(Some(completion));

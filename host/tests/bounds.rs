@@ -157,3 +157,47 @@ fn arrivals_tapi_never_binds_are_bounded() {
     p.close(hd).expect("closes");
     p.shutdown().expect("shutdown");
 }
+
+#[test]
+fn phone_ids_never_wrap_or_reach_initialize_negotiation() {
+    let _serial = serial();
+    let p = Provider::new(HostSetup {
+        plugin_folder: Some(plugin_folder("test-bounds-ids")),
+        statics: Vec::new(),
+        config: ConfigSource::Given(Config::demo()),
+    });
+    p.enum_devices(0xABC, Some(event_proc()));
+    // Two phones: the second id would be 0xFFFFFFFF, or wrap.
+    for base in [u32::MAX, u32::MAX - 1] {
+        assert_eq!(
+            p.init(base, completion_proc()),
+            Err(tsp_core::LineError::InvalParam),
+            "base {base:#x}"
+        );
+    }
+    p.init(u32::MAX - 2, completion_proc())
+        .expect("ids up to 0xFFFFFFFE");
+    assert_eq!(
+        p.phone_negotiate(u32::MAX - 1, 0x0002_0000, V31),
+        Ok(TspiVersion::V3_1)
+    );
+    let hd = p.open(u32::MAX - 2, 3, V31, event_proc()).expect("opens");
+    assert_eq!(p.dev_specific(1, hd, b"arrive"), 1);
+    assert!(wait_until(|s| s.completions.len() == 1));
+    let temp_id = events_of(0, tsp_core::PhoneMessage::Create)
+        .last()
+        .map(|params| params[1])
+        .expect("PHONE_CREATE");
+    assert_eq!(
+        p.create_phone_device(temp_id, u32::MAX),
+        Err(PhoneError::BadDeviceId),
+        "0xFFFFFFFF is never a device id"
+    );
+    assert_eq!(
+        p.create_phone_device(temp_id, 7),
+        Ok(()),
+        "the device is kept"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shutdown");
+}
