@@ -169,6 +169,20 @@ pub fn wait_for(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// Writes a configuration (or any file the host checks) as its owner alone may
+/// change it (0644 on Unix), whatever the umask: the host refuses files others
+/// could have written.
+pub fn write_trusted(path: &Path, contents: &str) {
+    std::fs::write(path, contents)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("cannot set the mode of {}: {e}", path.display()));
+    }
+}
+
 /// `target/<profile>`: a test binary lives in its `deps/`.
 pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("a test knows its own path");

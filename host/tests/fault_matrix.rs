@@ -37,7 +37,7 @@ impl Cell {
              [deadlines]\nrequest_ms = {REQUEST_MS}\ncall_ms = 100\nmisses = 3\n\
              [settings.mock]\nconcurrent = {concurrent}\n{mock}"
         );
-        std::fs::write(guard.0.join("tsp-rs.toml"), config).expect("write the configuration");
+        tsp_host::testkit::write_trusted(&guard.0.join("tsp-rs.toml"), &config);
         reset();
         let phones = guard.1.start();
         Self {

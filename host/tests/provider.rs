@@ -345,7 +345,7 @@ fn init_shutdown_pairs_overlap_and_init_works_again() {
 fn a_broken_configuration_gives_no_phones_and_init_fails() {
     let _serial = serial();
     let file = build_dir().join("test-host-broken.toml");
-    std::fs::write(&file, "drivers = [\"mock\"\n").expect("write");
+    write_trusted(&file, "drivers = [\"mock\"\n");
     let p = Provider::new(HostSetup {
         plugin_folder: Some(plugin_folder("test-host")),
         statics: Vec::new(),

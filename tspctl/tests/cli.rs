@@ -166,6 +166,9 @@ fn a_slow_download_shows_progress_on_a_terminal() {
         "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"worker\"\ndelay_ms = 1500\n",
     )
     .expect("writes");
+    // Whatever the umask: the host refuses a configuration others could write.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("a mode");
     let command = format!("{} set-data 0 1 slow", env!("CARGO_BIN_EXE_tspctl"));
     let on_terminal = Command::new("script")
         .args(["-qefc", &command, "/dev/null"])

@@ -28,6 +28,9 @@ impl Scratch {
     pub fn file(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, contents).expect("writes");
+        // Whatever the umask: tspd refuses a configuration others could write.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("a mode");
         path
     }
 }
