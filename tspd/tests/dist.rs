@@ -139,6 +139,142 @@ fn the_policy_lets_root_serve_and_others_only_look() {
     assert!(status.success());
 }
 
+/// `dbus-monitor` on `address` as uid/gid 65534 with `groups` (none: no
+/// supplementary group), printing tspd's signals; its lines are collected.
+struct Monitor {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    fn start(address: &str, groups: Option<&str>) -> Self {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534"]);
+        match groups {
+            Some(groups) => command.arg(format!("--groups={groups}")),
+            None => command.arg("--clear-groups"),
+        };
+        let mut child = command
+            .args(["dbus-monitor", "--address", address])
+            .arg(format!("type='signal',sender='{BUS_NAME}'"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("setpriv runs dbus-monitor");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped");
+        let sink = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().expect("lines").push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// How many signals named `member` it printed.
+    fn count(&self, member: &str) -> usize {
+        let needle = format!("member={member}");
+        self.lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains(&needle))
+            .count()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// As root: under the shipped policy a user outside the group receives none of
+/// a phone's signals, not even the broadcast ones (presence), while a member of
+/// the group does; the Connected property's change reaches everyone.
+#[test]
+fn the_policy_keeps_a_phones_signals_from_users_outside_the_group() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run monitors as other users");
+        return;
+    }
+    let plugdev = Command::new("getent")
+        .args(["group", "plugdev"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            let line = String::from_utf8_lossy(&o.stdout).into_owned();
+            line.split(':').nth(2).map(str::to_owned)
+        })
+        .filter(|gid| !gid.trim().is_empty());
+    let scratch = Scratch::new("policy-signals");
+    let include = format!(
+        "<include>{}</include>",
+        dist_file("org.tsprs.Telephony1.conf").display()
+    );
+    let bus = Bus::with_config(&scratch, "system", SYSTEM_DEFAULTS, &include);
+    let config = scratch.file("tsp-rs.toml", "drivers = [\"mock\"]\n");
+    let child = Command::new(env!("CARGO_BIN_EXE_tspd"))
+        .args(["--bus", "system", "--config"])
+        .arg(&config)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .env("TMPDIR", &scratch.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tspd starts");
+    // Killed however the test ends: a tspd left behind holds its pipes open.
+    let mut tspd = common::Daemon { child };
+    bus.wait_owner(BUS_NAME, true);
+    let stranger = Monitor::start(&bus.address, None);
+    let member = plugdev
+        .as_deref()
+        .map(|gid| Monitor::start(&bus.address, Some(gid.trim())));
+    // The monitors print NameAcquired once connected; give their match rules
+    // a moment to be in place (a late rule makes the wait below fail, never pass).
+    common::wait_for("the monitors are connected", || {
+        !stranger.lines.lock().expect("lines").is_empty()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let root = bus.client();
+    let phone = common::phone(&root, 0);
+    phone.call_method("Open", &()).expect("root opens phone 0");
+    for command in ["disconnect", "reconnect"] {
+        phone
+            .call_method("DevSpecific", &(command.as_bytes().to_vec(),))
+            .expect("the mock's device goes and comes back");
+    }
+    // Three PropertiesChanged reach everyone (Owner, Connected twice); the two
+    // presence States are sent after their PropertiesChanged.
+    common::wait_for("the stranger sees the property changes", || {
+        stranger.count("PropertiesChanged") >= 3
+    });
+    if let Some(member) = &member {
+        common::wait_for("a member of the group hears the phone", || {
+            member.count("State") >= 2
+        });
+    }
+    phone.call_method("Close", &()).expect("closes");
+    common::wait_for("the stranger sees the owner change back", || {
+        stranger.count("PropertiesChanged") >= 4
+    });
+    assert_eq!(
+        stranger.count("State"),
+        0,
+        "a user outside the group hears nothing of the phone: {:?}",
+        stranger.lines.lock().expect("lines")
+    );
+    common::signal(tspd.child.id(), "TERM");
+    let status = common::wait_exit(&mut tspd.child, std::time::Duration::from_secs(10));
+    assert!(status.success());
+}
+
 #[test]
 fn the_activation_file_starts_tspd_on_demand() {
     let shipped = shipped("org.tsprs.Telephony1.service");
