@@ -200,7 +200,12 @@ impl Phones for Remote {
             .map_err(|e| self.failure(e))?;
         match phone.call_method("Open", &()) {
             Ok(_) => {}
-            Err(e) if self.failure(e.clone()) == Failure::Phone(PhoneError::Allocated) => {}
+            Err(e) if self.failure(e.clone()) == Failure::Phone(PhoneError::Allocated) => {
+                eprintln!(
+                    "phone {dev} is open by another client: tspd sends its keys and states to \
+                     that client only; its presence (connected or not) still shows here"
+                );
+            }
             Err(e) => return Err(self.failure(e)),
         }
         if !seen(Event::Watching) {
