@@ -58,7 +58,11 @@ pub fn fixture_manifest(name: &str) -> PathBuf {
         .expect("copy the lock file");
     let target = workspace().join("target/fixtures");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // An ordinary plugin: the sanitizer flags of `cargo xtask sanitize` are
+    // for the test binaries (without `--target` they would reach proc-macros).
     let status = Command::new(cargo)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--quiet", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .arg("--target-dir")
