@@ -29,6 +29,7 @@ fn delivering_here() -> bool {
 }
 
 use crate::tapi::{CompletionProc, EventProc};
+use tsp_core::{PhoneMessage, PhoneStates};
 
 /// One call into TAPI.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +68,23 @@ impl Delivery {
         }
     }
 
+    /// Whether the lane may drop it at its bound: an event of an open phone but
+    /// a presence change (TAPI's view of the device must not go stale).
+    fn may_be_dropped(&self) -> bool {
+        let presence = (PhoneStates::CONNECTED | PhoneStates::DISCONNECTED).bits() as usize;
+        match self {
+            Self::Event {
+                phone, msg, params, ..
+            } => {
+                let is_presence = *msg == PhoneMessage::State.code()
+                    && params[0] != 0
+                    && params[0] & !presence == 0;
+                *phone != NO_PHONE && !is_presence
+            }
+            Self::Completion { .. } | Self::Closed { .. } => false,
+        }
+    }
+
     /// Whether this is an event of a phone that is not open (any more).
     fn is_stale(&self, open: &HashSet<u64>) -> bool {
         matches!(self, Self::Event { phone, .. } if *phone != NO_PHONE && !open.contains(phone))
@@ -97,8 +115,9 @@ struct State {
 
 /// The most deliveries queued before events are dropped. TAPI slower than a
 /// device's events (a stuck callback, a flooding device) loses the oldest
-/// events of open phones, with one log line per burst; completions, PHONE_CLOSE,
-/// PHONE_CREATE and PHONE_REMOVE are never dropped (each is owed exactly once,
+/// events of open phones, with one log line per burst (button events too: past
+/// the bound a DOWN may lose its UP); completions, PHONE_CLOSE, PHONE_CREATE,
+/// PHONE_REMOVE and presence changes are never dropped (each is owed exactly once,
 /// and they are bounded by the requests outstanding, the phones open and the
 /// arrivals pending).
 pub(crate) const MAX_QUEUED: usize = 4096;
@@ -119,8 +138,7 @@ impl State {
         }
         let mut dropped = 0;
         self.queue.retain(|d| {
-            let drop_it =
-                excess > 0 && matches!(d, Delivery::Event { phone, .. } if *phone != NO_PHONE);
+            let drop_it = excess > 0 && d.may_be_dropped();
             if drop_it {
                 excess -= 1;
                 dropped += 1;

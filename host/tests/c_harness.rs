@@ -67,7 +67,7 @@ fn run_c_program_as(
     command.arg(&library).args(args).env_remove("TSP_RS_CONFIG");
     if let Some(config) = config {
         let file = folder.join("test-config.toml");
-        tsp_host::testkit::write_trusted(&file, &config);
+        tsp_host::testkit::write_trusted(&file, config);
         command.env("TSP_RS_CONFIG", file);
     }
     let output = command.output().expect("the program runs");

@@ -195,13 +195,13 @@ impl PhoneObject {
     ) -> Result<(), Fault> {
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
         let _call = self.service.call(&caller)?;
-        let completion = {
+        let (handle, completion) = {
             let (service, caller) = (service.clone(), caller.clone());
             off_thread(move || service.request(id, &caller, start)).await?
         };
         let result = completion.recv().await;
         let released = move || {
-            service.release(id, &caller);
+            service.release(id, &caller, handle);
             Ok(())
         };
         let _ = on_pool(released, Urgency::Must).await;

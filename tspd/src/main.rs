@@ -219,10 +219,18 @@ fn pump_events(connection: &Connection, service: &Arc<Service>, events: tapi::Ev
             (0, PhoneMessage::Create) => created(connection, service, event.params[1]),
             (0, PhoneMessage::Remove) => removed(connection, service, p1),
             (0, _) => Ok(()),
-            (ht, message) => {
-                let device_id = (ht - 1) as u32;
-                phone_signal(connection, service, device_id, message, [p1, p2, p3])
-            }
+            (ht, message) => match service.open_of(ht) {
+                Some((device_id, owner)) => {
+                    let phone = OpenPhone {
+                        device_id,
+                        ht,
+                        owner,
+                    };
+                    phone_signal(connection, service, &phone, message, [p1, p2, p3])
+                }
+                // A late event of an open that has ended: nobody may hear it.
+                None => Ok(()),
+            },
         };
         if let Err(error) = result {
             tracing::warn!(%error, "a signal was not sent");
@@ -230,27 +238,30 @@ fn pump_events(connection: &Connection, service: &Arc<Service>, events: tapi::Ev
     }
 }
 
+/// The open an event belongs to.
+#[derive(Debug)]
+struct OpenPhone {
+    device_id: u32,
+    ht: usize,
+    owner: String,
+}
+
 /// Sends a phone's event as its signal: presence to everyone, the rest to the
 /// client that holds the phone only, so no other local user can read its keys.
 fn phone_signal(
     connection: &Connection,
     service: &Service,
-    device_id: u32,
+    phone: &OpenPhone,
     message: PhoneMessage,
     [p1, p2, p3]: [u32; 3],
 ) -> zbus::Result<()> {
-    let path = phone_path(device_id);
-    let owner = service.owner(device_id);
+    let path = phone_path(phone.device_id);
     let send = |to: Option<&str>, name: &str, body: Body| match body {
         Body::Three(b) => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &b),
         Body::Two(b) => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &b),
         Body::Empty => connection.emit_signal(to, path.as_str(), PHONE_INTERFACE, name, &()),
     };
-    // Nobody holds the phone (it closed meanwhile): nobody may hear it.
-    let to_owner = |name: &str, body: Body| match &owner {
-        Some(owner) => send(Some(owner.as_str()), name, body),
-        None => Ok(()),
-    };
+    let to_owner = |name: &str, body: Body| send(Some(phone.owner.as_str()), name, body);
     match message {
         PhoneMessage::Button => to_owner("Button", Body::Three((p1, p2, p3))),
         PhoneMessage::DevSpecific => to_owner("DeviceEvent", Body::Three((p1, p2, p3))),
@@ -260,15 +271,16 @@ fn phone_signal(
                 .find(|s| s.bits() == p1);
             match presence {
                 Some(presence) => {
-                    service.set_connected(device_id, presence == PhoneStates::CONNECTED);
-                    property_changed(connection, device_id, Property::Connected);
+                    let connected = presence == PhoneStates::CONNECTED;
+                    service.set_connected(phone.device_id, connected);
+                    property_changed(connection, phone.device_id, Property::Connected);
                     send(None, "State", Body::Two((p1, p2)))
                 }
                 None => to_owner("State", Body::Two((p1, p2))),
             }
         }
         PhoneMessage::Close => {
-            service.forget(device_id);
+            service.forget_open(phone.device_id, phone.ht);
             to_owner("Closed", Body::Empty)
         }
         _ => Ok(()),

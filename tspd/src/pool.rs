@@ -1,7 +1,8 @@
 //! The threads method calls run on: host calls block, the bus's executor must
 //! not. At most [`MAX_THREADS`] threads; a call that finds them all busy is
 //! answered `LimitsExceeded` at once instead of growing the daemon. Clean-up
-//! work (giving a borrowed phone back) is never refused: it waits for a thread.
+//! work (giving a borrowed phone back) is never refused: it is queued for the
+//! next free thread (and a thread is started for it when there is room).
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -67,10 +68,20 @@ pub(crate) fn submit(job: Job, urgency: Urgency) -> Result<(), Refused> {
         pool.work.notify_one();
         return Ok(());
     }
+    if urgency == Urgency::Must && state.threads > 0 {
+        // Queued first: if no new thread starts, a running one takes it.
+        state.queue.push_back(job);
+        if state.threads < MAX_THREADS {
+            state.threads += 1;
+            drop(state);
+            let _ = start_thread(None);
+        }
+        return Ok(());
+    }
     if state.threads < MAX_THREADS {
         state.threads += 1;
         drop(state);
-        return start_thread(job);
+        return start_thread(Some(job));
     }
     match urgency {
         Urgency::Must => {
@@ -81,7 +92,7 @@ pub(crate) fn submit(job: Job, urgency: Urgency) -> Result<(), Refused> {
     }
 }
 
-fn start_thread(job: Job) -> Result<(), Refused> {
+fn start_thread(job: Option<Job>) -> Result<(), Refused> {
     let started = std::thread::Builder::new()
         .name("tspd-call".into())
         .spawn(move || work(job));
@@ -93,13 +104,15 @@ fn start_thread(job: Job) -> Result<(), Refused> {
 }
 
 /// A pool thread: its first job, then whatever is queued, until idle for [`IDLE`].
-fn work(first: Job) {
+fn work(first: Option<Job>) {
     let pool = pool();
     let mut job = first;
     loop {
         // A panic here is a bug in tspd: the call's reply channel drops and the
         // call fails with OPERATIONFAILED; the thread goes on.
-        let _ = catch_unwind(AssertUnwindSafe(job));
+        if let Some(job) = job.take() {
+            let _ = catch_unwind(AssertUnwindSafe(job));
+        }
         let mut state = lock(&pool.state);
         state.idle += 1;
         let next = loop {
@@ -117,7 +130,7 @@ fn work(first: Job) {
         };
         state.idle -= 1;
         match next {
-            Some(next) => job = next,
+            Some(next) => job = Some(next),
             None => {
                 state.threads -= 1;
                 return;

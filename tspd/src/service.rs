@@ -1,6 +1,6 @@
 //! The host tspd embeds, and who owns which phone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +51,8 @@ enum Hold {
 #[derive(Debug, Clone)]
 struct Opened {
     handle: PhoneHandle,
+    /// The `htPhone` this open gave the host: its events carry it.
+    ht: usize,
     owner: String,
     explicit: bool,
     borrowed: u32,
@@ -60,9 +62,13 @@ struct Opened {
 /// without the table's lock) or open.
 #[derive(Debug, Clone)]
 enum Slot {
-    Opening,
+    Opening { owner: String, ht: usize },
     Opened(Opened),
 }
+
+/// How many departed clients tspd remembers, so that a call of a client that
+/// left while it was queued or opening does not leave a phone held by nobody.
+const DEPARTED: usize = 4096;
 
 /// The most method calls in progress at once; beyond it a call is answered
 /// `LimitsExceeded` at once, so a flooding client costs bounded memory.
@@ -81,6 +87,11 @@ pub(crate) struct Service {
     disconnected: Mutex<Vec<u32>>,
     in_flight: AtomicUsize,
     per_client: Mutex<HashMap<String, usize>>,
+    /// Clients that left the bus, newest last (taken after `open`, never before).
+    departed: Mutex<VecDeque<String>>,
+    /// The next `htPhone`: each open has its own, so a late event of an open
+    /// that ended never reaches the next holder.
+    next_ht: AtomicUsize,
 }
 
 impl std::fmt::Debug for Service {
@@ -109,11 +120,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The `htPhone` tspd gives the phone with device id `device_id`.
-pub(crate) fn ht_phone(device_id: u32) -> usize {
-    device_id as usize + 1
-}
-
 impl Service {
     /// Starts the host as TAPISRV does: negotiation, enumeration, init.
     pub(crate) fn start(config: Option<PathBuf>, plugins: Option<PathBuf>) -> Result<Self, String> {
@@ -132,6 +138,8 @@ impl Service {
             disconnected: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             per_client: Mutex::default(),
+            departed: Mutex::default(),
+            next_ht: AtomicUsize::new(1),
         })
     }
 
@@ -180,14 +188,29 @@ impl Service {
     pub(crate) fn owner(&self, device_id: u32) -> Option<String> {
         match lock(&self.open).get(&device_id) {
             Some(Slot::Opened(opened)) => Some(opened.owner.clone()),
-            Some(Slot::Opening) | None => None,
+            Some(Slot::Opening { .. }) | None => None,
         }
+    }
+
+    /// The device and the client of the open whose events carry `ht`; `None`
+    /// once that open has ended (its late events go nowhere).
+    pub(crate) fn open_of(&self, ht: usize) -> Option<(u32, String)> {
+        lock(&self.open).iter().find_map(|(id, slot)| match slot {
+            Slot::Opening { owner, ht: h } if *h == ht => Some((*id, owner.clone())),
+            Slot::Opened(o) if o.ht == ht => Some((*id, o.owner.clone())),
+            _ => None,
+        })
+    }
+
+    /// Whether `client` has left the bus. Called with `open` held.
+    fn has_departed(&self, client: &str) -> bool {
+        lock(&self.departed).iter().any(|name| name == client)
     }
 
     /// The held phones once no open of `device_id` is in progress.
     fn settled(&self, device_id: u32) -> MutexGuard<'_, HashMap<u32, Slot>> {
         let mut open = lock(&self.open);
-        while let Some(Slot::Opening) = open.get(&device_id) {
+        while let Some(Slot::Opening { .. }) = open.get(&device_id) {
             open = self.settled.wait(open).unwrap_or_else(|e| e.into_inner());
         }
         open
@@ -219,14 +242,11 @@ impl Service {
         self.hold(device_id, owner, Hold::Open).map(|_| ())
     }
 
-    fn open_for(&self, device_id: u32) -> Result<PhoneHandle, Fault> {
+    fn open_for(&self, device_id: u32, ht: usize) -> Result<PhoneHandle, Fault> {
         let device = self.device(device_id)?;
-        let handle = self.provider.open(
-            device_id,
-            ht_phone(device_id),
-            VERSION.raw(),
-            tapi::event_proc(),
-        )?;
+        let handle = self
+            .provider
+            .open(device_id, ht, VERSION.raw(), tapi::event_proc())?;
         let all_buttons = ButtonModes::all().bits();
         let both = (ButtonStates::UP | ButtonStates::DOWN).bits();
         let states = device.caps.phone_states.bits();
@@ -264,33 +284,50 @@ impl Service {
                 "phone {device_id} is open by {}; only it may use the phone until it closes",
                 opened.owner
             ))),
-            (Some(Slot::Opening), Hold::Borrow) => Err(Fault::Phone(PhoneError::Allocated)),
+            (Some(Slot::Opening { .. }), Hold::Borrow) => Err(Fault::Phone(PhoneError::Allocated)),
+            (None, _) if self.has_departed(caller) => {
+                Err(Fault::Phone(PhoneError::OperationFailed))
+            }
             (None, how) => {
-                open.insert(device_id, Slot::Opening);
+                let ht = self.next_ht.fetch_add(1, Ordering::Relaxed);
+                let owner = caller.to_owned();
+                open.insert(device_id, Slot::Opening { owner, ht });
                 drop(open);
                 // A panic (a bug) must not leave the phone opening for ever.
-                let opened = catch_unwind(AssertUnwindSafe(|| self.open_for(device_id)))
+                let opened = catch_unwind(AssertUnwindSafe(|| self.open_for(device_id, ht)))
                     .unwrap_or(Err(Fault::Phone(PhoneError::OperationFailed)));
                 let mut open = lock(&self.open);
-                let result = match opened {
-                    Ok(handle) => {
+                // The caller may have left while the driver opened: client_gone
+                // did not see this phone, so it is closed here.
+                let gone = self.has_departed(caller);
+                let (result, orphan) = match opened {
+                    Ok(handle) if !gone => {
                         let opened = Opened {
                             handle,
+                            ht,
                             owner: caller.to_owned(),
                             explicit: how == Hold::Open,
                             borrowed: u32::from(how == Hold::Borrow),
                         };
                         open.insert(device_id, Slot::Opened(opened));
                         tracing::debug!(device_id, caller, ?how, "opened");
-                        Ok(handle)
+                        (Ok(handle), None)
+                    }
+                    Ok(handle) => {
+                        open.remove(&device_id);
+                        tracing::info!(device_id, caller, "the client left during its open");
+                        (Err(Fault::Phone(PhoneError::OperationFailed)), Some(handle))
                     }
                     Err(fault) => {
                         open.remove(&device_id);
-                        Err(fault)
+                        (Err(fault), None)
                     }
                 };
                 drop(open);
                 self.settled.notify_all();
+                if let Some(handle) = orphan {
+                    let _ = self.provider.close(handle);
+                }
                 result
             }
         }
@@ -316,9 +353,14 @@ impl Service {
         Some(handle)
     }
 
-    /// Ends a call of `caller`; a phone opened only for calls closes with the last.
-    pub(crate) fn release(&self, device_id: u32, caller: &str) {
+    /// Ends a call of `caller` made on `handle`; a phone opened only for calls
+    /// closes with the last. A call on an open that has ended since changes
+    /// nothing (not the next open's count).
+    pub(crate) fn release(&self, device_id: u32, caller: &str, handle: PhoneHandle) {
         let closing = self.take_if(device_id, caller, |opened| {
+            if opened.handle != handle {
+                return false;
+            }
             opened.borrowed = opened.borrowed.saturating_sub(1);
             opened.borrowed == 0 && !opened.explicit
         });
@@ -351,18 +393,18 @@ impl Service {
         device_id: u32,
         caller: &str,
         start: impl FnOnce(&Provider, u32, PhoneHandle) -> i32,
-    ) -> Result<async_channel::Receiver<i32>, Fault> {
+    ) -> Result<(PhoneHandle, async_channel::Receiver<i32>), Fault> {
         let handle = self.acquire(device_id, caller)?;
         let (request_id, completion) = tapi::new_request();
         let returned = start(&self.provider, request_id, handle);
         if returned < 0 {
             tapi::forget(request_id);
-            self.release(device_id, caller);
+            self.release(device_id, caller, handle);
             return Err(Fault::Phone(
                 PhoneError::from_long(returned).unwrap_or(PhoneError::OperationFailed),
             ));
         }
-        Ok(completion)
+        Ok((handle, completion))
     }
 
     /// Runs a synchronous function for `caller`.
@@ -374,18 +416,28 @@ impl Service {
     ) -> Result<T, Fault> {
         let handle = self.acquire(device_id, caller)?;
         let result = query(&self.provider, handle);
-        self.release(device_id, caller);
+        self.release(device_id, caller, handle);
         Ok(result?)
     }
 
     /// A client left the bus: the phones it held are closed, their requests
     /// completed, nothing stays reserved. Returns their device ids.
     pub(crate) fn client_gone(&self, name: &str) -> Vec<u32> {
-        let held: Vec<u32> = lock(&self.open)
-            .iter()
-            .filter(|(_, slot)| matches!(slot, Slot::Opened(o) if o.owner == name))
-            .map(|(id, _)| *id)
-            .collect();
+        let held: Vec<u32> = {
+            let open = lock(&self.open);
+            // Under `open`: an open of this client that ends after this sees
+            // it departed; one that ended before is in the table below.
+            let mut departed = lock(&self.departed);
+            if departed.len() >= DEPARTED {
+                departed.pop_front();
+            }
+            departed.push_back(name.to_owned());
+            drop(departed);
+            open.iter()
+                .filter(|(_, slot)| matches!(slot, Slot::Opened(o) if o.owner == name))
+                .map(|(id, _)| *id)
+                .collect()
+        };
         for &device_id in &held {
             tracing::info!(
                 device_id,
@@ -397,7 +449,21 @@ impl Service {
         held
     }
 
-    /// The provider closed the phone itself (PHONE_CLOSE) or it was removed.
+    /// The provider closed the open `ht` itself (PHONE_CLOSE).
+    pub(crate) fn forget_open(&self, device_id: u32, ht: usize) {
+        let mut open = self.settled(device_id);
+        if !matches!(open.get(&device_id), Some(Slot::Opened(o)) if o.ht == ht) {
+            return;
+        }
+        let slot = open.remove(&device_id);
+        drop(open);
+        if let Some(Slot::Opened(opened)) = slot {
+            // TAPI's side of a PHONE_CLOSE: the handle is closed, with success.
+            let _ = self.provider.close(opened.handle);
+        }
+    }
+
+    /// The phone was removed: whoever held it holds nothing.
     pub(crate) fn forget(&self, device_id: u32) {
         let slot = self.settled(device_id).remove(&device_id);
         if let Some(Slot::Opened(opened)) = slot {
@@ -427,7 +493,7 @@ impl Service {
             .iter()
             .filter_map(|(id, slot)| match slot {
                 Slot::Opened(o) => Some((*id, o.owner.clone())),
-                Slot::Opening => None,
+                Slot::Opening { .. } => None,
             })
             .collect();
         for (device_id, owner) in held {

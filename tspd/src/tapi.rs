@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
+use tsp_core::{PhoneMessage, PhoneStates};
 use tsp_host::{CompletionProc, EventProc};
 
 /// A PHONEEVENT as TAPI receives it.
@@ -28,9 +29,25 @@ fn waiting() -> &'static Mutex<HashMap<u32, async_channel::Sender<i32>>> {
     WAITING.get_or_init(Mutex::default)
 }
 
+impl Event {
+    /// Whether the ring may drop it when full: not PHONE_CREATE, PHONE_REMOVE
+    /// (`htPhone` 0), PHONE_CLOSE or a presence change, which tspd's own
+    /// bookkeeping follows; they are bounded by the phones there are.
+    fn may_be_dropped(&self) -> bool {
+        let presence = PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+        let kept = self.ht_phone == 0
+            || self.msg == PhoneMessage::Close.code()
+            || (self.msg == PhoneMessage::State.code()
+                && presence.contains(PhoneStates::from_bits_retain(self.params[0] as u32))
+                && self.params[0] != 0);
+        !kept
+    }
+}
+
 /// The most events waiting for the signal thread. A device or driver that
 /// floods events faster than the bus takes them loses the oldest: the host's
-/// callbacks never block, and tspd's memory stays bounded.
+/// callbacks never block, and tspd's memory stays bounded. Events tspd's own
+/// bookkeeping follows are never dropped (see [`Event::may_be_dropped`]).
 pub(crate) const MAX_EVENTS: usize = 4096;
 
 /// The events on their way to the signal thread: a ring of at most
@@ -55,8 +72,9 @@ fn push(event: Event) {
     if !ring.open {
         return;
     }
-    if ring.events.len() >= MAX_EVENTS {
-        ring.events.pop_front();
+    let oldest = ring.events.iter().position(Event::may_be_dropped);
+    if let Some(oldest) = oldest.filter(|_| ring.events.len() >= MAX_EVENTS) {
+        ring.events.remove(oldest);
         if ring.dropped == 0 {
             tracing::warn!(
                 bound = MAX_EVENTS,
@@ -181,5 +199,31 @@ mod tests {
         assert_eq!(kept.last(), Some(&(MAX_EVENTS + 9)), "the newest kept");
         push(event(0));
         assert!(lock(&ring().0).events.is_empty(), "nothing after the end");
+    }
+
+    #[test]
+    fn arrivals_closes_and_presence_are_never_dropped() {
+        let close = Event {
+            ht_phone: 3,
+            msg: PhoneMessage::Close.code(),
+            params: [0; 3],
+        };
+        let create = Event {
+            ht_phone: 0,
+            msg: PhoneMessage::Create.code(),
+            params: [0, 7, 0],
+        };
+        let away = Event {
+            ht_phone: 3,
+            msg: PhoneMessage::State.code(),
+            params: [PhoneStates::DISCONNECTED.bits() as usize, 0, 0],
+        };
+        let button = Event {
+            ht_phone: 3,
+            msg: PhoneMessage::Button.code(),
+            params: [1, 0, 0],
+        };
+        assert!(!close.may_be_dropped() && !create.may_be_dropped() && !away.may_be_dropped());
+        assert!(button.may_be_dropped());
     }
 }

@@ -382,3 +382,38 @@ fn a_phones_events_go_to_its_holder_only() {
         "a stranger hears none of the keys: {heard:?}"
     );
 }
+
+#[test]
+fn a_client_that_leaves_during_its_open_leaves_the_phone_free() {
+    let scratch = Scratch::new("hostile-leave-opening");
+    let bus = Bus::session(&scratch);
+    let _tspd = Daemon::start(
+        &bus,
+        &scratch,
+        "[settings.mock.faults]\nopen = \"delay 1500\"",
+    );
+    let mut leaving = std::process::Command::new("dbus-send")
+        .arg(format!("--bus={}", bus.address))
+        .args(["--print-reply", &format!("--dest={BUS_NAME}")])
+        .arg(phone_path(0))
+        .arg(format!("{PHONE_INTERFACE}.Open"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dbus-send runs");
+    // Leave while the driver's open runs (if the open has not begun yet, the
+    // call finds its client gone: the same promise).
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = leaving.kill();
+    let _ = leaving.wait();
+    let next = bus.client();
+    wait_for("the phone is free for the next client", || {
+        phone(&next, 0).call_method("Open", &()).is_ok()
+    });
+    assert_eq!(
+        owner(&next, 0),
+        next.unique_name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    );
+}
