@@ -173,8 +173,12 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [Step; 6] = [
+    let steps: [Step; 7] = [
         ("build the workspace (tools and plugins)", build_workspace),
+        (
+            "check that the fuzz targets compile (they run with cargo xtask fuzz)",
+            check_fuzz_targets,
+        ),
         ("stage the drivers as plugins", stage_plugins),
         ("run the workspace's tests", run_workspace_tests),
         (
@@ -211,6 +215,36 @@ fn test(args: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `cargo check` of `fuzz/` on this toolchain, in a target folder of its own:
+/// the targets call the crates' fuzzing entry points, and a change there must
+/// not leave them broken until someone fuzzes. Fails as a build does.
+fn check_fuzz_targets() -> Tally {
+    let workspace = stage::workspace();
+    let checked = cargo()
+        .args(["check", "--quiet", "--bins", "--manifest-path"])
+        .arg(workspace.join("fuzz/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(workspace.join("target/fuzz-check"))
+        .status();
+    match checked {
+        Ok(status) if status.success() => Tally::default(),
+        Ok(status) => {
+            eprintln!("xtask: the fuzz targets do not compile ({status})");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
+        Err(error) => {
+            eprintln!("xtask: cannot run cargo: {error}");
+            Tally {
+                passed: 0,
+                failed: 1,
+            }
+        }
     }
 }
 
