@@ -215,8 +215,13 @@ fn panic_on_driver_thread(concurrent: bool) {
     );
     let phone = cell.open(0);
     let id = cell.request(phone, "SetData");
-    assert!(id > 0);
-    assert!(eventually(|| completions_of(id) == vec![failed()]));
+    // The driver's thread may panic before SetData returns (it did under
+    // ThreadSanitizer): then the failure is the return and nothing completes.
+    if id > 0 {
+        assert!(eventually(|| completions_of(id) == vec![failed()]));
+    } else {
+        assert_eq!(id, failed());
+    }
     cell.close(phone);
     cell.finish();
 }

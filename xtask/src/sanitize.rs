@@ -38,15 +38,19 @@ pub(crate) fn command(root: &Path, args: &[String]) -> Result<bool, String> {
     let mut clean = true;
     for sanitizer in sanitizers {
         println!("== {sanitizer} sanitizer: building the workspace and its plugins");
-        clean &= run(root, sanitizer, &["build", "--workspace", "--lib", "--bins"])?;
+        clean &= run(
+            root,
+            sanitizer,
+            &["build", "--workspace", "--lib", "--bins"],
+        )?;
         println!("== {sanitizer} sanitizer: the drivers' and the SDK's tests");
-        let mut test = vec!["test"];
+        let mut test = vec!["test", "--no-fail-fast"];
         for package in PACKAGES {
             test.extend(["-p", package]);
         }
         clean &= run(root, sanitizer, &test)?;
         println!("== {sanitizer} sanitizer: the host's tests");
-        let mut host = vec!["test", "-p", "tsp-host", "--lib"];
+        let mut host = vec!["test", "--no-fail-fast", "-p", "tsp-host", "--lib"];
         for name in HOST_TESTS {
             host.extend(["--test", name]);
         }
@@ -70,13 +74,18 @@ fn ensure_rust_src() -> Result<(), String> {
     if added.success() {
         Ok(())
     } else {
-        Err("the sanitizers rebuild std: run `rustup component add rust-src --toolchain nightly`".into())
+        Err(
+            "the sanitizers rebuild std: run `rustup component add rust-src --toolchain nightly`"
+                .into(),
+        )
     }
 }
 
 fn run(root: &Path, sanitizer: &str, args: &[&str]) -> Result<bool, String> {
     let target_dir = root.join("target").join(format!("sanitize-{sanitizer}"));
-    let flags = format!("-Zsanitizer={sanitizer} -Cdebuginfo=1");
+    // The sanitizer's runtime is linked into executables only: exporting their
+    // symbols (-rdynamic) lets the plugins they dlopen resolve it.
+    let flags = format!("-Zsanitizer={sanitizer} -Cdebuginfo=1 -Clink-arg=-rdynamic");
     let status = Command::new("cargo")
         .arg("+nightly")
         .args(args)
