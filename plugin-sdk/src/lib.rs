@@ -54,7 +54,7 @@ pub use driver::{
 };
 pub use error::DriverError;
 pub use event::{DriverEvent, PhoneEvent};
-pub use reservation::LockFile;
+pub use reservation::{LOCK_DIR_VARIABLE, LockFile};
 pub use tsp_core as core;
 
 /// The version of this SDK, recorded in every plugin built with it.

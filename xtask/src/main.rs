@@ -171,6 +171,9 @@ fn test(args: &[String]) -> ExitCode {
         eprintln!("xtask test: unexpected argument `{extra}`\n\n{USAGE}");
         return ExitCode::from(2);
     }
+    if std::env::var_os(tsp_plugin_sdk::LOCK_DIR_VARIABLE).is_none() {
+        return with_private_lock_folder(args);
+    }
     let started = Instant::now();
     let mut total = Tally::default();
     let steps: [Step; 7] = [
@@ -215,6 +218,39 @@ fn test(args: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Runs `cargo xtask test` again with `TSP_RS_LOCK_DIR` set to a folder of
+/// this run's own, for everything it starts (tests, tspd, the conformance kit
+/// in this process): two runs at once, or a run beside a running tspd, never
+/// meet over the mock's reservations. The folder goes when the run ends.
+fn with_private_lock_folder(args: &[String]) -> ExitCode {
+    let folder = stage::workspace()
+        .join("target")
+        .join(format!("tsp-rs-locks-{}", std::process::id()));
+    if let Err(error) = std::fs::create_dir_all(&folder) {
+        eprintln!(
+            "xtask: cannot make the lock folder {}: {error}",
+            folder.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let again = std::env::current_exe().map(|exe| {
+        Command::new(exe)
+            .arg("test")
+            .args(args)
+            .env(tsp_plugin_sdk::LOCK_DIR_VARIABLE, &folder)
+            .status()
+    });
+    let _ = std::fs::remove_dir_all(&folder);
+    match again {
+        Ok(Ok(status)) if status.success() => ExitCode::SUCCESS,
+        Ok(Ok(_)) => ExitCode::FAILURE,
+        Ok(Err(error)) | Err(error) => {
+            eprintln!("xtask: cannot run xtask again with its lock folder: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -484,6 +520,14 @@ fn parse_test_result(line: &str) -> Option<Tally> {
     seen.then_some(tally)
 }
 
+fn exit_code(clean: bool) -> ExitCode {
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,13 +542,5 @@ mod tests {
         let ok = "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
         let tally = parse_test_result(ok).expect("a summary");
         assert_eq!((tally.passed, tally.failed), (10, 0));
-    }
-}
-
-fn exit_code(clean: bool) -> ExitCode {
-    if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

@@ -121,6 +121,9 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
             .env("WINEDEBUG", "-all")
             .env("WINEPATH", windows_path(&stub_dir))
             .env_remove("TSP_RS_CONFIG")
+            // A Unix path means nothing to the Windows TSP; the wine prefix's
+            // own temporary folder is private to this run already.
+            .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
             .output()
             .map_err(|e| {
                 format!("cannot run wine: {e} (apt-get install wine wine64; .ci/run does it)")

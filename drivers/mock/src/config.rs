@@ -6,6 +6,8 @@
 //! delay_ms = 0              # how long a worker completion waits
 //! concurrent = true         # whether sessions take requests concurrently
 //! reservation = true        # false: no file lock (a misbehaving driver, for tests)
+//! lock_dir = "/run/x"       # where the lock files go (default: TSP_RS_LOCK_DIR, else
+//!                           # the system temporary folder)
 //! lie_about_data = false    # true: accept only half of each advertised data area
 //! ignore_cancel = false     # true: cancel and close leave held requests outstanding
 //! leak_thread = false       # true: start a thread that shutdown does not stop
@@ -91,6 +93,9 @@ pub struct MockConfig {
     pub concurrent: bool,
     /// Whether open takes the file lock (turning it off makes a broken driver).
     pub reservation: bool,
+    /// Where the lock files go; `None`: `TSP_RS_LOCK_DIR`, else the system
+    /// temporary folder ([`tsp_plugin_sdk::LockFile::folder`]).
+    pub lock_dir: Option<std::path::PathBuf>,
     /// Advertise data areas twice as large as what is accepted (a broken driver).
     pub lie_about_data: bool,
     /// Ignore `cancel` and close: held requests stay outstanding (a broken driver).
@@ -113,6 +118,7 @@ impl Default for MockConfig {
             delay_ms: 0,
             concurrent: true,
             reservation: true,
+            lock_dir: None,
             lie_about_data: false,
             ignore_cancel: false,
             leak_thread: false,

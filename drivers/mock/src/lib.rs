@@ -11,7 +11,8 @@
 //! and sessions are concurrent by default; both are configurable ([`MockConfig`]).
 //! The reservation is an OS file lock in the system temporary folder
 //! ([`lock_path`]), so a second open fails with `ALLOCATED` in this process or
-//! another. Tests drive it at run time through `TSPI_phoneDevSpecific` commands
+//! another; `TSP_RS_LOCK_DIR`, or the setting `lock_dir`, moves it (tests and
+//! parallel runs use a folder of their own). Tests drive it at run time through `TSPI_phoneDevSpecific` commands
 //! ([`command`]).
 #![warn(missing_docs)]
 
@@ -199,7 +200,7 @@ impl Driver for MockDriver {
             _ => {}
         }
         let reservation = if self.shared.config.reservation {
-            Some(phone.reserve()?)
+            Some(phone.reserve(self.shared.config.lock_dir.as_deref())?)
         } else {
             None
         };
@@ -248,6 +249,16 @@ mod tests {
             default_phone_caps(1).permanent_id
         );
         assert_eq!(default_permanent_id(0), 0x4D4B_0000);
+    }
+
+    #[test]
+    fn the_lock_folder_is_a_setting() {
+        let config = MockConfig::parse("lock_dir = \"/run/tsp-rs/locks\"").expect("parses");
+        assert_eq!(
+            config.lock_dir.as_deref(),
+            Some(std::path::Path::new("/run/tsp-rs/locks"))
+        );
+        assert_eq!(MockConfig::default().lock_dir, None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! its reservation.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use tsp_core::{
@@ -146,9 +146,12 @@ impl Phone {
 
     /// Takes the device's reservation: an exclusive OS file lock named after the
     /// permanent id, so a second open fails in this process or any other.
-    pub(crate) fn reserve(&self) -> Result<LockFile, DriverError> {
+    pub(crate) fn reserve(&self, folder: Option<&Path>) -> Result<LockFile, DriverError> {
         let caps = self.caps();
-        LockFile::take("mock", caps.permanent_id, &caps.name)
+        match folder {
+            Some(folder) => LockFile::take_in(folder, "mock", caps.permanent_id, &caps.name),
+            None => LockFile::take("mock", caps.permanent_id, &caps.name),
+        }
     }
 
     /// The capabilities now.
@@ -172,7 +175,7 @@ fn default_label(id: usize) -> String {
     }
 }
 
-/// The lock file of the phone with this permanent id.
+/// The lock file of the phone with this permanent id (with no `lock_dir` set).
 pub fn lock_path(permanent_id: u32) -> PathBuf {
     LockFile::path("mock", permanent_id)
 }
