@@ -23,8 +23,14 @@ enum Seeds {
 
 /// Each target and its seeds (beside `fuzz/seeds/TARGET`).
 const TARGETS: &[(&str, Seeds)] = &[
-    ("at_engine", Seeds::Folder("drivers/serial/tests/transcripts")),
-    ("at_parse", Seeds::Folder("drivers/serial/tests/transcripts")),
+    (
+        "at_engine",
+        Seeds::Folder("drivers/serial/tests/transcripts"),
+    ),
+    (
+        "at_parse",
+        Seeds::Folder("drivers/serial/tests/transcripts"),
+    ),
     ("config", Seeds::Folder("host")),
     ("var_structs", Seeds::None),
     ("tspi_calls", Seeds::None),
@@ -135,11 +141,7 @@ fn run(root: &Path, name: &str, seeds: Seeds, seconds: u64) -> Run {
     let started = Instant::now();
     // The binary cargo fuzz built above, run directly: `cargo fuzz run` would
     // build again, once per target.
-    let binary = fuzz
-        .join("target")
-        .join(TRIPLE)
-        .join("release")
-        .join(name);
+    let binary = fuzz.join("target").join(TRIPLE).join("release").join(name);
     let output = Command::new(binary)
         .args(&dirs)
         .args([
@@ -240,6 +242,9 @@ fn write_descriptor_seeds(root: &Path, corpus: &Path, with_length: bool) {
         }
         seed.extend(bytes);
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let _ = std::fs::write(corpus.join(format!("seed-{}", name.unwrap_or_default())), seed);
+        let _ = std::fs::write(
+            corpus.join(format!("seed-{}", name.unwrap_or_default())),
+            seed,
+        );
     }
 }
