@@ -163,6 +163,31 @@ impl Tally {
     }
 }
 
+/// What failed in this run, by name, for the closing lines: a log of several
+/// thousand lines must not hide which test to look at.
+static FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Notes a failure by name (a test, a conformance check, a C program's check).
+pub(crate) fn note_failure(name: String) {
+    FAILURES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(name);
+}
+
+/// The name of the test a libtest line reports failed: `test NAME ... FAILED`.
+fn failed_test(line: &str) -> Option<&str> {
+    line.trim()
+        .strip_prefix("test ")?
+        .strip_suffix(" ... FAILED")
+}
+
+/// The test binary a `cargo test` line announces: `Running tests/x.rs (…)`.
+fn test_binary(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix("Running ")?;
+    Some(rest.split(" (").next().unwrap_or(rest))
+}
+
 /// A step of `cargo xtask test`: its name and what runs it.
 type Step = (&'static str, fn() -> Tally);
 
@@ -213,6 +238,13 @@ fn test(args: &[String]) -> ExitCode {
         "xtask: all steps in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    let failures = std::mem::take(&mut *FAILURES.lock().unwrap_or_else(|e| e.into_inner()));
+    if !failures.is_empty() {
+        println!("xtask: what failed:");
+        for failure in &failures {
+            println!("  {failure}");
+        }
+    }
     println!("total: {} passed, {} failed", total.passed, total.failed);
     if total.failed == 0 {
         ExitCode::SUCCESS
@@ -269,6 +301,7 @@ fn check_fuzz_targets() -> Tally {
         Ok(status) if status.success() => Tally::default(),
         Ok(status) => {
             eprintln!("xtask: the fuzz targets do not compile ({status})");
+            note_failure("cargo check of fuzz/".into());
             Tally {
                 passed: 0,
                 failed: 1,
@@ -300,6 +333,7 @@ fn build_workspace() -> Tally {
         Ok(status) if status.success() => Tally::default(),
         Ok(status) => {
             eprintln!("xtask: cargo build failed ({status})");
+            note_failure("cargo build --workspace --all-targets".into());
             Tally {
                 passed: 0,
                 failed: 1,
@@ -350,6 +384,7 @@ fn run_conformance() -> Tally {
     let mut tally = Tally::default();
     for report in &reports {
         for check in report.checks.iter().filter(|c| !c.passed()) {
+            note_failure(format!("conformance {}: {}", report.driver, check.name));
             eprintln!(
                 "xtask: conformance {}: FAIL {}: {}",
                 report.driver,
@@ -480,17 +515,25 @@ fn run_cargo_tests(args: &[&str], env: &[(&str, &str)]) -> Tally {
         }
     };
     let mut tally = Tally::default();
+    let mut binary = String::new();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("{line}");
             if let Some(result) = parse_test_result(&line) {
                 tally.add(result);
             }
+            if let Some(name) = test_binary(&line) {
+                binary = name.to_owned();
+            }
+            if let Some(test) = failed_test(&line) {
+                note_failure(format!("{binary}: {test}"));
+            }
         }
     }
     let success = child.wait().is_ok_and(|status| status.success());
     if !success && tally.failed == 0 {
         eprintln!("xtask: cargo test failed before any test failed (see above)");
+        note_failure(format!("cargo {} (before any test failed)", args.join(" ")));
         tally.failed = 1;
     }
     tally
@@ -542,5 +585,19 @@ mod tests {
         let ok = "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s";
         let tally = parse_test_result(ok).expect("a summary");
         assert_eq!((tally.passed, tally.failed), (10, 0));
+    }
+
+    #[test]
+    fn names_the_failed_tests_and_their_binary() {
+        assert_eq!(
+            failed_test("test faults::a_hung_call ... FAILED"),
+            Some("faults::a_hung_call")
+        );
+        assert_eq!(failed_test("test faults::a_hung_call ... ok"), None);
+        assert_eq!(failed_test("test result: FAILED. 1 passed; 1 failed"), None);
+        assert_eq!(
+            test_binary("     Running tests/faults.rs (target/debug/deps/faults-1234)"),
+            Some("tests/faults.rs")
+        );
     }
 }

@@ -131,6 +131,7 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
         let stdout = String::from_utf8_lossy(&output.stdout);
         for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
             eprintln!("xtask: wine {program}: {line}");
+            crate::note_failure(format!("wine {program}: {line}"));
         }
         let (passed, failed) = summary(&stdout).unwrap_or_else(|| {
             // No closing line: it crashed or hung up early; show what it said.
