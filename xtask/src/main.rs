@@ -34,9 +34,9 @@ commands:
                        ThreadSanitizer (nightly, std rebuilt; not in CI)
   stage                build the drivers and lay them out in target/debug/drivers/
                        (library + manifest each), the way the host finds them
-  conformance MANIFEST [--config FILE]
-                       run the conformance kit on a built plugin (FILE holds the
-                       driver's settings)
+  conformance PLUGIN [--config FILE]
+                       run the conformance kit on a built plugin: its library or
+                       its NAME.toml manifest (FILE holds the driver's settings)
   new-driver NAME [--path DIR]
                        scaffold a driver crate that builds and passes conformance
   help                 this text";
