@@ -4,6 +4,7 @@
 mod conformance;
 mod fuzz;
 mod new_driver;
+mod prereq;
 mod sanitize;
 mod stage;
 mod windows;
@@ -16,7 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                 build everything the tests need, run every test and the
+  test                 install what the tests need (or name the command that
+                       does), build everything, run every test and the
                        conformance kit on every driver, print one line per step
                        with its time, end with `total: N passed, M failed`
   dist [--windows]     release build laid out in target/dist/: the TSP library,
@@ -198,6 +200,10 @@ fn test(args: &[String]) -> ExitCode {
     }
     if std::env::var_os(tsp_plugin_sdk::LOCK_DIR_VARIABLE).is_none() {
         return with_private_lock_folder(args);
+    }
+    if let Err(why) = prereq::ensure() {
+        eprintln!("xtask: {why}");
+        return ExitCode::FAILURE;
     }
     let started = Instant::now();
     let mut total = Tally::default();

@@ -34,7 +34,7 @@ pub(crate) fn build(release: bool) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "the {TARGET} build failed (rustup target add {TARGET}; .ci/run does it)"
+            "the {TARGET} build failed (rustup target add {TARGET}; cargo xtask test does it)"
         ));
     }
     let profile = if release { "release" } else { "debug" };
@@ -65,7 +65,7 @@ fn mingw(args: &[&str], out: &Path, sources: &[PathBuf], libs: &[&str]) -> Resul
         .args(sources)
         .args(libs)
         .status()
-        .map_err(|e| format!("cannot run {MINGW_GCC}: {e} (apt-get install gcc-mingw-w64-x86-64-posix; .ci/run does it)"))?;
+        .map_err(|e| format!("cannot run {MINGW_GCC}: {e} (apt-get install gcc-mingw-w64-x86-64-posix; cargo xtask test does it)"))?;
     if status.success() {
         Ok(())
     } else {
@@ -126,7 +126,9 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
             .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
             .output()
             .map_err(|e| {
-                format!("cannot run wine: {e} (apt-get install wine wine64; .ci/run does it)")
+                format!(
+                    "cannot run wine: {e} (apt-get install wine wine64; cargo xtask test does it)"
+                )
             })?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {

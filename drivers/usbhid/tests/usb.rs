@@ -55,7 +55,7 @@ fn run_device_inside_umockdev(device: &str, test: &str) {
         .args(["--exact", test, "--ignored", "--nocapture"])
         .env(INSIDE, "1")
         .output()
-        .expect("umockdev-run is installed (.ci/run installs the umockdev package)");
+        .expect("umockdev-run is installed (cargo xtask test installs the umockdev package)");
     let log = format!(
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),

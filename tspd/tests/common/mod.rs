@@ -91,7 +91,7 @@ impl Bus {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("dbus-daemon: {e} (.ci/run installs dbus-daemon)"))?;
+            .map_err(|e| format!("dbus-daemon: {e} (cargo xtask test installs dbus-daemon)"))?;
         let mut line = String::new();
         let stdout = daemon.stdout.take().expect("piped");
         BufReader::new(stdout)
