@@ -42,6 +42,7 @@ pub mod conformance;
 pub mod driver;
 mod error;
 pub mod event;
+pub mod examples;
 pub mod host;
 pub mod manifest;
 pub mod reservation;

@@ -141,6 +141,21 @@ struct Settings {
     ports: Vec<PortConfig>,
 }
 
+/// Checks the driver's settings (its `[settings.serial]` table, as TOML text)
+/// as `start` reads them, without opening anything: for tools and for the
+/// tests that keep the documented examples true.
+///
+/// # Errors
+/// What is wrong, in the words `start` would refuse them with.
+pub fn check_settings(text: &str) -> Result<(), String> {
+    let settings: Settings =
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+    for port in &settings.ports {
+        port.parsed_settings()?;
+    }
+    Ok(())
+}
+
 /// The permanent phone id of a port comes from its path.
 pub use tsp_plugin_sdk::permanent_id;
 

@@ -24,7 +24,7 @@ pub mod sim;
 mod test_log;
 pub mod urc;
 
-pub use driver::{PortConfig, SerialDriver, permanent_id};
+pub use driver::{PortConfig, SerialDriver, check_settings, permanent_id};
 
 tsp_plugin_sdk::export_driver!(SerialDriver);
 

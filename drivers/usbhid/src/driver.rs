@@ -55,6 +55,19 @@ struct Settings {
     simulated: Vec<SimulatedConfig>,
 }
 
+/// Checks the driver's settings (its `[settings.usbhid]` table, as TOML text)
+/// as `start` reads them, without touching a device (a simulated handset's
+/// descriptor file is not read): for tools and for the tests that keep the
+/// documented examples true.
+///
+/// # Errors
+/// What is wrong, in the words `start` would refuse them with.
+pub fn check_settings(text: &str) -> Result<(), String> {
+    toml::from_str::<Settings>(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string().trim().replace('\n', " "))
+}
+
 /// The permanent phone id of a handset comes from its identity (serial number,
 /// else port path).
 pub use tsp_plugin_sdk::permanent_id;

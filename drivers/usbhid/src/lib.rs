@@ -5,16 +5,16 @@
 //! # Settings
 //!
 //! ```toml
-//! [drivers.usbhid]
+//! [settings.usbhid]
 //! usb = true            # look for handsets on USB (libusb; Linux); default true
 //! scan_ms = 1000        # how often presence is checked; hotplug wakes it earlier
 //!
-//! [[drivers.usbhid.simulated]]     # a handset behind the transport seam
+//! [[settings.usbhid.simulated]]     # a handset behind the transport seam
 //! descriptor = "jabra.hex"         # its report descriptor: binary, or hex text
 //! name = "Simulated Jabra"         # optional
 //! serial = "SIM-1"                 # optional; the phone's identity
 //!
-//! [[drivers.usbhid.simulated]]
+//! [[settings.usbhid.simulated]]
 //! model = "yealink-p1k"            # a simulated P1K instead of a descriptor
 //! ```
 //!
@@ -76,7 +76,7 @@ pub mod usb;
 pub mod yealink;
 
 pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
-pub use driver::{SimulatedConfig, UsbHidDriver, permanent_id};
+pub use driver::{SimulatedConfig, UsbHidDriver, check_settings, permanent_id};
 pub use inspect::{Control, InspectError, Inspection};
 pub use session::lock_path;
 pub use usages::Role;
