@@ -92,7 +92,7 @@ fn dist_command(args: &[String]) -> Result<ExitCode, String> {
     {
         return Err("the release build failed".into());
     }
-    let target = stage::workspace().join("target");
+    let target = stage::target_dir();
     let out = target.join("dist");
     let specs: Vec<_> = specs.into_iter().map(|(_, spec)| spec).collect();
     let library = tsp_host::dist::lay_out(&target.join("release"), &out, &specs)?;
@@ -264,9 +264,7 @@ fn test(args: &[String]) -> ExitCode {
 /// in this process): two runs at once, or a run beside a running tspd, never
 /// meet over the mock's reservations. The folder goes when the run ends.
 fn with_private_lock_folder(args: &[String]) -> ExitCode {
-    let folder = stage::workspace()
-        .join("target")
-        .join(format!("tsp-rs-locks-{}", std::process::id()));
+    let folder = stage::target_dir().join(format!("tsp-rs-locks-{}", std::process::id()));
     if let Err(error) = std::fs::create_dir_all(&folder) {
         eprintln!(
             "xtask: cannot make the lock folder {}: {error}",
@@ -301,7 +299,7 @@ fn check_fuzz_targets() -> Tally {
         .args(["check", "--quiet", "--bins", "--manifest-path"])
         .arg(workspace.join("fuzz/Cargo.toml"))
         .arg("--target-dir")
-        .arg(workspace.join("target/fuzz-check"))
+        .arg(stage::target_dir().join("fuzz-check"))
         .status();
     match checked {
         Ok(status) if status.success() => Tally::default(),

@@ -82,7 +82,7 @@ fn ensure_rust_src() -> Result<(), String> {
 }
 
 fn run(root: &Path, sanitizer: &str, args: &[&str]) -> Result<bool, String> {
-    let target_dir = root.join("target").join(format!("sanitize-{sanitizer}"));
+    let target_dir = crate::stage::target_dir().join(format!("sanitize-{sanitizer}"));
     // The sanitizer's runtime is linked into executables only: exporting their
     // symbols (-rdynamic) lets the plugins they dlopen resolve it.
     let flags = format!("-Zsanitizer={sanitizer} -Cdebuginfo=1 -Clink-arg=-rdynamic");

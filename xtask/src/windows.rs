@@ -16,7 +16,7 @@ const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
 const PROGRAMS: [&str; 4] = ["harness", "functions", "presence", "hostile"];
 
 fn target_dir() -> PathBuf {
-    workspace().join("target")
+    crate::stage::target_dir()
 }
 
 /// Builds the TSP library and every driver for Windows; returns the build folder.
