@@ -29,6 +29,9 @@
 //!   in one line naming the file, both SDK versions and the first difference;
 //!   abi_stable's full report goes to the debug log.
 //!
+//! Every release's changes to what crosses the boundary are listed in the
+//! project's CHANGELOG.md.
+//!
 //! Structures cross as TAPI's own PHONECAPS, PHONESTATUS and PHONEBUTTONINFO
 //! layouts, so the typed values (`tsp_core::PhoneCaps` …) can grow without
 //! touching the interface.

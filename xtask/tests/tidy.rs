@@ -202,3 +202,72 @@ fn every_architecture_invariant_names_the_test_that_checks_it() {
         unnamed.join("\n")
     );
 }
+
+/// Every crate that may be published carries what crates.io shows (a
+/// description, keywords, categories, a readme, a licence), no placeholder
+/// repository, and a version on every path dependency (cargo publish needs it).
+#[test]
+fn publishable_crates_carry_their_metadata() {
+    let root: toml::Table =
+        toml::from_str(&std::fs::read_to_string(workspace().join("Cargo.toml")).expect("read"))
+            .expect("TOML");
+    let members = root["workspace"]["members"].as_array().expect("members");
+    let mut problems = Vec::new();
+    for member in members.iter().filter_map(|m| m.as_str()) {
+        let folders: Vec<PathBuf> = match member.strip_suffix("/*") {
+            Some(parent) => std::fs::read_dir(workspace().join(parent))
+                .expect("a folder")
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("Cargo.toml").is_file())
+                .collect(),
+            None => vec![workspace().join(member)],
+        };
+        for folder in folders {
+            let text = std::fs::read_to_string(folder.join("Cargo.toml")).expect("read");
+            let manifest: toml::Table = toml::from_str(&text).expect("TOML");
+            let package = manifest["package"].as_table().expect("[package]");
+            let name = package["name"].as_str().unwrap_or("?").to_owned();
+            if package.get("publish").and_then(toml::Value::as_bool) == Some(false) {
+                continue;
+            }
+            for key in ["description", "keywords", "categories", "readme", "license"] {
+                if !package.contains_key(key) {
+                    problems.push(format!("{name}: no `{key}`"));
+                }
+            }
+            if text.contains("example.invalid") {
+                problems.push(format!("{name}: a placeholder repository"));
+            }
+            let dependencies = manifest.get("dependencies").and_then(toml::Value::as_table);
+            for (dep, spec) in dependencies.into_iter().flatten() {
+                let spec = spec.as_table();
+                let has_path = spec.is_some_and(|s| s.contains_key("path"));
+                let has_version = spec.is_some_and(|s| s.contains_key("version"));
+                if has_path && !has_version {
+                    problems.push(format!("{name}: path dependency `{dep}` has no version"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "crate metadata:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_changelog_the_sdk_points_to_exists() {
+    let sdk = std::fs::read_to_string(workspace().join("plugin-sdk/src/lib.rs")).expect("read");
+    assert!(
+        sdk.contains("CHANGELOG.md"),
+        "the compatibility policy points to it"
+    );
+    let changelog =
+        std::fs::read_to_string(workspace().join("CHANGELOG.md")).expect("CHANGELOG.md");
+    assert!(
+        changelog.contains("## Unreleased"),
+        "changes wait under Unreleased"
+    );
+}
