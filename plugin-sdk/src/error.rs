@@ -1,3 +1,6 @@
+//! `DriverError`: what a driver answers when it fails, a `PHONEERR_*` code with
+//! words for the log.
+
 use std::fmt;
 
 use tsp_core::PhoneError;

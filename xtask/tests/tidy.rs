@@ -271,3 +271,32 @@ fn the_changelog_the_sdk_points_to_exists() {
         "changes wait under Unreleased"
     );
 }
+
+/// Every source file says what it is in its first line (`//!`), and ARCHITECTURE.md
+/// names every source file of the crates (but `lib.rs`, `main.rs` and `mod.rs`,
+/// which the crate's own section is about), so the code map stays whole.
+#[test]
+fn every_source_file_opens_with_its_purpose_and_is_on_the_map() {
+    let architecture =
+        std::fs::read_to_string(workspace().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut problems = Vec::new();
+    for (path, text) in sources() {
+        if path.starts_with("fuzz/") || path.contains("/fixtures/") {
+            continue;
+        }
+        if !text.trim_start().starts_with("//!") {
+            problems.push(format!("{path}: does not open with a `//!` line"));
+        }
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let in_src = path.contains("/src/") && !path.starts_with("xtask/");
+        let crate_root = matches!(name, "lib.rs" | "main.rs" | "mod.rs");
+        if in_src
+            && !crate_root
+            && !architecture.contains(&format!("`{name}`"))
+            && !architecture.contains(&format!("/{name}`"))
+        {
+            problems.push(format!("{path}: not named in ARCHITECTURE.md"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
