@@ -207,8 +207,12 @@ fn test(args: &[String]) -> ExitCode {
     }
     let started = Instant::now();
     let mut total = Tally::default();
-    let steps: [Step; 7] = [
+    let steps: [Step; 8] = [
         ("build the workspace (tools and plugins)", build_workspace),
+        (
+            "tidy: rustfmt, clippy and rustdoc with warnings denied",
+            run_tidy,
+        ),
         (
             "check that the fuzz targets compile (they run with cargo xtask fuzz)",
             check_fuzz_targets,
@@ -288,6 +292,59 @@ fn with_private_lock_folder(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A tidy check: its name, cargo's arguments, and a variable to set.
+type TidyCheck = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, &'static str)>,
+);
+
+/// `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
+/// `cargo doc` with warnings denied, each counted as one check.
+fn run_tidy() -> Tally {
+    let checks: [TidyCheck; 3] = [
+        (
+            "cargo fmt --all --check",
+            &["fmt", "--all", "--check"],
+            None,
+        ),
+        (
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            &[
+                "clippy",
+                "--quiet",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            None,
+        ),
+        (
+            "cargo doc --workspace --no-deps (warnings denied)",
+            &["doc", "--quiet", "--workspace", "--no-deps"],
+            Some(("RUSTDOCFLAGS", "-D warnings")),
+        ),
+    ];
+    let mut tally = Tally::default();
+    for (name, args, env) in checks {
+        let mut command = cargo();
+        command.args(args);
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        if command.status().is_ok_and(|s| s.success()) {
+            tally.passed += 1;
+        } else {
+            eprintln!("xtask: {name} failed (see above)");
+            note_failure(name.to_owned());
+            tally.failed += 1;
+        }
+    }
+    tally
 }
 
 /// `cargo check` of `fuzz/` on this toolchain, in a target folder of its own:
