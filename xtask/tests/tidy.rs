@@ -64,7 +64,6 @@ const FFI_FILES: &[&str] = &[
     "host/benches/set_data.rs",
     "tspd/src/tapi.rs",
     "tspctl/src/tapi.rs",
-    "drivers/serial/src/sim.rs",
 ];
 
 #[test]

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,47 +51,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd, PathBuf)> {
-    let (mut master, mut slave) = (-1, -1);
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: openpty writes two descriptors and a NUL-terminated name into the
-    // buffers given; the termios and window-size arguments may be null.
-    let result = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            name.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: openpty succeeded: both descriptors are open and now owned here.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    // SAFETY: openpty wrote a NUL-terminated path into `name`.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-    let path = PathBuf::from(path.to_string_lossy().into_owned());
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let path = PathBuf::from(name.to_string_lossy().into_owned());
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOCTTY.bits().cast_signed())
+        .open(&path)?
+        .into();
     raw_mode(&slave)?;
     Ok((master, slave, path))
 }
 
 /// Raw mode on the port side: no echo, no line editing, no CR/LF mapping.
 fn raw_mode(fd: &OwnedFd) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut termios = std::mem::MaybeUninit::<libc::termios>::zeroed();
-    // SAFETY: tcgetattr fills the termios of an open terminal descriptor.
-    if unsafe { libc::tcgetattr(fd.as_raw_fd(), termios.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: tcgetattr succeeded, so `termios` is initialised.
-    let mut termios = unsafe { termios.assume_init() };
-    // SAFETY: cfmakeraw only edits the struct it is given.
-    unsafe { libc::cfmakeraw(&mut termios) };
-    // SAFETY: applies a valid termios to an open terminal descriptor.
-    if unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &termios) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    use rustix::termios::{OptionalActions, tcgetattr, tcsetattr};
+    let mut termios = tcgetattr(fd)?;
+    termios.make_raw();
+    tcsetattr(fd, OptionalActions::Now, &termios)?;
     Ok(())
 }
 
@@ -305,11 +287,10 @@ fn serve(mut reader: File, state: &Mutex<State>, writer: &Mutex<Option<File>>, s
 }
 
 fn set_nonblocking(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on an open descriptor, adding O_NONBLOCK to its flags.
-    unsafe {
-        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let flags = fcntl_getfl(file).unwrap_or(OFlags::empty());
+    if let Err(error) = fcntl_setfl(file, flags | OFlags::NONBLOCK) {
+        tracing::warn!(%error, "the simulator's reader stays blocking");
     }
 }
 
