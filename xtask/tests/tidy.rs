@@ -299,3 +299,40 @@ fn every_source_file_opens_with_its_purpose_and_is_on_the_map() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// tspctl reads report descriptors (`usbhid inspect`) but opens no USB device:
+/// it must not link libusb (`tsp-driver-usbhid` without its `usb` feature).
+#[test]
+fn tspctl_does_not_link_libusb() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "tspctl",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo tree runs");
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        tree.contains("tsp-driver-usbhid"),
+        "tspctl inspects descriptors: {tree}"
+    );
+    assert!(
+        !tree
+            .lines()
+            .any(|l| l.starts_with("rusb ") || l.starts_with("libusb1-sys ")),
+        "tspctl links libusb:\n{tree}"
+    );
+}

@@ -89,7 +89,7 @@ pub(crate) enum Protocol {
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
     Simulated(SimDevice),
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "usb"))]
     Usb(crate::usb::Found),
 }
 
@@ -154,7 +154,7 @@ pub(crate) struct Shared {
     registry: Mutex<Registry>,
     simulated: Mutex<Vec<Simulated>>,
     events: DriverEvents,
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "usb"))]
     usb: Option<rusb::Context>,
     stop: Mutex<bool>,
     wake: Condvar,
@@ -182,7 +182,7 @@ impl Shared {
                 sim.handset.is_plugged().then(|| sim.candidate.clone())
             })
             .collect();
-        #[cfg(unix)]
+        #[cfg(all(unix, feature = "usb"))]
         let seen = match &self.usb {
             Some(context) => seen.into_iter().chain(usb_candidates(context)).collect(),
             None => seen,
@@ -285,7 +285,7 @@ impl Shared {
     pub(crate) fn connect(&self, candidate: &Candidate) -> Result<Arc<dyn Transport>, DriverError> {
         match &candidate.source {
             Source::Simulated(handset) => Ok(handset.transport()),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "usb"))]
             Source::Usb(found) => {
                 let context = self.usb.as_ref().ok_or_else(|| {
                     DriverError::new(PhoneError::NoDriver, "USB is turned off in the settings")
@@ -360,7 +360,7 @@ impl Shared {
     /// Waits a moment for something to happen (a hotplug event, `arrive`,
     /// `unplug`); false once the driver stops.
     fn pause(&self) -> bool {
-        #[cfg(unix)]
+        #[cfg(all(unix, feature = "usb"))]
         if let Some(context) = &self.usb
             && rusb::has_hotplug()
         {
@@ -437,7 +437,7 @@ fn simulated_layout(path: &std::path::Path) -> Result<Layout, String> {
         .ok_or_else(|| format!("{shown} has no Telephony application collection: not a phone"))
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
     let found = match crate::usb::find_telephony(context) {
         Ok(found) => found,
@@ -449,7 +449,7 @@ fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
     found.into_iter().filter_map(usb_candidate).collect()
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 fn usb_candidate(found: crate::usb::Found) -> Option<Candidate> {
     let phone_info = format!(
         "USB {:04x}:{:04x} at {} interface {}",
@@ -484,7 +484,7 @@ fn usb_candidate(found: crate::usb::Found) -> Option<Candidate> {
     })
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 fn usb_open_error(key: &str, error: crate::usb::UsbError) -> DriverError {
     use crate::usb::UsbError;
     let code = match error {
@@ -535,15 +535,17 @@ impl Driver for UsbHidDriver {
             registry: Mutex::default(),
             simulated: Mutex::new(simulated),
             events: context.events,
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "usb"))]
             usb: settings.usb.then(start_usb).flatten(),
             stop: Mutex::new(false),
             wake: Condvar::new(),
             changed: Arc::default(),
         });
-        #[cfg(not(unix))]
+        #[cfg(not(all(unix, feature = "usb")))]
         if settings.usb {
-            tracing::info!("USB handsets are served on Linux only for now");
+            tracing::info!(
+                "USB handsets are served on Linux, in builds with the `usb` feature (the default)"
+            );
         }
         shared.refresh();
         let period = Duration::from_millis(settings.scan_ms.max(10));
@@ -618,7 +620,7 @@ impl Drop for UsbHidDriver {
     }
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 fn start_usb() -> Option<rusb::Context> {
     match crate::usb::context() {
         Ok(context) => Some(context),
@@ -632,7 +634,7 @@ fn start_usb() -> Option<rusb::Context> {
 /// Rescans every `period` until the driver stops, and at once when hotplug (where
 /// libusb has it) or a simulated handset says something changed.
 fn watch(shared: &Shared, period: Duration) {
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "usb"))]
     let _hotplug = shared
         .usb
         .as_ref()
@@ -650,10 +652,10 @@ fn watch(shared: &Shared, period: Duration) {
     }
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 struct HotplugSignal(Arc<AtomicBool>);
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 impl rusb::Hotplug<rusb::Context> for HotplugSignal {
     fn device_arrived(&mut self, _: rusb::Device<rusb::Context>) {
         self.0.store(true, Ordering::Release);
@@ -665,7 +667,7 @@ impl rusb::Hotplug<rusb::Context> for HotplugSignal {
 }
 
 /// Registers for hotplug events where libusb supports them.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 fn register_hotplug(
     context: &rusb::Context,
     changed: Arc<AtomicBool>,

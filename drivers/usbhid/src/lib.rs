@@ -71,7 +71,7 @@ pub mod p1k;
 mod session;
 pub mod transport;
 pub mod usages;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "usb"))]
 pub mod usb;
 pub mod yealink;
 

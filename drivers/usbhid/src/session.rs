@@ -73,7 +73,7 @@ impl Live {
         let reservation = LockFile::take("usbhid", permanent_id(&candidate.key), &candidate.key)?;
         let simulated = match &candidate.source {
             Source::Simulated(handset) => Some(handset.clone()),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "usb"))]
             Source::Usb(_) => None,
         };
         Ok(Arc::new(Self {
