@@ -205,6 +205,16 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
+    /// The file to name in an error: the configuration file, or what stands for
+    /// it when there is none.
+    pub fn file(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Demo => PathBuf::from("(no configuration: the demo)"),
+            Self::Given(_) => PathBuf::from("(the configuration given)"),
+        }
+    }
+
     /// `TSP_RS_CONFIG` if set, else `tsp-rs.toml` in `folder` if it exists, else demo.
     pub fn locate(folder: Option<&Path>) -> Self {
         if let Some(path) = std::env::var_os(CONFIG_ENV) {

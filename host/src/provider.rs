@@ -309,6 +309,21 @@ impl Provider {
                     devices.extend(devices_of(&driver, drivers.len()));
                     drivers.push(driver);
                 }
+                // Settings that do not parse are the configuration's error,
+                // not a driver with no phones: the user is told where.
+                Err(error) if error.code == PhoneError::IniFileCorrupt => {
+                    for started in &drivers {
+                        started.loaded.shutdown();
+                    }
+                    let error = ConfigError {
+                        file: self.shared.setup.config.file(),
+                        problem: format!("[settings.{name}]: {error}"),
+                    };
+                    tracing::error!(
+                        "the configuration cannot be used: {error}; no phones until it is fixed"
+                    );
+                    return (Err(error), Vec::new(), Vec::new());
+                }
                 Err(error) => tracing::error!(driver = %name, "the driver did not start: {error}"),
             }
         }

@@ -357,3 +357,26 @@ fn a_broken_configuration_gives_no_phones_and_init_fails() {
         Err(tsp_core::LineError::IniFileCorrupt)
     );
 }
+
+/// Issue 15: a driver whose settings do not parse (`completion = "wrker"`) is
+/// the configuration's error, with file and reason in the log, not a driver
+/// with no phones.
+#[test]
+fn a_driver_s_settings_that_do_not_parse_are_a_configuration_error() {
+    let _serial = serial();
+    let file = build_dir().join("test-host-misspelt.toml");
+    write_trusted(
+        &file,
+        "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"wrker\"\n",
+    );
+    let p = Provider::new(HostSetup {
+        plugin_folder: Some(plugin_folder("test-host")),
+        statics: Vec::new(),
+        config: ConfigSource::File(file),
+    });
+    assert_eq!(p.enum_devices(1, None), 0);
+    assert_eq!(
+        p.init(0, completion_proc()),
+        Err(tsp_core::LineError::IniFileCorrupt)
+    );
+}

@@ -1,7 +1,7 @@
 //! `tspctl completions SHELL`: completion scripts for bash, zsh and fish.
 
 const COMMANDS: &str = "demo list caps set-data get-data watch usbhid explain completions help";
-const OPTIONS: &str = "--bus --json";
+const OPTIONS: &str = "--bus --json --log-level";
 
 fn bash() -> String {
     format!(

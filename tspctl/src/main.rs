@@ -50,6 +50,9 @@ options (before or after the command):
   --bus session|system      talk to tspd on that bus instead of running the host here
   --json                    print JSON for scripts (list, caps, get-data, watch,
                             usbhid inspect)
+  --log-level LEVEL         the log on stderr: error, warn (default), info, debug or
+                            trace, or a filter such as warn,tsp_host=debug (else
+                            TSP_RS_LOG or RUST_LOG)
 
 Without --bus, phones come from TSP_RS_CONFIG if it is set (drivers are then loaded
 as plugins from beside tspctl), else from the mock driver's two default phones.";
@@ -61,6 +64,7 @@ pub(crate) const VERSION: TspiVersion = TspiVersion::V3_1;
 struct Globals {
     bus: Option<Bus>,
     json: bool,
+    log_level: Option<String>,
 }
 
 fn globals(args: &[String]) -> Result<(Globals, Vec<String>), String> {
@@ -78,6 +82,10 @@ fn globals(args: &[String]) -> Result<(Globals, Vec<String>), String> {
                 })
             }
             "--json" => globals.json = true,
+            "--log-level" => {
+                let level = args.next().ok_or("--log-level needs a level")?;
+                globals.log_level = Some(level.clone());
+            }
             _ => rest.push(arg.clone()),
         }
     }
@@ -93,6 +101,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(message) = tspd::logging::init(globals.log_level.as_deref(), "warn") {
+        eprintln!("tspctl: {message}");
+        return ExitCode::from(2);
+    }
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match words.as_slice() {
         ["usbhid", "inspect", file] => return usbhid_inspect(file, globals.json),

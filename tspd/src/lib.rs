@@ -25,6 +25,8 @@
 //!   SetData longer than its area is `OPERATIONFAILED`; when tspd is already
 //!   running its most calls at once, a call is answered [`LIMITS_EXCEEDED`].
 
+pub mod logging;
+
 use tsp_core::PhoneError;
 
 /// The well-known name tspd owns.

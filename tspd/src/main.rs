@@ -23,7 +23,7 @@ use bus::{Manager, PhoneObject};
 use service::Service;
 
 const USAGE: &str = "\
-usage: tspd [--bus system|session] [--config FILE] [--plugins DIR]
+usage: tspd [--bus system|session] [--config FILE] [--plugins DIR] [--log-level LEVEL]
 
 Offers the phones of the tsp-rs host on D-Bus as org.tsprs.Telephony1.
 
@@ -32,6 +32,9 @@ Offers the phones of the tsp-rs host on D-Bus as org.tsprs.Telephony1.
                          mock driver's two default phones)
   --plugins DIR          where the driver plugins are: DIR/drivers/NAME.toml and
                          the library beside it (default: beside tspd)
+  --log-level LEVEL      error, warn, info (default), debug or trace, or a filter
+                         such as warn,tsp_host=debug (else TSP_RS_LOG or RUST_LOG);
+                         the log goes to stderr (the journal under systemd)
   --help                 this text
 
 SIGTERM or SIGINT completes outstanding requests, closes the phones, releases
@@ -51,6 +54,7 @@ struct Options {
     bus: Bus,
     config: Option<PathBuf>,
     plugins: Option<PathBuf>,
+    log_level: Option<String>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -58,6 +62,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         bus: Bus::System,
         config: None,
         plugins: None,
+        log_level: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -75,6 +80,9 @@ fn options(args: &[String]) -> Result<Options, String> {
             }
             "--plugins" => {
                 options.plugins = Some(args.next().ok_or("--plugins needs a folder")?.into());
+            }
+            "--log-level" => {
+                options.log_level = Some(args.next().ok_or("--log-level needs a level")?.clone());
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -98,6 +106,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(options: &Options) -> Result<(), String> {
+    tspd::logging::init(options.log_level.as_deref(), "info")?;
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,

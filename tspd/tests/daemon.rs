@@ -461,3 +461,35 @@ fn plugins_load_from_the_plugins_folder() {
         .call_method("DevSpecific", &(b"input 02 01 00".to_vec(),))
         .expect("the simulated headset goes off hook");
 }
+
+/// Issue 15: a misspelt setting stops tspd with the file and the reason on
+/// stderr (its log), not with 0 phones and no word why.
+#[test]
+fn a_misspelt_setting_stops_tspd_with_the_file_and_the_reason() {
+    let scratch = Scratch::new("misspelt");
+    let bus = Bus::session(&scratch);
+    let config = scratch.file(
+        "tsp-rs.toml",
+        "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"wrker\"\n",
+    );
+    let output = Command::new(common::tspd_exe())
+        .args(["--bus", "session", "--config"])
+        .arg(&config)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .output()
+        .expect("tspd runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains(&config.display().to_string()),
+        "the file: {said}"
+    );
+    assert!(
+        said.contains("[settings.mock]") && said.contains("wrker"),
+        "why: {said}"
+    );
+    assert!(
+        said.contains("inline") && said.contains("worker"),
+        "what is expected: {said}"
+    );
+}
