@@ -188,6 +188,9 @@ impl Daemon {
             .arg(&config)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .env("TMPDIR", &tmp)
+            // Warnings and errors only: nobody reads the pipe until the end, and
+            // a chatty log could fill it and stall tspd.
+            .env("TSP_RS_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
