@@ -20,7 +20,7 @@ commands:
   test                 install what the tests need (or name the command that
                        does), build everything, run every test and the
                        conformance kit on every driver, print one line per step
-                       with its time, end with `total: N passed, M failed`
+                       with its time, end with `total: N passed, M failed, K skipped`
   dist [--windows]     release build laid out in target/dist/: the TSP library,
                        tsp-rs.toml.example, drivers/ (library + manifest each);
                        --windows: cross-built, in target/dist-windows/
@@ -156,12 +156,25 @@ fn stage_command() -> Result<ExitCode, String> {
 struct Tally {
     passed: u64,
     failed: u64,
+    /// Legs this platform cannot run at all (said why where they were skipped).
+    skipped: u64,
 }
 
 impl Tally {
     fn add(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    /// A leg that cannot run here, with the reason printed.
+    fn skipped(why: &str) -> Tally {
+        println!("xtask: skipped: {why}");
+        Tally {
+            passed: 0,
+            failed: 0,
+            skipped: 1,
+        }
     }
 }
 
@@ -236,10 +249,11 @@ fn test(args: &[String]) -> ExitCode {
         let tally = step();
         let verdict = if tally.failed == 0 { "ok" } else { "FAILED" };
         println!(
-            "xtask: [{}/{count}] {name}: {verdict} ({} passed, {} failed) in {:.1}s",
+            "xtask: [{}/{count}] {name}: {verdict} ({} passed, {} failed, {} skipped) in {:.1}s",
             index + 1,
             tally.passed,
             tally.failed,
+            tally.skipped,
             step_started.elapsed().as_secs_f64()
         );
         total.add(tally);
@@ -255,7 +269,10 @@ fn test(args: &[String]) -> ExitCode {
             println!("  {failure}");
         }
     }
-    println!("total: {} passed, {} failed", total.passed, total.failed);
+    println!(
+        "total: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
     if total.failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -366,6 +383,7 @@ fn check_fuzz_targets() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
         Err(error) => {
@@ -373,6 +391,7 @@ fn check_fuzz_targets() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
     }
@@ -398,6 +417,7 @@ fn build_workspace() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
         Err(error) => {
@@ -405,6 +425,7 @@ fn build_workspace() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
     }
@@ -424,6 +445,7 @@ fn stage_plugins() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
     }
@@ -438,6 +460,7 @@ fn run_conformance() -> Tally {
             return Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             };
         }
     };
@@ -462,6 +485,12 @@ fn run_conformance() -> Tally {
 
 /// The Windows leg: each C program's checks counted; a build that fails counts once.
 fn run_under_wine() -> Tally {
+    if !cfg!(target_os = "linux") {
+        return Tally::skipped(
+            "the C programs under wine: wine runs the Windows TSP on Linux only \
+             (on Windows, run them natively)",
+        );
+    }
     match windows::test_under_wine() {
         Ok(runs) => {
             let mut tally = Tally::default();
@@ -473,6 +502,7 @@ fn run_under_wine() -> Tally {
                 tally.add(Tally {
                     passed: run.passed,
                     failed: run.failed,
+                    skipped: 0,
                 });
             }
             tally
@@ -482,6 +512,7 @@ fn run_under_wine() -> Tally {
             Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             }
         }
     }
@@ -572,6 +603,7 @@ fn run_cargo_tests(args: &[&str], env: &[(&str, &str)]) -> Tally {
             return Tally {
                 passed: 0,
                 failed: 1,
+                skipped: 0,
             };
         }
     };
