@@ -765,6 +765,11 @@ impl Provider {
                 for token in left {
                     self.finish(token, Err(PhoneError::OperationFailed));
                 }
+                // A request's own deadline may fire at this very moment: its
+                // completion, taken by the timer thread, must be in the lane
+                // before close flushes it (seen in the fault matrix under load,
+                // where both deadlines are 300 ms).
+                self.wait_in_transit();
                 return;
             }
             requests = self
@@ -799,6 +804,16 @@ impl Provider {
 
     fn in_transit(&self) {
         self.shared.in_transit.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Waits for the completions taken out of the table to reach the lane. That
+    /// is host code only (never a driver call), so it ends at once; the bound
+    /// is a guard, not a patience.
+    fn wait_in_transit(&self) {
+        let until = Instant::now() + Duration::from_millis(200);
+        while self.shared.in_transit.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            std::thread::yield_now();
+        }
     }
 
     /// A request refused because its phone is closing: out of the table, no
