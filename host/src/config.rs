@@ -160,9 +160,20 @@ impl Config {
         Ok(config)
     }
 
-    /// Every driver named in `drivers` is a plain name, and every settings table
-    /// is for one of them.
+    /// Every driver named in `drivers` is a plain name, every settings table
+    /// is for one of them, and the log level is one there is.
     fn check_names(&self, file: &Path) -> Result<(), ConfigError> {
+        if let Some(level) = &self.log.level {
+            let known = ["off", "error", "warn", "info", "debug", "trace"];
+            if !known.contains(&level.to_ascii_lowercase().as_str()) {
+                return Err(ConfigError {
+                    file: file.to_owned(),
+                    problem: format!(
+                        "[log] level = {level:?} is not a level: use off, error, warn, info, debug or trace"
+                    ),
+                });
+            }
+        }
         for name in &self.drivers {
             if let Some(why) = plain_name_problem(name) {
                 return Err(ConfigError {

@@ -29,8 +29,12 @@ fn provider() -> &'static Provider {
         let folder = own_folder();
         pin_in_memory();
         let config = ConfigSource::locate(folder.as_deref());
-        if let Ok(config) = config.load() {
-            crate::logsink::install(&config.log);
+        match config.load() {
+            Ok(config) => crate::logsink::install(&config.log),
+            Err(error) => {
+                crate::logsink::install_fallback(folder.as_deref());
+                tracing::error!("the configuration cannot be used: {error}");
+            }
         }
         tracing::info!(folder = ?folder, "tsp-rs TSP library loaded");
         Provider::new(HostSetup {

@@ -117,6 +117,26 @@ pub mod tsp {
             phones
         }
 
+        /// `TSPI_providerEnumDevices` then `TSPI_providerInit`, as TAPISRV calls
+        /// them: the phones enumerated and what init returned.
+        pub fn try_start(&self) -> (u32, i32) {
+            let (mut lines, mut phones, mut options) = (0u32, 0u32, 0u32);
+            // SAFETY: valid out-pointers; the create procedure is a function.
+            unsafe {
+                (self.enum_devices)(
+                    1,
+                    &mut lines,
+                    &mut phones,
+                    0xABC,
+                    std::ptr::null_mut(),
+                    on_event as *mut c_void,
+                );
+                let init =
+                    (self.init)(0x0003_0001, 1, 0, 0, 0, phones, on_completion, &mut options);
+                (phones, init)
+            }
+        }
+
         pub fn create_phone_device(&self, temp_id: usize, device_id: u32) -> i32 {
             // SAFETY: no pointers.
             unsafe { (self.create_phone_device)(temp_id, device_id) }
