@@ -447,6 +447,9 @@ fn plugins_load_from_the_plugins_folder() {
         .arg(&plugins)
         .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
         .env("TMPDIR", &tmp)
+        // Its own lock folder: parallel daemons must not meet over the mock\'s
+        // reservations (cargo xtask test sets one folder for the whole run).
+        .env(tsp_host::sdk::LOCK_DIR_VARIABLE, &tmp)
         .stderr(Stdio::null())
         .spawn()
         .expect("tspd starts");

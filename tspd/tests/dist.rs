@@ -75,6 +75,9 @@ fn the_policy_lets_root_serve_and_others_only_look() {
         .arg(&config)
         .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
         .env("TMPDIR", &scratch.0)
+        // Its own lock folder: parallel daemons must not meet over the mock\'s
+        // reservations (cargo xtask test sets one folder for the whole run).
+        .env(tsp_host::sdk::LOCK_DIR_VARIABLE, &scratch.0)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("tspd starts");
@@ -225,6 +228,9 @@ fn the_policy_keeps_a_phones_signals_from_users_outside_the_group() {
         .arg(&config)
         .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
         .env("TMPDIR", &scratch.0)
+        // Its own lock folder: parallel daemons must not meet over the mock\'s
+        // reservations (cargo xtask test sets one folder for the whole run).
+        .env(tsp_host::sdk::LOCK_DIR_VARIABLE, &scratch.0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

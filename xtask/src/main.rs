@@ -619,7 +619,12 @@ fn run_cargo_tests(args: &[&str], env: &[(&str, &str)]) -> Tally {
                 binary = name.to_owned();
             }
             if let Some(test) = failed_test(&line) {
-                note_failure(format!("{binary}: {test}"));
+                // cargo announces each binary on stderr, which is not read here.
+                note_failure(if binary.is_empty() {
+                    test.to_owned()
+                } else {
+                    format!("{binary}: {test}")
+                });
             }
         }
     }

@@ -188,6 +188,9 @@ impl Daemon {
             .arg(&config)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .env("TMPDIR", &tmp)
+            // Its own lock folder: parallel daemons must not meet over the mock\'s
+            // reservations (cargo xtask test sets one folder for the whole run).
+            .env(tsp_host::sdk::LOCK_DIR_VARIABLE, &tmp)
             // Warnings and errors only: nobody reads the pipe until the end, and
             // a chatty log could fill it and stall tspd.
             .env("TSP_RS_LOG", "warn")
