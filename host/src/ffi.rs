@@ -30,7 +30,7 @@ fn provider() -> &'static Provider {
         pin_in_memory();
         let config = ConfigSource::locate(folder.as_deref());
         match config.load() {
-            Ok(config) => crate::logsink::install(&config.log),
+            Ok(config) => crate::logsink::install(&config.log, folder.as_deref()),
             Err(error) => {
                 crate::logsink::install_fallback(folder.as_deref());
                 tracing::error!("the configuration cannot be used: {error}");

@@ -1,8 +1,10 @@
 //! The TSP library's log: `tracing-subscriber` writing one line per event, with
 //! the fields of the spans it happens in, to the file or standard error that
 //! `[log]` in the configuration names. When the configuration cannot be used,
-//! the reason goes to `tsp-rs.log` beside the library (else standard error):
-//! TAPISRV shows nothing, and the user must learn what to fix. Tools and the
+//! the reason goes to `tsp-rs.log` beside the library (else standard error);
+//! with no `[log]` destination, warnings and errors go there too (the file is
+//! made at the first): TAPISRV shows nothing, and the user must learn what to
+//! fix. Tools and the
 //! daemon install their own subscriber instead.
 
 use std::io::Write;
@@ -47,9 +49,49 @@ fn install_writer(out: Box<dyn Write + Send>, max: LevelFilter) {
     }
 }
 
-/// Installs the log `config` asks for. Nothing is installed when neither a file
-/// nor stderr is asked for.
-pub(crate) fn install(config: &LogConfig) {
+/// A file opened at its first line, so a log that stays silent leaves no file.
+struct OnFirstLine {
+    path: std::path::PathBuf,
+    file: Option<Box<dyn Write + Send>>,
+}
+
+impl Write for OnFirstLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.file.is_none() {
+            self.file = Some(open(&self.path).unwrap_or_else(|_| Box::new(std::io::stderr())));
+        }
+        match &mut self.file {
+            Some(file) => file.write(bytes),
+            None => Ok(bytes.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+/// Installs the log `config` asks for. With neither a file nor stderr asked
+/// for, warnings and errors still go to `tsp-rs.log` in `folder` (opened at the
+/// first): a driver's settings that do not parse must reach the user.
+pub(crate) fn install(config: &LogConfig, folder: Option<&Path>) {
+    if config.file.is_none() && !config.stderr {
+        if let Some(folder) = folder {
+            let out = OnFirstLine {
+                path: folder.join("tsp-rs.log"),
+                file: None,
+            };
+            install_writer(
+                Box::new(out),
+                LevelFilter::WARN.min(level(config.level.as_deref())),
+            );
+        }
+        return;
+    }
+    install_configured(config);
+}
+
+fn install_configured(config: &LogConfig) {
     let max = level(config.level.as_deref());
     let (out, failed) = match (&config.file, config.stderr) {
         (Some(path), _) => match open(path) {
@@ -59,8 +101,7 @@ pub(crate) fn install(config: &LogConfig) {
                 Some(problem),
             ),
         },
-        (None, true) => (Box::new(std::io::stderr()) as Box<dyn Write + Send>, None),
-        (None, false) => return,
+        (None, _) => (Box::new(std::io::stderr()) as Box<dyn Write + Send>, None),
     };
     install_writer(out, max);
     if let Some(problem) = failed {

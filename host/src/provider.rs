@@ -808,11 +808,23 @@ impl Provider {
 
     /// Waits for the completions taken out of the table to reach the lane. That
     /// is host code only (never a driver call), so it ends at once; the bound
-    /// is a guard, not a patience.
+    /// is a guard, not a patience. Called while close counts as a waiter, so
+    /// each completion queued wakes it (`deliver_completion`).
     fn wait_in_transit(&self) {
-        let until = Instant::now() + Duration::from_millis(200);
-        while self.shared.in_transit.load(Ordering::Acquire) > 0 && Instant::now() < until {
-            std::thread::yield_now();
+        let until = Instant::now() + Duration::from_secs(1);
+        let mut requests = self.table();
+        while self.shared.in_transit.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= until {
+                tracing::warn!("a completion is still on its way to the lane after 1 s");
+                return;
+            }
+            requests = self
+                .shared
+                .requests_changed
+                .wait_timeout(requests, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 

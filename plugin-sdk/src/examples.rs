@@ -59,7 +59,8 @@ pub fn toml_blocks(text: &str, rust: bool) -> Vec<(usize, String)> {
 
 /// Every TOML example under `root`: the blocks of `*.md` files and of the doc
 /// comments of `*.rs` files, and every `*.toml.example` file whole. Folders
-/// named `target`, `.git`, `fixtures`, `corpus` and `artifacts` are skipped.
+/// named `target`, `.git`, `fixtures`, `corpus` and `artifacts`, and symbolic
+/// links, are skipped.
 pub fn in_tree(root: &Path) -> Vec<Example> {
     let mut examples = Vec::new();
     for file in files(root) {
@@ -97,15 +98,20 @@ fn files(root: &Path) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
-        for path in entries.flatten().map(|e| e.path()) {
+        for entry in entries.flatten() {
+            let path = entry.path();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             let skipped = matches!(
                 name.as_deref(),
                 Some("target" | ".git" | "fixtures" | "corpus" | "artifacts")
             );
-            if path.is_dir() && !skipped {
+            // Links are not followed: a wine prefix links to `/`.
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && !skipped {
                 folders.push(path);
-            } else if path.is_file() {
+            } else if kind.is_file() {
                 files.push(path);
             }
         }

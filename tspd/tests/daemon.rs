@@ -475,14 +475,21 @@ fn a_misspelt_setting_stops_tspd_with_the_file_and_the_reason() {
         "tsp-rs.toml",
         "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"wrker\"\n",
     );
-    let output = Command::new(common::tspd_exe())
+    let mut child = Command::new(common::tspd_exe())
         .args(["--bus", "session", "--config"])
         .arg(&config)
         .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("tspd runs");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{said}");
+    // Killed (and the test failed) if it goes on serving instead of stopping.
+    let status = common::wait_exit(&mut child, Duration::from_secs(20));
+    let mut said = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+    }
+    assert!(!status.success(), "{said}");
     assert!(
         said.contains(&config.display().to_string()),
         "the file: {said}"

@@ -73,13 +73,32 @@ pub(crate) const NEEDS: &[Need] = &[
 /// The Rust target of the Windows leg.
 pub(crate) const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// What is missing: the needs whose program is not on `path`.
+/// libusb's development files, which pkg-config finds (not a program).
+const LIBUSB: Need = Need {
+    program: "libusb-1.0 (pkg-config)",
+    packages: &["libusb-1.0-0-dev"],
+    for_what: "building the USB HID driver against the system's libusb",
+};
+
+/// What is missing: the needs whose program is not on `path`, and libusb's
+/// development files when pkg-config is there but does not find them.
 pub(crate) fn missing(path: Option<&OsString>) -> Vec<Need> {
-    NEEDS
+    let mut missing: Vec<Need> = NEEDS
         .iter()
         .copied()
         .filter(|need| !on_path(need.program, path))
-        .collect()
+        .collect();
+    if on_path("pkg-config", path) && !libusb_found() {
+        missing.push(LIBUSB);
+    }
+    missing
+}
+
+fn libusb_found() -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", "libusb-1.0"])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether `program` is an executable file in one of `path`'s folders.
@@ -122,6 +141,7 @@ pub(crate) fn install_command(needs: &[Need]) -> String {
 
 /// Checks everything and installs what it may; `Err` says what to run.
 pub(crate) fn ensure() -> Result<(), String> {
+    ensure_components()?;
     if !cfg!(target_os = "linux") {
         // The legs that need these packages are Linux's; elsewhere they are
         // reported as skipped by their steps.
@@ -191,12 +211,15 @@ fn is_root() -> bool {
 
 fn install(sudo: &[&str], needs: &[Need]) -> Result<(), String> {
     let run = |args: &[&str]| -> Result<(), String> {
+        // `env` after sudo: sudo's env_reset would drop DEBIAN_FRONTEND, and a
+        // debconf prompt would hang a run that nobody watches.
         let mut words: Vec<&str> = sudo.to_vec();
+        words.extend_from_slice(&["env", "DEBIAN_FRONTEND=noninteractive"]);
         words.extend_from_slice(args);
         println!("xtask: running {}", words.join(" "));
         let status = Command::new(words[0])
             .args(&words[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
             .status()
             .map_err(|e| format!("cannot run {}: {e}", words[0]))?;
         if status.success() {
@@ -209,6 +232,44 @@ fn install(sudo: &[&str], needs: &[Need]) -> Result<(), String> {
     let mut args = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
     args.extend(packages(needs));
     run(&args)
+}
+
+/// Adds rustfmt and clippy (the tidy step runs them) with rustup when a
+/// minimal toolchain lacks them.
+fn ensure_components() -> Result<(), String> {
+    let has = |tool: &str| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        Command::new(cargo)
+            .args([tool, "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let missing: Vec<&str> = [("fmt", "rustfmt"), ("clippy", "clippy")]
+        .into_iter()
+        .filter(|(tool, _)| !has(tool))
+        .map(|(_, component)| component)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "xtask: adding {} (rustup component add)",
+        missing.join(", ")
+    );
+    let added = Command::new("rustup")
+        .args(["component", "add"])
+        .args(&missing)
+        .status();
+    match added {
+        Ok(status) if status.success() => Ok(()),
+        _ => Err(format!(
+            "the tidy step needs {}: run `rustup component add {}`",
+            missing.join(" and "),
+            missing.join(" ")
+        )),
+    }
 }
 
 /// Adds the Windows target with rustup when it is missing.

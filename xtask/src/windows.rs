@@ -121,8 +121,9 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
             .env("WINEDEBUG", "-all")
             .env("WINEPATH", windows_path(&stub_dir))
             .env_remove("TSP_RS_CONFIG")
-            // A Unix path means nothing to the Windows TSP; the wine prefix's
-            // own temporary folder is private to this run already.
+            // A Unix path means nothing to the Windows TSP: its lock files go
+            // to the wine prefix's temporary folder (shared by runs that share
+            // the target folder, as the prefix itself is).
             .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
             .output()
             .map_err(|e| {

@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+#[cfg(target_os = "linux")]
 #[test]
 fn with_the_tools_hidden_it_names_each_and_the_command_to_run() {
     let empty = tempfile::tempdir().expect("a folder");
