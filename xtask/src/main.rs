@@ -368,32 +368,29 @@ fn run_tidy() -> Tally {
 /// the targets call the crates' fuzzing entry points, and a change there must
 /// not leave them broken until someone fuzzes. Fails as a build does.
 fn check_fuzz_targets() -> Tally {
-    let workspace = stage::workspace();
-    let checked = cargo()
+    let mut check = cargo();
+    check
         .args(["check", "--quiet", "--bins", "--manifest-path"])
-        .arg(workspace.join("fuzz/Cargo.toml"))
+        .arg(stage::workspace().join("fuzz/Cargo.toml"))
         .arg("--target-dir")
-        .arg(stage::target_dir().join("fuzz-check"))
-        .status();
-    match checked {
-        Ok(status) if status.success() => Tally::default(),
-        Ok(status) => {
-            eprintln!("xtask: the fuzz targets do not compile ({status})");
-            note_failure("cargo check of fuzz/".into());
-            Tally {
-                passed: 0,
-                failed: 1,
-                skipped: 0,
-            }
-        }
-        Err(error) => {
-            eprintln!("xtask: cannot run cargo: {error}");
-            Tally {
-                passed: 0,
-                failed: 1,
-                skipped: 0,
-            }
-        }
+        .arg(stage::target_dir().join("fuzz-check"));
+    build_step("cargo check of fuzz/", check)
+}
+
+/// Runs a build-like `command`: not a test, so only its failure counts (once,
+/// named `name` among what failed).
+fn build_step(name: &str, mut command: Command) -> Tally {
+    let why = match command.status() {
+        Ok(status) if status.success() => return Tally::default(),
+        Ok(status) => format!("{name} failed ({status})"),
+        Err(error) => format!("cannot run cargo for {name}: {error}"),
+    };
+    eprintln!("xtask: {why}");
+    note_failure(name.to_owned());
+    Tally {
+        passed: 0,
+        failed: 1,
+        skipped: 0,
     }
 }
 
@@ -405,30 +402,9 @@ pub(crate) fn cargo() -> Command {
 /// test` alone does not produce, and building the tests here lets the next step
 /// reuse them. A failed build counts as one failure.
 fn build_workspace() -> Tally {
-    match cargo()
-        .args(["build", "--workspace", "--all-targets"])
-        .status()
-    {
-        // A build is not a test: only its failure counts.
-        Ok(status) if status.success() => Tally::default(),
-        Ok(status) => {
-            eprintln!("xtask: cargo build failed ({status})");
-            note_failure("cargo build --workspace --all-targets".into());
-            Tally {
-                passed: 0,
-                failed: 1,
-                skipped: 0,
-            }
-        }
-        Err(error) => {
-            eprintln!("xtask: cannot run cargo: {error}");
-            Tally {
-                passed: 0,
-                failed: 1,
-                skipped: 0,
-            }
-        }
-    }
+    let mut build = cargo();
+    build.args(["build", "--workspace", "--all-targets"]);
+    build_step("cargo build --workspace --all-targets", build)
 }
 
 /// Lays the drivers out as the host finds them. A failure counts once.
