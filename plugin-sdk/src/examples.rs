@@ -91,6 +91,29 @@ pub fn in_tree(root: &Path) -> Vec<Example> {
     examples
 }
 
+/// A driver's check of its documented settings: every `[settings.DRIVER]`
+/// table of the examples under `root` that `check` refuses, as `origin: why`.
+///
+/// # Errors
+/// The docs show no `[settings.DRIVER]` table at all (say where one belongs).
+pub fn refused_settings(
+    root: &Path,
+    driver: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, String> {
+    let tables: Vec<(String, String)> = in_tree(root)
+        .into_iter()
+        .filter_map(|e| e.settings_of(driver).map(|table| (e.origin, table)))
+        .collect();
+    if tables.is_empty() {
+        return Err(format!("the docs show no [settings.{driver}] example"));
+    }
+    Ok(tables
+        .iter()
+        .filter_map(|(origin, table)| check(table).err().map(|why| format!("{origin}: {why}")))
+        .collect())
+}
+
 fn files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_owned()];
