@@ -341,20 +341,25 @@ fn init_shutdown_pairs_overlap_and_init_works_again() {
     p.shutdown().expect("shutdown");
 }
 
-#[test]
-fn a_broken_configuration_gives_no_phones_and_init_fails() {
-    let _serial = serial();
-    let file = build_dir().join("test-host-broken.toml");
-    write_trusted(&file, "drivers = [\"mock\"\n");
+/// A host on the configuration file `name` holding `text`: the phones
+/// enumerated and what init gives.
+fn started_from_file(name: &str, text: &str) -> (u32, Result<(), tsp_core::LineError>) {
+    let file = build_dir().join(name);
+    write_trusted(&file, text);
     let p = Provider::new(HostSetup {
         plugin_folder: Some(plugin_folder("test-host")),
         statics: Vec::new(),
         config: ConfigSource::File(file),
     });
-    assert_eq!(p.enum_devices(1, None), 0);
+    (p.enum_devices(1, None), p.init(0, completion_proc()))
+}
+
+#[test]
+fn a_broken_configuration_gives_no_phones_and_init_fails() {
+    let _serial = serial();
     assert_eq!(
-        p.init(0, completion_proc()),
-        Err(tsp_core::LineError::IniFileCorrupt)
+        started_from_file("test-host-broken.toml", "drivers = [\"mock\"\n"),
+        (0, Err(tsp_core::LineError::IniFileCorrupt))
     );
 }
 
@@ -364,19 +369,9 @@ fn a_broken_configuration_gives_no_phones_and_init_fails() {
 #[test]
 fn a_driver_s_settings_that_do_not_parse_are_a_configuration_error() {
     let _serial = serial();
-    let file = build_dir().join("test-host-misspelt.toml");
-    write_trusted(
-        &file,
-        "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"wrker\"\n",
-    );
-    let p = Provider::new(HostSetup {
-        plugin_folder: Some(plugin_folder("test-host")),
-        statics: Vec::new(),
-        config: ConfigSource::File(file),
-    });
-    assert_eq!(p.enum_devices(1, None), 0);
+    let misspelt = "drivers = [\"mock\"]\n[settings.mock]\ncompletion = \"wrker\"\n";
     assert_eq!(
-        p.init(0, completion_proc()),
-        Err(tsp_core::LineError::IniFileCorrupt)
+        started_from_file("test-host-misspelt.toml", misspelt),
+        (0, Err(tsp_core::LineError::IniFileCorrupt))
     );
 }
