@@ -849,6 +849,11 @@ impl Provider {
                 self.shared.requests_changed.notify_all();
             }
         };
+        let _span = request_span(request_id, phone).entered();
+        match result {
+            Ok(()) => tracing::debug!("completed"),
+            Err(error) => tracing::debug!(error = error.name(), "completed with an error"),
+        }
         let Some(proc_) = self.completion_proc() else {
             return queued();
         };
@@ -903,9 +908,8 @@ impl Provider {
     /// Starts an asynchronous request: returns `request_id` (a completion follows,
     /// perhaps already delivered) or a negative error (no completion).
     pub(crate) fn request(&self, phone: &Arc<Phone>, request_id: u32, op: Op<'_>) -> i32 {
-        let _span =
-            tracing::debug_span!("request", request_id, phone = phone.handle, op = op.name())
-                .entered();
+        let _span = request_span(request_id, phone.handle).entered();
+        tracing::debug!(op = op.name(), "request");
         // DevSpecific still reaches a driver whose device is away: a vendor command
         // (a reset, a reconnect) may be exactly what is needed then.
         let exempt = matches!(op, Op::DevSpecific { .. });
@@ -1074,7 +1078,11 @@ impl Provider {
         };
         self.requests_removed();
         let Some(request) = request else { return };
-        tracing::warn!(request_id = request.request_id, "request past its deadline");
+        tracing::warn!(
+            request_id = request.request_id,
+            phone = request.phone,
+            "request past its deadline"
+        );
         self.deliver_completion(
             request.request_id,
             request.phone,
@@ -1105,7 +1113,8 @@ impl Provider {
         let taken = phone.queue.withdraw(token);
         if taken {
             tracing::warn!(
-                handle = phone.handle,
+                request_id = request.map_or(0, |r| r.request_id),
+                phone = phone.handle,
                 "request past its deadline in the queue"
             );
             self.finish(token, Err(PhoneError::OperationFailed));
@@ -1280,4 +1289,12 @@ impl HostCallbacks for Callbacks {
             provider.driver_presence(driver, event);
         }
     }
+}
+
+/// The span a request's log lines carry: at `debug`, every line logged on its
+/// way (the driver's too, when it logs in the call) names the request and the
+/// phone. A debug span costs nothing on the request path at the usual `warn`
+/// or `info`, so the warnings about a request carry both fields themselves.
+fn request_span(request_id: u32, phone: u64) -> tracing::Span {
+    tracing::debug_span!("request", request_id, phone)
 }
