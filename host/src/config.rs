@@ -22,9 +22,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use tsp_plugin_sdk::manifest::plain_name_problem;
+use tsp_plugin_sdk::settings::line_column;
 use tsp_plugin_sdk::trust::{Kind, Problem, check_trusted};
 
 /// The environment variable that names the configuration file.
@@ -60,6 +62,10 @@ pub struct Config {
     /// How long driver calls may take.
     #[serde(default)]
     pub deadlines: Deadlines,
+    /// The text it was parsed from, so that a driver's settings reach it line
+    /// for line as the user wrote them.
+    #[serde(skip)]
+    pub(crate) source: Option<Arc<str>>,
 }
 
 /// How long driver calls may take, for every driver or one.
@@ -133,12 +139,42 @@ impl Deadlines {
 
 /// A configuration that cannot be used.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{}: {problem}", file.display())]
+#[error("{}: {}{problem}", file.display(), at(*line_column))]
 pub struct ConfigError {
     /// The file.
     pub file: PathBuf,
-    /// What is wrong, with line and column where known.
+    /// The line and column (from 1) of the problem, where known.
+    pub line_column: Option<(usize, usize)>,
+    /// What is wrong and what is expected.
     pub problem: String,
+}
+
+fn at(line_column: Option<(usize, usize)>) -> String {
+    line_column.map_or_else(String::new, |(line, column)| {
+        format!("line {line}, column {column}: ")
+    })
+}
+
+impl ConfigError {
+    /// A problem with no place in the file (it could not be read, say).
+    pub fn new(file: &Path, problem: impl Into<String>) -> Self {
+        Self {
+            file: file.to_owned(),
+            line_column: None,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A driver's settings as the host passes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsText {
+    /// The TOML text of the table.
+    pub text: String,
+    /// Its lines are the configuration file's: a line in a driver's error is
+    /// the user's. False when the table could not be cut out of the file that
+    /// way (an inline table, dotted keys) and was written anew.
+    pub lines_are_the_files: bool,
 }
 
 impl Config {
@@ -152,12 +188,23 @@ impl Config {
 
     /// Parses configuration text read from `file`.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_owned(),
-            problem: e.to_string().trim().replace('\n', " "),
+            line_column: e.span().map(|span| line_column(text, span.start)),
+            problem: e.message().trim().to_owned(),
         })?;
+        config.source = Some(Arc::from(text));
         config.check_names(file)?;
         Ok(config)
+    }
+
+    /// An error about what `path` (keys from the top) holds, placed at it.
+    fn error_at(&self, file: &Path, path: &[&str], problem: String) -> ConfigError {
+        ConfigError {
+            file: file.to_owned(),
+            line_column: self.source.as_deref().and_then(|text| place_of(text, path)),
+            problem,
+        }
     }
 
     /// Every driver named in `drivers` is a plain name, every settings table
@@ -166,30 +213,33 @@ impl Config {
         if let Some(level) = &self.log.level {
             let known = ["off", "error", "warn", "info", "debug", "trace"];
             if !known.contains(&level.to_ascii_lowercase().as_str()) {
-                return Err(ConfigError {
-                    file: file.to_owned(),
-                    problem: format!(
+                return Err(self.error_at(
+                    file,
+                    &["log", "level"],
+                    format!(
                         "[log] level = {level:?} is not a level: use off, error, warn, info, debug or trace"
                     ),
-                });
+                ));
             }
         }
         for name in &self.drivers {
             if let Some(why) = plain_name_problem(name) {
-                return Err(ConfigError {
-                    file: file.to_owned(),
-                    problem: format!(
+                return Err(self.error_at(
+                    file,
+                    &["drivers"],
+                    format!(
                         "driver {name:?} in `drivers` is not a plain name ({why}): a driver is named by its manifest, drivers/NAME.toml, with no folders in the name"
                     ),
-                });
+                ));
             }
         }
         for name in self.settings.keys() {
             if !self.drivers.contains(name) {
-                return Err(ConfigError {
-                    file: file.to_owned(),
-                    problem: format!("[settings.{name}] is for a driver not listed in `drivers`"),
-                });
+                return Err(self.error_at(
+                    file,
+                    &["settings", name],
+                    format!("[settings.{name}] is for a driver not listed in `drivers`"),
+                ));
             }
         }
         Ok(())
@@ -197,11 +247,109 @@ impl Config {
 
     /// The settings of driver `name` as TOML text (empty when there are none).
     pub fn settings_of(&self, name: &str) -> String {
-        self.settings
-            .get(name)
-            .map(|t| t.to_string())
-            .unwrap_or_default()
+        self.settings_text(name).text
     }
+
+    /// The settings of driver `name`, cut out of the file line for line where
+    /// that gives the same table, so a driver's error names the user's line.
+    pub fn settings_text(&self, name: &str) -> SettingsText {
+        let Some(table) = self.settings.get(name) else {
+            return SettingsText {
+                text: String::new(),
+                lines_are_the_files: true,
+            };
+        };
+        let in_place = self
+            .source
+            .as_deref()
+            .and_then(|source| table_in_place(source, &["settings", name]))
+            .filter(|text| text.parse::<toml::Table>().ok().as_ref() == Some(table));
+        match in_place {
+            Some(text) => SettingsText {
+                text,
+                lines_are_the_files: true,
+            },
+            None => SettingsText {
+                text: table.to_string(),
+                lines_are_the_files: false,
+            },
+        }
+    }
+}
+
+/// The line and column in `text` of the key at `path`.
+fn place_of(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let (last, parents) = path.split_last()?;
+    let mut table = document.get_ref();
+    for key in parents {
+        match table.get(*key)?.get_ref() {
+            toml::de::DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    let (key, _) = table.get_key_value(*last)?;
+    Some(line_column(text, key.span().start))
+}
+
+/// The keys of a table header line (`[a."b c"]`, `[[a.b]]`), and whether it
+/// is an array of tables; `None` for any other line.
+fn header_of(line: &str) -> Option<(Vec<String>, bool)> {
+    let line = line.trim();
+    let (inner, array) = match line.strip_prefix("[[") {
+        Some(rest) => (rest.split_once("]]")?, true),
+        None => (line.strip_prefix('[')?.split_once(']')?, false),
+    };
+    let (keys, after) = inner;
+    let after = after.trim();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return None;
+    }
+    // The key syntax (quotes, spaces around dots) is TOML's: let it read them.
+    let probe = format!("{keys} = 0");
+    let parsed: toml::Table = probe.parse().ok()?;
+    let mut path = Vec::new();
+    let mut value = toml::Value::Table(parsed);
+    while let toml::Value::Table(table) = value {
+        let mut entries = table.into_iter();
+        let (key, inner) = entries.next()?;
+        path.push(key);
+        value = inner;
+    }
+    Some((path, array))
+}
+
+/// The lines of table `path` and its sub-tables, each where it is in `source`
+/// (other lines left empty, sub-table headers made relative): a parse error
+/// in it has the file's line numbers. `None` when `path` is itself an array
+/// of tables. The caller checks the result is the same table.
+fn table_in_place(source: &str, path: &[&str]) -> Option<String> {
+    let mut out = String::with_capacity(source.len());
+    let mut inside = false;
+    for line in source.lines() {
+        match header_of(line) {
+            Some((keys, array)) => {
+                let ours = keys.len() >= path.len() && keys.iter().zip(path).all(|(a, b)| a == b);
+                inside = ours;
+                if ours && keys.len() == path.len() {
+                    if array {
+                        return None;
+                    }
+                } else if ours {
+                    let relative: Vec<String> = keys[path.len()..]
+                        .iter()
+                        .map(|key| toml::Value::from(key.as_str()).to_string())
+                        .collect();
+                    let (open, close) = if array { ("[[", "]]") } else { ("[", "]") };
+                    out.push_str(&format!("{open}{}{close}", relative.join(".")));
+                }
+            }
+            None if inside => out.push_str(line),
+            None => {}
+        }
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// Where the configuration comes from, decided once at start-up.
@@ -253,20 +401,18 @@ impl ConfigSource {
                 Ok(Config::demo())
             }
             Self::File(path) => {
-                check_trusted(path, Kind::Configuration).map_err(|e| ConfigError {
-                    file: path.clone(),
-                    problem: match &e.problem {
+                check_trusted(path, Kind::Configuration).map_err(|e| {
+                    let problem = match &e.problem {
                         Problem::Unreadable { message } => format!("cannot read it: {message}"),
                         _ => format!(
                             "refused, another user could have written it: {}",
                             e.reason()
                         ),
-                    },
+                    };
+                    ConfigError::new(path, problem)
                 })?;
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-                    file: path.clone(),
-                    problem: format!("cannot read it: {e}"),
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(path, format!("cannot read it: {e}")))?;
                 Config::parse(&text, path)
             }
         }
@@ -325,5 +471,75 @@ mod tests {
         let error = Config::parse("drivers = []\n[settings.mock]\n", Path::new("x.toml"))
             .expect_err("unlisted");
         assert!(error.problem.contains("settings.mock"), "{}", error.problem);
+    }
+
+    #[test]
+    fn errors_say_the_line_and_column_and_what_is_expected() {
+        let file = Path::new("tsp-rs.toml");
+        let error = Config::parse("drivers = [\"mock\"]\nlog = 3\n", file).expect_err("a number");
+        assert_eq!(error.line_column, Some((2, 7)), "{error}");
+        assert!(error.problem.contains("expected"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("tsp-rs.toml: line 2, column 7: "),
+            "{error}"
+        );
+        let text = "drivers = [\"mock\"]\n\n[log]\n  level = \"wrn\"\n";
+        let error = Config::parse(text, file).expect_err("no such level");
+        assert_eq!(error.line_column, Some((4, 3)), "{error}");
+        let text = "drivers = [\"mock\"]\n[settings.serial]\n";
+        let error = Config::parse(text, file).expect_err("unlisted");
+        assert_eq!(error.line_column, Some((2, 11)), "{error}");
+        let error = Config::parse("drivers = [\"../x\"]\n", file).expect_err("not plain");
+        assert_eq!(error.line_column, Some((1, 1)), "{error}");
+    }
+
+    const SPREAD: &str = "\
+drivers = [\"mock\", \"serial\"]
+[settings.mock]
+completion = \"worker\"   # a comment
+[ settings . \"mock\" . faults ]
+set_data = \"never\"
+[log]
+level = \"info\"
+[[settings.mock.phones]]
+name = \"A\"
+[settings.serial]
+ports = []
+";
+
+    #[test]
+    fn a_drivers_settings_keep_the_files_lines() {
+        let config = Config::parse(SPREAD, Path::new("x.toml")).expect("parses");
+        let mock = config.settings_text("mock");
+        assert!(mock.lines_are_the_files, "{}", mock.text);
+        let ours = |line: &str| {
+            ["completion", "set_data", "name"]
+                .iter()
+                .any(|key| line.starts_with(key))
+        };
+        for (number, (given, file)) in mock.text.lines().zip(SPREAD.lines()).enumerate() {
+            if ours(file) {
+                assert_eq!(given, file, "line {}", number + 1);
+            } else if !given.starts_with('[') {
+                assert_eq!(given, "", "line {} is not the mock's", number + 1);
+            }
+        }
+        let table: toml::Table = mock.text.parse().expect("TOML");
+        assert_eq!(Some(&table), config.settings.get("mock"));
+        assert_eq!(config.settings_text("serial").text.trim(), "ports = []");
+    }
+
+    #[test]
+    fn settings_that_cannot_be_cut_out_line_for_line_are_written_anew() {
+        let text = "drivers = [\"mock\"]\nsettings.mock.completion = \"inline\"\n";
+        let config = Config::parse(text, Path::new("x.toml")).expect("parses");
+        let mock = config.settings_text("mock");
+        assert!(!mock.lines_are_the_files);
+        assert_eq!(mock.text.trim(), "completion = \"inline\"");
+        let mut changed = config.clone();
+        changed.settings.clear();
+        assert_eq!(changed.settings_text("mock").text, "");
     }
 }

@@ -297,7 +297,8 @@ impl Provider {
             let callbacks: Arc<dyn HostCallbacks> = Arc::new(Callbacks {
                 shared: Arc::downgrade(&self.shared),
             });
-            match plugin.start(&config.settings_of(name), callbacks) {
+            let settings = config.settings_text(name);
+            match plugin.start(&settings.text, callbacks) {
                 Ok(loaded) => {
                     let concurrent = loaded.concurrent_sessions();
                     let driver = Arc::new(StartedDriver {
@@ -315,10 +316,16 @@ impl Provider {
                     for started in &drivers {
                         started.loaded.shutdown();
                     }
-                    let error = ConfigError {
-                        file: self.shared.setup.config.file(),
-                        problem: format!("[settings.{name}]: {error}"),
+                    // Written anew, its lines are not the file's: say so.
+                    let counted = if settings.lines_are_the_files {
+                        ""
+                    } else {
+                        " (lines counted within the table)"
                     };
+                    let error = ConfigError::new(
+                        &self.shared.setup.config.file(),
+                        format!("[settings.{name}]{counted}: {error}"),
+                    );
                     tracing::error!(
                         "the configuration cannot be used: {error}; no phones until it is fixed"
                     );

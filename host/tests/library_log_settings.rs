@@ -23,4 +23,12 @@ fn a_misspelt_driver_setting_is_explained_in_the_log_beside_the_library() {
         std::fs::read_to_string(folder.join("tsp-rs.log")).expect("tsp-rs.log beside the library");
     assert!(log.contains("[settings.mock]"), "which table: {log}");
     assert!(log.contains("wrker"), "what is wrong: {log}");
+    assert!(
+        log.contains("line 3, column 14"),
+        "where in the file, as the user wrote it: {log}"
+    );
+    assert!(
+        log.contains("expected `inline` or `worker`"),
+        "what is expected: {log}"
+    );
 }

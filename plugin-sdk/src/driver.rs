@@ -90,7 +90,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// May open nothing yet: devices are opened by [`Driver::open`].
     ///
     /// Errors: `INIFILECORRUPT` for settings that do not parse (say where, in the
-    /// message), `NODRIVER` when what the driver needs (a system library, a
+    /// message: [`crate::settings::parse`] gives the user's line and column and
+    /// what is expected), `NODRIVER` when what the driver needs (a system library, a
     /// kernel module) is missing, `OPERATIONFAILED` otherwise.
     fn start(context: DriverContext) -> Result<Self, DriverError>;
 

@@ -49,6 +49,7 @@ pub mod examples;
 pub mod host;
 pub mod manifest;
 pub mod reservation;
+pub mod settings;
 pub mod trust;
 #[cfg(windows)]
 mod winload;

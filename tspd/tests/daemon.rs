@@ -502,4 +502,5 @@ fn a_misspelt_setting_stops_tspd_with_the_file_and_the_reason() {
         said.contains("inline") && said.contains("worker"),
         "what is expected: {said}"
     );
+    assert!(said.contains("line 3, column 14"), "where: {said}");
 }

@@ -132,8 +132,7 @@ impl Default for MockConfig {
 impl MockConfig {
     /// Parses the settings; the error says where and what.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self =
-            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        let config: Self = tsp_plugin_sdk::settings::parse(text).map_err(|e| e.to_string())?;
         for op in config.faults.keys() {
             if op != "all" && !crate::session::OPERATIONS.contains(&op.as_str()) {
                 return Err(format!(

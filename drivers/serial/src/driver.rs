@@ -148,8 +148,7 @@ struct Settings {
 /// # Errors
 /// What is wrong, in the words `start` would refuse them with.
 pub fn check_settings(text: &str) -> Result<(), String> {
-    let settings: Settings =
-        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+    let settings: Settings = tsp_plugin_sdk::settings::parse(text).map_err(|e| e.to_string())?;
     for port in &settings.ports {
         port.parsed_settings()?;
     }
@@ -224,15 +223,10 @@ impl Driver for SerialDriver {
     const NAME: &'static str = "serial";
 
     fn start(context: DriverContext) -> Result<Self, DriverError> {
-        let settings: Settings = toml::from_str(&context.settings).map_err(|e| {
-            DriverError::new(
-                PhoneError::IniFileCorrupt,
-                format!(
-                    "serial settings: {}",
-                    e.to_string().trim().replace('\n', " ")
-                ),
-            )
-        })?;
+        let settings: Settings =
+            tsp_plugin_sdk::settings::parse(&context.settings).map_err(|e| {
+                DriverError::new(PhoneError::IniFileCorrupt, format!("serial settings: {e}"))
+            })?;
         for port in &settings.ports {
             port.parsed_settings().map_err(|problem| {
                 DriverError::new(

@@ -63,9 +63,9 @@ struct Settings {
 /// # Errors
 /// What is wrong, in the words `start` would refuse them with.
 pub fn check_settings(text: &str) -> Result<(), String> {
-    toml::from_str::<Settings>(text)
+    tsp_plugin_sdk::settings::parse::<Settings>(text)
         .map(|_| ())
-        .map_err(|e| e.to_string().trim().replace('\n', " "))
+        .map_err(|e| e.to_string())
 }
 
 /// The permanent phone id of a handset comes from its identity (serial number,
@@ -519,8 +519,8 @@ impl Driver for UsbHidDriver {
     const NAME: &'static str = "usbhid";
 
     fn start(context: DriverContext) -> Result<Self, DriverError> {
-        let settings: Settings = toml::from_str(&context.settings)
-            .map_err(|e| settings_error(e.to_string().trim().replace('\n', " ")))?;
+        let settings: Settings = tsp_plugin_sdk::settings::parse(&context.settings)
+            .map_err(|e| settings_error(e.to_string()))?;
         let simulated = settings
             .simulated
             .iter()
