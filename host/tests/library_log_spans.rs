@@ -18,7 +18,10 @@ fn completion_of(request_id: u32) -> i32 {
     while Instant::now() < until {
         let seen = tapi_c::SEEN.lock().unwrap_or_else(|e| e.into_inner());
         let found = seen.iter().find_map(|entry| match entry.what {
-            Seen::Completion { request_id: id, result } if id == request_id => Some(result),
+            Seen::Completion {
+                request_id: id,
+                result,
+            } if id == request_id => Some(result),
             _ => None,
         });
         drop(seen);
