@@ -62,10 +62,11 @@ pub struct Config {
     /// How long driver calls may take.
     #[serde(default)]
     pub deadlines: Deadlines,
-    /// The text it was parsed from, so that a driver's settings reach it line
-    /// for line as the user wrote them.
+    /// The text it was parsed from (`None` for a configuration built in
+    /// code), so that a driver's settings reach it line for line as the user
+    /// wrote them.
     #[serde(skip)]
-    pub(crate) source: Option<Arc<str>>,
+    pub source: Option<Arc<str>>,
 }
 
 /// How long driver calls may take, for every driver or one.
