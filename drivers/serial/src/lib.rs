@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod at;
+mod config;
 mod driver;
 pub mod port;
 pub mod probe;
@@ -24,7 +25,8 @@ pub mod sim;
 mod test_log;
 pub mod urc;
 
-pub use driver::{PortConfig, SerialDriver, check_settings, permanent_id};
+pub use config::{PortConfig, check_settings};
+pub use driver::{SerialDriver, permanent_id};
 
 tsp_plugin_sdk::export_driver!(SerialDriver);
 
