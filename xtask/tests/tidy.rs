@@ -56,7 +56,9 @@ const FFI_FILES: &[&str] = &[
     "plugin-sdk/src/winload.rs",
     // geteuid, and GetNamedSecurityInfoW with the DACL walk, for trust.rs.
     "plugin-sdk/src/trust/sys.rs",
-    "host/src/ffi.rs",
+    "host/src/ffi/mod.rs",
+    "host/src/ffi/platform.rs",
+    "host/src/ffi/pointers.rs",
     "host/src/tapi.rs",
     "host/src/testkit.rs",
     "host/src/model.rs",

@@ -9,7 +9,6 @@
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use tsp_core::sys::{
@@ -21,6 +20,12 @@ use tsp_core::{LineError, PhoneError};
 use crate::config::ConfigSource;
 use crate::provider::{HostSetup, Provider};
 use crate::tapi::{CompletionProc, EventProc};
+
+mod platform;
+mod pointers;
+
+use platform::{own_file, own_folder, pin_in_memory};
+use pointers::{Member, in_bytes, in_struct, out_bytes, var_struct, wide_string, write_dword};
 
 /// The process's one provider, created at the first TSPI call.
 fn provider() -> &'static Provider {
@@ -45,113 +50,6 @@ fn provider() -> &'static Provider {
     })
 }
 
-/// The folder holding this library.
-fn own_folder() -> Option<PathBuf> {
-    own_file()?.parent().map(PathBuf::from)
-}
-
-/// The file this library was loaded from, under whatever name it has.
-#[cfg(unix)]
-fn own_file() -> Option<PathBuf> {
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-    let here = own_file as *const c_void;
-    // SAFETY: `dladdr` only reads the address and fills `info`; `here` is the
-    // address of a function in this library.
-    let found = unsafe { libc::dladdr(here, info.as_mut_ptr()) };
-    if found == 0 {
-        return None;
-    }
-    // SAFETY: dladdr succeeded, so it initialised `info`.
-    let info = unsafe { info.assume_init() };
-    if info.dli_fname.is_null() {
-        return None;
-    }
-    // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while
-    // the library is loaded (it is pinned).
-    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-    let path = PathBuf::from(std::ffi::OsStr::new(&*name.to_string_lossy()));
-    Some(path.canonicalize().unwrap_or(path))
-}
-
-#[cfg(windows)]
-fn own_file() -> Option<PathBuf> {
-    use std::os::windows::ffi::OsStringExt;
-    use windows_sys::Win32::System::LibraryLoader::{
-        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-        GetModuleFileNameW, GetModuleHandleExW,
-    };
-    let mut module = std::ptr::null_mut();
-    let flags =
-        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
-    let here = own_file as *const u16;
-    // SAFETY: with FROM_ADDRESS the "name" is an address inside this module, which
-    // it is; `module` receives the handle without a new reference.
-    if unsafe { GetModuleHandleExW(flags, here, &mut module) } == 0 {
-        return None;
-    }
-    let mut path = vec![0u16; 32 * 1024];
-    // SAFETY: `module` is this module; the buffer holds `path.len()` UTF-16 units.
-    let length =
-        unsafe { GetModuleFileNameW(module, path.as_mut_ptr(), path.len() as u32) } as usize;
-    if length == 0 || length >= path.len() {
-        return None;
-    }
-    let path = std::ffi::OsString::from_wide(&path[..length]);
-    Some(PathBuf::from(path))
-}
-
-#[cfg(not(any(unix, windows)))]
-fn own_file() -> Option<PathBuf> {
-    None
-}
-
-/// Keeps this library mapped after TAPI lets go of it, so a late driver thread
-/// can never run unmapped code.
-#[cfg(unix)]
-fn pin_in_memory() {
-    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-    let here = pin_in_memory as *const c_void;
-    // SAFETY: as in `own_file`.
-    if unsafe { libc::dladdr(here, info.as_mut_ptr()) } == 0 {
-        return;
-    }
-    // SAFETY: dladdr succeeded and initialised `info`.
-    let name = unsafe { info.assume_init() }.dli_fname;
-    // SAFETY: `name` is this library's own path from the loader; RTLD_NOLOAD only
-    // takes another reference to the already loaded library, and RTLD_NODELETE
-    // keeps it mapped. The handle is deliberately never closed.
-    let _ = unsafe {
-        libc::dlopen(
-            name,
-            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
-        )
-    };
-}
-
-/// Keeps this library mapped: TAPISRV unloads the TSP after the last shutdown.
-#[cfg(windows)]
-fn pin_in_memory() {
-    use windows_sys::Win32::System::LibraryLoader::{
-        GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_PIN, GetModuleHandleExW,
-    };
-    let mut module = std::ptr::null_mut();
-    let here = pin_in_memory as *const u16;
-    // SAFETY: as in `own_file`; PIN keeps the module loaded until the process ends.
-    let pinned = unsafe {
-        GetModuleHandleExW(
-            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
-            here,
-            &mut module,
-        )
-    };
-    if pinned == 0 {
-        tracing::warn!("could not pin the TSP library in memory");
-    }
-}
-
-#[cfg(not(any(unix, windows)))]
-fn pin_in_memory() {}
-
 fn guard_phone(call: &str, f: impl FnOnce() -> i32) -> i32 {
     let _span = tracing::debug_span!("tspi", call).entered();
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -170,140 +68,6 @@ fn guard_line(call: &str, f: impl FnOnce() -> i32) -> i32 {
 
 fn phone_result(result: Result<(), PhoneError>) -> i32 {
     tsp_core::phone_result(result)
-}
-
-/// A size TAPI passed, as a slice length. TAPI guarantees that `dwSize` (or
-/// `dwTotalSize`) bytes are really there, so any `DWORD` is a length on a 64-bit
-/// target; where `usize` is narrower, or the size is past what one allocation may
-/// span (`isize::MAX`), it cannot describe a real buffer: `INVALPARAM`.
-fn length(size: u32) -> Result<usize, PhoneError> {
-    usize::try_from(size)
-        .ok()
-        .filter(|&len| isize::try_from(len).is_ok())
-        .ok_or(PhoneError::InvalParam)
-}
-
-/// Reads `dwTotalSize` (offset 0) of a structure TAPI passed.
-///
-/// # Safety
-/// `ptr` is non-null and points to at least 4 readable bytes.
-unsafe fn total_size(ptr: *const u8) -> u32 {
-    // SAFETY: the caller promises 4 readable bytes; the read is unaligned-safe.
-    unsafe { std::ptr::read_unaligned(ptr.cast::<u32>()) }
-}
-
-/// A TAPI variable-size structure TAPI passes out (the provider fills it), as a
-/// byte slice of exactly its `dwTotalSize`: nothing past it is ever written. A
-/// `dwTotalSize` below the fixed part is the writer's `STRUCTURETOOSMALL`.
-///
-/// # Safety
-/// `ptr` is null or points to `dwTotalSize` writable bytes (at least 4), as TAPI
-/// guarantees for the structures it passes.
-unsafe fn var_struct<'a>(ptr: *mut u8) -> Result<&'a mut [u8], PhoneError> {
-    if ptr.is_null() {
-        return Err(PhoneError::InvalPointer);
-    }
-    // SAFETY: non-null; the caller promises at least 4 readable bytes.
-    let total = length(unsafe { total_size(ptr) })?;
-    // SAFETY: the caller promises `dwTotalSize` writable bytes at `ptr`, and
-    // `length` keeps it within one allocation's span.
-    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, total) })
-}
-
-/// A variable member of a structure TAPI passes in: the offsets of its
-/// `dwXxxSize` and `dwXxxOffset` fields.
-struct Member {
-    size_at: usize,
-    offset_at: usize,
-}
-
-/// A TAPI variable-size structure passed in for reading only, as a byte slice of
-/// exactly its `dwTotalSize`, with every variable member checked to lie inside it.
-///
-/// `dwTotalSize` below `fixed` is `STRUCTURETOOSMALL` (what TAPI's own
-/// `phoneSetButtonInfo` answers for it; the TSPI page lists no code for a bad
-/// structure, since TAPI checks it first, so the provider answers as TAPI does).
-/// A member whose `dwXxxOffset + dwXxxSize` overflows a `DWORD` or ends past
-/// `dwTotalSize` is `INVALPARAM`: nothing of it is read, nor is the request
-/// accepted without it. The tolerant readings (reference §4.1 rule 4): a size of
-/// 0 is "no member" whatever its offset, and a member anywhere inside
-/// `dwTotalSize` is taken as it is, also one overlapping the fixed part (TAPI's
-/// client refuses that before it reaches a provider; reading it is harmless).
-///
-/// # Safety
-/// `ptr` is null or points to `dwTotalSize` readable bytes (at least 4).
-unsafe fn in_struct<'a>(
-    ptr: *const u8,
-    fixed: usize,
-    members: &[Member],
-) -> Result<&'a [u8], PhoneError> {
-    if ptr.is_null() {
-        return Err(PhoneError::InvalPointer);
-    }
-    // SAFETY: non-null; the caller promises at least 4 readable bytes.
-    let total = length(unsafe { total_size(ptr) })?;
-    if total < fixed {
-        return Err(PhoneError::StructureTooSmall);
-    }
-    // SAFETY: the caller promises `dwTotalSize` readable bytes at `ptr`, and
-    // `length` keeps it within one allocation's span.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr, total) };
-    let dword = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or(PhoneError::StructureTooSmall)
-    };
-    for member in members {
-        let size = dword(member.size_at)?;
-        if size == 0 {
-            continue;
-        }
-        let offset = dword(member.offset_at)?;
-        let end = offset.checked_add(size).ok_or(PhoneError::InvalParam)?;
-        if length(end)? > total {
-            return Err(PhoneError::InvalParam);
-        }
-    }
-    Ok(bytes)
-}
-
-/// `dwSize` bytes TAPI passes in at `ptr`: empty for a size of 0 (whatever the
-/// pointer), `INVALPOINTER` for null with a size.
-///
-/// # Safety
-/// `ptr` is null or points to `size` readable bytes that stay valid, unchanged,
-/// for `'a`.
-unsafe fn in_bytes<'a>(ptr: *const c_void, size: u32) -> Result<&'a [u8], PhoneError> {
-    if size == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(PhoneError::InvalPointer);
-    }
-    let len = length(size)?;
-    // SAFETY: non-null; the caller promises `size` readable bytes, and `length`
-    // keeps them within one allocation's span.
-    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
-}
-
-/// `dwSize` writable bytes TAPI passes at `ptr`: empty for a size of 0,
-/// `INVALPOINTER` for null with a size.
-///
-/// # Safety
-/// `ptr` is null or points to `size` writable bytes, not otherwise used for `'a`.
-unsafe fn out_bytes<'a>(ptr: *mut c_void, size: u32) -> Result<&'a mut [u8], PhoneError> {
-    if size == 0 {
-        return Ok(&mut []);
-    }
-    if ptr.is_null() {
-        return Err(PhoneError::InvalPointer);
-    }
-    let len = length(size)?;
-    // SAFETY: non-null; the caller promises `size` writable bytes, and `length`
-    // keeps them within one allocation's span.
-    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) })
 }
 
 fn handle(hd: HDRVPHONE) -> u64 {
@@ -601,48 +365,6 @@ pub unsafe extern "system" fn TSPI_phoneDevSpecific(
             Err(error) => error.to_long(),
         }
     })
-}
-
-/// Writes a DWORD result, or answers `INVALPOINTER` for a null pointer.
-///
-/// # Safety
-/// `out` is null or a writable DWORD.
-unsafe fn write_dword(out: *mut u32, result: Result<u32, PhoneError>) -> i32 {
-    if out.is_null() {
-        return PhoneError::InvalPointer.to_long();
-    }
-    match result {
-        Ok(value) => {
-            // SAFETY: checked non-null; the caller promises a writable DWORD.
-            unsafe { out.write_unaligned(value) };
-            0
-        }
-        Err(error) => error.to_long(),
-    }
-}
-
-/// The longest `LPCWSTR` device class read (a class name is a few words).
-const MAX_CLASS_UNITS: usize = 1024;
-
-/// Reads a NUL-terminated UTF-16 string TAPI passed; `None` when null, too long
-/// or not valid UTF-16.
-///
-/// # Safety
-/// `ptr` is null or a NUL-terminated UTF-16 string.
-unsafe fn wide_string(ptr: *const u16) -> Option<String> {
-    if ptr.is_null() {
-        return None;
-    }
-    let mut units = Vec::new();
-    for i in 0..MAX_CLASS_UNITS {
-        // SAFETY: the string is NUL-terminated and we stop at the NUL.
-        let unit = unsafe { ptr.add(i).read_unaligned() };
-        if unit == 0 {
-            return String::from_utf16(&units).ok();
-        }
-        units.push(unit);
-    }
-    None
 }
 
 /// `TSPI_phoneGetButtonInfo`.
