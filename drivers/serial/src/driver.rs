@@ -81,7 +81,7 @@ impl Port {
             return;
         }
         let (tx, _rx) = urc::channel(urc::CAPACITY);
-        match AtPort::open(&self.config.path, &self.config.settings(), tx) {
+        match AtPort::open(&self.config.path, &self.config.port_settings(), tx) {
             Ok(port) => match probe(&port, self.config.timeout()) {
                 Ok(found) => *lock(&self.probe) = Some(found),
                 Err(error) => tracing::warn!(port = %self.config.key(), "probing failed: {error}"),
@@ -108,18 +108,9 @@ impl Driver for SerialDriver {
     const NAME: &'static str = "serial";
 
     fn start(context: DriverContext) -> Result<Self, DriverError> {
-        let settings: Settings =
-            tsp_plugin_sdk::settings::parse(&context.settings).map_err(|e| {
-                DriverError::new(PhoneError::IniFileCorrupt, format!("serial settings: {e}"))
-            })?;
-        for port in &settings.ports {
-            port.parsed_settings().map_err(|problem| {
-                DriverError::new(
-                    PhoneError::IniFileCorrupt,
-                    format!("serial port {}: {problem}", port.path.display()),
-                )
-            })?;
-        }
+        let settings = Settings::parse(&context.settings).map_err(|e| {
+            DriverError::new(PhoneError::IniFileCorrupt, format!("serial settings: {e}"))
+        })?;
         let ports = settings
             .ports
             .into_iter()
@@ -156,7 +147,7 @@ impl Driver for SerialDriver {
         let (urc_tx, urc) = urc::channel(urc::CAPACITY);
         let at = Arc::new(AtPort::open(
             &port.config.path,
-            &port.config.settings(),
+            &port.config.port_settings(),
             urc_tx,
         )?);
         let timeout = port.config.timeout();
@@ -176,7 +167,7 @@ impl Driver for SerialDriver {
         let line = Arc::new(Line {
             port: Mutex::new(at),
             path: port.config.path.clone(),
-            settings: port.config.settings(),
+            settings: port.config.port_settings(),
             timeout,
             closing: AtomicBool::new(false),
         });

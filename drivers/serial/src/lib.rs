@@ -25,7 +25,7 @@ pub mod sim;
 mod test_log;
 pub mod urc;
 
-pub use config::{PortConfig, check_settings};
+pub use config::{DataBits, FlowControl, Parity, PortConfig, StopBits, check_settings};
 pub use driver::{SerialDriver, permanent_id};
 
 tsp_plugin_sdk::export_driver!(SerialDriver);
