@@ -17,6 +17,7 @@
 pub mod at;
 mod config;
 mod driver;
+mod events;
 pub mod port;
 pub mod probe;
 #[cfg(unix)]
@@ -46,6 +47,6 @@ pub mod fuzzing {
     /// no indicators) at probing.
     pub fn unsolicited_event(cind_test: &str, line: &str) -> Option<tsp_plugin_sdk::PhoneEvent> {
         let indicators = parse::indicators(cind_test).unwrap_or_default();
-        crate::driver::unsolicited_event(line, &indicators)
+        crate::events::unsolicited_event(line, &indicators)
     }
 }
