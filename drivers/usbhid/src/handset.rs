@@ -16,10 +16,9 @@ use std::collections::HashMap;
 use crate::descriptor::{self, Descriptor, DescriptorError, Direction, Field, PAGE_LED, Usage};
 use crate::usages::{self, Role};
 
-/// The most buttons and lamps a layout takes. Real phones have a few dozen; a
-/// descriptor within the kernel's limits could declare millions (one-bit elements
-/// sharing one usage), each a [`Button`] here and a position in PHONECAPS.
-pub const MAX_CONTROLS: usize = 4096;
+/// The most buttons and lamps a layout takes (defined beside the descriptor's
+/// other limits, whose error names it).
+pub use crate::descriptor::MAX_CONTROLS;
 
 /// Where a one-element value sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
