@@ -9,7 +9,7 @@
 //! comes from `+CKEV` (down and up; keys `0`–`9`, `*`, `#` are ids 0–11);
 //! SetVolume is `+CLVL` scaled from the device's range to 0–0xFFFF; SetGain is
 //! mute (`+CMUT`: 0 mutes); SetRing is `+CALM`/`+CRSL`; SetHookSwitch is `ATA`
-//! (off hook) and `ATH` (on hook); GetHookSwitch asks `+CPAS`. A line that goes
+//! (off hook) and `ATH` (on hook); GetHookSwitch asks `+CPAS`. A port that goes
 //! away is reported disconnected.
 //!
 //! What the device sends costs bounded memory: a command answered with more than
@@ -164,14 +164,16 @@ impl Driver for SerialDriver {
             let _ = at.command(&command, timeout);
         }
         *lock(&port.probe) = Some(found.clone());
-        let line = Arc::new(Line {
+        let connection = Arc::new(Connection {
             port: Mutex::new(at),
             path: port.config.path.clone(),
             settings: port.config.port_settings(),
             timeout,
             closing: AtomicBool::new(false),
         });
-        Ok(Box::new(SerialSession::start(line, found, events, urc)))
+        Ok(Box::new(SerialSession::start(
+            connection, found, events, urc,
+        )))
     }
 
     fn concurrent_sessions(&self) -> bool {
@@ -181,8 +183,9 @@ impl Driver for SerialDriver {
 
 type Job = Box<dyn FnOnce(&AtPort) + Send>;
 
-/// The session's line: the port now, and how to open it again after it vanished.
-struct Line {
+/// The session's connection to the device: the port now, and how to open it
+/// again after it vanished.
+struct Connection {
     port: Mutex<Arc<AtPort>>,
     path: PathBuf,
     settings: PortSettings,
@@ -193,7 +196,7 @@ struct Line {
 /// How often a vanished port is tried again.
 const REOPEN_EVERY: Duration = Duration::from_millis(300);
 
-impl Line {
+impl Connection {
     fn current(&self) -> Arc<AtPort> {
         Arc::clone(&lock(&self.port))
     }
@@ -214,7 +217,7 @@ impl Line {
 }
 
 struct SerialSession {
-    line: Arc<Line>,
+    connection: Arc<Connection>,
     probe: Probe,
     timeout: Duration,
     jobs: Mutex<Option<Sender<Job>>>,
@@ -225,15 +228,20 @@ struct SerialSession {
 }
 
 impl SerialSession {
-    fn start(line: Arc<Line>, probe: Probe, events: PhoneEvents, urc: urc::Receiver) -> Self {
-        let timeout = line.timeout;
+    fn start(
+        connection: Arc<Connection>,
+        probe: Probe,
+        events: PhoneEvents,
+        urc: urc::Receiver,
+    ) -> Self {
+        let timeout = connection.timeout;
         let (jobs, queue) = channel::<Job>();
         let cancelled = Arc::new(AtomicBool::new(false));
         let worker = {
-            let (line, cancelled) = (Arc::clone(&line), Arc::clone(&cancelled));
+            let (connection, cancelled) = (Arc::clone(&connection), Arc::clone(&cancelled));
             std::thread::Builder::new()
                 .name("tsp-serial-jobs".into())
-                .spawn(move || run_jobs(&line, &queue, &cancelled))
+                .spawn(move || run_jobs(&connection, &queue, &cancelled))
         };
         let health = Arc::new(Health {
             misses: Default::default(),
@@ -243,12 +251,12 @@ impl SerialSession {
         let listener = std::thread::Builder::new()
             .name("tsp-serial-events".into())
             .spawn({
-                let (indicators, line) = (probe.indicators.clone(), Arc::clone(&line));
-                move || watch(&line, urc, &events, &indicators)
+                let (indicators, connection) = (probe.indicators.clone(), Arc::clone(&connection));
+                move || watch(&connection, urc, &events, &indicators)
             });
         let rows = vec![String::new(); probe.display.len()];
         Self {
-            line,
+            connection,
             probe,
             timeout,
             jobs: Mutex::new(Some(jobs)),
@@ -276,42 +284,42 @@ impl SerialSession {
     }
 }
 
-fn run_jobs(line: &Line, queue: &Receiver<Job>, cancelled: &AtomicBool) {
+fn run_jobs(connection: &Connection, queue: &Receiver<Job>, cancelled: &AtomicBool) {
     while let Ok(job) = queue.recv() {
         if cancelled.load(Ordering::Acquire) {
             drop(job);
             continue;
         }
-        job(&line.current());
+        job(&connection.current());
     }
 }
 
-/// Listens to the line; when it vanishes, reports the device disconnected, tries
+/// Listens to the port; when it vanishes, reports the device disconnected, tries
 /// to open it again until it answers, and reports it connected.
 fn watch(
-    line: &Line,
+    connection: &Connection,
     mut urc: urc::Receiver,
     events: &PhoneEvents,
     indicators: &[parse::Indicator],
 ) {
     loop {
         let vanished = listen(urc, events, indicators);
-        if !vanished || line.closing.load(Ordering::Acquire) {
+        if !vanished || connection.closing.load(Ordering::Acquire) {
             return;
         }
         events.disconnected();
         // Release the dead port's lock so the device can be opened again.
-        line.current().close();
+        connection.current().close();
         urc = loop {
-            if line.closing.load(Ordering::Acquire) {
+            if connection.closing.load(Ordering::Acquire) {
                 return;
             }
             std::thread::sleep(REOPEN_EVERY);
-            if let Some(urc) = line.reopen() {
+            if let Some(urc) = connection.reopen() {
                 break urc;
             }
         };
-        tracing::info!(port = %line.path.display(), "the port is back");
+        tracing::info!(port = %connection.path.display(), "the port is back");
         events.connected();
     }
 }
@@ -469,7 +477,12 @@ impl Session for SerialSession {
         if self.probe.display.is_empty() {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.line.current(), &self.health, "AT+CDIS?", self.timeout)?;
+        let response = send(
+            &self.connection.current(),
+            &self.health,
+            "AT+CDIS?",
+            self.timeout,
+        )?;
         let payload = response
             .info
             .iter()
@@ -497,7 +510,12 @@ impl Session for SerialSession {
     }
 
     fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
-        let response = send(&self.line.current(), &self.health, "AT+CPAS", self.timeout)?;
+        let response = send(
+            &self.connection.current(),
+            &self.health,
+            "AT+CPAS",
+            self.timeout,
+        )?;
         let status = response
             .info
             .iter()
@@ -530,7 +548,12 @@ impl Session for SerialSession {
             .volume
             .filter(|_| device == HookSwitchDevice::Handset)
             .ok_or(PhoneError::OperationUnavail)?;
-        let response = send(&self.line.current(), &self.health, "AT+CLVL?", self.timeout)?;
+        let response = send(
+            &self.connection.current(),
+            &self.health,
+            "AT+CLVL?",
+            self.timeout,
+        )?;
         let level = response
             .info
             .iter()
@@ -555,7 +578,12 @@ impl Session for SerialSession {
         if !self.probe.mute || device != HookSwitchDevice::Handset {
             return Err(PhoneError::OperationUnavail);
         }
-        let response = send(&self.line.current(), &self.health, "AT+CMUT?", self.timeout)?;
+        let response = send(
+            &self.connection.current(),
+            &self.health,
+            "AT+CMUT?",
+            self.timeout,
+        )?;
         let muted = response
             .info
             .iter()
@@ -585,8 +613,8 @@ impl Session for SerialSession {
     fn close(&self) {
         self.cancelled.store(true, Ordering::Release);
         lock(&self.jobs).take();
-        self.line.closing.store(true, Ordering::Release);
-        self.line.current().close();
+        self.connection.closing.store(true, Ordering::Release);
+        self.connection.current().close();
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }

@@ -4,7 +4,7 @@
 //! sends, and parses the phone-control commands' answers in the variants real
 //! devices send, tested against real transcripts; the port ([`port`]): exclusive
 //! open with errors that say what to do, a reader thread, one command in flight
-//! with a timeout, unsolicited codes handed on, the line going away noticed; and
+//! with a timeout, unsolicited codes handed on, the port going away noticed; and
 //! the modem simulator ([`sim`]) on a pseudo-terminal that the tests talk to.
 //! The driver ([`SerialDriver`]) maps TSPI onto the port; its module docs list
 //! the mapping and the settings.
