@@ -4,6 +4,9 @@
 //! with SET_REPORT, byte for byte as the ioctl script demands, and sees the device
 //! go away (the next interrupt IN ends with ENODEV). Twice: the transport alone,
 //! and the whole plugin under the host, as TAPI would see it.
+//!
+//! Built where the crate has `usb` (the default feature, on Unix), as `usb.rs` is.
+#![cfg(all(unix, feature = "usb"))]
 
 mod common;
 
