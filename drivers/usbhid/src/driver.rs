@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use tsp_plugin_sdk::{
 use crate::caps;
 use crate::handset::{self, Layout};
 use crate::inspect;
+use crate::lock;
 use crate::p1k::{self, SimulatedP1k};
 use crate::session::{HidSession, Live};
 use crate::transport::{Simulated as SimDevice, SimulatedHandset, Transport};
@@ -71,10 +72,6 @@ pub fn check_settings(text: &str) -> Result<(), String> {
 /// The permanent phone id of a handset comes from its identity (serial number,
 /// else port path).
 pub use tsp_plugin_sdk::permanent_id;
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How a device is spoken to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

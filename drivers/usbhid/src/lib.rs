@@ -82,3 +82,9 @@ pub use session::lock_path;
 pub use usages::Role;
 
 tsp_plugin_sdk::export_driver!(UsbHidDriver);
+
+/// Locks `mutex`, taking it back from a holder that panicked: what the crate keeps
+/// under a lock is plain data, each change of it complete before the guard drops.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::descriptor::{Direction, PAGE_BUTTON, PAGE_LED, PAGE_TELEPHONY, Usage};
 use crate::device::{Control, DeviceError, DeviceEvent};
-use crate::driver::lock;
 use crate::handset::{Button, DataArea, DataError, HandsetEvent, Lamp, Layout, Place};
+use crate::lock;
 use crate::transport::{Transport, TransportError};
 use crate::yealink::{self, Generation, cmd};
 

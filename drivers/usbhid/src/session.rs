@@ -28,8 +28,9 @@ use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, Session};
 
 use crate::caps;
 use crate::device::{Control, Device, DeviceError, DeviceEvent};
-use crate::driver::{Candidate, Protocol, Shared, SimulatedConfig, Source, lock, permanent_id};
+use crate::driver::{Candidate, Protocol, Shared, SimulatedConfig, Source, permanent_id};
 use crate::handset::{DataError, HandsetEvent, Layout};
+use crate::lock;
 use crate::p1k::P1k;
 use crate::transport::{Simulated, Transport, TransportError};
 
