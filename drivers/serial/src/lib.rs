@@ -16,10 +16,12 @@
 
 pub mod at;
 mod config;
+mod connection;
 mod driver;
 mod events;
 pub mod port;
 pub mod probe;
+mod session;
 #[cfg(unix)]
 pub mod sim;
 #[cfg(test)]
