@@ -6,8 +6,10 @@
 //! open with errors that say what to do, a reader thread, one command in flight
 //! with a timeout, unsolicited codes handed on, the port going away noticed; and
 //! the modem simulator ([`sim`]) on a pseudo-terminal that the tests talk to.
-//! The driver ([`SerialDriver`]) maps TSPI onto the port; its module docs list
-//! the mapping and the settings.
+//! The driver ([`SerialDriver`]) maps TSPI onto the port; its module docs
+//! (`driver.rs`) list the mapping. The settings are a list of [`PortConfig`]
+//! (`config.rs` has the documented example; [`check_settings`] checks a table
+//! as `start` would, without opening anything).
 //!
 //! What a device sends is untrusted: it costs bounded memory and never panics.
 //! [`at`] bounds a line and a command's answer, [`urc`] the unsolicited codes
