@@ -1,73 +1,24 @@
 //! The plugin's driver: the devices seen (simulated handsets and USB), the
 //! presence watcher, and open. The settings and the mapping are in the crate docs.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use tsp_core::{PhoneCaps, PhoneError};
 use tsp_plugin_sdk::{
     DeviceInfo, Driver, DriverContext, DriverError, DriverEvents, PhoneEvents, Session,
 };
 
 use crate::caps;
+use crate::config::{Settings, SimulatedConfig, settings_error};
 use crate::handset::{self, Layout};
 use crate::inspect;
 use crate::lock;
 use crate::p1k::{self, SimulatedP1k};
 use crate::session::{HidSession, Live};
 use crate::transport::{Simulated as SimDevice, SimulatedHandset, Transport};
-
-/// One simulated handset of the settings: a HID handset with `descriptor`, or a
-/// Yealink P1K with `model = "yealink-p1k"`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct SimulatedConfig {
-    /// Its report descriptor: a binary file, or hex text as in `report_descriptor`
-    /// dumps (what `tspctl usbhid inspect` reads).
-    pub descriptor: Option<PathBuf>,
-    /// A model that has no descriptor to read: `yealink-p1k`.
-    pub model: Option<String>,
-    /// The phone's name.
-    pub name: Option<String>,
-    /// Its identity, as a USB serial number would be.
-    pub serial: Option<String>,
-}
-
-fn default_usb() -> bool {
-    true
-}
-
-fn default_scan_ms() -> u64 {
-    1000
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    #[serde(default = "default_usb")]
-    usb: bool,
-    #[serde(default = "default_scan_ms")]
-    scan_ms: u64,
-    #[serde(default)]
-    simulated: Vec<SimulatedConfig>,
-}
-
-/// Checks the driver's settings (its `[settings.usbhid]` table, as TOML text)
-/// as `start` reads them, without touching a device (a simulated handset's
-/// descriptor file is not read): for tools and for the tests that keep the
-/// documented examples true.
-///
-/// # Errors
-/// What is wrong, in the words `start` would refuse them with.
-pub fn check_settings(text: &str) -> Result<(), String> {
-    tsp_plugin_sdk::settings::parse::<Settings>(text)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
 
 /// The permanent phone id of a handset comes from its identity (serial number,
 /// else port path).
@@ -503,13 +454,6 @@ impl std::fmt::Debug for UsbHidDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UsbHidDriver").finish_non_exhaustive()
     }
-}
-
-fn settings_error(message: String) -> DriverError {
-    DriverError::new(
-        PhoneError::IniFileCorrupt,
-        format!("usbhid settings: {message}"),
-    )
 }
 
 impl Driver for UsbHidDriver {

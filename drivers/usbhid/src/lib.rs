@@ -60,6 +60,7 @@
 //! points cargo-fuzz targets call.
 
 pub mod caps;
+mod config;
 pub mod descriptor;
 pub mod device;
 mod driver;
@@ -75,8 +76,9 @@ pub mod usages;
 pub mod usb;
 pub mod yealink;
 
+pub use config::{SimulatedConfig, check_settings};
 pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
-pub use driver::{SimulatedConfig, UsbHidDriver, check_settings, permanent_id};
+pub use driver::{UsbHidDriver, permanent_id};
 pub use inspect::{Control, InspectError, Inspection};
 pub use session::lock_path;
 pub use usages::Role;

@@ -27,8 +27,9 @@ use tsp_core::{
 use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, Session};
 
 use crate::caps;
+use crate::config::SimulatedConfig;
 use crate::device::{Control, Device, DeviceError, DeviceEvent};
-use crate::driver::{Candidate, Protocol, Shared, SimulatedConfig, Source, permanent_id};
+use crate::driver::{Candidate, Protocol, Shared, Source, permanent_id};
 use crate::handset::{DataError, HandsetEvent, Layout};
 use crate::lock;
 use crate::p1k::P1k;
