@@ -12,6 +12,7 @@
 
 pub mod caps;
 pub mod error;
+pub mod message;
 pub mod status;
 pub mod var;
 pub mod version;
@@ -26,6 +27,7 @@ pub mod sys {
 
 pub use caps::{ButtonLamp, DisplayGeometry, HookSwitchCaps, PhoneCaps};
 pub use error::{LineError, PhoneError, UnknownCode, line_result, phone_result};
+pub use message::Message;
 pub use status::{ButtonInfo, HookSwitchStatus, PhoneStatus, VarString};
 pub use var::Written;
 pub use version::{IncompatibleVersion, TspiVersion, VersionRange};

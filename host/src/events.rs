@@ -251,7 +251,7 @@ impl Provider {
 /// PHONEEVENT `msg` for the phone's htPhone.
 fn event_delivery(phone: &Phone, msg: PhoneMessage, params: [usize; 3]) -> Delivery {
     Delivery::Event {
-        proc_: phone.event_proc,
+        proc_: phone.event_proc.clone(),
         ht_phone: phone.ht_phone,
         msg: msg.code(),
         params,

@@ -32,7 +32,7 @@ use crate::tapi::{CompletionProc, EventProc};
 use tsp_core::{PhoneMessage, PhoneStates};
 
 /// One call into TAPI.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Delivery {
     /// `ASYNC_COMPLETION(request_id, result)`.
     Completion {

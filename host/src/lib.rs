@@ -10,6 +10,7 @@
 pub mod config;
 mod deadline;
 pub mod dist;
+mod embed;
 mod events;
 pub mod ffi;
 pub mod functions;
@@ -30,6 +31,7 @@ pub mod tapi;
 pub mod testkit;
 
 pub use config::{Config, ConfigError, ConfigSource};
+pub use embed::{Host, HostBuilder};
 pub use functions::display_text;
 pub use phone::{Filter, PhoneHandle};
 pub use provider::{Device, HostSetup, Provider};

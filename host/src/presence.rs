@@ -65,7 +65,9 @@ impl Provider {
         }
         let (proc_, h_provider, pending) = {
             let mut pnp = lock(&self.shared.pnp);
-            let Some(proc_) = pnp.create_proc else { return };
+            let Some(proc_) = pnp.create_proc.clone() else {
+                return;
+            };
             let pending: Vec<usize> = pnp
                 .arrivals
                 .iter_mut()
@@ -80,7 +82,7 @@ impl Provider {
         for temp_id in pending {
             tracing::info!(temp_id, "PHONE_CREATE");
             self.shared.lane.submit(Delivery::Event {
-                proc_,
+                proc_: proc_.clone(),
                 ht_phone: 0,
                 msg: PhoneMessage::Create.code(),
                 params: [h_provider, temp_id, 0],
@@ -243,7 +245,8 @@ impl Provider {
             handle.and_then(|h| phones.force_close(h, Arc::clone(&done)))
         };
         if let Some(phone) = phone {
-            let (proc_, ht_phone, handle) = (phone.event_proc, phone.ht_phone, phone.handle);
+            let (proc_, ht_phone, handle) =
+                (phone.event_proc.clone(), phone.ht_phone, phone.handle);
             self.shut_phone(phone);
             self.shared.lane.submit(Delivery::Closed {
                 proc_,
@@ -252,7 +255,7 @@ impl Provider {
             });
         }
         done.set();
-        let create_proc = lock(&self.shared.pnp).create_proc;
+        let create_proc = lock(&self.shared.pnp).create_proc.clone();
         if let (Some(proc_), Some(device_id)) = (create_proc, device_id) {
             tracing::info!(device_id, "PHONE_REMOVE");
             self.shared.lane.submit(Delivery::Event {

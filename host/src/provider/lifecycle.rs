@@ -217,7 +217,7 @@ impl Provider {
             // Below base + count, which was checked to fit.
             device.id = phone_base.checked_add(index);
         }
-        state.completion = Some(completion);
+        state.completion = Some(completion.clone());
         self.set_completion_proc(Some(completion));
         state.init_count = 1;
         self.shared.timer.open();
@@ -292,11 +292,11 @@ impl Provider {
     }
 
     pub(super) fn completion_proc(&self) -> Option<CompletionProc> {
-        *self
-            .shared
+        self.shared
             .completion
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(super) fn set_completion_proc(&self, proc_: Option<CompletionProc>) {

@@ -1,0 +1,188 @@
+//! Issue 16: the host embedded in a Rust application through `Host`: typed
+//! completions and events delivered to closures, typed returns, nothing
+//! process-wide (two hosts in one process keep their callbacks apart). Both
+//! queue modes, the mock completing from its worker as real drivers do.
+
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use tsp_core::{ButtonModes, ButtonStates, LampModes, Message, PhoneError, PhoneStates};
+use tsp_host::{Config, Host};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+struct Embedded {
+    host: Host,
+    completed: Receiver<(u32, Result<(), PhoneError>)>,
+    events: Receiver<(usize, Message)>,
+    _locks: tempfile::TempDir,
+}
+
+/// A host on the mock, completing from its worker, `concurrent` as given.
+fn embedded(concurrent: bool) -> Embedded {
+    let locks = tempfile::tempdir().expect("a folder");
+    let settings = format!(
+        "completion = \"worker\"\nconcurrent = {concurrent}\nlock_dir = {:?}\n",
+        locks.path().display().to_string()
+    );
+    let mut config = Config {
+        drivers: vec!["mock".into()],
+        ..Config::default()
+    };
+    config
+        .settings
+        .insert("mock".into(), settings.parse().expect("TOML"));
+    let (completions, completed) = channel();
+    let (events_in, events) = channel();
+    let host = Host::builder()
+        .driver(tsp_driver_mock::tsp_driver_module())
+        .config(config)
+        .on_completion(move |request, result| {
+            let _ = completions.send((request, result));
+        })
+        .on_event(move |tag, message| {
+            let _ = events_in.send((tag, message));
+        })
+        .start()
+        .expect("the host starts");
+    Embedded {
+        host,
+        completed,
+        events,
+        _locks: locks,
+    }
+}
+
+fn both_modes(test: impl Fn(Embedded)) {
+    for concurrent in [true, false] {
+        test(embedded(concurrent));
+    }
+}
+
+#[test]
+fn completions_arrive_typed_with_the_request_id_given() {
+    both_modes(|e| {
+        let phone = e.host.open(0, 7).expect("opens");
+        let request = e.host.next_request_id();
+        assert_eq!(e.host.set_data(request, phone, 0, b"hi\0"), Ok(request));
+        assert_eq!(e.completed.recv_timeout(PATIENCE), Ok((request, Ok(()))));
+        assert_eq!(e.host.get_data(phone, 0, 3), Ok(b"hi\0".to_vec()));
+
+        // A driver that fails before returning: the call's own typed error.
+        e.host
+            .dev_specific(
+                e.host.next_request_id(),
+                phone,
+                b"fault set_data fail INVALDATAID",
+            )
+            .expect("accepted");
+        let (_, commanded) = e.completed.recv_timeout(PATIENCE).expect("completes");
+        assert_eq!(commanded, Ok(()), "the mock takes the command");
+        let failing = e.host.next_request_id();
+        assert_eq!(
+            e.host.set_data(failing, phone, 0, b"x"),
+            Err(PhoneError::InvalDataId)
+        );
+        // One still outstanding at close: its completion, typed.
+        e.host
+            .dev_specific(e.host.next_request_id(), phone, b"fault set_data never")
+            .expect("accepted");
+        let (_, commanded) = e.completed.recv_timeout(PATIENCE).expect("completes");
+        assert_eq!(commanded, Ok(()), "the mock takes the command");
+        let stuck = e.host.set_data(e.host.next_request_id(), phone, 0, b"x");
+        let stuck = stuck.expect("accepted");
+        e.host.close(phone).expect("closes");
+        assert_eq!(
+            e.completed.recv_timeout(PATIENCE),
+            Ok((stuck, Err(PhoneError::OperationFailed))),
+            "completed at close, with the error TAPI is told"
+        );
+        assert!(e.completed.try_recv().is_err(), "exactly once");
+    });
+}
+
+#[test]
+fn a_refused_request_is_an_error_and_never_completes() {
+    both_modes(|e| {
+        let phone = e.host.open(0, 7).expect("opens");
+        let request = e.host.next_request_id();
+        assert_eq!(
+            e.host.set_data(request, phone, 99, b"x"),
+            Err(PhoneError::InvalDataId)
+        );
+        e.host.close(phone).expect("closes");
+        assert!(
+            e.completed.try_recv().is_err(),
+            "no completion for a refused request"
+        );
+    });
+}
+
+#[test]
+fn events_arrive_typed_with_the_tag_given_at_open() {
+    both_modes(|e| {
+        let phone = e.host.open(1, 0x51).expect("opens");
+        e.host
+            .set_status_messages(
+                phone,
+                PhoneStates::empty(),
+                ButtonModes::KEYPAD,
+                ButtonStates::DOWN,
+            )
+            .expect("accepted");
+        let request = e.host.next_request_id();
+        e.host
+            .dev_specific(request, phone, b"press 5")
+            .expect("accepted");
+        let (tag, message) = e.events.recv_timeout(PATIENCE).expect("an event");
+        assert_eq!(tag, 0x51);
+        assert_eq!(
+            message,
+            Message::Button {
+                id: 5,
+                mode: ButtonModes::KEYPAD,
+                state: ButtonStates::DOWN
+            }
+        );
+        assert_eq!(message.to_string(), "PHONE_BUTTON(id 5, KEYPAD, DOWN)");
+        e.host.close(phone).expect("closes");
+    });
+}
+
+#[test]
+fn lamps_and_caps_come_back_typed() {
+    let e = embedded(true);
+    let caps = e.host.caps(0).expect("caps");
+    let lamp = caps
+        .buttons
+        .iter()
+        .position(|b| b.lamp_modes.contains(LampModes::FLASH))
+        .expect("the mock has lamps") as u32;
+    let phone = e.host.open(0, 1).expect("opens");
+    let request = e.host.next_request_id();
+    e.host
+        .set_lamp(request, phone, lamp, LampModes::FLASH)
+        .expect("accepted");
+    assert_eq!(e.completed.recv_timeout(PATIENCE), Ok((request, Ok(()))));
+    assert_eq!(e.host.get_lamp(phone, lamp), Ok(LampModes::FLASH));
+    let status = e.host.status(phone).expect("status");
+    assert_eq!(
+        status.lamp_modes.get(lamp as usize),
+        Some(&LampModes::FLASH)
+    );
+}
+
+#[test]
+fn two_hosts_in_one_process_keep_their_callbacks_apart() {
+    let (one, two) = (embedded(true), embedded(false));
+    let phone = two.host.open(0, 2).expect("opens");
+    let request = two.host.next_request_id();
+    two.host
+        .set_data(request, phone, 0, b"2\0")
+        .expect("accepted");
+    assert_eq!(two.completed.recv_timeout(PATIENCE), Ok((request, Ok(()))));
+    assert!(
+        one.completed.try_recv().is_err(),
+        "nothing for the other host"
+    );
+}
