@@ -11,68 +11,22 @@ use tsp_plugin_sdk::{
     DeviceInfo, Driver, DriverContext, DriverError, DriverEvents, PhoneEvents, Session,
 };
 
-use crate::caps;
+use crate::candidate::{Candidate, SimulatedDevice, Source, simulated_candidate};
 use crate::config::{Settings, SimulatedConfig, settings_error};
-use crate::handset::{self, Layout};
-use crate::inspect;
 use crate::lock;
-use crate::p1k::{self, SimulatedP1k};
 use crate::session::{HidSession, Live};
-use crate::transport::{Simulated as SimDevice, SimulatedHandset, Transport};
-
-/// The permanent phone id of a handset comes from its identity (serial number,
-/// else port path).
-pub use tsp_plugin_sdk::permanent_id;
-
-/// How a device is spoken to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    /// The HID Telephony page.
-    Hid,
-    /// The Yealink USB-P1K packets (generation 1).
-    YealinkP1k,
-}
-
-/// Where a device's reports come from.
-#[derive(Clone, Debug)]
-pub(crate) enum Source {
-    Simulated(SimDevice),
-    #[cfg(all(unix, feature = "usb"))]
-    Usb(crate::usb::Found),
-}
-
-/// A device a scan found.
-#[derive(Clone, Debug)]
-pub(crate) struct Candidate {
-    pub(crate) key: String,
-    pub(crate) name: String,
-    pub(crate) phone_info: String,
-    pub(crate) layout: Layout,
-    pub(crate) protocol: Protocol,
-    pub(crate) source: Source,
-}
-
-impl Candidate {
-    fn caps(&self) -> PhoneCaps {
-        caps::phone_caps(
-            &self.layout,
-            &self.name,
-            &self.phone_info,
-            permanent_id(&self.key),
-        )
-    }
-}
+use crate::transport::Transport;
 
 /// A simulated handset, and when it is to come back after `unplug MS`.
 #[derive(Debug)]
 struct Simulated {
     candidate: Candidate,
-    handset: SimDevice,
+    handset: SimulatedDevice,
     replug_at: Option<Instant>,
 }
 
 impl Simulated {
-    fn new(candidate: Candidate, handset: SimDevice) -> Self {
+    fn new(candidate: Candidate, handset: SimulatedDevice) -> Self {
         Self {
             candidate,
             handset,
@@ -132,7 +86,10 @@ impl Shared {
             .collect();
         #[cfg(all(unix, feature = "usb"))]
         let seen = match &self.usb {
-            Some(context) => seen.into_iter().chain(usb_candidates(context)).collect(),
+            Some(context) => seen
+                .into_iter()
+                .chain(crate::candidate::usb_candidates(context))
+                .collect(),
             None => seen,
         };
         seen
@@ -327,110 +284,6 @@ impl Shared {
 
 /// How often the watcher looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
-
-fn simulated_candidate(
-    config: &SimulatedConfig,
-    index: usize,
-) -> Result<(Candidate, SimDevice), String> {
-    let serial = config
-        .serial
-        .clone()
-        .unwrap_or_else(|| format!("sim-{index}"));
-    let (layout, protocol, handset, info) = match (&config.descriptor, config.model.as_deref()) {
-        (Some(path), None) => (
-            simulated_layout(path)?,
-            Protocol::Hid,
-            SimDevice::Hid(SimulatedHandset::new()),
-            format!("simulated, descriptor {}", path.display()),
-        ),
-        (None, Some("yealink-p1k")) => (
-            p1k::layout(),
-            Protocol::YealinkP1k,
-            SimDevice::P1k(SimulatedP1k::new()),
-            "simulated Yealink USB-P1K".to_owned(),
-        ),
-        (None, Some(other)) => {
-            return Err(format!(
-                "simulated model \"{other}\" is not known; the one model is \"yealink-p1k\""
-            ));
-        }
-        _ => {
-            return Err(
-                "a simulated handset needs either `descriptor = PATH` or `model = \"yealink-p1k\"`"
-                    .into(),
-            );
-        }
-    };
-    let candidate = Candidate {
-        key: format!("sim:{serial}"),
-        name: config
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("Simulated handset {serial}")),
-        phone_info: info,
-        layout,
-        protocol,
-        source: Source::Simulated(handset.clone()),
-    };
-    Ok((candidate, handset))
-}
-
-/// The telephony layout of the descriptor in file `path`.
-fn simulated_layout(path: &std::path::Path) -> Result<Layout, String> {
-    let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{shown}: {e}"))?;
-    handset::telephony_layout(&bytes)
-        .map_err(|e| format!("{shown}: {e}"))?
-        .ok_or_else(|| format!("{shown} has no Telephony application collection: not a phone"))
-}
-
-#[cfg(all(unix, feature = "usb"))]
-fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
-    let found = match crate::usb::find_telephony(context) {
-        Ok(found) => found,
-        Err(error) => {
-            tracing::warn!(%error, "listing USB devices failed");
-            return Vec::new();
-        }
-    };
-    found.into_iter().filter_map(usb_candidate).collect()
-}
-
-#[cfg(all(unix, feature = "usb"))]
-fn usb_candidate(found: crate::usb::Found) -> Option<Candidate> {
-    let phone_info = format!(
-        "USB {:04x}:{:04x} at {} interface {}",
-        found.vendor_id, found.product_id, found.port_path, found.interface
-    );
-    let (layout, protocol) = if found.is_yealink_p1k() {
-        let generation = crate::yealink::Generation::from_max_packet_size(found.in_packet_size);
-        if generation != Some(crate::yealink::Generation::G1) {
-            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
-            return None;
-        }
-        (p1k::layout(), Protocol::YealinkP1k)
-    } else {
-        // `find_telephony` has laid it out once already; the same bytes give the
-        // same answer, so a refusal here is logged as there (once).
-        match handset::telephony_layout(&found.report_descriptor) {
-            Ok(Some(layout)) => (layout, Protocol::Hid),
-            Ok(None) => return None,
-            Err(error) => {
-                crate::usb::refused(&found, &error);
-                return None;
-            }
-        }
-    };
-    Some(Candidate {
-        key: found.identity(),
-        name: found.name(),
-        phone_info,
-        layout,
-        protocol,
-        source: Source::Usb(found),
-    })
-}
 
 #[cfg(all(unix, feature = "usb"))]
 fn usb_open_error(key: &str, error: crate::usb::UsbError) -> DriverError {

@@ -59,6 +59,7 @@
 //! see [`descriptor`] for the limits. The hidden module `fuzzing` holds the entry
 //! points cargo-fuzz targets call.
 
+mod candidate;
 pub mod caps;
 mod config;
 pub mod descriptor;
@@ -76,9 +77,10 @@ pub mod usages;
 pub mod usb;
 pub mod yealink;
 
+pub use candidate::permanent_id;
 pub use config::{SimulatedConfig, check_settings};
 pub use descriptor::{Descriptor, DescriptorError, Direction, Field, Usage};
-pub use driver::{UsbHidDriver, permanent_id};
+pub use driver::UsbHidDriver;
 pub use inspect::{Control, InspectError, Inspection};
 pub use session::lock_path;
 pub use usages::Role;

@@ -26,14 +26,15 @@ use tsp_core::{
 };
 use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, Session};
 
+use crate::candidate::{Candidate, Protocol, SimulatedDevice, Source, permanent_id};
 use crate::caps;
 use crate::config::SimulatedConfig;
 use crate::device::{Control, Device, DeviceError, DeviceEvent};
-use crate::driver::{Candidate, Protocol, Shared, Source, permanent_id};
+use crate::driver::Shared;
 use crate::handset::{DataError, HandsetEvent, Layout};
 use crate::lock;
 use crate::p1k::P1k;
-use crate::transport::{Simulated, Transport, TransportError};
+use crate::transport::{Transport, TransportError};
 
 /// The lock file that reserves the phone with this permanent id across
 /// processes (a second open of the interface is refused by the kernel too, but
@@ -60,7 +61,7 @@ pub(crate) struct Live {
     state: Arc<Mutex<State>>,
     events: PhoneEvents,
     shared: Weak<Shared>,
-    simulated: Option<Simulated>,
+    simulated: Option<SimulatedDevice>,
     /// Held while open; letting go of it lets another process open the phone.
     reservation: Mutex<Option<LockFile>>,
 }
@@ -254,10 +255,10 @@ impl HidSession {
         }
     }
 
-    fn simulated_command(&self, device: &Simulated, text: &str) -> Result<(), PhoneError> {
+    fn simulated_command(&self, device: &SimulatedDevice, text: &str) -> Result<(), PhoneError> {
         let mut words = text.split_whitespace();
         match (words.next(), words.next(), words.next(), device) {
-            (Some("input"), Some(_), _, Simulated::Hid(handset)) => {
+            (Some("input"), Some(_), _, SimulatedDevice::Hid(handset)) => {
                 let report = crate::inspect::parse_hex(&text["input".len()..])
                     .map_err(|_| PhoneError::InvalParam)?;
                 if report.is_empty() {
@@ -266,7 +267,7 @@ impl HidSession {
                 handset.send(&report);
                 Ok(())
             }
-            (Some("key"), Some(code), None, Simulated::P1k(phone)) => {
+            (Some("key"), Some(code), None, SimulatedDevice::P1k(phone)) => {
                 let scancode = u8::from_str_radix(code, 16).map_err(|_| PhoneError::InvalParam)?;
                 phone.key(scancode);
                 Ok(())

@@ -1,5 +1,8 @@
-//! The seam between the handset logic and USB: libusb in the driver, a simulated
-//! handset in tests and the conformance step.
+//! The seam between the device code and the bus: [`Transport`] and
+//! [`TransportError`], which [`crate::device`] and [`crate::p1k`] are written
+//! against. Implementations: libusb (`crate::usb`), [`SimulatedHandset`] here (a
+//! HID handset for tests, the conformance step and anyone without the hardware),
+//! and the P1K's firmware stand-in ([`crate::p1k::SimulatedP1k`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -145,48 +148,5 @@ impl Transport for SimulatedHandset {
         let mut zeros = vec![0; len + 1];
         zeros[0] = id;
         Ok(state.features.get(&id).cloned().unwrap_or(zeros))
-    }
-}
-
-/// A simulated device of either protocol, as the driver's settings make them.
-#[derive(Clone, Debug)]
-pub enum Simulated {
-    /// A HID telephony handset.
-    Hid(SimulatedHandset),
-    /// A Yealink USB-P1K.
-    P1k(crate::p1k::SimulatedP1k),
-}
-
-impl Simulated {
-    /// Unplugs it.
-    pub fn unplug(&self) {
-        match self {
-            Simulated::Hid(handset) => handset.unplug(),
-            Simulated::P1k(phone) => phone.unplug(),
-        }
-    }
-
-    /// Plugs it back in.
-    pub fn replug(&self) {
-        match self {
-            Simulated::Hid(handset) => handset.replug(),
-            Simulated::P1k(phone) => phone.replug(),
-        }
-    }
-
-    /// Whether it is plugged in.
-    pub fn is_plugged(&self) -> bool {
-        match self {
-            Simulated::Hid(handset) => handset.is_plugged(),
-            Simulated::P1k(phone) => phone.is_plugged(),
-        }
-    }
-
-    /// Its transport (clones share the device).
-    pub fn transport(&self) -> std::sync::Arc<dyn Transport> {
-        match self {
-            Simulated::Hid(handset) => std::sync::Arc::new(handset.clone()),
-            Simulated::P1k(phone) => std::sync::Arc::new(phone.clone()),
-        }
     }
 }

@@ -1,0 +1,220 @@
+//! What a scan finds: a [`Candidate`] is a device the driver may serve, with its
+//! layout, its protocol and where its reports come from (a simulated device of
+//! the settings, or a USB interface). The driver's registry keeps them; a
+//! session starts the device of one.
+
+use std::sync::Arc;
+
+use tsp_core::PhoneCaps;
+
+use crate::caps;
+use crate::config::SimulatedConfig;
+use crate::handset::{self, Layout};
+use crate::inspect;
+use crate::p1k::{self, SimulatedP1k};
+use crate::transport::{SimulatedHandset, Transport};
+#[cfg(all(unix, feature = "usb"))]
+use crate::{usb, yealink};
+
+/// The permanent phone id of a handset comes from its identity (serial number,
+/// else port path).
+pub use tsp_plugin_sdk::permanent_id;
+
+/// How a device is spoken to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// The HID Telephony page.
+    Hid,
+    /// The Yealink USB-P1K packets (generation 1).
+    YealinkP1k,
+}
+
+/// Where a device's reports come from.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// A simulated handset of the settings, or of `arrive`.
+    Simulated(SimulatedDevice),
+    /// A telephony interface on USB.
+    #[cfg(all(unix, feature = "usb"))]
+    Usb(usb::Found),
+}
+
+/// A device a scan found.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    /// Its identity: `sim:SERIAL`, or USB's (serial number, else port path).
+    pub(crate) key: String,
+    /// The phone's name.
+    pub(crate) name: String,
+    /// PHONECAPS' phone info: what and where it is.
+    pub(crate) phone_info: String,
+    /// Its controls.
+    pub(crate) layout: Layout,
+    /// How it is spoken to.
+    pub(crate) protocol: Protocol,
+    /// Where its reports come from.
+    pub(crate) source: Source,
+}
+
+impl Candidate {
+    /// Its PHONECAPS, the permanent id from its key.
+    pub(crate) fn caps(&self) -> PhoneCaps {
+        caps::phone_caps(
+            &self.layout,
+            &self.name,
+            &self.phone_info,
+            permanent_id(&self.key),
+        )
+    }
+}
+
+/// A simulated device of either protocol, as the driver's settings make them.
+#[derive(Clone, Debug)]
+pub(crate) enum SimulatedDevice {
+    /// A HID telephony handset.
+    Hid(SimulatedHandset),
+    /// A Yealink USB-P1K.
+    P1k(SimulatedP1k),
+}
+
+impl SimulatedDevice {
+    /// Unplugs it.
+    pub(crate) fn unplug(&self) {
+        match self {
+            SimulatedDevice::Hid(handset) => handset.unplug(),
+            SimulatedDevice::P1k(phone) => phone.unplug(),
+        }
+    }
+
+    /// Plugs it back in.
+    pub(crate) fn replug(&self) {
+        match self {
+            SimulatedDevice::Hid(handset) => handset.replug(),
+            SimulatedDevice::P1k(phone) => phone.replug(),
+        }
+    }
+
+    /// Whether it is plugged in.
+    pub(crate) fn is_plugged(&self) -> bool {
+        match self {
+            SimulatedDevice::Hid(handset) => handset.is_plugged(),
+            SimulatedDevice::P1k(phone) => phone.is_plugged(),
+        }
+    }
+
+    /// Its transport (clones share the device).
+    pub(crate) fn transport(&self) -> Arc<dyn Transport> {
+        match self {
+            SimulatedDevice::Hid(handset) => Arc::new(handset.clone()),
+            SimulatedDevice::P1k(phone) => Arc::new(phone.clone()),
+        }
+    }
+}
+
+/// The candidate of simulated handset `config`, the `index`th (its serial when
+/// it names none), and the device behind it.
+pub(crate) fn simulated_candidate(
+    config: &SimulatedConfig,
+    index: usize,
+) -> Result<(Candidate, SimulatedDevice), String> {
+    let serial = config
+        .serial
+        .clone()
+        .unwrap_or_else(|| format!("sim-{index}"));
+    let (layout, protocol, handset, info) = match (&config.descriptor, config.model.as_deref()) {
+        (Some(path), None) => (
+            simulated_layout(path)?,
+            Protocol::Hid,
+            SimulatedDevice::Hid(SimulatedHandset::new()),
+            format!("simulated, descriptor {}", path.display()),
+        ),
+        (None, Some("yealink-p1k")) => (
+            p1k::layout(),
+            Protocol::YealinkP1k,
+            SimulatedDevice::P1k(SimulatedP1k::new()),
+            "simulated Yealink USB-P1K".to_owned(),
+        ),
+        (None, Some(other)) => {
+            return Err(format!(
+                "simulated model \"{other}\" is not known; the one model is \"yealink-p1k\""
+            ));
+        }
+        _ => {
+            return Err(
+                "a simulated handset needs either `descriptor = PATH` or `model = \"yealink-p1k\"`"
+                    .into(),
+            );
+        }
+    };
+    let candidate = Candidate {
+        key: format!("sim:{serial}"),
+        name: config
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("Simulated handset {serial}")),
+        phone_info: info,
+        layout,
+        protocol,
+        source: Source::Simulated(handset.clone()),
+    };
+    Ok((candidate, handset))
+}
+
+/// The telephony layout of the descriptor in file `path`.
+fn simulated_layout(path: &std::path::Path) -> Result<Layout, String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let bytes = inspect::decode_file(&bytes).map_err(|e| format!("{shown}: {e}"))?;
+    handset::telephony_layout(&bytes)
+        .map_err(|e| format!("{shown}: {e}"))?
+        .ok_or_else(|| format!("{shown} has no Telephony application collection: not a phone"))
+}
+
+/// Every telephony interface on USB now, as candidates; a device that cannot be
+/// listed is logged and left out.
+#[cfg(all(unix, feature = "usb"))]
+pub(crate) fn usb_candidates(context: &rusb::Context) -> Vec<Candidate> {
+    let found = match usb::find_telephony(context) {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "listing USB devices failed");
+            return Vec::new();
+        }
+    };
+    found.into_iter().filter_map(usb_candidate).collect()
+}
+
+#[cfg(all(unix, feature = "usb"))]
+fn usb_candidate(found: usb::Found) -> Option<Candidate> {
+    let phone_info = format!(
+        "USB {:04x}:{:04x} at {} interface {}",
+        found.vendor_id, found.product_id, found.port_path, found.interface
+    );
+    let (layout, protocol) = if found.is_yealink_p1k() {
+        let generation = yealink::Generation::from_max_packet_size(found.in_packet_size);
+        if generation != Some(yealink::Generation::G1) {
+            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
+            return None;
+        }
+        (p1k::layout(), Protocol::YealinkP1k)
+    } else {
+        // `find_telephony` has laid it out once already; the same bytes give the
+        // same answer, so a refusal here is logged as there (once).
+        match handset::telephony_layout(&found.report_descriptor) {
+            Ok(Some(layout)) => (layout, Protocol::Hid),
+            Ok(None) => return None,
+            Err(error) => {
+                usb::refused(&found, &error);
+                return None;
+            }
+        }
+    };
+    Some(Candidate {
+        key: found.identity(),
+        name: found.name(),
+        phone_info,
+        layout,
+        protocol,
+        source: Source::Usb(found),
+    })
+}
