@@ -20,10 +20,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tsp_core::var::sized_buffer;
+use tsp_core::var::{Written, sized_buffer};
 use tsp_core::{
-    ButtonModes, ButtonStates, HookSwitchDevs, LampModes, LineError, Message, PhoneCaps,
-    PhoneError, PhoneStates, PhoneStatus, TspiVersion,
+    ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
+    LampModes, LineError, Message, PhoneCaps, PhoneError, PhoneStates, PhoneStatus, TspiVersion,
+    VarString,
 };
 use tsp_plugin_sdk::abi::DriverModuleRef;
 
@@ -138,6 +139,29 @@ impl HostBuilder {
     }
 }
 
+/// A variable-size structure written into a buffer sized to hold it all:
+/// once with the fixed part to learn `dwNeededSize`, then at that size, as
+/// TAPI asks.
+fn write_sized(
+    fixed: usize,
+    write: impl Fn(&mut [u8]) -> Result<Written, PhoneError>,
+) -> Result<Vec<u8>, PhoneError> {
+    let mut buf = sized_buffer(fixed as u32);
+    let first = write(&mut buf)?;
+    let mut buf = sized_buffer(first.needed.max(fixed as u32));
+    write(&mut buf)?;
+    Ok(buf)
+}
+
+/// A variable-size structure the provider writes, read back typed.
+fn read_sized<T>(
+    fixed: usize,
+    write: impl Fn(&mut [u8]) -> Result<Written, PhoneError>,
+    read: impl Fn(&[u8]) -> Option<T>,
+) -> Result<T, PhoneError> {
+    read(&write_sized(fixed, write)?).ok_or(PhoneError::OperationFailed)
+}
+
 /// What an asynchronous call's `LONG` says: accepted under its request id, or
 /// refused (no completion follows).
 fn accepted(returned: i32) -> Result<u32, PhoneError> {
@@ -172,14 +196,11 @@ impl Host {
     /// # Errors
     /// `BADDEVICEID`, or what the driver answers.
     pub fn caps(&self, device_id: u32) -> Result<PhoneCaps, PhoneError> {
-        let mut buf = sized_buffer(PhoneCaps::fixed_size(VERSION) as u32);
-        let first = self
-            .provider
-            .get_dev_caps(device_id, VERSION.raw(), &mut buf)?;
-        let mut buf = sized_buffer(first.needed);
-        self.provider
-            .get_dev_caps(device_id, VERSION.raw(), &mut buf)?;
-        PhoneCaps::read(&buf, VERSION).ok_or(PhoneError::OperationFailed)
+        read_sized(
+            PhoneCaps::fixed_size(VERSION),
+            |buf| self.provider.get_dev_caps(device_id, VERSION.raw(), buf),
+            |buf| PhoneCaps::read(buf, VERSION),
+        )
     }
 
     /// Opens device `device_id`; its events carry `tag`.
@@ -301,11 +322,151 @@ impl Host {
     /// # Errors
     /// What the driver answers.
     pub fn status(&self, phone: PhoneHandle) -> Result<PhoneStatus, PhoneError> {
-        let mut buf = sized_buffer(PhoneStatus::fixed_size(VERSION) as u32);
-        let first = self.provider.get_status(phone, &mut buf)?;
-        let mut buf = sized_buffer(first.needed);
-        self.provider.get_status(phone, &mut buf)?;
-        PhoneStatus::read(&buf, VERSION).ok_or(PhoneError::OperationFailed)
+        read_sized(
+            PhoneStatus::fixed_size(VERSION),
+            |buf| self.provider.get_status(phone, buf),
+            |buf| PhoneStatus::read(buf, VERSION),
+        )
+    }
+    /// `TSPI_phoneSetDisplay`: `text` from `row`, `column` (what does not fit
+    /// is cut at the edge).
+    ///
+    /// # Errors
+    /// `OPERATIONUNAVAIL` for a phone with no display, `INVALPARAM` for a
+    /// place off it.
+    pub fn set_display(
+        &self,
+        request: u32,
+        phone: PhoneHandle,
+        row: u32,
+        column: u32,
+        text: &str,
+    ) -> Result<u32, PhoneError> {
+        // TSPI takes the text as the LPCWSTR TAPI passes: UTF-16LE with its NUL.
+        let wide: Vec<u8> = text
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        accepted(
+            self.provider
+                .set_display(request, phone, row, column, &wide),
+        )
+    }
+
+    /// `TSPI_phoneGetDisplay`: the display's text.
+    ///
+    /// # Errors
+    /// `OPERATIONUNAVAIL` for a phone with no display, or what the driver answers.
+    pub fn get_display(&self, phone: PhoneHandle) -> Result<String, PhoneError> {
+        let display = read_sized(
+            VarString::FIXED_SIZE,
+            |buf| self.provider.get_display(phone, buf),
+            VarString::read,
+        )?;
+        display.as_text().ok_or(PhoneError::OperationFailed)
+    }
+
+    /// `TSPI_phoneSetHookSwitch`: `devices` to `mode`.
+    ///
+    /// # Errors
+    /// `INVALHOOKSWITCHDEV`, `INVALHOOKSWITCHMODE` for what the phone lacks.
+    pub fn set_hookswitch(
+        &self,
+        request: u32,
+        phone: PhoneHandle,
+        devices: HookSwitchDevs,
+        mode: HookSwitchMode,
+    ) -> Result<u32, PhoneError> {
+        let (devices, mode) = (devices.bits(), mode.code());
+        accepted(self.provider.set_hookswitch(request, phone, devices, mode))
+    }
+
+    /// `TSPI_phoneSetVolume`: 0 to 0xFFFF (more is taken as 0xFFFF).
+    ///
+    /// # Errors
+    /// `INVALHOOKSWITCHDEV`, `OPERATIONUNAVAIL` for a device without volume.
+    pub fn set_volume(
+        &self,
+        request: u32,
+        phone: PhoneHandle,
+        device: HookSwitchDevice,
+        volume: u32,
+    ) -> Result<u32, PhoneError> {
+        accepted(
+            self.provider
+                .set_volume(request, phone, device.code(), volume),
+        )
+    }
+
+    /// `TSPI_phoneGetVolume`.
+    ///
+    /// # Errors
+    /// `INVALHOOKSWITCHDEV`, or what the driver answers.
+    pub fn get_volume(
+        &self,
+        phone: PhoneHandle,
+        device: HookSwitchDevice,
+    ) -> Result<u32, PhoneError> {
+        self.provider.get_volume(phone, device.code())
+    }
+
+    /// `TSPI_phoneSetGain`: 0 to 0xFFFF (more is taken as 0xFFFF).
+    ///
+    /// # Errors
+    /// `INVALHOOKSWITCHDEV`, `OPERATIONUNAVAIL` for a device without gain.
+    pub fn set_gain(
+        &self,
+        request: u32,
+        phone: PhoneHandle,
+        device: HookSwitchDevice,
+        gain: u32,
+    ) -> Result<u32, PhoneError> {
+        accepted(self.provider.set_gain(request, phone, device.code(), gain))
+    }
+
+    /// `TSPI_phoneGetGain`.
+    ///
+    /// # Errors
+    /// `INVALHOOKSWITCHDEV`, or what the driver answers.
+    pub fn get_gain(
+        &self,
+        phone: PhoneHandle,
+        device: HookSwitchDevice,
+    ) -> Result<u32, PhoneError> {
+        self.provider.get_gain(phone, device.code())
+    }
+
+    /// `TSPI_phoneGetButtonInfo`.
+    ///
+    /// # Errors
+    /// `INVALBUTTONLAMPID`, or what the driver answers.
+    pub fn get_button_info(&self, phone: PhoneHandle, id: u32) -> Result<ButtonInfo, PhoneError> {
+        read_sized(
+            ButtonInfo::fixed_size(VERSION),
+            |buf| self.provider.get_button_info(phone, id, buf),
+            ButtonInfo::read,
+        )
+    }
+
+    /// `TSPI_phoneSetButtonInfo`.
+    ///
+    /// # Errors
+    /// `INVALBUTTONLAMPID`, or what the provider refuses the request with.
+    pub fn set_button_info(
+        &self,
+        request: u32,
+        phone: PhoneHandle,
+        id: u32,
+        info: &ButtonInfo,
+    ) -> Result<u32, PhoneError> {
+        let structure = write_sized(ButtonInfo::fixed_size(VERSION), |buf| {
+            info.write(buf, VERSION)
+        })?;
+        accepted(
+            self.provider
+                .set_button_info(request, phone, id, &structure),
+        )
     }
 
     /// `TSPI_phoneSetStatusMessages`: which events the phone's tag receives.

@@ -186,3 +186,56 @@ fn two_hosts_in_one_process_keep_their_callbacks_apart() {
         "nothing for the other host"
     );
 }
+
+#[test]
+fn display_hookswitch_levels_and_button_info_round_trip_typed() {
+    use tsp_core::{ButtonFunction, ButtonInfo, HookSwitchDevice, HookSwitchDevs, HookSwitchMode};
+    let e = embedded(false);
+    let phone = e.host.open(0, 1).expect("opens");
+    let done = |request: Result<u32, PhoneError>| {
+        let request = request.expect("accepted");
+        assert_eq!(e.completed.recv_timeout(PATIENCE), Ok((request, Ok(()))));
+    };
+    done(
+        e.host
+            .set_display(e.host.next_request_id(), phone, 0, 0, "héllo"),
+    );
+    assert!(
+        e.host
+            .get_display(phone)
+            .expect("text")
+            .starts_with("héllo")
+    );
+    let handset = HookSwitchDevice::Handset;
+    done(e.host.set_hookswitch(
+        e.host.next_request_id(),
+        phone,
+        HookSwitchDevs::HANDSET,
+        HookSwitchMode::MicSpeaker,
+    ));
+    assert_eq!(e.host.get_hookswitch(phone), Ok(HookSwitchDevs::HANDSET));
+    done(
+        e.host
+            .set_volume(e.host.next_request_id(), phone, handset, 0x1234),
+    );
+    assert_eq!(e.host.get_volume(phone, handset), Ok(0x1234));
+    done(
+        e.host
+            .set_gain(e.host.next_request_id(), phone, handset, 0x4321),
+    );
+    assert_eq!(e.host.get_gain(phone, handset), Ok(0x4321));
+    let info = ButtonInfo {
+        mode: ButtonModes::FEATURE,
+        function: ButtonFunction::Mute,
+        text: "Mute".into(),
+        dev_specific: Vec::new(),
+        state: ButtonStates::empty(),
+    };
+    done(
+        e.host
+            .set_button_info(e.host.next_request_id(), phone, 12, &info),
+    );
+    let back = e.host.get_button_info(phone, 12).expect("button info");
+    // The mock relabels a button; its function stays what the device has.
+    assert_eq!(back.text, "Mute");
+}
