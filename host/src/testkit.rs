@@ -2,9 +2,10 @@
 //! record what the provider delivers and check that no two ever overlap, and
 //! helpers stage a driver's plugin and start a host on it, as TAPI would.
 //!
-//! The callbacks are plain function pointers, so what they record is
-//! process-wide: tests that share a binary tell their phones apart by `htPhone`
-//! (see [`events_of`]) and request ids, or take [`serial`] to run one at a time.
+//! What the callbacks record is process-wide, as TAPISRV is: tests that share
+//! a binary tell their phones apart by `htPhone` (see [`events_of`]) and
+//! request ids, or take [`serial`] to run one at a time. (An application
+//! that wants callbacks of its own per host uses [`crate::Host`].)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -63,21 +64,17 @@ fn leave() {
     CHANGED.notify_all();
 }
 
-unsafe extern "system" fn completion(request_id: u32, result: i32) {
+fn completion(request_id: u32, result: Result<(), tsp_core::PhoneError>) {
     enter();
+    let result = result.err().map_or(0, tsp_core::PhoneError::to_long);
     seen().completions.push((request_id, result));
     leave();
 }
 
-unsafe extern "system" fn event(
-    ht_phone: *mut std::ffi::c_void,
-    msg: u32,
-    p1: usize,
-    p2: usize,
-    p3: usize,
-) {
+fn event(ht_phone: usize, message: tsp_core::Message) {
     enter();
-    seen().events.push((ht_phone as usize, msg, [p1, p2, p3]));
+    let (msg, params) = message.to_raw();
+    seen().events.push((ht_phone, msg, params));
     let job = ON_EVENT.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(job) = job {
         job();
@@ -87,12 +84,12 @@ unsafe extern "system" fn event(
 
 /// The completion callback to give `TSPI_providerInit`.
 pub fn completion_proc() -> CompletionProc {
-    CompletionProc::new(Some(completion)).expect("a function is never null")
+    CompletionProc::from_fn(completion)
 }
 
 /// The event callback to give `TSPI_phoneOpen` (and the create procedure).
 pub fn event_proc() -> EventProc {
-    EventProc::new(Some(event)).expect("a function is never null")
+    EventProc::from_fn(event)
 }
 
 /// The completions delivered for `request_id`.

@@ -60,7 +60,6 @@ const FFI_FILES: &[&str] = &[
     "host/src/ffi/platform.rs",
     "host/src/ffi/pointers.rs",
     "host/src/tapi.rs",
-    "host/src/testkit.rs",
     "host/src/model.rs",
     "host/tests/tapi_c/mod.rs",
     "host/benches/set_data.rs",
