@@ -1,67 +1,23 @@
-//! `tspctl completions SHELL`: completion scripts for bash, zsh and fish.
+//! `tspctl completions SHELL`: the completion script clap_complete writes from
+//! the one definition of the commands in cli.rs.
 
-const COMMANDS: &str = "demo list caps set-data get-data watch usbhid explain completions help";
-const OPTIONS: &str = "--bus --json --log-level";
+use std::io::{ErrorKind, Write};
 
-fn bash() -> String {
-    format!(
-        r#"# tspctl completion for bash: eval "$(tspctl completions bash)"
-_tspctl() {{
-    local cur prev
-    cur="${{COMP_WORDS[COMP_CWORD]}}"
-    prev="${{COMP_WORDS[COMP_CWORD-1]}}"
-    case "$prev" in
-        --bus) COMPREPLY=($(compgen -W "session system" -- "$cur")); return ;;
-        completions) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
-        usbhid) COMPREPLY=($(compgen -W "inspect" -- "$cur")); return ;;
-        inspect|--file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        watch) return ;;
-    esac
-    COMPREPLY=($(compgen -W "{COMMANDS} {OPTIONS} --file --count --seconds" -- "$cur"))
-}}
-complete -F _tspctl tspctl
-"#
-    )
-}
+use clap::CommandFactory;
+use clap_complete::Shell;
 
-fn zsh() -> String {
-    format!(
-        r#"#compdef tspctl
-# tspctl completion for zsh: tspctl completions zsh > "${{fpath[1]}}/_tspctl"
-_tspctl() {{
-    _arguments \
-        '--bus[talk to tspd on this bus]:bus:(session system)' \
-        '--json[print JSON]' \
-        '1:command:({COMMANDS})' \
-        '*::argument:_files'
-}}
-_tspctl "$@"
-"#
-    )
-}
+use crate::cli::Cli;
+use crate::exit::Stop;
 
-fn fish() -> String {
-    let mut script = String::from(
-        "# tspctl completion for fish: tspctl completions fish > ~/.config/fish/completions/tspctl.fish\n\
-         complete -c tspctl -l bus -x -a 'session system' -d 'talk to tspd on this bus'\n\
-         complete -c tspctl -l json -d 'print JSON'\n",
-    );
-    for command in COMMANDS.split(' ') {
-        script += &format!("complete -c tspctl -n '__fish_use_subcommand' -x -a {command}\n");
+/// Prints the script for `shell` on stdout.
+pub(crate) fn print(shell: Shell) -> Result<(), Stop> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tspctl", &mut script);
+    match std::io::stdout().write_all(&script) {
+        // `tspctl completions bash | head`: the reader has what it wanted.
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+            Err(Stop::failed(format!("cannot write the script: {e}")))
+        }
+        _ => Ok(()),
     }
-    script +=
-        "complete -c tspctl -n '__fish_seen_subcommand_from completions' -x -a 'bash zsh fish'\n";
-    script
-}
-
-/// Prints the script for `shell`.
-pub(crate) fn print(shell: &str) -> Result<(), String> {
-    let script = match shell {
-        "bash" => bash(),
-        "zsh" => zsh(),
-        "fish" => fish(),
-        other => return Err(format!("completions {other}: use bash, zsh or fish")),
-    };
-    print!("{script}");
-    Ok(())
 }

@@ -123,7 +123,9 @@ fn event_of(msg: u32, [p1, p2, p3]: [usize; 3]) -> Option<Event> {
             detail: p2,
         },
         PhoneMessage::Close => Event::Closed,
-        PhoneMessage::DevSpecific => Event::DevSpecific([p1, p2, p3]),
+        PhoneMessage::DevSpecific => Event::DevSpecific {
+            params: [p1, p2, p3],
+        },
         _ => return None,
     })
 }

@@ -3,10 +3,14 @@
 
 use std::fmt;
 
+use serde::Serialize;
+use tsp_core::message::flag_names;
 use tsp_core::{ButtonModes, ButtonStates, PhoneCaps, PhoneError, PhoneStates};
 
-/// A phone in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::json;
+
+/// A phone in the list; `list --json` prints these as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Listed {
     pub(crate) device_id: u32,
     pub(crate) name: String,
@@ -14,28 +18,29 @@ pub(crate) struct Listed {
     pub(crate) driver: String,
 }
 
-/// A PHONE_* event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A PHONE_* event; `watch --json` prints these as they are, named by `event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "event")]
 pub(crate) enum Event {
     /// The watch is set up: every event from now on is seen.
+    #[serde(rename = "watching")]
     Watching,
-    Button {
-        id: u32,
-        mode: u32,
-        state: u32,
-    },
-    State {
-        state: u32,
-        detail: u32,
-    },
+    #[serde(rename = "PHONE_BUTTON")]
+    Button { id: u32, mode: u32, state: u32 },
+    #[serde(rename = "PHONE_STATE")]
+    State { state: u32, detail: u32 },
+    #[serde(rename = "PHONE_CLOSE")]
     Closed,
-    DevSpecific([u32; 3]),
+    #[serde(rename = "PHONE_DEVSPECIFIC")]
+    DevSpecific { params: [u32; 3] },
 }
 
-/// Why a command failed: a `PHONEERR_*`, or something around it (no tspd).
+/// Why a command failed: a `PHONEERR_*`, tspd out of reach, or something else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
     Phone(PhoneError),
+    /// No bus, or no tspd on it: its own exit status, since starting tspd fixes it.
+    Unreachable(String),
     Other(String),
 }
 
@@ -55,7 +60,7 @@ impl fmt::Display for Failure {
                     .replace(&format!(" ({})", error.name()), "");
                 write!(f, "{}: {text}", error.name())
             }
-            Failure::Other(message) => f.write_str(message),
+            Failure::Unreachable(message) | Failure::Other(message) => f.write_str(message),
         }
     }
 }
@@ -80,95 +85,32 @@ pub(crate) trait Phones {
     ) -> Result<(), Failure>;
 }
 
-fn flag_names(names: &[(u32, &str)], bits: u32) -> String {
-    let found: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| bits & bit != 0)
-        .map(|(_, name)| *name)
-        .collect();
-    if found.is_empty() {
-        format!("{bits:#x}")
-    } else {
-        found.join("|")
-    }
-}
-
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Event::Watching => f.write_str("watching"),
-            Event::Button { id, mode, state } => {
-                let modes = [
-                    (ButtonModes::CALL.bits(), "CALL"),
-                    (ButtonModes::FEATURE.bits(), "FEATURE"),
-                    (ButtonModes::KEYPAD.bits(), "KEYPAD"),
-                    (ButtonModes::LOCAL.bits(), "LOCAL"),
-                    (ButtonModes::DISPLAY.bits(), "DISPLAY"),
-                    (ButtonModes::DUMMY.bits(), "DUMMY"),
-                ];
-                let states = [
-                    (ButtonStates::DOWN.bits(), "DOWN"),
-                    (ButtonStates::UP.bits(), "UP"),
-                    (ButtonStates::UNKNOWN.bits(), "UNKNOWN"),
-                    (ButtonStates::UNAVAIL.bits(), "UNAVAIL"),
-                ];
-                write!(
-                    f,
-                    "PHONE_BUTTON  button {id}  {}  {}",
-                    flag_names(&modes, mode),
-                    flag_names(&states, state)
-                )
-            }
+            Event::Button { id, mode, state } => write!(
+                f,
+                "PHONE_BUTTON  button {id}  {}  {}",
+                flag_names(ButtonModes::from_bits_retain(mode)),
+                flag_names(ButtonStates::from_bits_retain(state))
+            ),
             Event::State { state, detail } => {
-                let name = PhoneStates::from_bits(state)
-                    .and_then(|s| s.iter_names().next().map(|(name, _)| name))
-                    .unwrap_or("?");
-                write!(f, "PHONE_STATE  {name}  {detail:#x}")
+                let state = flag_names(PhoneStates::from_bits_retain(state));
+                write!(f, "PHONE_STATE  {state}  {detail:#x}")
             }
             Event::Closed => f.write_str("PHONE_CLOSE"),
-            Event::DevSpecific([a, b, c]) => {
+            Event::DevSpecific { params: [a, b, c] } => {
                 write!(f, "PHONE_DEVSPECIFIC  {a:#x} {b:#x} {c:#x}")
             }
         }
     }
 }
 
-/// A JSON string literal.
-pub(crate) fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out += "\\\"",
-            '\\' => out += "\\\\",
-            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_numbers(values: &[u32]) -> String {
-    let values: Vec<String> = values.iter().map(u32::to_string).collect();
-    format!("[{}]", values.join(", "))
-}
-
 /// `list` as people read it, or as JSON.
 pub(crate) fn print_list(phones: &[Listed], json: bool) {
     if json {
-        let items: Vec<String> = phones
-            .iter()
-            .map(|p| {
-                format!(
-                    "{{\"device_id\": {}, \"name\": {}, \"permanent_id\": {}, \"driver\": {}}}",
-                    p.device_id,
-                    json_string(&p.name),
-                    p.permanent_id,
-                    json_string(&p.driver)
-                )
-            })
-            .collect();
-        println!("[{}]", items.join(", "));
+        json::print(phones);
         return;
     }
     for p in phones {
@@ -182,22 +124,7 @@ pub(crate) fn print_list(phones: &[Listed], json: bool) {
 /// `caps` as people read it, or as JSON.
 pub(crate) fn print_caps(caps: &PhoneCaps, json: bool) {
     if json {
-        let display = caps.display.map_or("null".to_owned(), |d| {
-            format!("{{\"rows\": {}, \"columns\": {}}}", d.rows, d.columns)
-        });
-        println!(
-            "{{\"name\": {}, \"provider_info\": {}, \"phone_info\": {}, \"permanent_id\": {}, \"features\": {}, \"phone_states\": {}, \"display\": {display}, \"buttons\": {}, \"ring_modes\": {}, \"set_data\": {}, \"get_data\": {}}}",
-            json_string(&caps.name),
-            json_string(&caps.provider_info),
-            json_string(&caps.phone_info),
-            caps.permanent_id,
-            caps.features.bits(),
-            caps.phone_states.bits(),
-            caps.buttons.len(),
-            caps.ring_modes,
-            json_numbers(&caps.set_data),
-            json_numbers(&caps.get_data),
-        );
+        json::print(&json::Caps::from(caps));
         return;
     }
     println!("name            {}", caps.name);
@@ -219,22 +146,4 @@ pub(crate) fn print_caps(caps: &PhoneCaps, json: bool) {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
     hex.join(" ")
-}
-
-/// An event as `watch --json` prints it.
-pub(crate) fn event_json(event: &Event) -> String {
-    match *event {
-        Event::Watching => "{\"event\": \"watching\"}".to_owned(),
-        Event::Button { id, mode, state } => format!(
-            "{{\"event\": \"PHONE_BUTTON\", \"id\": {id}, \"mode\": {mode}, \"state\": {state}}}"
-        ),
-        Event::State { state, detail } => {
-            format!("{{\"event\": \"PHONE_STATE\", \"state\": {state}, \"detail\": {detail}}}")
-        }
-        Event::Closed => "{\"event\": \"PHONE_CLOSE\"}".to_owned(),
-        Event::DevSpecific(p) => format!(
-            "{{\"event\": \"PHONE_DEVSPECIFIC\", \"params\": {}}}",
-            json_numbers(&p)
-        ),
-    }
 }

@@ -14,7 +14,7 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue};
 use crate::phones::{Event, Failure, Listed, Phones};
 
 /// Which bus tspd is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Bus {
     Session,
     System,
@@ -42,7 +42,7 @@ impl Remote {
             Bus::Session => Connection::session(),
             Bus::System => Connection::system(),
         }
-        .map_err(|e| Failure::Other(format!("cannot reach the {} bus: {e}", bus.name())))?;
+        .map_err(|e| Failure::Unreachable(format!("cannot reach the {} bus: {e}", bus.name())))?;
         Ok(Self { connection, bus })
     }
 
@@ -56,7 +56,7 @@ impl Remote {
         let message = message.clone().unwrap_or_default();
         match name.as_str() {
             "org.freedesktop.DBus.Error.ServiceUnknown"
-            | "org.freedesktop.DBus.Error.NameHasNoOwner" => Failure::Other(format!(
+            | "org.freedesktop.DBus.Error.NameHasNoOwner" => Failure::Unreachable(format!(
                 "tspd is not running on the {} bus: start it with `tspd --bus {}`",
                 self.bus.name(),
                 self.bus.name()
@@ -132,7 +132,7 @@ fn event_of(message: &zbus::Message) -> Option<Event> {
         "Closed" => Event::Closed,
         "DeviceEvent" => {
             let (a, b, c) = body.deserialize().ok()?;
-            Event::DevSpecific([a, b, c])
+            Event::DevSpecific { params: [a, b, c] }
         }
         _ => return None,
     })
@@ -233,7 +233,7 @@ impl Phones for Remote {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Failure::Other("the bus connection ended".into()));
+                    return Err(Failure::Unreachable("the bus connection ended".into()));
                 }
             }
         }

@@ -68,7 +68,7 @@ fn set_data_and_errors_over_the_bus() {
     let get = tspctl(Some(&bus), &["--bus", "session", "get-data", "1", "2", "4"]);
     assert_eq!(stdout(&get).trim(), "6f 76 65 72", "tspd keeps the data");
     let bad = tspctl(Some(&bus), &["--bus", "session", "get-data", "0", "9"]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(bad.status.code(), Some(1), "the operation failed");
     assert!(
         stderr(&bad).starts_with("tspctl: PHONEERR_INVALDATAID: no data area has this id"),
         "{}",
@@ -87,7 +87,7 @@ fn without_tspd_the_error_says_how_to_start_it() {
     let scratch = Scratch::new("tspctl-none");
     let bus = Bus::session(&scratch);
     let output = tspctl(Some(&bus), &["--bus", "session", "list"]);
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3), "tspd cannot be reached");
     assert!(
         stderr(&output).contains("tspd --bus session"),
         "{}",
@@ -153,13 +153,20 @@ fn watch_streams_events_as_they_happen() {
 
 #[test]
 fn completions_for_each_shell() {
-    for shell in ["bash", "zsh", "fish"] {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let output = tspctl(None, &["completions", shell]);
         assert!(output.status.success(), "{shell}");
-        assert!(
-            stdout(&output).contains("session system"),
-            "{shell}: --bus completes"
-        );
+        let script = stdout(&output);
+        for word in ["bus", "set-data", "inspect", "count"] {
+            assert!(script.contains(word), "{shell}: `{word}` completes");
+        }
+        // clap_complete writes no value lists for elvish and PowerShell.
+        if ["bash", "zsh", "fish"].contains(&shell) {
+            assert!(
+                script.contains("session") && script.contains("system"),
+                "{shell}: --bus's values complete"
+            );
+        }
     }
     let bash = stdout(&tspctl(None, &["completions", "bash"]));
     let checked = Command::new("bash")

@@ -35,8 +35,9 @@ fn demo_tours_the_host_on_the_mock() {
         "a second TSPI_phoneOpen(0): PHONEERR_ALLOCATED",
         "TSPI_phoneSetData returned request id 1",
         "\"hello, phone\"",
-        "PHONEEVENT PHONE_BUTTON(0x5, 0x8, 0x2)",
-        "PHONEEVENT PHONE_STATE(0x200, 0x8, 0x0)",
+        "PHONEEVENT PHONE_BUTTON(id 5, KEYPAD, DOWN)",
+        "PHONEEVENT PHONE_BUTTON(id 5, KEYPAD, UP)",
+        "PHONEEVENT PHONE_STATE(HANDSETHOOKSWITCH, MICSPEAKER)",
         "closed",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
@@ -57,7 +58,7 @@ fn list_caps_set_data_and_get_data() {
         "a fresh process starts zero-filled"
     );
     let bad = tspctl(&["get-data", "0", "9"]);
-    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(bad.status.code(), Some(1), "the operation failed");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("PHONEERR_INVALDATAID"));
     let missing = tspctl(&["caps", "7"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("PHONEERR_BADDEVICEID"));
@@ -80,12 +81,96 @@ fn bad_input_is_refused_with_usage() {
         &["explain", "zz"],
         &[],
         &["caps", "x"],
+        &["set-data", "0", "1"],
+        &["set-data", "0", "1", "text", "--file", "f"],
+        &["--bus", "tcp", "list"],
+        &["--log-level", "=bogus=", "list"],
     ] {
         let output = tspctl(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(err.starts_with("tspctl: "), "{err}");
     }
+}
+
+/// The block of `tspctl --help` that starts with `from` and ends before the
+/// blank line that precedes `until`.
+fn help_block(from: &str, until: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_tspctl"))
+        .arg("--help")
+        // clap wraps help to the terminal; the README shows it 100 columns wide.
+        .env("COLUMNS", "100")
+        .output()
+        .expect("tspctl runs");
+    assert_eq!(output.status.code(), Some(0), "--help is no error");
+    let help = stdout(&output);
+    let start = help.find(from).expect("the block's start");
+    let end = help[start..].find(until).expect("the block's end");
+    help[start..start + end].trim_end().to_owned()
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README")
+}
+
+#[test]
+fn the_readme_shows_the_usage_tspctl_help_prints() {
+    let usage = help_block("Usage: tspctl", "Without --bus");
+    assert!(
+        readme().contains(&format!("```text\n{usage}\n```")),
+        "the README's tspctl usage differs from --help:\n{usage}"
+    );
+}
+
+#[test]
+fn exit_statuses_are_the_documented_ones() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let documented = help_block("Exit status:", "Example:");
+    let readme = readme();
+    let mut statuses = Vec::new();
+    for line in documented.lines().skip(1) {
+        let (code, meaning) = line.trim().split_once("  ").expect("code  meaning");
+        let row = format!("| {code} | {meaning} |");
+        assert!(readme.contains(&row), "the README lacks `{row}`");
+        statuses.push(code.parse::<i32>().expect("a number"));
+    }
+    assert_eq!(statuses, [0, 1, 2, 3]);
+
+    assert_eq!(tspctl(&["caps", "0"]).status.code(), Some(0));
+    let failed = tspctl(&["get-data", "0", "9"]);
+    assert_eq!(failed.status.code(), Some(1), "a PHONEERR_ is a failure");
+    assert_eq!(tspctl(&["caps", "7"]).status.code(), Some(1));
+    assert_eq!(tspctl(&["caps", "x"]).status.code(), Some(2), "usage");
+    assert_eq!(tspctl(&["frobnicate"]).status.code(), Some(2), "usage");
+    let no_bus = Command::new(env!("CARGO_BIN_EXE_tspctl"))
+        .args(["--bus", "session", "list"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/tspctl-test-bus",
+        )
+        .output()
+        .expect("tspctl runs");
+    assert_eq!(no_bus.status.code(), Some(3), "tspd cannot be reached");
+    assert!(
+        String::from_utf8_lossy(&no_bus.stderr).starts_with("tspctl: cannot reach the session bus")
+    );
+}
+
+#[test]
+fn help_and_version_are_no_errors() {
+    for args in [
+        &["--help"][..],
+        &["help"],
+        &["-V"],
+        &["caps", "--help"],
+        &["help", "watch"],
+    ] {
+        let output = tspctl(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(output.stderr.is_empty(), "{args:?}");
+    }
+    let caps = stdout(&tspctl(&["caps", "--help"]));
+    assert!(caps.contains("Example:\n  tspctl caps 0"), "{caps}");
 }
 
 fn hid_fixture(name: &str) -> String {
