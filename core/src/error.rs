@@ -7,7 +7,8 @@
 use crate::sys;
 
 /// Defines a `thiserror` enum whose discriminants are the Win32 codes, with
-/// conversions to and from the `LONG` a TSPI function returns.
+/// conversions to and from the `LONG` a TSPI function returns. Each variant's
+/// one text is both its documentation and its `Display`.
 macro_rules! error_codes {
     (
         $(#[$meta:meta])*
@@ -22,6 +23,7 @@ macro_rules! error_codes {
         pub enum $name {
             $(
                 $(#[$vmeta])*
+                #[doc = $text]
                 #[error($text)]
                 $variant = sys::$code,
             )*
@@ -90,77 +92,41 @@ error_codes! {
     ///
     /// All 36 codes from `0x90000001` to `0x90000025` (`0x9000001E` is unassigned).
     pub enum PhoneError {
-        /// The phone's non-shareable resource is held by someone else.
         Allocated = PHONEERR_ALLOCATED => "the phone's resource is already allocated elsewhere (PHONEERR_ALLOCATED): close it there, then open again",
-        /// No phone has this device id.
         BadDeviceId = PHONEERR_BADDEVICEID => "no phone has this device id (PHONEERR_BADDEVICEID)",
-        /// No version inside both ranges.
         IncompatibleApiVersion = PHONEERR_INCOMPATIBLEAPIVERSION => "the requested TSPI version range does not meet the provider's (PHONEERR_INCOMPATIBLEAPIVERSION)",
-        /// No extension version inside both ranges.
         IncompatibleExtVersion = PHONEERR_INCOMPATIBLEEXTVERSION => "the requested extension version is not supported (PHONEERR_INCOMPATIBLEEXTVERSION)",
-        /// The configuration is unreadable.
         IniFileCorrupt = PHONEERR_INIFILECORRUPT => "the provider's configuration cannot be read (PHONEERR_INIFILECORRUPT): fix tsp-rs.toml, see the log for file and line",
-        /// The device is busy in another mode.
         InUse = PHONEERR_INUSE => "the device is in use and cannot take this now (PHONEERR_INUSE)",
-        /// TAPI-level: bad application handle.
         InvalAppHandle = PHONEERR_INVALAPPHANDLE => "invalid application handle (PHONEERR_INVALAPPHANDLE)",
-        /// TAPI-level: bad application name.
         InvalAppName = PHONEERR_INVALAPPNAME => "invalid application name (PHONEERR_INVALAPPNAME)",
-        /// No button or lamp has this id.
         InvalButtonLampId = PHONEERR_INVALBUTTONLAMPID => "no button or lamp has this id (PHONEERR_INVALBUTTONLAMPID)",
-        /// Bad button mode.
         InvalButtonMode = PHONEERR_INVALBUTTONMODE => "invalid button mode (PHONEERR_INVALBUTTONMODE)",
-        /// Bad button state.
         InvalButtonState = PHONEERR_INVALBUTTONSTATE => "invalid button state (PHONEERR_INVALBUTTONSTATE)",
-        /// No data area has this id.
         InvalDataId = PHONEERR_INVALDATAID => "no data area has this id (PHONEERR_INVALDATAID): see dwNumSetData/dwNumGetData in the phone's caps",
-        /// Unknown device class.
         InvalDeviceClass = PHONEERR_INVALDEVICECLASS => "the phone does not know this device class (PHONEERR_INVALDEVICECLASS)",
-        /// Bad extension version.
         InvalExtVersion = PHONEERR_INVALEXTVERSION => "invalid extension version (PHONEERR_INVALEXTVERSION)",
-        /// Bad hookswitch device.
         InvalHookSwitchDev = PHONEERR_INVALHOOKSWITCHDEV => "the phone has no such hookswitch device (PHONEERR_INVALHOOKSWITCHDEV)",
-        /// Bad hookswitch mode.
         InvalHookSwitchMode = PHONEERR_INVALHOOKSWITCHMODE => "invalid hookswitch mode (PHONEERR_INVALHOOKSWITCHMODE): give exactly one supported mode",
-        /// Bad lamp mode.
         InvalLampMode = PHONEERR_INVALLAMPMODE => "invalid lamp mode (PHONEERR_INVALLAMPMODE): give exactly one mode the lamp supports",
-        /// A parameter is out of range.
         InvalParam = PHONEERR_INVALPARAM => "a parameter is out of range (PHONEERR_INVALPARAM)",
-        /// Stale or made-up phone handle.
         InvalPhoneHandle = PHONEERR_INVALPHONEHANDLE => "the phone handle is not valid: never opened, closed, or closed by the provider (PHONEERR_INVALPHONEHANDLE)",
-        /// The phone cannot do this in its current state.
         InvalPhoneState = PHONEERR_INVALPHONESTATE => "the phone cannot do this in its current state, e.g. while disconnected (PHONEERR_INVALPHONESTATE)",
-        /// Bad pointer.
         InvalPointer = PHONEERR_INVALPOINTER => "a pointer parameter is not valid (PHONEERR_INVALPOINTER)",
-        /// TAPI-level: bad privilege.
         InvalPrivilege = PHONEERR_INVALPRIVILEGE => "invalid privilege (PHONEERR_INVALPRIVILEGE)",
-        /// Bad ring mode.
         InvalRingMode = PHONEERR_INVALRINGMODE => "invalid ring mode (PHONEERR_INVALRINGMODE): use 0 (silence) up to dwNumRingModes",
-        /// The device is gone.
         NoDevice = PHONEERR_NODEVICE => "the device is no longer there (PHONEERR_NODEVICE)",
-        /// The driver is missing or broken.
         NoDriver = PHONEERR_NODRIVER => "the device's driver is missing or failed to load (PHONEERR_NODRIVER): see the log",
-        /// Out of memory.
         NoMem = PHONEERR_NOMEM => "out of memory (PHONEERR_NOMEM)",
-        /// TAPI-level: caller is not owner.
         NotOwner = PHONEERR_NOTOWNER => "the caller does not own the phone (PHONEERR_NOTOWNER)",
-        /// The operation failed for a reason not listed elsewhere.
         OperationFailed = PHONEERR_OPERATIONFAILED => "the operation failed (PHONEERR_OPERATIONFAILED): see the log for the reason",
-        /// The phone does not offer this operation.
         OperationUnavail = PHONEERR_OPERATIONUNAVAIL => "the phone does not offer this operation (PHONEERR_OPERATIONUNAVAIL)",
-        /// A resource is over-committed for now.
         ResourceUnavail = PHONEERR_RESOURCEUNAVAIL => "a resource is not available now (PHONEERR_RESOURCEUNAVAIL): try again later",
-        /// Too many requests queued.
         RequestOverrun = PHONEERR_REQUESTOVERRUN => "too many requests are queued (PHONEERR_REQUESTOVERRUN)",
-        /// The buffer is smaller than the structure's fixed part.
         StructureTooSmall = PHONEERR_STRUCTURETOOSMALL => "the buffer is smaller than the structure's fixed part (PHONEERR_STRUCTURETOOSMALL)",
-        /// TAPI-level: not initialised.
         Uninitialized = PHONEERR_UNINITIALIZED => "the provider is not initialised (PHONEERR_UNINITIALIZED)",
-        /// TAPI-level: reinitialisation pending.
         Reinit = PHONEERR_REINIT => "telephony is being reinitialised (PHONEERR_REINIT)",
-        /// The device is disconnected.
         Disconnected = PHONEERR_DISCONNECTED => "the device is disconnected (PHONEERR_DISCONNECTED)",
-        /// TAPI-level: the telephony service is not running.
         ServiceNotRunning = PHONEERR_SERVICE_NOT_RUNNING => "the telephony service is not running (PHONEERR_SERVICE_NOT_RUNNING)",
     }
 }
@@ -169,27 +135,16 @@ error_codes! {
     /// A `LINEERR_*` code: what the provider functions (`TSPI_provider*`) and
     /// `TSPI_lineNegotiateTSPIVersion` return (reference §5.1).
     pub enum LineError {
-        /// No version inside both ranges.
         IncompatibleApiVersion = LINEERR_INCOMPATIBLEAPIVERSION => "the requested TSPI version range does not meet the provider's (LINEERR_INCOMPATIBLEAPIVERSION)",
-        /// The operation failed.
         OperationFailed = LINEERR_OPERATIONFAILED => "the operation failed (LINEERR_OPERATIONFAILED): see the log for the reason",
-        /// Out of memory.
         NoMem = LINEERR_NOMEM => "out of memory (LINEERR_NOMEM)",
-        /// A resource is over-committed for now.
         ResourceUnavail = LINEERR_RESOURCEUNAVAIL => "a resource is not available now (LINEERR_RESOURCEUNAVAIL)",
-        /// The configuration does not parse.
         IniFileCorrupt = LINEERR_INIFILECORRUPT => "the provider's configuration cannot be read (LINEERR_INIFILECORRUPT): fix tsp-rs.toml, see the log for file and line",
-        /// A second instance of the provider is not allowed.
         NoMultipleInstance = LINEERR_NOMULTIPLEINSTANCE => "the provider cannot be installed twice (LINEERR_NOMULTIPLEINSTANCE)",
-        /// The driver is missing or broken.
         NoDriver = LINEERR_NODRIVER => "a driver is missing or failed to load (LINEERR_NODRIVER): see the log",
-        /// No device has this id.
         BadDeviceId = LINEERR_BADDEVICEID => "no device has this id (LINEERR_BADDEVICEID)",
-        /// The provider does not offer this operation.
         OperationUnavail = LINEERR_OPERATIONUNAVAIL => "the provider does not offer this operation (LINEERR_OPERATIONUNAVAIL)",
-        /// Bad pointer.
         InvalPointer = LINEERR_INVALPOINTER => "a pointer parameter is not valid (LINEERR_INVALPOINTER)",
-        /// A parameter is out of range (a device id base whose ids would wrap).
         InvalParam = LINEERR_INVALPARAM => "a parameter is out of range (LINEERR_INVALPARAM)",
     }
 }
