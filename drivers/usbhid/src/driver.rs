@@ -14,7 +14,7 @@ use tsp_plugin_sdk::{
 use crate::candidate::{Candidate, SimulatedDevice, Source, simulated_candidate};
 use crate::config::{Settings, SimulatedConfig, settings_error};
 use crate::lock;
-use crate::session::{HidSession, Live};
+use crate::session::{HidSession, Live, Presence};
 use crate::transport::Transport;
 
 /// A simulated handset, and when it is to come back after `unplug MS`.
@@ -178,14 +178,6 @@ impl Shared {
         known.map(|k| k.present = false).is_some()
     }
 
-    /// An open device's transfers say it is gone.
-    pub(crate) fn gone(&self, key: &str) {
-        if self.mark_gone(key) {
-            tracing::info!(device = %key, "disconnected");
-            self.events.disconnected(key);
-        }
-    }
-
     /// Opens the transport of a device.
     pub(crate) fn connect(&self, candidate: &Candidate) -> Result<Arc<dyn Transport>, DriverError> {
         match &candidate.source {
@@ -204,34 +196,6 @@ impl Shared {
                 Ok(Arc::new(transport))
             }
         }
-    }
-
-    /// Adds a simulated handset (the `arrive` command); the next scan finds it.
-    pub(crate) fn add_simulated(&self, config: &SimulatedConfig) -> Result<(), String> {
-        let mut simulated = lock(&self.simulated);
-        let index = simulated.len();
-        let (candidate, handset) = simulated_candidate(config, index)?;
-        if simulated.iter().any(|s| s.candidate.key == candidate.key) {
-            return Err(format!("a simulated handset `{}` exists", candidate.key));
-        }
-        simulated.push(Simulated::new(candidate, handset));
-        drop(simulated);
-        self.changed.store(true, Ordering::Release);
-        self.wake.notify_all();
-        Ok(())
-    }
-
-    /// Unplugs a simulated handset; it comes back `after` later (never without).
-    pub(crate) fn unplug_simulated(&self, key: &str, after: Option<Duration>) {
-        if let Some(sim) = lock(&self.simulated)
-            .iter_mut()
-            .find(|s| s.candidate.key == key)
-        {
-            sim.handset.unplug();
-            sim.replug_at = after.map(|after| Instant::now() + after);
-        }
-        self.changed.store(true, Ordering::Release);
-        self.wake.notify_all();
     }
 
     fn present(&self, key: &str) -> Result<Candidate, DriverError> {
@@ -279,6 +243,46 @@ impl Shared {
             .wait_timeout_while(stop, POLL, |stop| !*stop)
             .unwrap_or_else(|e| e.into_inner());
         !*stop
+    }
+}
+
+/// What the sessions ask of the driver, through [`Presence`] so that they do not
+/// name it.
+impl Presence for Shared {
+    /// An open device's transfers say it is gone.
+    fn gone(&self, key: &str) {
+        if self.mark_gone(key) {
+            tracing::info!(device = %key, "disconnected");
+            self.events.disconnected(key);
+        }
+    }
+
+    /// Adds a simulated handset (the `arrive` command); the next scan finds it.
+    fn add_simulated(&self, config: &SimulatedConfig) -> Result<(), String> {
+        let mut simulated = lock(&self.simulated);
+        let index = simulated.len();
+        let (candidate, handset) = simulated_candidate(config, index)?;
+        if simulated.iter().any(|s| s.candidate.key == candidate.key) {
+            return Err(format!("a simulated handset `{}` exists", candidate.key));
+        }
+        simulated.push(Simulated::new(candidate, handset));
+        drop(simulated);
+        self.changed.store(true, Ordering::Release);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Unplugs a simulated handset; it comes back `after` later (never without).
+    fn unplug_simulated(&self, key: &str, after: Option<Duration>) {
+        if let Some(sim) = lock(&self.simulated)
+            .iter_mut()
+            .find(|s| s.candidate.key == key)
+        {
+            sim.handset.unplug();
+            sim.replug_at = after.map(|after| Instant::now() + after);
+        }
+        self.changed.store(true, Ordering::Release);
+        self.wake.notify_all();
     }
 }
 
@@ -387,12 +391,14 @@ impl Driver for UsbHidDriver {
 
     fn open(&self, key: &str, events: PhoneEvents) -> Result<Box<dyn Session>, DriverError> {
         let candidate = self.shared.present(key)?;
-        let live = Live::reserve(&candidate, events, Arc::downgrade(&self.shared))?;
+        // The session reaches the driver only as `dyn Presence`.
+        let presence: Arc<dyn Presence> = self.shared.clone();
+        let live = Live::reserve(&candidate, events, Arc::downgrade(&presence))?;
         let transport = self.shared.connect(&candidate)?;
         live.attach(transport)
             .map_err(|e| DriverError::new(PhoneError::OperationFailed, format!("{key}: {e}")))?;
         self.shared.set_live(key, Arc::downgrade(&live));
-        Ok(Box::new(HidSession::new(live, Arc::clone(&self.shared))))
+        Ok(Box::new(HidSession::new(live, presence)))
     }
 
     fn concurrent_sessions(&self) -> bool {

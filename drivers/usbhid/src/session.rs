@@ -30,7 +30,6 @@ use crate::candidate::{Candidate, Protocol, SimulatedDevice, Source, permanent_i
 use crate::caps;
 use crate::config::SimulatedConfig;
 use crate::device::{Control, Device, DeviceError, DeviceEvent};
-use crate::driver::Shared;
 use crate::handset::{DataError, HandsetEvent, Layout};
 use crate::lock;
 use crate::p1k::P1k;
@@ -41,6 +40,23 @@ use crate::transport::{Transport, TransportError};
 /// a simulated handset has no kernel).
 pub fn lock_path(permanent_id: u32) -> PathBuf {
     LockFile::path("usbhid", permanent_id)
+}
+
+/// What an open phone asks of the driver that opened it, which implements it:
+/// the session knows nothing of the driver's registry or watcher.
+pub(crate) trait Presence: Send + Sync {
+    /// The device's transfers say it is gone: it is reported disconnected (once).
+    fn gone(&self, key: &str);
+
+    /// Unplugs simulated handset `key` (the `unplug` command); it comes back
+    /// `after` later (never without).
+    fn unplug_simulated(&self, key: &str, after: Option<Duration>);
+
+    /// Adds a simulated handset (the `arrive` command); the next scan finds it.
+    ///
+    /// # Errors
+    /// Why it cannot be added, for the log.
+    fn add_simulated(&self, config: &SimulatedConfig) -> Result<(), String>;
 }
 
 /// What the phone is doing, as TAPI asks it.
@@ -60,7 +76,7 @@ pub(crate) struct Live {
     device: Mutex<Option<Box<dyn Control>>>,
     state: Arc<Mutex<State>>,
     events: PhoneEvents,
-    shared: Weak<Shared>,
+    shared: Weak<dyn Presence>,
     simulated: Option<SimulatedDevice>,
     /// Held while open; letting go of it lets another process open the phone.
     reservation: Mutex<Option<LockFile>>,
@@ -71,7 +87,7 @@ impl Live {
     pub(crate) fn reserve(
         candidate: &Candidate,
         events: PhoneEvents,
-        shared: Weak<Shared>,
+        shared: Weak<dyn Presence>,
     ) -> Result<Arc<Self>, DriverError> {
         let reservation = LockFile::take("usbhid", permanent_id(&candidate.key), &candidate.key)?;
         let simulated = match &candidate.source {
@@ -197,7 +213,7 @@ type Job = Box<dyn FnOnce(&Live) + Send>;
 /// USB transfer may take up to a second.
 pub(crate) struct HidSession {
     live: Arc<Live>,
-    shared: Arc<Shared>,
+    shared: Arc<dyn Presence>,
     jobs: Mutex<Option<Sender<Job>>>,
     cancelled: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -221,7 +237,7 @@ fn run_jobs(live: &Live, queue: &Receiver<Job>, cancelled: &AtomicBool) {
 }
 
 impl HidSession {
-    pub(crate) fn new(live: Arc<Live>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(live: Arc<Live>, shared: Arc<dyn Presence>) -> Self {
         let (jobs, queue) = channel::<Job>();
         let cancelled = Arc::new(AtomicBool::new(false));
         let worker = std::thread::Builder::new()
