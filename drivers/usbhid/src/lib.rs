@@ -53,7 +53,14 @@
 //! over a [`transport::Transport`]: libusb ([`usb`]), or
 //! [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
 //! Yealink USB-P1K family and [`p1k`] the P1K as a running phone (polled, as the
-//! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in.
+//! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in. The plugin's
+//! own modules compose them: the settings, what a scan finds, the open phone (the
+//! session) and the driver with its presence watcher.
+//!
+//! The modules are in layers: each names only modules below it, so the HID and
+//! transport code knows nothing of the driver, and the device code knows the
+//! [`transport::Transport`] seam, never one of its implementations. ARCHITECTURE.md
+//! has the layers; `tests/layers.rs` keeps them.
 //!
 //! Descriptors, input reports and P1K replies come from devices and are untrusted:
 //! see [`descriptor`] for the limits. The hidden module `fuzzing` holds the entry
