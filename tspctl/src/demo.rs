@@ -1,55 +1,43 @@
 //! `tspctl demo`: a guided tour of the host on the mock driver's phones, tspctl
 //! playing TAPI: the calls TAPI makes, in its order, and what comes back.
 
-use tsp_core::{ButtonModes, Message, PhoneCaps, PhoneError, PhoneStates};
-use tsp_host::{PhoneHandle, Provider};
+use tsp_core::{ButtonModes, ButtonStates, PhoneCaps, PhoneError, PhoneStates};
+use tsp_host::PhoneHandle;
 
-use crate::tapi::{self, Callback};
-use crate::{VERSION, local, phones};
+use crate::local::{self, Local};
+use crate::tapi::Callback;
+use crate::{VERSION, phones};
 
 /// Prints a callback as TAPI receives it, its numbers named.
 fn show(callback: Callback) {
     match callback {
         Callback::Completion { request_id, result } => {
-            println!("  ASYNC_COMPLETION({request_id}, {result:#x})")
+            let code = result.err().map_or(0, PhoneError::to_long);
+            println!("  ASYNC_COMPLETION({request_id}, {code:#x})")
         }
-        Callback::Event { msg, params } => {
-            // Message's Display names the numbers: PHONE_BUTTON(id 5, KEYPAD, DOWN).
-            println!("  PHONEEVENT {}", Message::from_raw(msg, params));
-        }
+        // Message's Display names the numbers: PHONE_BUTTON(id 5, KEYPAD, DOWN).
+        Callback::Event(message) => println!("  PHONEEVENT {message}"),
     }
 }
 
-/// Starts a request and reports it.
-fn request(what: &str, request_id: u32, returned: i32) -> Result<(), String> {
-    if returned < 0 {
-        let error = PhoneError::from_long(returned)
-            .map_or_else(|| format!("{returned:#x}"), |e| e.to_string());
-        return Err(format!("{what}: {error}"));
-    }
-    println!("  {what} returned request id {returned}");
-    wait_completion(request_id)?;
+/// Reports a started request and waits for its completion.
+fn request(local: &Local, what: &str, started: Result<u32, PhoneError>) -> Result<(), String> {
+    let request_id = started.map_err(|error| format!("{what}: {error}"))?;
+    println!("  {what} returned request id {request_id}");
+    local
+        .wait_completion(request_id, &mut show)
+        .map_err(|e| e.to_string())?;
     println!("  ASYNC_COMPLETION({request_id}, 0): done");
     Ok(())
 }
 
-fn open(provider: &Provider, dev: u32) -> Result<PhoneHandle, String> {
-    provider
-        .open(dev, 1, VERSION.raw(), tapi::event_proc())
-        .map_err(|e| e.to_string())
-}
-
-/// Waits for the completion of `request_id`, printing the events that come first.
-fn wait_completion(request_id: u32) -> Result<(), String> {
-    local::wait_completion(request_id, &mut show).map_err(|e| e.to_string())
-}
-
 /// Runs the tour on `provider`'s phones.
-pub(crate) fn run(provider: &Provider) -> Result<(), String> {
+pub(crate) fn run(local: &Local) -> Result<(), String> {
+    let host = local.host();
     println!("tsp-rs demo: the host with the mock driver, TAPI played by tspctl\n");
     println!("1. TSPI_providerEnumDevices found these phones:");
     let listed: Vec<phones::Listed> = (0u32..)
-        .zip(provider.devices())
+        .zip(host.devices())
         .map(|(device_id, d)| phones::Listed {
             device_id,
             name: d.caps.name,
@@ -62,7 +50,7 @@ pub(crate) fn run(provider: &Provider) -> Result<(), String> {
     println!(
         "\n2. TSPI_phoneGetDevCaps(0) — asked twice, as TAPI does (fixed part, then dwNeededSize):"
     );
-    let (caps, needed, used) = local::read_caps(provider, 0).map_err(|e| e.to_string())?;
+    let (caps, needed, used) = local::read_caps(host.provider(), 0).map_err(|e| e.to_string())?;
     println!(
         "PHONECAPS {VERSION}: {} bytes gave dwNeededSize {needed}; {needed} bytes gave dwUsedSize {used}",
         PhoneCaps::fixed_size(VERSION)
@@ -72,34 +60,29 @@ pub(crate) fn run(provider: &Provider) -> Result<(), String> {
     println!(
         "\n3. TSPI_phoneOpen(0): the driver reserves the phone (a second open gets ALLOCATED)"
     );
-    let phone = open(provider, 0)?;
-    match provider.open(0, 2, VERSION.raw(), tapi::event_proc()) {
+    let phone = host.open(0, 1).map_err(|e| e.to_string())?;
+    match host.open(0, 2) {
         Err(error) => println!("  a second TSPI_phoneOpen(0): {}", error.name()),
         Ok(_) => return Err("a second open succeeded".into()),
     }
 
-    let result = demo_open_phone(provider, phone);
+    let result = demo_open_phone(local, phone);
     println!(
         "\n7. TSPI_phoneClose: outstanding requests are completed first, then the reservation is released"
     );
-    provider.close(phone).map_err(|e| e.to_string())?;
+    host.close(phone).map_err(|e| e.to_string())?;
     println!("  closed");
     result
 }
 
-fn demo_open_phone(provider: &Provider, phone: PhoneHandle) -> Result<(), String> {
+fn demo_open_phone(local: &Local, phone: PhoneHandle) -> Result<(), String> {
+    let host = local.host();
     println!("\n4. TSPI_phoneSetData(area 1, \"hello, phone\") — asynchronous:");
-    request(
-        "TSPI_phoneSetData",
-        1,
-        provider.set_data(1, phone, 1, b"hello, phone\0"),
-    )?;
+    let started = host.set_data(1, phone, 1, b"hello, phone\0");
+    request(local, "TSPI_phoneSetData", started)?;
 
     println!("\n5. TSPI_phoneGetData(area 1):");
-    let mut back = [0u8; 13];
-    provider
-        .get_data(phone, 1, &mut back)
-        .map_err(|e| e.to_string())?;
+    let back = host.get_data(phone, 1, 13).map_err(|e| e.to_string())?;
     println!("  {:?}", String::from_utf8_lossy(&back[..12]));
 
     println!(
@@ -108,20 +91,20 @@ fn demo_open_phone(provider: &Provider, phone: PhoneHandle) -> Result<(), String
     println!(
         "   then the mock is told (TSPI_phoneDevSpecific) to press key 5 and lift the handset:"
     );
-    let states = PhoneStates::HANDSETHOOKSWITCH.bits();
-    provider
-        .set_status_messages(phone, states, ButtonModes::KEYPAD.bits(), 0x3)
-        .map_err(|e| e.to_string())?;
+    host.set_status_messages(
+        phone,
+        PhoneStates::HANDSETHOOKSWITCH,
+        ButtonModes::KEYPAD,
+        ButtonStates::UP | ButtonStates::DOWN,
+    )
+    .map_err(|e| e.to_string())?;
+    let started = host.dev_specific(2, phone, b"press 5");
+    request(local, "TSPI_phoneDevSpecific(\"press 5\")", started)?;
+    let started = host.dev_specific(3, phone, b"hookswitch handset micspeaker");
     request(
-        "TSPI_phoneDevSpecific(\"press 5\")",
-        2,
-        provider.dev_specific(2, phone, b"press 5"),
-    )?;
-    let lift = b"hookswitch handset micspeaker";
-    request(
+        local,
         "TSPI_phoneDevSpecific(\"hookswitch handset micspeaker\")",
-        3,
-        provider.dev_specific(3, phone, lift),
+        started,
     )?;
     Ok(())
 }

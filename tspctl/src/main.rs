@@ -50,7 +50,7 @@ fn run(cli: &Cli) -> Result<(), Stop> {
         Command::Demo if cli.bus.is_some() => Err(Stop::usage(
             "demo plays TAPI in this process; run it without --bus (tspctl --bus session list works)",
         )),
-        Command::Demo => demo::run(Local::start()?.provider()).map_err(Stop::failed),
+        Command::Demo => demo::run(&Local::start()?).map_err(Stop::failed),
         Command::Phone(command) => {
             with_phones(cli.bus, |phones| on_phones(phones, command, cli.json))
         }

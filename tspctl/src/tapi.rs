@@ -1,61 +1,31 @@
-//! tspctl plays TAPI's part: the provider's callbacks land here.
+//! tspctl plays TAPI's part: the host's callbacks, as closures, feed one
+//! channel that the command reading them owns.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, channel};
 
-use tsp_host::{CompletionProc, EventProc};
+use tsp_core::{Message, PhoneError};
+use tsp_host::HostBuilder;
 
-/// What the provider told TAPI.
+/// What the host told TAPI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Callback {
-    Completion { request_id: u32, result: i32 },
-    Event { msg: u32, params: [usize; 3] },
+    Completion {
+        request_id: u32,
+        result: Result<(), PhoneError>,
+    },
+    Event(Message),
 }
 
-/// Both ends of the channel the callbacks feed.
-type Pair = (Mutex<Sender<Callback>>, Mutex<Receiver<Callback>>);
-
-fn channel_pair() -> &'static Pair {
-    static PAIR: OnceLock<Pair> = OnceLock::new();
-    PAIR.get_or_init(|| {
-        let (sender, receiver) = channel();
-        (Mutex::new(sender), Mutex::new(receiver))
-    })
-}
-
-fn send(callback: Callback) {
-    if let Ok(sender) = channel_pair().0.lock() {
-        let _ = sender.send(callback);
-    }
-}
-
-unsafe extern "system" fn on_completion(request_id: u32, result: i32) {
-    send(Callback::Completion { request_id, result });
-}
-
-unsafe extern "system" fn on_event(
-    _: *mut std::ffi::c_void,
-    msg: u32,
-    p1: usize,
-    p2: usize,
-    p3: usize,
-) {
-    send(Callback::Event {
-        msg,
-        params: [p1, p2, p3],
-    });
-}
-
-pub(crate) fn completion_proc() -> CompletionProc {
-    CompletionProc::new(Some(on_completion)).expect("a function is never null")
-}
-
-pub(crate) fn event_proc() -> EventProc {
-    EventProc::new(Some(on_event)).expect("a function is never null")
-}
-
-/// The next callback, waiting at most `timeout`.
-pub(crate) fn next(timeout: Duration) -> Option<Callback> {
-    channel_pair().1.lock().ok()?.recv_timeout(timeout).ok()
+/// `builder` with both callbacks sending to the returned channel.
+pub(crate) fn listened(builder: HostBuilder) -> (HostBuilder, Receiver<Callback>) {
+    let (completions, received) = channel();
+    let events = completions.clone();
+    let builder = builder
+        .on_completion(move |request_id, result| {
+            let _ = completions.send(Callback::Completion { request_id, result });
+        })
+        .on_event(move |_, message| {
+            let _ = events.send(Callback::Event(message));
+        });
+    (builder, received)
 }

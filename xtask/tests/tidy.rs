@@ -64,7 +64,6 @@ const FFI_FILES: &[&str] = &[
     "host/tests/tapi_c/mod.rs",
     "host/benches/set_data.rs",
     "tspd/src/tapi.rs",
-    "tspctl/src/tapi.rs",
 ];
 
 #[test]
