@@ -53,6 +53,7 @@ pub mod settings;
 pub mod trust;
 #[cfg(windows)]
 mod winload;
+mod worker;
 
 pub use driver::{
     Completion, DeviceInfo, Driver, DriverContext, DriverEvents, PhoneEvents, Session, permanent_id,
@@ -61,6 +62,7 @@ pub use error::DriverError;
 pub use event::{DriverEvent, PhoneEvent};
 pub use reservation::{LOCK_DIR_VARIABLE, LockFile};
 pub use tsp_core as core;
+pub use worker::RequestWorker;
 
 /// The version of this SDK, recorded in every plugin built with it.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,14 +1,12 @@
 //! An open serial phone: the TSPI operations as AT commands, run one at a time
 //! on the session's worker thread (the mapping is in the driver's docs).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tsp_core::{HookSwitchDevice, HookSwitchDevs, HookSwitchMode, PhoneError};
-use tsp_plugin_sdk::{Completion, PhoneEvents, Session};
+use tsp_plugin_sdk::{Completion, PhoneEvents, RequestWorker, Session};
 
 use crate::at::parse;
 use crate::connection::{Connection, Health, watch};
@@ -17,17 +15,14 @@ use crate::port::AtPort;
 use crate::probe::{DataArea, KEYS_AREA_SIZE, Probe};
 use crate::urc;
 
-type Job = Box<dyn FnOnce(&AtPort) + Send>;
-
 /// An open phone: its connection, what probing found, the worker that runs
 /// the asynchronous commands one at a time, and the listener.
 pub(crate) struct SerialSession {
     connection: Arc<Connection>,
     probe: Probe,
     timeout: Duration,
-    jobs: Mutex<Option<Sender<Job>>>,
-    cancelled: Arc<AtomicBool>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    worker: RequestWorker<Connection>,
+    listener: Mutex<Option<JoinHandle<()>>>,
     rows: Arc<Mutex<Vec<String>>>,
     health: Arc<Health>,
 }
@@ -41,14 +36,7 @@ impl SerialSession {
         urc: urc::Receiver,
     ) -> Self {
         let timeout = connection.timeout();
-        let (jobs, queue) = channel::<Job>();
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let worker = {
-            let (connection, cancelled) = (Arc::clone(&connection), Arc::clone(&cancelled));
-            std::thread::Builder::new()
-                .name("tsp-serial-jobs".into())
-                .spawn(move || run_jobs(&connection, &queue, &cancelled))
-        };
+        let worker = RequestWorker::start("tsp-serial-jobs", Arc::clone(&connection));
         let health = Arc::new(Health::new(events.clone()));
         let listener = std::thread::Builder::new()
             .name("tsp-serial-events".into())
@@ -61,9 +49,8 @@ impl SerialSession {
             connection,
             probe,
             timeout,
-            jobs: Mutex::new(Some(jobs)),
-            cancelled,
-            threads: Mutex::new(worker.into_iter().chain(listener).collect()),
+            worker,
+            listener: Mutex::new(listener.ok()),
             rows: Arc::new(Mutex::new(rows)),
             health,
         }
@@ -77,22 +64,9 @@ impl SerialSession {
     ) {
         let timeout = self.timeout;
         let health = Arc::clone(&self.health);
-        let job: Job = Box::new(move |at| done.complete(work(at, &health, timeout)));
-        // Once closed the job, and with it the completion, is dropped: that
-        // completes it with OPERATIONFAILED.
-        if let Some(jobs) = lock(&self.jobs).as_ref() {
-            let _ = jobs.send(job);
-        }
-    }
-}
-
-fn run_jobs(connection: &Connection, queue: &Receiver<Job>, cancelled: &AtomicBool) {
-    while let Ok(job) = queue.recv() {
-        if cancelled.load(Ordering::Acquire) {
-            drop(job);
-            continue;
-        }
-        job(&connection.current());
+        self.worker.run(done, move |connection| {
+            work(&connection.current(), &health, timeout)
+        });
     }
 }
 
@@ -342,15 +316,16 @@ impl Session for SerialSession {
     }
 
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.worker.cancel();
     }
 
     fn close(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        lock(&self.jobs).take();
+        self.worker.cancel();
+        // Closed first: a command waiting for the modem's answer ends now.
         self.connection.close();
-        for thread in lock(&self.threads).drain(..) {
-            let _ = thread.join();
+        self.worker.stop();
+        if let Some(listener) = lock(&self.listener).take() {
+            let _ = listener.join();
         }
     }
 }

@@ -14,17 +14,14 @@
 //! answers a command it does not know with `INVALPARAM`.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tsp_core::{
     ButtonInfo, ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchDevs, HookSwitchMode,
     HookSwitchStatus, LampModes, PhoneError, PhoneStatus, PhoneStatusFlags,
 };
-use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, Session};
+use tsp_plugin_sdk::{Completion, DriverError, LockFile, PhoneEvents, RequestWorker, Session};
 
 use crate::candidate::{Candidate, Protocol, SimulatedDevice, Source, permanent_id};
 use crate::caps;
@@ -207,16 +204,12 @@ fn phone_error(error: DeviceError) -> PhoneError {
     }
 }
 
-type Job = Box<dyn FnOnce(&Live) + Send>;
-
 /// The session TAPI holds: requests go to one worker thread, in order, because a
 /// USB transfer may take up to a second.
 pub(crate) struct HidSession {
     live: Arc<Live>,
     shared: Arc<dyn Presence>,
-    jobs: Mutex<Option<Sender<Job>>>,
-    cancelled: Arc<AtomicBool>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: RequestWorker<Live>,
 }
 
 impl std::fmt::Debug for HidSession {
@@ -227,34 +220,13 @@ impl std::fmt::Debug for HidSession {
     }
 }
 
-fn run_jobs(live: &Live, queue: &Receiver<Job>, cancelled: &AtomicBool) {
-    while let Ok(job) = queue.recv() {
-        // A dropped job completes its request with OPERATIONFAILED.
-        if !cancelled.load(Ordering::Acquire) {
-            job(live);
-        }
-    }
-}
-
 impl HidSession {
     pub(crate) fn new(live: Arc<Live>, shared: Arc<dyn Presence>) -> Self {
-        let (jobs, queue) = channel::<Job>();
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let worker = std::thread::Builder::new()
-            .name("tsp-usbhid-requests".into())
-            .spawn({
-                let (live, cancelled) = (Arc::clone(&live), Arc::clone(&cancelled));
-                move || run_jobs(&live, &queue, &cancelled)
-            });
-        if let Err(error) = &worker {
-            tracing::error!(%error, "cannot start the request worker; requests will fail");
-        }
+        let worker = RequestWorker::start("tsp-usbhid-requests", Arc::clone(&live));
         Self {
             live,
             shared,
-            jobs: Mutex::new(Some(jobs)),
-            cancelled,
-            worker: Mutex::new(worker.ok()),
+            worker,
         }
     }
 
@@ -264,11 +236,7 @@ impl HidSession {
         done: Completion,
         work: impl FnOnce(&Live) -> Result<(), PhoneError> + Send + 'static,
     ) {
-        let job: Job = Box::new(move |live| done.complete(work(live)));
-        // Once closed, the job (and its completion) is dropped: OPERATIONFAILED.
-        if let Some(jobs) = lock(&self.jobs).as_ref() {
-            let _ = jobs.send(job);
-        }
+        self.worker.run(done, work);
     }
 
     fn simulated_command(&self, device: &SimulatedDevice, text: &str) -> Result<(), PhoneError> {
@@ -497,15 +465,11 @@ impl Session for HidSession {
     }
 
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.worker.cancel();
     }
 
     fn close(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        lock(&self.jobs).take();
-        if let Some(worker) = lock(&self.worker).take() {
-            let _ = worker.join();
-        }
+        self.worker.stop();
         self.live.stop();
     }
 }
