@@ -410,6 +410,46 @@ fn every_phone_function_is_a_method() {
         .call_method("SetLamp", &(0u32, steady))
         .expect_err("a keypad button has no lamp");
     assert_eq!(error_name(&bad), "org.tsprs.Telephony1.Error.InvalLampMode");
+
+    // Codes no PHONEHOOKSWITCHDEV_, PHONEHOOKSWITCHMODE_ or single lamp mode
+    // has are refused with the host's error, the phone kept.
+    let (no_device, no_mode) = (0x100u32, 0x100u32);
+    let refused = |method: &str, error: zbus::Error, expected: &str| {
+        assert_eq!(
+            error_name(&error),
+            format!("org.tsprs.Telephony1.Error.{expected}"),
+            "{method}"
+        );
+    };
+    let dev = "InvalHookSwitchDev";
+    for (devices, mode, expected) in [
+        (no_device, off_hook, dev),
+        (0, no_mode, dev),
+        (no_device, no_mode, dev),
+        (handset, no_mode, "InvalHookSwitchMode"),
+    ] {
+        let error = p
+            .call_method("SetHookSwitch", &(devices, mode))
+            .expect_err("refused");
+        refused("SetHookSwitch", error, expected);
+    }
+    for method in ["SetVolume", "SetGain"] {
+        let error = p
+            .call_method(method, &(no_device, 0u32))
+            .expect_err("refused");
+        refused(method, error, dev);
+    }
+    for method in ["GetVolume", "GetGain"] {
+        let error = p.call_method(method, &(no_device,)).expect_err("refused");
+        refused(method, error, dev);
+    }
+    let two = (LampModes::STEADY | LampModes::FLASH).bits();
+    let error = p
+        .call_method("SetLamp", &(12u32, two))
+        .expect_err("one mode at a time");
+    refused("SetLamp", error, "InvalLampMode");
+    let owner: String = p.get_property("Owner").expect("Owner");
+    assert_eq!(owner, client.unique_name().expect("a name").as_str());
 }
 
 /// `--plugins DIR`: drivers load as plugins from DIR/drivers/ (the dist layout a
