@@ -5,7 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tsp_core::{ButtonInfo, PhoneCaps, PhoneError, PhoneStatus, VarString, var::sized_buffer};
+use tsp_core::{
+    ButtonInfo, HookSwitchDevice, HookSwitchDevs, HookSwitchMode, LampModes, PhoneCaps, PhoneError,
+    PhoneStatus,
+};
+use tsp_host::{Host, PhoneHandle};
 use tspd::{ACCESS_DENIED, LIMITS_EXCEEDED, error_name};
 
 const LIMITS_TEXT: &str = "tspd is answering as many calls as it will at once; try again shortly";
@@ -15,7 +19,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 use crate::pool::{self, Refused, Urgency};
-use crate::service::{Fault, Service, VERSION};
+use crate::service::{Fault, Service};
 
 impl zbus::DBusError for Fault {
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
@@ -156,27 +160,9 @@ fn button_dict(info: &ButtonInfo) -> Dict {
     ])
 }
 
-/// Reads a variable-size structure the host writes: asks once with the fixed
-/// size, again with what it said it needs.
-fn read_sized<T>(
-    fixed: usize,
-    write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
-    read: impl Fn(&[u8]) -> Option<T>,
-) -> Result<T, PhoneError> {
-    read(&write_sized(fixed, write)?).ok_or(PhoneError::OperationFailed)
-}
-
-/// Writes a variable-size structure into a buffer sized to hold it all: once
-/// with the fixed part to learn `dwNeededSize`, then at that size.
-fn write_sized(
-    fixed: usize,
-    write: impl Fn(&mut [u8]) -> Result<tsp_core::var::Written, PhoneError>,
-) -> Result<Vec<u8>, PhoneError> {
-    let mut buf = sized_buffer(fixed as u32);
-    let first = write(&mut buf)?;
-    let mut buf = sized_buffer(first.needed.max(fixed as u32));
-    write(&mut buf)?;
-    Ok(buf)
+/// A PHONEHOOKSWITCHDEV_ from a client, refused as the host would refuse it.
+fn hookswitch_device(code: u32) -> Result<HookSwitchDevice, PhoneError> {
+    HookSwitchDevice::from_code(code).ok_or(PhoneError::InvalHookSwitchDev)
 }
 
 /// A phone object.
@@ -191,7 +177,7 @@ impl PhoneObject {
     async fn request(
         &self,
         header: &Header<'_>,
-        start: impl FnOnce(&tsp_host::Provider, u32, tsp_host::PhoneHandle) -> i32 + Send + 'static,
+        start: impl FnOnce(&Host, u32, PhoneHandle) -> Result<u32, PhoneError> + Send + 'static,
     ) -> Result<(), Fault> {
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
         let _call = self.service.call(&caller)?;
@@ -206,10 +192,7 @@ impl PhoneObject {
         };
         let _ = on_pool(released, Urgency::Must).await;
         match result {
-            Ok(0) => Ok(()),
-            Ok(code) => Err(Fault::Phone(
-                PhoneError::from_long(code).unwrap_or(PhoneError::OperationFailed),
-            )),
+            Ok(completed) => Ok(completed?),
             // The host completes every request; a lost sender means it shut down.
             Err(_) => Err(Fault::Phone(PhoneError::OperationFailed)),
         }
@@ -219,9 +202,7 @@ impl PhoneObject {
     async fn query<T: Send + 'static>(
         &self,
         header: &Header<'_>,
-        query: impl FnOnce(&tsp_host::Provider, tsp_host::PhoneHandle) -> Result<T, PhoneError>
-        + Send
-        + 'static,
+        query: impl FnOnce(&Host, PhoneHandle) -> Result<T, PhoneError> + Send + 'static,
     ) -> Result<T, Fault> {
         let (service, id, caller) = (self.service.clone(), self.device_id, sender_of(header));
         let _call = self.service.call(&caller)?;
@@ -311,15 +292,7 @@ impl PhoneObject {
 
     /// TSPI_phoneGetStatus: PHONESTATUS as a dictionary.
     async fn status(&self, #[zbus(header)] header: Header<'_>) -> Result<Dict, Fault> {
-        let status = self
-            .query(&header, |p, h| {
-                read_sized(
-                    PhoneStatus::fixed_size(VERSION),
-                    |buf| p.get_status(h, buf),
-                    |buf| PhoneStatus::read(buf, VERSION),
-                )
-            })
-            .await?;
+        let status = self.query(&header, |host, h| host.status(h)).await?;
         Ok(status_dict(&status))
     }
 
@@ -330,8 +303,10 @@ impl PhoneObject {
         data_id: u32,
         data: Vec<u8>,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.set_data(r, h, data_id, &data))
-            .await
+        self.request(&header, move |host, r, h| {
+            host.set_data(r, h, data_id, &data)
+        })
+        .await
     }
 
     /// TSPI_phoneGetData: `size` bytes of data area `data_id`.
@@ -343,12 +318,9 @@ impl PhoneObject {
     ) -> Result<Vec<u8>, Fault> {
         // The client's size is untrusted: no more than the area is allocated.
         let area = self.service.get_data_area(self.device_id, data_id);
-        let size = (size as usize).min(area.unwrap_or(0));
-        self.query(&header, move |p, h| {
-            let mut buf = vec![0; size];
-            p.get_data(h, data_id, &mut buf).map(|()| buf)
-        })
-        .await
+        let size = (size as usize).min(area.unwrap_or(0)) as u32;
+        self.query(&header, move |host, h| host.get_data(h, data_id, size))
+            .await
     }
 
     /// TSPI_phoneSetDisplay.
@@ -359,29 +331,15 @@ impl PhoneObject {
         column: u32,
         text: String,
     ) -> Result<(), Fault> {
-        // TSPI takes the text as the LPCWSTR TAPI passes: UTF-16LE with its NUL.
-        let wide: Vec<u8> = text
-            .encode_utf16()
-            .chain([0])
-            .flat_map(u16::to_le_bytes)
-            .collect();
-        self.request(&header, move |p, r, h| {
-            p.set_display(r, h, row, column, &wide)
+        self.request(&header, move |host, r, h| {
+            host.set_display(r, h, row, column, &text)
         })
         .await
     }
 
     /// TSPI_phoneGetDisplay.
     async fn get_display(&self, #[zbus(header)] header: Header<'_>) -> Result<String, Fault> {
-        self.query(&header, |p, h| {
-            read_sized(
-                VarString::FIXED_SIZE,
-                |buf| p.get_display(h, buf),
-                VarString::read,
-            )
-            .and_then(|v| v.as_text().ok_or(PhoneError::OperationFailed))
-        })
-        .await
+        self.query(&header, |host, h| host.get_display(h)).await
     }
 
     /// TSPI_phoneSetHookSwitch: PHONEHOOKSWITCHDEV_ flags and one mode.
@@ -391,15 +349,21 @@ impl PhoneObject {
         devices: u32,
         mode: u32,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| {
-            p.set_hookswitch(r, h, devices, mode)
+        self.request(&header, move |host, r, h| {
+            // In the host's order: the devices are checked first, none is no device.
+            let devices = HookSwitchDevs::from_bits(devices)
+                .filter(|d| !d.is_empty())
+                .ok_or(PhoneError::InvalHookSwitchDev)?;
+            let mode = HookSwitchMode::from_code(mode).ok_or(PhoneError::InvalHookSwitchMode)?;
+            host.set_hookswitch(r, h, devices, mode)
         })
         .await
     }
 
     /// TSPI_phoneGetHookSwitch: the devices off hook.
     async fn get_hook_switch(&self, #[zbus(header)] header: Header<'_>) -> Result<u32, Fault> {
-        self.query(&header, |p, h| p.get_hookswitch(h)).await
+        self.query(&header, |host, h| host.get_hookswitch(h).map(|d| d.bits()))
+            .await
     }
 
     /// TSPI_phoneSetRing.
@@ -409,13 +373,13 @@ impl PhoneObject {
         mode: u32,
         volume: u32,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.set_ring(r, h, mode, volume))
+        self.request(&header, move |host, r, h| host.set_ring(r, h, mode, volume))
             .await
     }
 
     /// TSPI_phoneGetRing: mode and volume.
     async fn get_ring(&self, #[zbus(header)] header: Header<'_>) -> Result<(u32, u32), Fault> {
-        self.query(&header, |p, h| p.get_ring(h)).await
+        self.query(&header, |host, h| host.get_ring(h)).await
     }
 
     /// TSPI_phoneSetLamp.
@@ -425,13 +389,18 @@ impl PhoneObject {
         id: u32,
         mode: u32,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.set_lamp(r, h, id, mode))
+        // The host refuses a mode the lamp does not have (INVALLAMPMODE).
+        let mode = LampModes::from_bits_retain(mode);
+        self.request(&header, move |host, r, h| host.set_lamp(r, h, id, mode))
             .await
     }
 
     /// TSPI_phoneGetLamp.
     async fn get_lamp(&self, #[zbus(header)] header: Header<'_>, id: u32) -> Result<u32, Fault> {
-        self.query(&header, move |p, h| p.get_lamp(h, id)).await
+        self.query(&header, move |host, h| {
+            host.get_lamp(h, id).map(|m| m.bits())
+        })
+        .await
     }
 
     /// TSPI_phoneSetVolume: a PHONEHOOKSWITCHDEV_ and 0–0xFFFF.
@@ -441,8 +410,10 @@ impl PhoneObject {
         device: u32,
         volume: u32,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.set_volume(r, h, device, volume))
-            .await
+        self.request(&header, move |host, r, h| {
+            host.set_volume(r, h, hookswitch_device(device)?, volume)
+        })
+        .await
     }
 
     /// TSPI_phoneGetVolume.
@@ -451,8 +422,10 @@ impl PhoneObject {
         #[zbus(header)] header: Header<'_>,
         device: u32,
     ) -> Result<u32, Fault> {
-        self.query(&header, move |p, h| p.get_volume(h, device))
-            .await
+        self.query(&header, move |host, h| {
+            host.get_volume(h, hookswitch_device(device)?)
+        })
+        .await
     }
 
     /// TSPI_phoneSetGain: a PHONEHOOKSWITCHDEV_ and 0–0xFFFF.
@@ -462,8 +435,10 @@ impl PhoneObject {
         device: u32,
         gain: u32,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.set_gain(r, h, device, gain))
-            .await
+        self.request(&header, move |host, r, h| {
+            host.set_gain(r, h, hookswitch_device(device)?, gain)
+        })
+        .await
     }
 
     /// TSPI_phoneGetGain.
@@ -472,7 +447,10 @@ impl PhoneObject {
         #[zbus(header)] header: Header<'_>,
         device: u32,
     ) -> Result<u32, Fault> {
-        self.query(&header, move |p, h| p.get_gain(h, device)).await
+        self.query(&header, move |host, h| {
+            host.get_gain(h, hookswitch_device(device)?)
+        })
+        .await
     }
 
     /// TSPI_phoneGetButtonInfo: PHONEBUTTONINFO as a dictionary.
@@ -482,13 +460,7 @@ impl PhoneObject {
         id: u32,
     ) -> Result<Dict, Fault> {
         let info = self
-            .query(&header, move |p, h| {
-                read_sized(
-                    ButtonInfo::fixed_size(VERSION),
-                    |buf| p.get_button_info(h, id, buf),
-                    ButtonInfo::read,
-                )
-            })
+            .query(&header, move |host, h| host.get_button_info(h, id))
             .await?;
         Ok(button_dict(&info))
     }
@@ -512,11 +484,8 @@ impl PhoneObject {
             dev_specific: Vec::new(),
             state: tsp_core::ButtonStates::empty(),
         };
-        let structure = write_sized(ButtonInfo::fixed_size(VERSION), |buf| {
-            info.write(buf, VERSION)
-        })?;
-        self.request(&header, move |p, r, h| {
-            p.set_button_info(r, h, id, &structure)
+        self.request(&header, move |host, r, h| {
+            host.set_button_info(r, h, id, &info)
         })
         .await
     }
@@ -527,7 +496,7 @@ impl PhoneObject {
         #[zbus(header)] header: Header<'_>,
         params: Vec<u8>,
     ) -> Result<(), Fault> {
-        self.request(&header, move |p, r, h| p.dev_specific(r, h, &params))
+        self.request(&header, move |host, r, h| host.dev_specific(r, h, &params))
             .await
     }
 

@@ -5,21 +5,22 @@
 //! closed, the name released, exit status 0.
 
 mod bus;
+mod callbacks;
 mod pool;
 mod service;
-mod tapi;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tsp_core::{PhoneMessage, PhoneStates};
+use tsp_core::{Message, PhoneStates};
 use tspd::{BUS_NAME, PHONE_INTERFACE, ROOT_PATH, phone_path};
 use zbus::blocking::Connection;
 use zbus::zvariant::OwnedObjectPath;
 
 use bus::{Manager, PhoneObject};
+use callbacks::{Event, Events};
 use service::Service;
 
 const USAGE: &str = "\
@@ -112,11 +113,11 @@ fn serve(options: &Options) -> Result<(), String> {
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
-    let events = tapi::event_stream();
     let service = Arc::new(Service::start(
         options.config.clone(),
         options.plugins.clone(),
     )?);
+    let events = service.events();
     let connection =
         connect(options.bus, &service).inspect_err(|_| service.shutdown(Duration::ZERO))?;
     eprintln!(
@@ -139,7 +140,6 @@ fn serve(options: &Options) -> Result<(), String> {
     wait_for_signal(signals);
     eprintln!("tspd: stopping: completing requests, closing phones");
     service.shutdown(REPLY_PATIENCE);
-    tapi::end_events();
     let _ = pump.join();
     let _ = connection.release_name(BUS_NAME);
     eprintln!("tspd: stopped");
@@ -218,15 +218,11 @@ fn watch_clients(connection: &Connection, service: &Arc<Service>) -> Result<(), 
 
 /// Turns the host's events into signals, and phones that come and go into
 /// objects that appear and disappear.
-fn pump_events(connection: &Connection, service: &Arc<Service>, events: tapi::Events) {
-    for event in events {
-        let Some(message) = PhoneMessage::from_code(event.msg) else {
-            continue;
-        };
-        let [p1, p2, p3] = event.params.map(|p| p as u32);
-        let result = match (event.ht_phone, message) {
-            (0, PhoneMessage::Create) => created(connection, service, event.params[1]),
-            (0, PhoneMessage::Remove) => removed(connection, service, p1),
+fn pump_events(connection: &Connection, service: &Arc<Service>, events: Events) {
+    for Event { tag, message } in events {
+        let result = match (tag, message) {
+            (0, Message::Create { temp_id, .. }) => created(connection, service, temp_id),
+            (0, Message::Remove { device_id }) => removed(connection, service, device_id),
             (0, _) => Ok(()),
             (ht, message) => match service.open_of(ht) {
                 Some((device_id, owner)) => {
@@ -235,7 +231,7 @@ fn pump_events(connection: &Connection, service: &Arc<Service>, events: tapi::Ev
                         ht,
                         owner,
                     };
-                    phone_signal(connection, service, &phone, message, [p1, p2, p3])
+                    phone_signal(connection, service, &phone, message)
                 }
                 // A late event of an open that has ended: nobody may hear it.
                 None => Ok(()),
@@ -261,8 +257,7 @@ fn phone_signal(
     connection: &Connection,
     service: &Service,
     phone: &OpenPhone,
-    message: PhoneMessage,
-    [p1, p2, p3]: [u32; 3],
+    message: Message,
 ) -> zbus::Result<()> {
     let path = phone_path(phone.device_id);
     let send = |to: Option<&str>, name: &str, body: Body| match body {
@@ -272,23 +267,27 @@ fn phone_signal(
     };
     let to_owner = |name: &str, body: Body| send(Some(phone.owner.as_str()), name, body);
     match message {
-        PhoneMessage::Button => to_owner("Button", Body::Three((p1, p2, p3))),
-        PhoneMessage::DevSpecific => to_owner("DeviceEvent", Body::Three((p1, p2, p3))),
-        PhoneMessage::State => {
-            let presence = [PhoneStates::CONNECTED, PhoneStates::DISCONNECTED]
-                .into_iter()
-                .find(|s| s.bits() == p1);
-            match presence {
-                Some(presence) => {
-                    let connected = presence == PhoneStates::CONNECTED;
-                    service.set_connected(phone.device_id, connected);
-                    property_changed(connection, phone.device_id, Property::Connected);
-                    send(None, "State", Body::Two((p1, p2)))
-                }
-                None => to_owner("State", Body::Two((p1, p2))),
+        Message::Button { id, mode, state } => {
+            to_owner("Button", Body::Three((id, mode.bits(), state.bits())))
+        }
+        // The bus carries a driver's parameters as DWORDs, as TAPI's 32-bit
+        // PHONEEVENT did.
+        Message::DevSpecific { params } => {
+            let [p1, p2, p3] = params.map(|p| p as u32);
+            to_owner("DeviceEvent", Body::Three((p1, p2, p3)))
+        }
+        Message::State { state, detail } => {
+            let body = Body::Two((state.bits(), detail));
+            if state == PhoneStates::CONNECTED || state == PhoneStates::DISCONNECTED {
+                let connected = state == PhoneStates::CONNECTED;
+                service.set_connected(phone.device_id, connected);
+                property_changed(connection, phone.device_id, Property::Connected);
+                send(None, "State", body)
+            } else {
+                to_owner("State", body)
             }
         }
-        PhoneMessage::Close => {
+        Message::Close => {
             service.forget_open(phone.device_id, phone.ht);
             to_owner("Closed", Body::Empty)
         }

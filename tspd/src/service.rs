@@ -4,16 +4,13 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tsp_core::{ButtonModes, ButtonStates, PhoneError, TspiVersion};
-use tsp_host::{Device, HostSetup, PhoneHandle, Provider};
+use tsp_core::{ButtonModes, ButtonStates, PhoneError};
+use tsp_host::{Device, Host, PhoneHandle};
 
-use crate::tapi;
-
-/// The TSPI version tspd negotiates, as TAPI 3.1 does.
-pub(crate) const VERSION: TspiVersion = TspiVersion::V3_1;
+use crate::callbacks::{Callbacks, Completion, Event, Events};
 
 /// Why a request on the bus failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +77,9 @@ pub(crate) const MAX_CALLS_PER_CLIENT: usize = 16;
 
 /// The host and the phones clients hold.
 pub(crate) struct Service {
-    provider: Provider,
+    host: Host,
+    /// Where the host's completions and events land.
+    callbacks: Arc<Callbacks>,
     open: Mutex<HashMap<u32, Slot>>,
     /// Signalled when an open ends, for calls waiting on that phone.
     settled: Condvar,
@@ -121,18 +120,27 @@ impl Drop for InFlight<'_> {
 }
 
 impl Service {
-    /// Starts the host as TAPISRV does: negotiation, enumeration, init.
+    /// Starts the host as TAPISRV does: negotiation, enumeration, init. Its
+    /// events wait for [`Service::events`] from the start.
     pub(crate) fn start(config: Option<PathBuf>, plugins: Option<PathBuf>) -> Result<Self, String> {
-        let provider = Provider::new(HostSetup::for_application(
-            vec![tsp_driver_mock::tsp_driver_module()],
-            config,
-            plugins,
-        ));
-        provider
-            .start_as_tapi(1, Some(tapi::event_proc()), tapi::completion_proc())
+        let callbacks = Arc::new(Callbacks::new());
+        let mut builder = Host::builder().driver(tsp_driver_mock::tsp_driver_module());
+        if let Some(config) = config {
+            builder = builder.config_file(config);
+        }
+        if let Some(plugins) = plugins {
+            builder = builder.plugins(plugins);
+        }
+        let completions = Arc::clone(&callbacks);
+        let events = Arc::clone(&callbacks);
+        let host = builder
+            .on_completion(move |request_id, result| completions.complete(request_id, result))
+            .on_event(move |tag, message| events.push(Event { tag, message }))
+            .start()
             .map_err(|e| format!("the provider did not start: {e}"))?;
         Ok(Self {
-            provider,
+            host,
+            callbacks,
             open: Mutex::default(),
             settled: Condvar::new(),
             disconnected: Mutex::default(),
@@ -164,9 +172,15 @@ impl Service {
         Ok(call)
     }
 
+    /// The host's events, for the one thread that signals them; they end once
+    /// [`Service::shutdown`] has run.
+    pub(crate) fn events(&self) -> Events {
+        self.callbacks.events()
+    }
+
     /// The phones present, with their device ids.
     pub(crate) fn phones(&self) -> Vec<(u32, Device)> {
-        self.provider
+        self.host
             .devices()
             .into_iter()
             .filter(|d| d.present)
@@ -244,15 +258,12 @@ impl Service {
 
     fn open_for(&self, device_id: u32, ht: usize) -> Result<PhoneHandle, Fault> {
         let device = self.device(device_id)?;
-        let handle = self
-            .provider
-            .open(device_id, ht, VERSION.raw(), tapi::event_proc())?;
-        let all_buttons = ButtonModes::all().bits();
-        let both = (ButtonStates::UP | ButtonStates::DOWN).bits();
-        let states = device.caps.phone_states.bits();
+        let handle = self.host.open(device_id, ht)?;
+        let both = ButtonStates::UP | ButtonStates::DOWN;
+        let states = device.caps.phone_states;
         if let Err(error) = self
-            .provider
-            .set_status_messages(handle, states, all_buttons, both)
+            .host
+            .set_status_messages(handle, states, ButtonModes::all(), both)
         {
             tracing::warn!(device_id, %error, "events stay off");
         }
@@ -326,7 +337,7 @@ impl Service {
                 drop(open);
                 self.settled.notify_all();
                 if let Some(handle) = orphan {
-                    let _ = self.provider.close(handle);
+                    let _ = self.host.close(handle);
                 }
                 result
             }
@@ -365,7 +376,7 @@ impl Service {
             opened.borrowed == 0 && !opened.explicit
         });
         if let Some(handle) = closing {
-            let _ = self.provider.close(handle);
+            let _ = self.host.close(handle);
         }
     }
 
@@ -381,7 +392,7 @@ impl Service {
             self.device(device_id)?;
             return Err(Fault::Phone(PhoneError::InvalPhoneHandle));
         };
-        self.provider.close(handle)?;
+        self.host.close(handle)?;
         tracing::info!(device_id, caller, "closed");
         Ok(())
     }
@@ -392,17 +403,14 @@ impl Service {
         &self,
         device_id: u32,
         caller: &str,
-        start: impl FnOnce(&Provider, u32, PhoneHandle) -> i32,
-    ) -> Result<(PhoneHandle, async_channel::Receiver<i32>), Fault> {
+        start: impl FnOnce(&Host, u32, PhoneHandle) -> Result<u32, PhoneError>,
+    ) -> Result<(PhoneHandle, async_channel::Receiver<Completion>), Fault> {
         let handle = self.acquire(device_id, caller)?;
-        let (request_id, completion) = tapi::new_request();
-        let returned = start(&self.provider, request_id, handle);
-        if returned < 0 {
-            tapi::forget(request_id);
+        let (request_id, completion) = self.callbacks.new_request(&self.host);
+        if let Err(error) = start(&self.host, request_id, handle) {
+            self.callbacks.forget(request_id);
             self.release(device_id, caller, handle);
-            return Err(Fault::Phone(
-                PhoneError::from_long(returned).unwrap_or(PhoneError::OperationFailed),
-            ));
+            return Err(Fault::Phone(error));
         }
         Ok((handle, completion))
     }
@@ -412,10 +420,10 @@ impl Service {
         &self,
         device_id: u32,
         caller: &str,
-        query: impl FnOnce(&Provider, PhoneHandle) -> Result<T, PhoneError>,
+        query: impl FnOnce(&Host, PhoneHandle) -> Result<T, PhoneError>,
     ) -> Result<T, Fault> {
         let handle = self.acquire(device_id, caller)?;
-        let result = query(&self.provider, handle);
+        let result = query(&self.host, handle);
         self.release(device_id, caller, handle);
         Ok(result?)
     }
@@ -459,7 +467,7 @@ impl Service {
         drop(open);
         if let Some(Slot::Opened(opened)) = slot {
             // TAPI's side of a PHONE_CLOSE: the handle is closed, with success.
-            let _ = self.provider.close(opened.handle);
+            let _ = self.host.close(opened.handle);
         }
     }
 
@@ -468,7 +476,7 @@ impl Service {
         let slot = self.settled(device_id).remove(&device_id);
         if let Some(Slot::Opened(opened)) = slot {
             // TAPI's side of a PHONE_CLOSE: the handle is closed, with success.
-            let _ = self.provider.close(opened.handle);
+            let _ = self.host.close(opened.handle);
         }
     }
 
@@ -476,18 +484,19 @@ impl Service {
     /// device id; returns it.
     pub(crate) fn create(&self, temp_id: usize) -> Result<u32, PhoneError> {
         let next = self
-            .provider
+            .host
             .devices()
             .iter()
             .filter_map(|d| d.id)
             .max()
             .map_or(0, |id| id + 1);
-        self.provider.create_phone_device(temp_id, next)?;
+        self.host.create_phone_device(temp_id, next)?;
         Ok(next)
     }
 
     /// Closes every phone (completing what is outstanding), waits up to
-    /// `patience` for the method calls to reply, and shuts the host down.
+    /// `patience` for the method calls to reply, shuts the host down and ends
+    /// the events once the host has delivered its last.
     pub(crate) fn shutdown(&self, patience: Duration) {
         let held: Vec<(u32, String)> = lock(&self.open)
             .iter()
@@ -503,6 +512,7 @@ impl Service {
         while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = self.provider.shutdown();
+        let _ = self.host.provider().shutdown();
+        self.callbacks.end_events();
     }
 }

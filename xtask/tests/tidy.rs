@@ -63,7 +63,6 @@ const FFI_FILES: &[&str] = &[
     "host/src/model.rs",
     "host/tests/tapi_c/mod.rs",
     "host/benches/set_data.rs",
-    "tspd/src/tapi.rs",
 ];
 
 #[test]
