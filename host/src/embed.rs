@@ -175,8 +175,9 @@ impl Host {
         &self.provider
     }
 
-    /// A request id no earlier call of this host used (1 to 0x7FFFFFFF, then
-    /// around again).
+    /// The next request id, counting from 1 to 0x7FFFFFFF and then around
+    /// again: after 2³¹ requests an id comes back, so an application that may
+    /// keep requests outstanding that long checks the id is free itself.
     pub fn next_request_id(&self) -> u32 {
         loop {
             let id = self.next_request.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF;
@@ -235,7 +236,8 @@ impl Host {
         accepted(self.provider.set_data(request, phone, area, data))
     }
 
-    /// `TSPI_phoneGetData`: `size` bytes of data area `area`.
+    /// `TSPI_phoneGetData`: `size` bytes of data area `area`, or the whole
+    /// area when it is smaller (nothing is allocated past it).
     ///
     /// # Errors
     /// `INVALDATAID`, or what the driver answers.
@@ -245,7 +247,12 @@ impl Host {
         area: u32,
         size: u32,
     ) -> Result<Vec<u8>, PhoneError> {
-        let mut data = vec![0; size as usize];
+        let caps = self.provider.phone(phone)?.caps();
+        let area_size = caps
+            .get_data
+            .get(area as usize)
+            .ok_or(PhoneError::InvalDataId)?;
+        let mut data = vec![0; size.min(*area_size) as usize];
         self.provider.get_data(phone, area, &mut data)?;
         Ok(data)
     }
@@ -494,9 +501,18 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Shuts the host down: every phone closed, every request completed,
+    /// every driver stopped; nothing reaches the callbacks after it returns.
+    /// Calling it again does nothing; dropping the host calls it.
+    pub fn shutdown(&self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = self.provider.shutdown();
+        self.shutdown();
     }
 }
 

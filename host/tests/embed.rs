@@ -239,3 +239,37 @@ fn display_hookswitch_levels_and_button_info_round_trip_typed() {
     // The mock relabels a button; its function stays what the device has.
     assert_eq!(back.text, "Mute");
 }
+
+#[test]
+fn get_data_allocates_no_more_than_the_area_and_shutdown_ends_the_callbacks() {
+    let e = embedded(true);
+    let phone = e.host.open(0, 1).expect("opens");
+    let area = e.host.caps(0).expect("caps").get_data[0];
+    let data = e.host.get_data(phone, 0, u32::MAX).expect("reads");
+    assert_eq!(data.len(), area as usize, "the area, not 4 GiB");
+    assert_eq!(e.host.get_data(phone, 9, 1), Err(PhoneError::InvalDataId));
+    e.host
+        .dev_specific(e.host.next_request_id(), phone, b"fault set_data never")
+        .expect("accepted");
+    let (_, commanded) = e.completed.recv_timeout(PATIENCE).expect("completes");
+    assert_eq!(commanded, Ok(()));
+    let stuck = e
+        .host
+        .set_data(e.host.next_request_id(), phone, 0, b"x")
+        .expect("accepted");
+    e.host.shutdown();
+    e.host.shutdown();
+    assert_eq!(
+        e.completed.recv_timeout(PATIENCE),
+        Ok((stuck, Err(PhoneError::OperationFailed))),
+        "completed by the shutdown"
+    );
+    assert!(
+        e.completed.try_recv().is_err(),
+        "nothing after the shutdown"
+    );
+    assert_eq!(
+        e.host.get_data(phone, 0, 1),
+        Err(PhoneError::InvalPhoneHandle)
+    );
+}

@@ -512,7 +512,7 @@ impl Service {
         while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = self.host.provider().shutdown();
+        self.host.shutdown();
         self.callbacks.end_events();
     }
 }
