@@ -1,7 +1,6 @@
 //! An open mock phone.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use tsp_plugin_sdk::{Completion, LockFile, PhoneEvent, PhoneEvents, Session};
 use crate::command::{self, Command};
 use crate::config::CompletionMode;
 use crate::phone::Phone;
+use crate::worker::Pending;
 use crate::{Fault, Shared};
 
 /// The operations faults can be set for.
@@ -51,51 +51,6 @@ impl Presence {
                 phone.state().removed = true;
                 events.removed();
             }
-        }
-    }
-}
-
-/// A held request: its completion and the result it will complete with.
-type Held = (Completion, Result<(), PhoneError>);
-
-/// Completions held back (never, or waiting for the worker), so that `cancel`
-/// can complete them.
-#[derive(Default)]
-struct Pending {
-    next: AtomicU64,
-    held: Mutex<HashMap<u64, Held>>,
-}
-
-impl Pending {
-    fn hold(&self, done: Completion, result: Result<(), PhoneError>) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, (done, result));
-        id
-    }
-
-    fn release(&self, id: u64) {
-        let entry = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-        if let Some((done, result)) = entry {
-            done.complete(result);
-        }
-    }
-
-    fn cancel_all(&self) {
-        let all: Vec<_> = self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
-        for (_, (done, _)) in all {
-            done.complete(Err(PhoneError::OperationFailed));
         }
     }
 }

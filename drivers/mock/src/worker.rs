@@ -1,12 +1,17 @@
 //! The mock's one worker thread: runs delayed completions at their time.
-//! Started on first use; `shutdown` stops and joins it.
+//! Started on first use; `shutdown` stops and joins it. `Pending`: the
+//! completions a session holds back until their time (or its cancel).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use tsp_core::PhoneError;
+use tsp_plugin_sdk::Completion;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -96,6 +101,51 @@ fn run(receiver: Receiver<(Instant, Job)>) {
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// A held request: its completion and the result it will complete with.
+type Held = (Completion, Result<(), PhoneError>);
+
+/// Completions held back (never, or waiting for the worker), so that `cancel`
+/// can complete them.
+#[derive(Default)]
+pub(crate) struct Pending {
+    next: AtomicU64,
+    held: Mutex<HashMap<u64, Held>>,
+}
+
+impl Pending {
+    pub(crate) fn hold(&self, done: Completion, result: Result<(), PhoneError>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (done, result));
+        id
+    }
+
+    pub(crate) fn release(&self, id: u64) {
+        let entry = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some((done, result)) = entry {
+            done.complete(result);
+        }
+    }
+
+    pub(crate) fn cancel_all(&self) {
+        let all: Vec<_> = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (_, (done, _)) in all {
+            done.complete(Err(PhoneError::OperationFailed));
         }
     }
 }
