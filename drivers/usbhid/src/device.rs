@@ -256,7 +256,8 @@ fn read_loop(
                 on_event(DeviceEvent::Disconnected);
                 return;
             }
-            Err(TransportError::Io(error)) => {
+            Err(error) => {
+                let error = crate::transport::chain(&error);
                 tracing::warn!(%error, "reading a USB HID input report failed");
                 continue;
             }

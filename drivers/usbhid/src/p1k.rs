@@ -162,7 +162,7 @@ impl Link {
     fn exchange(&self, packet: &[u8]) -> Result<Vec<u8>, DeviceError> {
         let _busy = lock(&self.busy);
         let sent = packet.first().copied().unwrap_or_default();
-        let no_reply = || TransportError::Io(format!("no reply to command {sent:#04x}"));
+        let no_reply = || TransportError::NoAnswer(format!("no reply to command {sent:#04x}"));
         self.transport.write_output(packet)?;
         let deadline = Instant::now() + REPLY_TIMEOUT;
         loop {
@@ -332,7 +332,7 @@ pub(crate) fn events_of_replies(packets: &[u8]) -> Vec<HandsetEvent> {
 fn first_byte(data: &[u8]) -> Result<u8, DeviceError> {
     data.first()
         .copied()
-        .ok_or_else(|| TransportError::Io("a P1K reply without data".into()).into())
+        .ok_or_else(|| TransportError::NoAnswer("a P1K reply without data".into()).into())
 }
 
 impl Control for P1k {

@@ -199,7 +199,10 @@ fn phone_error(error: DeviceError) -> PhoneError {
         DeviceError::Data(DataError::NoSuchArea(_)) => PhoneError::InvalDataId,
         DeviceError::Data(DataError::TooLong { .. }) => PhoneError::OperationFailed,
         DeviceError::Transport(TransportError::Gone) => PhoneError::InvalPhoneState,
-        DeviceError::Transport(TransportError::Io(_)) => PhoneError::OperationFailed,
+        DeviceError::Transport(TransportError::Io(_) | TransportError::NoAnswer(_)) => {
+            PhoneError::OperationFailed
+        }
+        DeviceError::Transport(TransportError::Unsupported(_)) => PhoneError::OperationUnavail,
         DeviceError::Packet(_) => PhoneError::OperationFailed,
     }
 }

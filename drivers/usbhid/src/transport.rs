@@ -9,14 +9,50 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Why a transfer failed.
-#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum TransportError {
     /// The device was unplugged (`LIBUSB_ERROR_NO_DEVICE`).
     #[error("the device is gone (unplugged or reset)")]
     Gone,
-    /// Any other transfer error, with libusb's words.
-    #[error("USB transfer failed: {0}")]
-    Io(String),
+    /// A transfer failed; the cause is the system's (libusb's, the HID
+    /// class driver's) own error, kept for the log.
+    #[error("the USB transfer failed")]
+    Io(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    /// The device did not answer as its protocol says.
+    #[error("the device did not answer as its protocol says: {0}")]
+    NoAnswer(String),
+    /// The device has no reports of this kind.
+    #[error("the device has no {0} reports")]
+    Unsupported(&'static str),
+}
+
+/// Two errors are equal when they say the same: a system error is compared
+/// by its words (tests compare results; a cause has no equality of its own).
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Gone, Self::Gone) => true,
+            (Self::Io(a), Self::Io(b)) => a.to_string() == b.to_string(),
+            (Self::NoAnswer(a), Self::NoAnswer(b)) => a == b,
+            (Self::Unsupported(a), Self::Unsupported(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for TransportError {}
+
+/// An error and its causes on one line (`the USB transfer failed: Pipe
+/// error`): what a log line needs, since `Display` shows only the first.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Reports to and from one HID interface. Reads and writes may run on different
@@ -148,5 +184,22 @@ impl Transport for SimulatedHandset {
         let mut zeros = vec![0; len + 1];
         zeros[0] = id;
         Ok(state.features.get(&id).cloned().unwrap_or(zeros))
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_error_keeps_its_cause_and_the_log_line_shows_it() {
+        let cause = std::io::Error::other("Pipe error");
+        let error = TransportError::Io(std::sync::Arc::new(cause));
+        assert_eq!(error.to_string(), "the USB transfer failed");
+        assert_eq!(
+            std::error::Error::source(&error).map(ToString::to_string),
+            Some("Pipe error".to_owned())
+        );
+        assert_eq!(chain(&error), "the USB transfer failed: Pipe error");
     }
 }

@@ -117,7 +117,7 @@ impl From<rusb::Error> for UsbError {
 fn transport_error(error: rusb::Error) -> TransportError {
     match error {
         rusb::Error::NoDevice => TransportError::Gone,
-        other => TransportError::Io(other.to_string()),
+        other => TransportError::Io(std::sync::Arc::new(other)),
     }
 }
 

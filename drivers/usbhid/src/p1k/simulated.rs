@@ -188,10 +188,10 @@ impl Transport for SimulatedP1k {
     }
 
     fn write_feature(&self, _: &[u8]) -> Result<(), TransportError> {
-        Err(TransportError::Io("the P1K has no feature reports".into()))
+        Err(TransportError::Unsupported("feature"))
     }
 
     fn read_feature(&self, _: u8, _: usize) -> Result<Vec<u8>, TransportError> {
-        Err(TransportError::Io("the P1K has no feature reports".into()))
+        Err(TransportError::Unsupported("feature"))
     }
 }
