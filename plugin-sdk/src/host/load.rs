@@ -1,46 +1,19 @@
-//! The host's side of the boundary: load a plugin (or take a statically linked
-//! driver), start it, and drive its devices through safe types. The host and the
-//! conformance kit both use this, so plugins load the same way everywhere.
+//! Loading a plugin: its manifest, the trust checks, the SDK version, the
+//! library and its root module (in whichever layout it was built with), and
+//! starting it.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RArc, RResult, RSlice, RSliceMut, RStr};
-use tsp_core::{
-    ButtonInfo, HookSwitchDevice, HookSwitchDevs, HookSwitchMode, LampModes, PhoneCaps, PhoneError,
-    PhoneStatus,
-};
+use abi_stable::std_types::RStr;
 
+use super::driver::{LoadedDriver, from_ffi};
+use super::link::{HostCallbacks, new_link};
 use crate::abi::*;
-use crate::codec::{
-    button_info_from_bytes, button_info_to_bytes, caps_from_bytes, status_from_bytes,
-};
-use crate::driver::DeviceInfo;
 use crate::error::DriverError;
-use crate::event::{DriverEvent, PhoneEvent};
 use crate::manifest::{Manifest, ManifestError};
 use crate::trust::{Kind, UntrustedError, check_trusted};
-
-/// What the host does with what a driver reports. Called from any thread,
-/// including from inside a call into the driver (a completion before the call
-/// returns). Implementations must not panic; a panic is caught and logged.
-pub trait HostCallbacks: Send + Sync + 'static {
-    /// Request `token` finished.
-    fn complete(&self, token: u64, result: Result<(), PhoneError>);
-    /// Something happened on the phone opened as `session`.
-    fn phone_event(&self, session: u64, event: PhoneEvent);
-    /// A device of driver `driver` arrived, left or came back.
-    fn driver_event(&self, driver: &str, event: DriverEvent);
-
-    /// Driver `driver` panicked in an entry point (caught inside the plugin and
-    /// answered with `OPERATIONFAILED`). Reported by plugins with the log bridge.
-    fn driver_panicked(&self, driver: &str, message: &str) {
-        let _ = (driver, message);
-    }
-}
 
 /// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]
@@ -279,13 +252,7 @@ impl Plugin {
         settings: &str,
         callbacks: Arc<dyn HostCallbacks>,
     ) -> Result<LoadedDriver, DriverError> {
-        let link = HostLink_TO::from_ptr(
-            RArc::new(Link {
-                driver: self.name(),
-                callbacks,
-            }),
-            TD_Opaque,
-        );
+        let link = new_link(self.name(), callbacks);
         if self.dynamic {
             match self.module.log_bridge() {
                 Some(install) => install(clone_link(&link), max_log_level()),
@@ -299,11 +266,7 @@ impl Plugin {
             RStr::from_str(settings),
             clone_link(&link),
         ))?;
-        Ok(LoadedDriver {
-            name: self.name(),
-            driver,
-            link,
-        })
+        Ok(LoadedDriver::new(self.name(), driver, link))
     }
 }
 
@@ -426,312 +389,6 @@ pub(crate) fn first_difference(report: &str) -> String {
         }
     }
     parts.join(", ")
-}
-
-/// The host's link as the driver sees it.
-struct Link {
-    driver: &'static str,
-    callbacks: Arc<dyn HostCallbacks>,
-}
-
-impl Link {
-    fn guarded(&self, what: &str, f: impl FnOnce()) {
-        if catch_unwind(AssertUnwindSafe(f)).is_err() {
-            tracing::error!(driver = self.driver, "host callback {what} panicked");
-        }
-    }
-}
-
-impl HostLink for Link {
-    fn complete(&self, token: u64, result: u32) {
-        let result = match result {
-            0 => Ok(()),
-            code => Err(PhoneError::from_code(code).unwrap_or(PhoneError::OperationFailed)),
-        };
-        self.guarded("complete", || self.callbacks.complete(token, result));
-    }
-
-    fn phone_event(&self, session: u64, event: FfiPhoneEvent) {
-        let Some(event) = PhoneEvent::from_ffi(event) else {
-            tracing::debug!(driver = self.driver, ?event, "unknown phone event ignored");
-            return;
-        };
-        self.guarded("phone_event", || self.callbacks.phone_event(session, event));
-    }
-
-    fn driver_event(&self, event: FfiDriverEvent) {
-        let key = event.device.key.to_string();
-        let event = match event.kind {
-            DRIVER_EVENT_ARRIVED => match caps_from_bytes(&event.device.caps) {
-                Some(caps) => DriverEvent::Arrived(Box::new(DeviceInfo { key, caps })),
-                None => {
-                    tracing::warn!(
-                        driver = self.driver,
-                        key,
-                        "arrived device with unreadable caps ignored"
-                    );
-                    return;
-                }
-            },
-            DRIVER_EVENT_DISCONNECTED => DriverEvent::Disconnected(key),
-            DRIVER_EVENT_CONNECTED => DriverEvent::Connected(key),
-            DRIVER_EVENT_REMOVED => DriverEvent::Removed(key),
-            other => {
-                tracing::debug!(
-                    driver = self.driver,
-                    kind = other,
-                    "unknown driver event ignored"
-                );
-                return;
-            }
-        };
-        self.guarded("driver_event", || {
-            self.callbacks.driver_event(self.driver, event)
-        });
-    }
-
-    fn log(&self, record: FfiLogRecord) {
-        let (driver, target, message) =
-            (self.driver, record.target.as_str(), record.message.as_str());
-        if target == crate::adapter::PANIC_TARGET {
-            self.guarded("driver_panicked", || {
-                self.callbacks.driver_panicked(driver, message)
-            });
-        }
-        match record.level {
-            1 => tracing::error!(target: "tsp_plugin", driver, target, "{message}"),
-            2 => tracing::warn!(target: "tsp_plugin", driver, target, "{message}"),
-            3 => tracing::info!(target: "tsp_plugin", driver, target, "{message}"),
-            4 => tracing::debug!(target: "tsp_plugin", driver, target, "{message}"),
-            _ => tracing::trace!(target: "tsp_plugin", driver, target, "{message}"),
-        }
-    }
-}
-
-fn from_ffi<T>(result: FfiResult<T>) -> Result<T, DriverError> {
-    match result {
-        RResult::ROk(value) => Ok(value),
-        RResult::RErr(error) => Err(DriverError {
-            code: PhoneError::from_code(error.code).unwrap_or(PhoneError::OperationFailed),
-            message: error.message.into(),
-        }),
-    }
-}
-
-fn phone_result<T>(result: FfiResult<T>) -> Result<T, PhoneError> {
-    from_ffi(result).map_err(|e| e.code)
-}
-
-/// A started driver.
-pub struct LoadedDriver {
-    name: &'static str,
-    driver: FfiDriverBox,
-    link: HostLinkBox,
-}
-
-impl std::fmt::Debug for LoadedDriver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedDriver")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LoadedDriver {
-    /// The driver's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The devices present now. Devices whose caps do not read are left out (and
-    /// logged).
-    pub fn devices(&self) -> Result<Vec<DeviceInfo>, DriverError> {
-        let devices = from_ffi(self.driver.devices())?;
-        Ok(devices
-            .into_iter()
-            .filter_map(|d| {
-                let key = d.key.to_string();
-                let caps = caps_from_bytes(&d.caps);
-                if caps.is_none() {
-                    tracing::warn!(
-                        driver = self.name,
-                        key,
-                        "device with unreadable caps left out"
-                    );
-                }
-                Some(DeviceInfo { key, caps: caps? })
-            })
-            .collect())
-    }
-
-    /// The caps of the device with this key.
-    pub fn caps(&self, key: &str) -> Result<PhoneCaps, DriverError> {
-        let bytes = from_ffi(self.driver.caps(RStr::from_str(key)))?;
-        caps_from_bytes(&bytes).ok_or_else(|| {
-            DriverError::new(PhoneError::OperationFailed, "the driver's caps do not read")
-        })
-    }
-
-    /// Opens the device with this key; its events arrive tagged with `session`.
-    pub fn open(&self, key: &str, session: u64) -> Result<OpenSession, DriverError> {
-        let events = FfiPhoneEvents {
-            link: clone_link(&self.link),
-            session,
-        };
-        let session = from_ffi(self.driver.open(RStr::from_str(key), events))?;
-        Ok(OpenSession {
-            session,
-            link: clone_link(&self.link),
-        })
-    }
-
-    /// Whether the driver's sessions take requests concurrently.
-    pub fn concurrent_sessions(&self) -> bool {
-        self.driver.concurrent_sessions()
-    }
-
-    /// Stops the driver's threads. Call once, after every session was closed.
-    pub fn shutdown(&self) {
-        self.driver.shutdown();
-    }
-}
-
-/// An open phone of a started driver. Asynchronous operations take the request's
-/// `token`; their result arrives through [`HostCallbacks::complete`] with it,
-/// exactly once, possibly before the call returns.
-pub struct OpenSession {
-    session: FfiSessionBox,
-    link: HostLinkBox,
-}
-
-impl std::fmt::Debug for OpenSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenSession").finish_non_exhaustive()
-    }
-}
-
-impl OpenSession {
-    fn completion(&self, token: u64) -> FfiCompletion {
-        FfiCompletion {
-            link: clone_link(&self.link),
-            token: token as _,
-        }
-    }
-
-    /// `TSPI_phoneSetData`.
-    pub fn set_data(&self, token: u64, data_id: u32, data: &[u8]) {
-        self.session
-            .set_data(data_id, RSlice::from_slice(data), self.completion(token));
-    }
-
-    /// `TSPI_phoneGetData`.
-    pub fn get_data(&self, data_id: u32, buf: &mut [u8]) -> Result<(), PhoneError> {
-        phone_result(
-            self.session
-                .get_data(data_id, RSliceMut::from_mut_slice(buf)),
-        )
-    }
-
-    /// `TSPI_phoneSetDisplay`.
-    pub fn set_display(&self, token: u64, row: u32, column: u32, text: &str) {
-        self.session
-            .set_display(row, column, RStr::from_str(text), self.completion(token));
-    }
-
-    /// `TSPI_phoneGetDisplay`.
-    pub fn get_display(&self) -> Result<String, PhoneError> {
-        phone_result(self.session.get_display()).map(String::from)
-    }
-
-    /// `TSPI_phoneSetHookSwitch`.
-    pub fn set_hookswitch(&self, token: u64, devices: HookSwitchDevs, mode: HookSwitchMode) {
-        self.session
-            .set_hookswitch(devices.bits(), mode.code(), self.completion(token));
-    }
-
-    /// `TSPI_phoneGetHookSwitch`.
-    pub fn get_hookswitch(&self) -> Result<HookSwitchDevs, PhoneError> {
-        phone_result(self.session.get_hookswitch()).map(HookSwitchDevs::from_bits_retain)
-    }
-
-    /// `TSPI_phoneSetRing`.
-    pub fn set_ring(&self, token: u64, mode: u32, volume: u32) {
-        self.session.set_ring(mode, volume, self.completion(token));
-    }
-
-    /// `TSPI_phoneGetRing`: mode and volume.
-    pub fn get_ring(&self) -> Result<(u32, u32), PhoneError> {
-        phone_result(self.session.get_ring()).map(|t| (t.0, t.1))
-    }
-
-    /// `TSPI_phoneSetLamp`.
-    pub fn set_lamp(&self, token: u64, id: u32, mode: LampModes) {
-        self.session
-            .set_lamp(id, mode.bits(), self.completion(token));
-    }
-
-    /// `TSPI_phoneGetLamp`.
-    pub fn get_lamp(&self, id: u32) -> Result<LampModes, PhoneError> {
-        phone_result(self.session.get_lamp(id)).map(LampModes::from_bits_retain)
-    }
-
-    /// `TSPI_phoneSetVolume`.
-    pub fn set_volume(&self, token: u64, device: HookSwitchDevice, volume: u32) {
-        self.session
-            .set_volume(device.code(), volume, self.completion(token));
-    }
-
-    /// `TSPI_phoneGetVolume`.
-    pub fn get_volume(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
-        phone_result(self.session.get_volume(device.code()))
-    }
-
-    /// `TSPI_phoneSetGain`.
-    pub fn set_gain(&self, token: u64, device: HookSwitchDevice, gain: u32) {
-        self.session
-            .set_gain(device.code(), gain, self.completion(token));
-    }
-
-    /// `TSPI_phoneGetGain`.
-    pub fn get_gain(&self, device: HookSwitchDevice) -> Result<u32, PhoneError> {
-        phone_result(self.session.get_gain(device.code()))
-    }
-
-    /// `TSPI_phoneSetButtonInfo`.
-    pub fn set_button_info(&self, token: u64, id: u32, info: &ButtonInfo) {
-        let bytes = button_info_to_bytes(info);
-        self.session
-            .set_button_info(id, bytes.into(), self.completion(token));
-    }
-
-    /// `TSPI_phoneGetButtonInfo`.
-    pub fn get_button_info(&self, id: u32) -> Result<ButtonInfo, PhoneError> {
-        let bytes = phone_result(self.session.get_button_info(id))?;
-        button_info_from_bytes(&bytes).ok_or(PhoneError::OperationFailed)
-    }
-
-    /// `TSPI_phoneGetStatus`.
-    pub fn get_status(&self) -> Result<PhoneStatus, PhoneError> {
-        let bytes = phone_result(self.session.get_status())?;
-        status_from_bytes(&bytes).ok_or(PhoneError::OperationFailed)
-    }
-
-    /// `TSPI_phoneDevSpecific`.
-    pub fn dev_specific(&self, token: u64, params: &[u8]) {
-        self.session
-            .dev_specific(RSlice::from_slice(params), self.completion(token));
-    }
-
-    /// Asks the driver to complete everything outstanding now.
-    pub fn cancel(&self) {
-        self.session.cancel();
-    }
-
-    /// Releases the device. Call once, after [`OpenSession::cancel`] and after every
-    /// completion arrived.
-    pub fn close(&self) {
-        self.session.close();
-    }
 }
 
 #[cfg(test)]
