@@ -110,8 +110,12 @@ pub struct FfiLogRecord {
     pub message: RString,
 }
 
-/// What the host offers a driver: implemented by the host, called by the driver from
-/// any thread.
+/// What the host offers a driver: the host link across the boundary, called by
+/// the driver from any thread. The host implements the Rust trait
+/// [`crate::host::HostLink`]; the loader puts it behind this one. Both carry the
+/// one name on purpose: this trait's name is part of the layout abi_stable
+/// checks (`HostLink_TO`, `HostLink_Interface`), so it cannot change within a
+/// major series without refusing every plugin built before.
 #[sabi_trait]
 pub trait HostLink: Send + Sync {
     /// Completes request `token` with 0 or a `PHONEERR_*` code.

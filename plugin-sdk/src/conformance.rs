@@ -16,7 +16,7 @@ use tsp_core::{
     HookSwitchDevice, HookSwitchDevs, HookSwitchMode, LampModes, PhoneError, PhoneFeatures,
 };
 
-use crate::host::{HostCallbacks, LoadError, LoadedDriver, OpenSession, Plugin};
+use crate::host::{HostLink, LoadError, LoadedDriver, OpenSession, Plugin};
 use crate::{DeviceInfo, DriverEvent, PhoneEvent};
 
 /// How long the kit waits for a completion, unless told otherwise.
@@ -692,7 +692,7 @@ impl Kit {
     }
 }
 
-impl HostCallbacks for Kit {
+impl HostLink for Kit {
     fn complete(&self, token: u64, result: Result<(), PhoneError>) {
         self.lock()
             .completions

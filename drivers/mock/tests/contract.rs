@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tsp_core::{ButtonModes, ButtonStates, HookSwitchDevice, HookSwitchMode, PhoneError};
 use tsp_driver_mock::command;
-use tsp_plugin_sdk::host::{HostCallbacks, LoadedDriver, Plugin};
+use tsp_plugin_sdk::host::{HostLink, LoadedDriver, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
 /// Completions by token, phone events, driver events.
@@ -52,7 +52,7 @@ impl Host {
     }
 }
 
-impl HostCallbacks for Host {
+impl HostLink for Host {
     fn complete(&self, token: u64, result: Result<(), PhoneError>) {
         self.state
             .lock()

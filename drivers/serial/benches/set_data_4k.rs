@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use tsp_core::PhoneError;
 use tsp_driver_serial::sim::Simulator;
-use tsp_plugin_sdk::host::{HostCallbacks, Plugin};
+use tsp_plugin_sdk::host::{HostLink, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
 struct Done(Mutex<Sender<Result<(), PhoneError>>>);
 
-impl HostCallbacks for Done {
+impl HostLink for Done {
     fn complete(&self, _: u64, result: Result<(), PhoneError>) {
         let _ = self.0.lock().expect("sender").send(result);
     }

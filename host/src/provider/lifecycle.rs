@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use tsp_core::{LineError, PhoneError, TspiVersion, VersionRange, Written};
-use tsp_plugin_sdk::host::{HostCallbacks, Plugin};
+use tsp_plugin_sdk::host::{HostLink, Plugin};
 
 use crate::config::{Config, ConfigError};
 use crate::tapi::{CompletionProc, EventProc};
 
-use super::{Callbacks, Device, Provider, StartedDriver, lock};
+use super::{Device, Provider, ProviderLink, StartedDriver, lock};
 
 impl Provider {
     /// Starts the provider the way TAPISRV does, for an application that plays
@@ -105,11 +105,11 @@ impl Provider {
             let Some(plugin) = self.plugin(name) else {
                 continue;
             };
-            let callbacks: Arc<dyn HostCallbacks> = Arc::new(Callbacks {
+            let link: Arc<dyn HostLink> = Arc::new(ProviderLink {
                 shared: Arc::downgrade(&self.shared),
             });
             let settings = config.settings_text(name);
-            match plugin.start(&settings.text, callbacks) {
+            match plugin.start(&settings.text, link) {
                 Ok(loaded) => {
                     let concurrent = loaded.concurrent_sessions();
                     let driver = Arc::new(StartedDriver {

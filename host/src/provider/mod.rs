@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tsp_core::{PhoneCaps, PhoneError};
 use tsp_plugin_sdk::abi::DriverModuleRef;
-use tsp_plugin_sdk::host::{HostCallbacks, LoadedDriver, Plugin};
+use tsp_plugin_sdk::host::{HostLink, LoadedDriver, Plugin};
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
 use crate::config::{Config, ConfigError, ConfigSource};
@@ -197,19 +197,19 @@ impl Provider {
     }
 }
 
-/// What drivers call back into. Holds the provider weakly: the provider owns the
-/// drivers, which own their links to it.
-struct Callbacks {
+/// The provider's [`HostLink`], what drivers call back into. Holds the
+/// provider weakly: the provider owns the drivers, which own their links to it.
+struct ProviderLink {
     shared: Weak<Shared>,
 }
 
-impl Callbacks {
+impl ProviderLink {
     fn provider(&self) -> Option<Provider> {
         self.shared.upgrade().map(|shared| Provider { shared })
     }
 }
 
-impl HostCallbacks for Callbacks {
+impl HostLink for ProviderLink {
     fn complete(&self, token: u64, result: Result<(), PhoneError>) {
         if let Some(provider) = self.provider() {
             provider.completed(Token::from_u64(token), result);

@@ -7,7 +7,9 @@ use tsp_core::{
     PhoneStatus,
 };
 
-use crate::abi::*;
+use crate::abi::{
+    FfiCompletion, FfiDriverBox, FfiPhoneEvents, FfiResult, FfiSessionBox, HostLinkBox, clone_link,
+};
 use crate::codec::{
     button_info_from_bytes, button_info_to_bytes, caps_from_bytes, status_from_bytes,
 };
@@ -109,7 +111,7 @@ impl LoadedDriver {
 }
 
 /// An open phone of a started driver. Asynchronous operations take the request's
-/// `token`; their result arrives through [`HostCallbacks::complete`] with it,
+/// `token`; their result arrives through [`HostLink::complete`](super::HostLink::complete) with it,
 /// exactly once, possibly before the call returns.
 pub struct OpenSession {
     session: FfiSessionBox,

@@ -1,6 +1,7 @@
-//! The link a driver calls back into the host with: the Rust trait the host
-//! implements, and its adapter to the ABI's trait object (values made typed,
-//! every call guarded against panics).
+//! The host link: what a driver calls back into the host with. [`HostLink`] is
+//! the Rust trait the host implements; [`HostLinkAdapter`] puts it behind the
+//! ABI's trait object of the same name ([`abi::HostLink`]), making the values
+//! typed and guarding every call against panics.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -9,15 +10,22 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RArc;
 use tsp_core::PhoneError;
 
-use crate::abi::*;
+use crate::abi::{
+    self, DRIVER_EVENT_ARRIVED, DRIVER_EVENT_CONNECTED, DRIVER_EVENT_DISCONNECTED,
+    DRIVER_EVENT_REMOVED, FfiDriverEvent, FfiLogRecord, FfiPhoneEvent, HostLink_TO, HostLinkBox,
+};
 use crate::codec::caps_from_bytes;
 use crate::driver::DeviceInfo;
 use crate::event::{DriverEvent, PhoneEvent};
 
-/// What the host does with what a driver reports. Called from any thread,
-/// including from inside a call into the driver (a completion before the call
-/// returns). Implementations must not panic; a panic is caught and logged.
-pub trait HostCallbacks: Send + Sync + 'static {
+/// The host link: what the host does with what a driver reports. Called from
+/// any thread, including from inside a call into the driver (a completion
+/// before the call returns). Implementations must not panic; a panic is caught
+/// and logged.
+///
+/// Its form across the boundary is [`abi::HostLink`], the ABI's trait object,
+/// which [`Plugin::start`](super::Plugin::start) builds from this one.
+pub trait HostLink: Send + Sync + 'static {
     /// Request `token` finished.
     fn complete(&self, token: u64, result: Result<(), PhoneError>);
     /// Something happened on the phone opened as `session`.
@@ -32,32 +40,33 @@ pub trait HostCallbacks: Send + Sync + 'static {
     }
 }
 
-/// The link driver `driver` gets: `callbacks` behind the ABI's trait object.
-pub(super) fn new_link(driver: &'static str, callbacks: Arc<dyn HostCallbacks>) -> HostLinkBox {
-    HostLink_TO::from_ptr(RArc::new(Link { driver, callbacks }), TD_Opaque)
+/// The link driver `driver` gets: `host` behind the ABI's trait object.
+pub(super) fn new_link(driver: &'static str, host: Arc<dyn HostLink>) -> HostLinkBox {
+    HostLink_TO::from_ptr(RArc::new(HostLinkAdapter { driver, host }), TD_Opaque)
 }
 
-/// The host's link as the driver sees it.
-struct Link {
+/// The host's [`HostLink`] as one driver sees it: the ABI's trait object over
+/// it, tagged with the driver's name.
+struct HostLinkAdapter {
     driver: &'static str,
-    callbacks: Arc<dyn HostCallbacks>,
+    host: Arc<dyn HostLink>,
 }
 
-impl Link {
+impl HostLinkAdapter {
     fn guarded(&self, what: &str, f: impl FnOnce()) {
         if catch_unwind(AssertUnwindSafe(f)).is_err() {
-            tracing::error!(driver = self.driver, "host callback {what} panicked");
+            tracing::error!(driver = self.driver, "HostLink::{what} panicked");
         }
     }
 }
 
-impl HostLink for Link {
+impl abi::HostLink for HostLinkAdapter {
     fn complete(&self, token: u64, result: u32) {
         let result = match result {
             0 => Ok(()),
             code => Err(PhoneError::from_code(code).unwrap_or(PhoneError::OperationFailed)),
         };
-        self.guarded("complete", || self.callbacks.complete(token, result));
+        self.guarded("complete", || self.host.complete(token, result));
     }
 
     fn phone_event(&self, session: u64, event: FfiPhoneEvent) {
@@ -65,7 +74,7 @@ impl HostLink for Link {
             tracing::debug!(driver = self.driver, ?event, "unknown phone event ignored");
             return;
         };
-        self.guarded("phone_event", || self.callbacks.phone_event(session, event));
+        self.guarded("phone_event", || self.host.phone_event(session, event));
     }
 
     fn driver_event(&self, event: FfiDriverEvent) {
@@ -95,7 +104,7 @@ impl HostLink for Link {
             }
         };
         self.guarded("driver_event", || {
-            self.callbacks.driver_event(self.driver, event)
+            self.host.driver_event(self.driver, event)
         });
     }
 
@@ -104,7 +113,7 @@ impl HostLink for Link {
             (self.driver, record.target.as_str(), record.message.as_str());
         if target == crate::adapter::PANIC_TARGET {
             self.guarded("driver_panicked", || {
-                self.callbacks.driver_panicked(driver, message)
+                self.host.driver_panicked(driver, message)
             });
         }
         match record.level {

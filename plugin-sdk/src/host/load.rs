@@ -9,8 +9,8 @@ use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::RStr;
 
 use super::driver::{LoadedDriver, from_ffi};
-use super::link::{HostCallbacks, new_link};
-use crate::abi::*;
+use super::link::{HostLink, new_link};
+use crate::abi::{DriverModuleRef, LogBridgeFn, StartFn, clone_link, layout1};
 use crate::error::DriverError;
 use crate::manifest::{Manifest, ManifestError};
 use crate::trust::{Kind, UntrustedError, check_trusted};
@@ -245,14 +245,15 @@ impl Plugin {
         self.module.log_bridge().is_some()
     }
 
-    /// Starts the driver with its settings (TOML text). The driver's log lines go
-    /// to this process's `tracing` subscriber, with the driver's name.
+    /// Starts the driver with its settings (TOML text); what it reports goes to
+    /// `host`. The driver's log lines go to this process's `tracing`
+    /// subscriber, with the driver's name.
     pub fn start(
         &self,
         settings: &str,
-        callbacks: Arc<dyn HostCallbacks>,
+        host: Arc<dyn HostLink>,
     ) -> Result<LoadedDriver, DriverError> {
-        let link = new_link(self.name(), callbacks);
+        let link = new_link(self.name(), host);
         if self.dynamic {
             match self.module.log_bridge() {
                 Some(install) => install(clone_link(&link), max_log_level()),

@@ -3,7 +3,7 @@
 //! conformance kit both use this, so plugins load the same way everywhere.
 //!
 //! `load.rs` finds, checks and loads a plugin ([`Plugin`], [`LoadError`]);
-//! `link.rs` is what a driver calls back into the host with ([`HostCallbacks`]);
+//! `link.rs` is what a driver calls back into the host with ([`HostLink`]);
 //! `driver.rs` is a started driver and its open phones ([`LoadedDriver`],
 //! [`OpenSession`]).
 
@@ -12,5 +12,5 @@ mod link;
 mod load;
 
 pub use driver::{LoadedDriver, OpenSession};
-pub use link::HostCallbacks;
+pub use link::HostLink;
 pub use load::{LoadError, Plugin};

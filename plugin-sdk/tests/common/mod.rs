@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tsp_plugin_sdk::core::PhoneError;
-use tsp_plugin_sdk::host::{HostCallbacks, Plugin};
+use tsp_plugin_sdk::host::{HostLink, Plugin};
 use tsp_plugin_sdk::manifest::PluginSpec;
 use tsp_plugin_sdk::{DriverEvent, PhoneEvent};
 
@@ -131,7 +131,7 @@ impl Recorder {
     }
 }
 
-impl HostCallbacks for Recorder {
+impl HostLink for Recorder {
     fn complete(&self, token: u64, result: Result<(), PhoneError>) {
         self.record(|r| r.completions.entry(token).or_default().push(result));
     }
