@@ -20,7 +20,7 @@ use tsp_core::{PhoneCaps, PhoneError, PhoneStates};
 use crate::deadline::{Failed, Missed};
 use crate::gate::Refused;
 use crate::phone::{AWAY, DECLARED_AWAY, Op, PRESENT, Phone, PhoneHandle};
-use crate::provider::{Due, Provider, StartedDriver};
+use crate::provider::{ConfiguredDriver, Due, Provider};
 use crate::requests::{Stage, Token};
 
 /// The first probe of a device the host declared away.
@@ -206,7 +206,7 @@ impl Provider {
     }
 
     /// The driver serving device `index`, and the device's key.
-    pub(crate) fn driver_of(&self, index: usize) -> Option<(Arc<StartedDriver>, String)> {
+    pub(crate) fn driver_of(&self, index: usize) -> Option<(Arc<ConfiguredDriver>, String)> {
         let state = self.state();
         let device = state.devices.get(index)?;
         let driver = state.drivers.get(device.driver_index)?;

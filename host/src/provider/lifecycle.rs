@@ -10,7 +10,7 @@ use tsp_plugin_sdk::host::{HostLink, Plugin};
 use crate::config::{Config, ConfigError};
 use crate::tapi::{CompletionProc, EventProc};
 
-use super::{Device, Provider, ProviderLink, StartedDriver, lock};
+use super::{ConfiguredDriver, Device, Provider, ProviderLink, lock};
 
 impl Provider {
     /// Starts the provider the way TAPISRV does, for an application that plays
@@ -88,7 +88,7 @@ impl Provider {
         &self,
     ) -> (
         Result<Config, ConfigError>,
-        Vec<Arc<StartedDriver>>,
+        Vec<Arc<ConfiguredDriver>>,
         Vec<Device>,
     ) {
         let config = match self.shared.setup.config.load() {
@@ -112,7 +112,7 @@ impl Provider {
             match plugin.start(&settings.text, link) {
                 Ok(loaded) => {
                     let concurrent = loaded.concurrent_sessions();
-                    let driver = Arc::new(StartedDriver {
+                    let driver = Arc::new(ConfiguredDriver {
                         name: name.clone(),
                         limits: config.deadlines.limits(name),
                         loaded,
@@ -363,7 +363,7 @@ impl Provider {
 
 /// The devices `driver` lists, as entries of the device table (`index`: the
 /// driver's place in the driver list).
-fn devices_of(driver: &StartedDriver, index: usize) -> Vec<Device> {
+fn devices_of(driver: &ConfiguredDriver, index: usize) -> Vec<Device> {
     match driver.loaded.devices() {
         Ok(devices) => devices
             .into_iter()

@@ -91,7 +91,9 @@ pub struct Device {
     pub(crate) opens: Arc<crate::gate::CallGate>,
 }
 
-pub(crate) struct StartedDriver {
+/// A driver of the configuration, started: the SDK's [`LoadedDriver`] with what
+/// `tsp-rs.toml` says of it (its name there, its deadlines).
+pub(crate) struct ConfiguredDriver {
     pub(crate) name: String,
     limits: crate::config::Limits,
     pub(crate) loaded: LoadedDriver,
@@ -101,7 +103,7 @@ pub(crate) struct StartedDriver {
 #[derive(Default)]
 pub(crate) struct State {
     config: Option<Result<Config, ConfigError>>,
-    pub(crate) drivers: Vec<Arc<StartedDriver>>,
+    pub(crate) drivers: Vec<Arc<ConfiguredDriver>>,
     pub(crate) devices: Vec<Device>,
     enumerated: bool,
     phone_base: u32,

@@ -12,7 +12,7 @@ use crate::phone::{Filter, Phone, PhoneHandle};
 use crate::requests::Token;
 use crate::tapi::EventProc;
 
-use super::{Device, IN_CALL, Provider, StartedDriver, lock};
+use super::{ConfiguredDriver, Device, IN_CALL, Provider, lock};
 
 /// How long close waits for a driver to complete what it cancelled before the host
 /// completes the rest itself.
@@ -96,7 +96,7 @@ impl Provider {
     /// at once.
     pub(super) fn open_session(
         &self,
-        driver: &Arc<StartedDriver>,
+        driver: &Arc<ConfiguredDriver>,
         device: &Device,
         handle: PhoneHandle,
     ) -> Result<(tsp_plugin_sdk::host::OpenSession, Option<(u32, u32)>), PhoneError> {

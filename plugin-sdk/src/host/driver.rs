@@ -32,7 +32,8 @@ fn phone_result<T>(result: FfiResult<T>) -> Result<T, PhoneError> {
     from_ffi(result).map_err(|e| e.code)
 }
 
-/// A started driver.
+/// A plugin's driver, started by [`Plugin::start`](super::Plugin::start): its
+/// devices, opening them, and its shutdown.
 pub struct LoadedDriver {
     name: &'static str,
     driver: FfiDriverBox,
