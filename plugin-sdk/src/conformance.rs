@@ -155,7 +155,7 @@ pub fn run_with(manifest: &Path, options: &Options) -> Report {
             } else {
                 CHECKS[0]
             };
-            report.record(check, Err(error.to_string()));
+            report.record(check, Err(error.chain()));
             return report;
         }
     };

@@ -80,6 +80,18 @@ fn a_trusted_garbage_library_reaches_the_loader() {
     let plugin = garbage_plugin("mock");
     let error = Plugin::load(&plugin.manifest).expect_err("garbage does not load");
     assert!(matches!(error, LoadError::Open { .. }), "{error}");
+    // The system's reason is the cause, kept as an error, and the chain (what
+    // the host logs) tells it after the one-line refusal.
+    let cause = std::error::Error::source(&error).expect("the loader's error is the source");
+    let chain = error.chain();
+    assert!(
+        chain.starts_with(&error.to_string()) && chain.ends_with(&cause.to_string()),
+        "{chain}"
+    );
+    assert!(
+        cause.to_string().contains("libtsp_driver_mock"),
+        "the system's words name the file: {cause}"
+    );
 }
 
 #[test]

@@ -175,7 +175,7 @@ impl Provider {
             match Plugin::load(&manifest) {
                 Ok(plugin) => plugin,
                 Err(error) => {
-                    tracing::error!(driver = name, "{error}");
+                    tracing::error!(driver = name, "{}", error.chain());
                     return None;
                 }
             }

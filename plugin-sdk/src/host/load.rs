@@ -2,6 +2,8 @@
 //! library and its root module (in whichever layout it was built with), and
 //! starting it.
 
+use std::error::Error;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +17,9 @@ use crate::error::DriverError;
 use crate::manifest::{Manifest, ManifestError};
 use crate::trust::{Kind, UntrustedError, check_trusted};
 
-/// Why a plugin was refused.
+/// Why a plugin was refused. Its `Display` is one line; the causes behind it
+/// (the system's error, abi_stable's) are its [`source`](Error::source)s, and
+/// [`LoadError::chain`] is all of them on one line, for a log or a report.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The manifest is missing, broken or names no library.
@@ -46,16 +50,21 @@ pub enum LoadError {
         plugin_sdk: String,
         /// The host's SDK version.
         host_sdk: &'static str,
-        /// The first difference abi_stable found.
+        /// The first difference abi_stable found, on one line.
         difference: String,
+        /// What abi_stable found: one line, and its whole report with `{:#}`.
+        #[source]
+        source: Box<dyn Error + Send + Sync>,
     },
     /// The library cannot be loaded at all.
-    #[error("plugin {}: cannot load the library: {message}", file.display())]
+    #[error("plugin {}: cannot load the library", file.display())]
     Open {
         /// The library.
         file: PathBuf,
-        /// The system's words.
-        message: String,
+        /// Why: the system's error (on Windows a [`std::io::Error`] from
+        /// `LoadLibraryExW`), or the loader's with the system's as its source.
+        #[source]
+        source: Box<dyn Error + Send + Sync>,
     },
     /// The library is not the plugin its manifest describes.
     #[error("plugin {}: the manifest says {field} `{manifest}`, the library says `{library}`: rebuild the plugin and its manifest together", file.display())]
@@ -69,6 +78,70 @@ pub enum LoadError {
         /// What the library says.
         library: String,
     },
+}
+
+impl LoadError {
+    /// This error and each of its causes, joined by `: ` on one line: the
+    /// whole story, where `Display` gives only the first part. A cause whose
+    /// words are already there (a `Display` that includes its source) is not
+    /// repeated.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            let words = error.to_string();
+            if !words.is_empty() && !text.contains(&words) {
+                text.push_str(": ");
+                text.push_str(&words);
+            }
+            cause = error.source();
+        }
+        text
+    }
+}
+
+/// What abi_stable said of a library it would not load, as an error of this
+/// crate's, so that abi_stable stays out of the public API. `Display` is one
+/// line (`{:#}`: abi_stable's whole report); when the system refused to open
+/// the library, the system's error is the source.
+#[derive(Debug)]
+struct LoaderError(LibraryError);
+
+impl fmt::Display for LoaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return write!(f, "{}", self.0.to_string().trim());
+        }
+        match &self.0 {
+            // The system's words name the file and the reason.
+            LibraryError::OpenError { err, .. } | LibraryError::GetSymbolError { err, .. } => {
+                write!(f, "{err}")
+            }
+            LibraryError::AbiInstability(_) => f.write_str(
+                "abi_stable's layout check failed (its whole report is in the debug log)",
+            ),
+            LibraryError::IncompatibleVersionNumber {
+                expected_version,
+                actual_version,
+                ..
+            } => write!(
+                f,
+                "abi_stable's version check: this host has {expected_version}, the library {actual_version}"
+            ),
+            other => f.write_str(&first_line(&other.to_string())),
+        }
+    }
+}
+
+impl Error for LoaderError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.0 {
+            LibraryError::OpenError { err, .. } | LibraryError::GetSymbolError { err, .. } => {
+                err.source()
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A plugin's root module, in whichever layout it was built with.
@@ -323,12 +396,12 @@ fn load_module(file: &Path, plugin_sdk: &str) -> Result<Module, LoadError> {
         tracing::error!(file = %file.display(), code, "LoadLibraryExW failed");
         LoadError::Open {
             file: file.to_owned(),
-            message: format!("LoadLibraryExW failed with Win32 error {code}"),
+            source: Box::new(std::io::Error::from_raw_os_error(code as i32)),
         }
     })?;
     let header = lib_header_from_path(file).map_err(|e| LoadError::Open {
         file: file.to_owned(),
-        message: first_line(&e.to_string()),
+        source: Box::new(LoaderError(e)),
     })?;
     let current = match header.init_root_module::<DriverModuleRef>() {
         Ok(module) => return Ok(Module::Current(module)),
@@ -341,19 +414,24 @@ fn load_module(file: &Path, plugin_sdk: &str) -> Result<Module, LoadError> {
     Err(current).map_err(|error: LibraryError| {
         let report = error.to_string();
         tracing::debug!(file = %file.display(), "abi_stable's full report:\n{report}");
-        match error {
-            LibraryError::AbiInstability(_) | LibraryError::IncompatibleVersionNumber { .. } => {
-                LoadError::Abi {
-                    file: file.to_owned(),
-                    plugin_sdk: plugin_sdk.to_owned(),
-                    host_sdk: crate::SDK_VERSION,
-                    difference: first_difference(&report),
-                }
-            }
-            _ => LoadError::Open {
+        let interface = matches!(
+            error,
+            LibraryError::AbiInstability(_) | LibraryError::IncompatibleVersionNumber { .. }
+        );
+        let source = Box::new(LoaderError(error));
+        if interface {
+            LoadError::Abi {
                 file: file.to_owned(),
-                message: first_line(&report),
-            },
+                plugin_sdk: plugin_sdk.to_owned(),
+                host_sdk: crate::SDK_VERSION,
+                difference: first_difference(&report),
+                source,
+            }
+        } else {
+            LoadError::Open {
+                file: file.to_owned(),
+                source,
+            }
         }
     })
 }
@@ -395,6 +473,27 @@ pub(crate) fn first_difference(report: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chain_tells_each_cause_once() {
+        let open = LoadError::Open {
+            file: "x.so".into(),
+            source: Box::new(std::io::Error::from_raw_os_error(2)),
+        };
+        let words = std::io::Error::from_raw_os_error(2).to_string();
+        assert_eq!(open.to_string(), "plugin x.so: cannot load the library");
+        assert_eq!(
+            open.chain(),
+            format!("plugin x.so: cannot load the library: {words}")
+        );
+        // ManifestError::Read says its source's words itself: not twice.
+        let read = LoadError::Manifest(ManifestError::Read {
+            path: "x.toml".into(),
+            source: std::io::Error::from_raw_os_error(2),
+        });
+        assert_eq!(read.chain(), read.to_string());
+        assert!(read.chain().ends_with(&words), "{}", read.chain());
+    }
 
     #[test]
     fn the_first_difference_is_one_line() {

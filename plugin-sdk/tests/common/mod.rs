@@ -79,7 +79,7 @@ pub fn fixture_manifest(name: &str) -> PathBuf {
 }
 
 pub fn load(manifest: &Path) -> Plugin {
-    Plugin::load(manifest).unwrap_or_else(|e| panic!("{e}"))
+    Plugin::load(manifest).unwrap_or_else(|e| panic!("{}", e.chain()))
 }
 
 /// A host that records completions and events.
