@@ -32,6 +32,8 @@ fn the_kit_passes_good_drivers_and_fails_each_misbehaviour() {
 
     let good = kit(&mock, "");
     assert_eq!(good.checks.len(), CHECKS.len(), "{good}");
+    let run: Vec<_> = good.checks.iter().map(|c| c.check).collect();
+    assert_eq!(run, CHECKS, "every check, in the listed order:\n{good}");
     assert_eq!(good.failed(), 0, "the mock passes:\n{good}");
 
     let worker = kit(

@@ -1,207 +1,25 @@
-//! The conformance kit: loads a built plugin through the real loader and checks what
-//! every driver must do. Run it on a plugin before shipping it:
-//! `cargo xtask conformance target/debug/drivers/NAME.toml [--config FILE]`.
-//!
-//! Every check is run (a failed one does not stop the others) and reports pass or
-//! fail with the reason. The kit never waits forever: a driver that does not answer
-//! fails the check that waited.
+//! What the checks ask of a started driver: its enumeration and caps, and on
+//! each device opens, requests, cancel and what it does not advertise. Each
+//! answers `Ok` or why it failed.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use tsp_core::{
     HookSwitchDevice, HookSwitchDevs, HookSwitchMode, LampModes, PhoneError, PhoneFeatures,
 };
 
-use crate::host::{HostLink, LoadError, LoadedDriver, OpenSession, Plugin};
-use crate::{DeviceInfo, DriverEvent, PhoneEvent};
+use super::kit::Kit;
+use crate::DeviceInfo;
+use crate::host::{LoadedDriver, OpenSession};
 
-/// How long the kit waits for a completion, unless told otherwise.
-pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
 /// Requests sent by the concurrency check.
 const CONCURRENT_REQUESTS: u64 = 400;
 const CONCURRENT_THREADS: u64 = 4;
 
-/// The outcome of one check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckResult {
-    /// The check's name.
-    pub name: &'static str,
-    /// `None` when it passed, else why it failed.
-    pub failure: Option<String>,
-}
-
-impl CheckResult {
-    /// Whether it passed.
-    pub fn passed(&self) -> bool {
-        self.failure.is_none()
-    }
-}
-
-/// Everything one run found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// The driver's name (or the manifest's file name if it did not load).
-    pub driver: String,
-    /// Each check, in the order run.
-    pub checks: Vec<CheckResult>,
-}
-
-impl Report {
-    /// How many checks passed.
-    pub fn passed(&self) -> usize {
-        self.checks.iter().filter(|c| c.passed()).count()
-    }
-
-    /// How many checks failed.
-    pub fn failed(&self) -> usize {
-        self.checks.len() - self.passed()
-    }
-
-    /// The result of the check named `name`.
-    pub fn check(&self, name: &str) -> Option<&CheckResult> {
-        self.checks.iter().find(|c| c.name == name)
-    }
-
-    fn record(&mut self, name: &'static str, result: Result<(), String>) {
-        self.checks.push(CheckResult {
-            name,
-            failure: result.err(),
-        });
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for check in &self.checks {
-            match &check.failure {
-                None => writeln!(f, "PASS {}", check.name)?,
-                Some(why) => writeln!(f, "FAIL {}: {why}", check.name)?,
-            }
-        }
-        write!(
-            f,
-            "{}: {} passed, {} failed",
-            self.driver,
-            self.passed(),
-            self.failed()
-        )
-    }
-}
-
-/// The names of the checks, in order.
-pub const CHECKS: [&str; 12] = [
-    "loads",
-    "manifest matches the library",
-    "enumeration is stable",
-    "caps are self-consistent",
-    "caps are honoured",
-    "open/close cycles",
-    "exclusive reservation",
-    "requests complete exactly once under concurrency",
-    "cancel completes what is outstanding",
-    "operations not advertised answer OPERATIONUNAVAIL",
-    "no panic reaches the boundary",
-    "shutdown leaves no thread running",
-];
-
-/// How to run the kit.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The driver's settings (its TOML table).
-    pub settings: String,
-    /// How long to wait for a completion before failing the check.
-    pub patience: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            settings: String::new(),
-            patience: DEFAULT_PATIENCE,
-        }
-    }
-}
-
-/// Runs every check on the plugin whose manifest is at `manifest`, started with
-/// `settings` (the driver's TOML table).
-pub fn run(manifest: &Path, settings: &str) -> Report {
-    run_with(
-        manifest,
-        &Options {
-            settings: settings.to_owned(),
-            ..Options::default()
-        },
-    )
-}
-
-/// [`run`] with options.
-pub fn run_with(manifest: &Path, options: &Options) -> Report {
-    let settings = options.settings.as_str();
-    let mut report = Report {
-        driver: manifest
-            .file_stem()
-            .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
-        checks: Vec::new(),
-    };
-    let plugin = match Plugin::load(manifest) {
-        Ok(plugin) => plugin,
-        Err(error) => {
-            let check = if matches!(error, LoadError::Mismatch { .. }) {
-                CHECKS[1]
-            } else {
-                CHECKS[0]
-            };
-            report.record(check, Err(error.chain()));
-            return report;
-        }
-    };
-    report.driver = plugin.name().to_owned();
-    report.record(CHECKS[0], Ok(()));
-    report.record(CHECKS[1], Ok(()));
-
-    let threads_before = thread_count();
-    let host = Kit::new(options.patience);
-    let driver = match plugin.start(settings, host.clone()) {
-        Ok(driver) => driver,
-        Err(error) => {
-            report.record("starts", Err(error.to_string()));
-            return report;
-        }
-    };
-    let devices = match stable_devices(&driver) {
-        Ok(devices) => {
-            report.record(CHECKS[2], Ok(()));
-            devices
-        }
-        Err(why) => {
-            report.record(CHECKS[2], Err(why));
-            driver.devices().unwrap_or_default()
-        }
-    };
-    let ctx = Context {
-        driver: &driver,
-        host: &host,
-        devices: &devices,
-    };
-    report.record(CHECKS[3], ctx.caps_consistent());
-    report.record(CHECKS[4], ctx.each_device(Context::caps_honoured));
-    report.record(CHECKS[5], ctx.each_device(Context::open_close_cycles));
-    report.record(CHECKS[6], ctx.each_device(Context::exclusive));
-    report.record(CHECKS[7], ctx.each_device(Context::exactly_once));
-    report.record(CHECKS[8], ctx.each_device(Context::cancel_completes));
-    report.record(CHECKS[9], ctx.each_device(Context::unadvertised));
-    report.record(CHECKS[10], host.panics());
-    driver.shutdown();
-    drop(driver);
-    report.record(CHECKS[11], no_new_threads(threads_before));
-    report
-}
-
-fn stable_devices(driver: &LoadedDriver) -> Result<Vec<DeviceInfo>, String> {
+/// The devices, asked for twice: the same both times, no key or permanent id
+/// shared.
+pub(super) fn stable_devices(driver: &LoadedDriver) -> Result<Vec<DeviceInfo>, String> {
     let first = driver
         .devices()
         .map_err(|e| format!("devices() failed: {e}"))?;
@@ -222,14 +40,16 @@ fn stable_devices(driver: &LoadedDriver) -> Result<Vec<DeviceInfo>, String> {
     Ok(first)
 }
 
-struct Context<'a> {
-    driver: &'a LoadedDriver,
-    host: &'a Arc<Kit>,
-    devices: &'a [DeviceInfo],
+/// What the checks work on: the started driver, the kit's host and the
+/// devices the driver enumerated.
+pub(super) struct Context<'a> {
+    pub(super) driver: &'a LoadedDriver,
+    pub(super) host: &'a Arc<Kit>,
+    pub(super) devices: &'a [DeviceInfo],
 }
 
 impl Context<'_> {
-    fn each_device(
+    pub(super) fn each_device(
         &self,
         check: fn(&Self, &DeviceInfo) -> Result<(), String>,
     ) -> Result<(), String> {
@@ -253,7 +73,7 @@ impl Context<'_> {
         done
     }
 
-    fn caps_consistent(&self) -> Result<(), String> {
+    pub(super) fn caps_consistent(&self) -> Result<(), String> {
         for device in self.devices {
             let caps = &device.caps;
             let fail = |why: String| Err(format!("{}: {why}", device.key));
@@ -284,7 +104,7 @@ impl Context<'_> {
         }
     }
 
-    fn caps_honoured(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn caps_honoured(&self, device: &DeviceInfo) -> Result<(), String> {
         let caps = &device.caps;
         if caps.set_data.is_empty() && caps.get_data.is_empty() {
             return Ok(());
@@ -350,7 +170,7 @@ impl Context<'_> {
         self.close(session, &tokens).and(result)
     }
 
-    fn open_close_cycles(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn open_close_cycles(&self, device: &DeviceInfo) -> Result<(), String> {
         for cycle in 1..=3 {
             let session = self
                 .open(device)
@@ -360,7 +180,7 @@ impl Context<'_> {
         Ok(())
     }
 
-    fn exclusive(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn exclusive(&self, device: &DeviceInfo) -> Result<(), String> {
         let first = self.open(device)?;
         let second = self.driver.open(&device.key, self.host.next_token());
         let verdict = match &second {
@@ -382,7 +202,7 @@ impl Context<'_> {
         self.close(again, &[])
     }
 
-    fn exactly_once(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn exactly_once(&self, device: &DeviceInfo) -> Result<(), String> {
         let Some(&size) = device.caps.set_data.first() else {
             return Ok(());
         };
@@ -423,7 +243,7 @@ impl Context<'_> {
         self.host.exactly_once(&tokens)
     }
 
-    fn cancel_completes(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn cancel_completes(&self, device: &DeviceInfo) -> Result<(), String> {
         if device.caps.set_data.is_empty() {
             return Ok(());
         }
@@ -442,7 +262,7 @@ impl Context<'_> {
         self.host.exactly_once(&tokens)
     }
 
-    fn unadvertised(&self, device: &DeviceInfo) -> Result<(), String> {
+    pub(super) fn unadvertised(&self, device: &DeviceInfo) -> Result<(), String> {
         let features = device.caps.features;
         let session = self.open(device)?;
         let mut tokens = Vec::new();
@@ -598,141 +418,4 @@ fn unadvertised_calls() -> Vec<(PhoneFeatures, &'static str, Call)> {
             Answer::Later
         }),
     ]
-}
-
-/// The kit's host: records completions and panics.
-struct Kit {
-    state: Mutex<KitState>,
-    changed: Condvar,
-    patience: Duration,
-}
-
-#[derive(Default)]
-struct KitState {
-    next_token: u64,
-    completions: HashMap<u64, Vec<Result<(), PhoneError>>>,
-    panics: Vec<String>,
-}
-
-impl Kit {
-    fn new(patience: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            state: Mutex::default(),
-            changed: Condvar::new(),
-            patience,
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, KitState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn next_token(&self) -> u64 {
-        let mut state = self.lock();
-        state.next_token += 1;
-        state.next_token
-    }
-
-    /// Waits for every token in `tokens` to complete at least once.
-    fn wait_all(&self, tokens: &[u64]) -> Result<(), String> {
-        let deadline = Instant::now() + self.patience;
-        let mut state = self.lock();
-        loop {
-            let missing = tokens
-                .iter()
-                .filter(|t| !state.completions.contains_key(t))
-                .count();
-            if missing == 0 {
-                return Ok(());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!(
-                    "{missing} of {} requests did not complete within {:?}",
-                    tokens.len(),
-                    self.patience
-                ));
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    fn wait(&self, token: u64) -> Result<Result<(), PhoneError>, String> {
-        self.wait_all(&[token])?;
-        Ok(self.lock().completions[&token][0])
-    }
-
-    fn exactly_once(&self, tokens: &[u64]) -> Result<(), String> {
-        // Give a duplicate a moment to show up.
-        std::thread::sleep(Duration::from_millis(20));
-        let state = self.lock();
-        let twice = tokens
-            .iter()
-            .filter(|t| state.completions.get(t).is_some_and(|c| c.len() > 1))
-            .count();
-        if twice > 0 {
-            return Err(format!("{twice} requests completed more than once"));
-        }
-        Ok(())
-    }
-
-    fn panics(&self) -> Result<(), String> {
-        let state = self.lock();
-        match state.panics.first() {
-            None => Ok(()),
-            Some(first) => Err(format!(
-                "the driver panicked {} times; first: {first}",
-                state.panics.len()
-            )),
-        }
-    }
-}
-
-impl HostLink for Kit {
-    fn complete(&self, token: u64, result: Result<(), PhoneError>) {
-        self.lock()
-            .completions
-            .entry(token)
-            .or_default()
-            .push(result);
-        self.changed.notify_all();
-    }
-
-    fn phone_event(&self, _: u64, _: PhoneEvent) {}
-
-    fn driver_event(&self, _: &str, _: DriverEvent) {}
-
-    fn driver_panicked(&self, _: &str, message: &str) {
-        self.lock().panics.push(message.to_owned());
-    }
-}
-
-/// This process's threads, where the platform tells.
-fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
-}
-
-fn no_new_threads(before: Option<usize>) -> Result<(), String> {
-    let Some(before) = before else {
-        return Ok(());
-    };
-    // Joined threads leave the task list at once; give exiting ones a moment.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    loop {
-        let now = thread_count().unwrap_or(before);
-        if now <= before {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "{} thread(s) still running after shutdown",
-                now - before
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
