@@ -11,18 +11,27 @@
 //! let error = tsp_plugin_sdk::settings::parse::<Settings>("\nspeed = \"fast\"\n").unwrap_err();
 //! assert_eq!(error.line_column, Some((2, 9)));
 //! assert!(error.to_string().starts_with("line 2, column 9: invalid type"));
+//! assert!(error.to_string().ends_with("(at `speed = \"fast\"`)"));
 //! ```
 
 use serde::de::DeserializeOwned;
 
 /// Settings that do not parse: where, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", at(*line_column))]
+#[error("{}{message}{}", at(*line_column), quoted(line.as_deref()))]
 pub struct SettingsError {
     /// The line and column (from 1) where the problem is, when the parser knows.
     pub line_column: Option<(usize, usize)>,
     /// What is wrong and what is expected, without the position.
     pub message: String,
+    /// The line as the user wrote it (trimmed), so the key is named even where
+    /// the parser's words do not name it (`invalid type: integer `5``).
+    pub line: Option<String>,
+}
+
+fn quoted(line: Option<&str>) -> String {
+    line.filter(|line| !line.is_empty())
+        .map_or_else(String::new, |line| format!(" (at `{line}`)"))
 }
 
 fn at(line_column: Option<(usize, usize)>) -> String {
@@ -38,9 +47,15 @@ fn at(line_column: Option<(usize, usize)>) -> String {
 /// serde, what is expected there (`unknown variant `wrker`, expected `inline`
 /// or `worker``).
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, SettingsError> {
-    toml::from_str(text).map_err(|error| SettingsError {
-        line_column: error.span().map(|span| line_column(text, span.start)),
-        message: error.message().trim().to_owned(),
+    toml::from_str(text).map_err(|error| {
+        let line_column = error.span().map(|span| line_column(text, span.start));
+        SettingsError {
+            line_column,
+            message: error.message().trim().to_owned(),
+            line: line_column
+                .and_then(|(line, _)| text.lines().nth(line - 1))
+                .map(|line| line.trim().to_owned()),
+        }
     })
 }
 
@@ -79,6 +94,16 @@ mod tests {
         assert!(error.message.contains("`wrker`"), "{error}");
         assert!(error.message.contains("`inline`"), "{error}");
         assert!(!error.message.contains('\n'), "one line: {error}");
+    }
+
+    #[test]
+    fn the_line_is_quoted_so_the_key_is_named() {
+        let error = parse::<Settings>("mode = 5\n").expect_err("refused");
+        assert!(
+            !error.message.contains("mode"),
+            "toml's words alone: {error}"
+        );
+        assert!(error.to_string().ends_with("(at `mode = 5`)"), "{error}");
     }
 
     #[test]

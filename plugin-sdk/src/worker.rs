@@ -139,32 +139,28 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use abi_stable::sabi_trait::TD_Opaque;
-    use abi_stable::std_types::RArc;
-
     use super::*;
-    use crate::abi::{
-        FfiCompletion, FfiDriverEvent, FfiLogRecord, FfiPhoneEvent, HostLink, HostLink_TO,
-    };
+    use crate::abi::{FfiCompletion, clone_link};
+    use crate::{DriverEvent, PhoneEvent};
 
     /// A host that passes each completion on: (token, result code).
     struct Host(Mutex<mpsc::Sender<(u64, u32)>>);
 
-    impl HostLink for Host {
-        fn complete(&self, token: u64, result: u32) {
-            let _ = lock(&self.0).send((token, result));
+    impl crate::host::HostLink for Host {
+        fn complete(&self, token: u64, result: Result<(), PhoneError>) {
+            let code = result.err().map_or(0, PhoneError::code);
+            let _ = lock(&self.0).send((token, code));
         }
-        fn phone_event(&self, _: u64, _: FfiPhoneEvent) {}
-        fn driver_event(&self, _: FfiDriverEvent) {}
-        fn log(&self, _: FfiLogRecord) {}
+        fn phone_event(&self, _: u64, _: PhoneEvent) {}
+        fn driver_event(&self, _: &str, _: DriverEvent) {}
     }
 
     fn host() -> (impl Fn(u64) -> Completion, mpsc::Receiver<(u64, u32)>) {
         let (sender, completed) = mpsc::channel();
-        let link = HostLink_TO::from_ptr(RArc::new(Host(Mutex::new(sender))), TD_Opaque);
+        let link = crate::host::link::new_link("test", Arc::new(Host(Mutex::new(sender))));
         let completion = move |token| {
             Completion::from_ffi(FfiCompletion {
-                link: crate::abi::clone_link(&link),
+                link: clone_link(&link),
                 token,
             })
         };

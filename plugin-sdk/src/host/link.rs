@@ -41,7 +41,7 @@ pub trait HostLink: Send + Sync + 'static {
 }
 
 /// The link driver `driver` gets: `host` behind the ABI's trait object.
-pub(super) fn new_link(driver: &'static str, host: Arc<dyn HostLink>) -> HostLinkBox {
+pub(crate) fn new_link(driver: &'static str, host: Arc<dyn HostLink>) -> HostLinkBox {
     HostLink_TO::from_ptr(RArc::new(HostLinkAdapter { driver, host }), TD_Opaque)
 }
 

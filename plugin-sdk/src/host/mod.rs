@@ -8,7 +8,7 @@
 //! [`OpenSession`]).
 
 mod driver;
-mod link;
+pub(crate) mod link;
 mod load;
 
 pub use driver::{LoadedDriver, OpenSession};
