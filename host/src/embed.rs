@@ -7,8 +7,10 @@
 //!
 //! ```no_run
 //! use tsp_host::Host;
+//! // Drivers from `drivers/` beside the application, as `tsp-rs.toml` lists
+//! // them; `.driver(module)` links one in (`examples/embed.rs` does).
 //! let host = Host::builder()
-//!     .driver(tsp_driver_mock::tsp_driver_module())
+//!     .config_file("tsp-rs.toml")
 //!     .on_completion(|request, result| println!("request {request}: {result:?}"))
 //!     .on_event(|tag, message| println!("phone {tag}: {message}"))
 //!     .start()?;
