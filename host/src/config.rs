@@ -325,6 +325,12 @@ fn header_of(line: &str) -> Option<(Vec<String>, bool)> {
 /// in it has the file's line numbers. `None` when `path` is itself an array
 /// of tables. The caller checks the result is the same table.
 fn table_in_place(source: &str, path: &[&str]) -> Option<String> {
+    // A multi-line string may hold lines that look like headers: reading line
+    // by line could then cut a table that parses the same from the wrong
+    // lines. Such a file's table is written anew instead.
+    if source.contains("\"\"\"") || source.contains("'''") {
+        return None;
+    }
     let mut out = String::with_capacity(source.len());
     let mut inside = false;
     for line in source.lines() {
@@ -530,6 +536,16 @@ ports = []
         let table: toml::Table = mock.text.parse().expect("TOML");
         assert_eq!(Some(&table), config.settings.get("mock"));
         assert_eq!(config.settings_text("serial").text.trim(), "ports = []");
+    }
+
+    #[test]
+    fn a_multi_line_string_that_looks_like_headers_is_not_cut_by_lines() {
+        // The cut would parse the same from lines 4-5; the table is at line 9.
+        let text = "drivers = [\"mock\", \"serial\"]\n[settings.serial]\nnote = \"\"\"\n\
+                    [settings.mock]\ncompletion = \"x\"\n[end]\n\"\"\"\n[settings]\n\
+                    mock.completion = \"x\"\n";
+        let config = Config::parse(text, Path::new("x.toml")).expect("parses");
+        assert!(!config.settings_text("mock").lines_are_the_files);
     }
 
     #[test]

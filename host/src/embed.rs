@@ -55,6 +55,8 @@ pub struct Host {
     provider: Provider,
     events: EventProc,
     next_request: AtomicU32,
+    /// Held by a shutdown: a second one waits for the first to finish.
+    shutting_down: std::sync::Mutex<()>,
 }
 
 impl Host {
@@ -99,8 +101,12 @@ impl HostBuilder {
     }
 
     /// Where completions go: the request id given to the call, and its result.
-    /// Called on the host's delivery thread, one callback at a time; it may
-    /// call back into the host.
+    /// One callback at a time, in order, on whichever thread delivers: often
+    /// inside the host call that caused it (`set_data` completing inline,
+    /// `close`, `shutdown`), else a driver's or the host's own thread. So it
+    /// may call back into the host, but the application must not hold a lock
+    /// across a host call that its callback takes. A panic in it is logged
+    /// and stops there.
     pub fn on_completion(
         mut self,
         f: impl Fn(u32, Result<(), PhoneError>) + Send + Sync + 'static,
@@ -110,7 +116,7 @@ impl HostBuilder {
     }
 
     /// Where events go: the tag given to [`Host::open`] (0 for `PHONE_CREATE`
-    /// and `PHONE_REMOVE`), and the message. Same thread rules as completions.
+    /// and `PHONE_REMOVE`), and the message. The same rules as completions.
     pub fn on_event(mut self, f: impl Fn(usize, Message) + Send + Sync + 'static) -> Self {
         self.events = Some(EventProc::from_fn(f));
         self
@@ -137,6 +143,7 @@ impl HostBuilder {
             provider,
             events,
             next_request: AtomicU32::new(1),
+            shutting_down: std::sync::Mutex::new(()),
         })
     }
 }
@@ -506,8 +513,10 @@ impl Host {
 impl Host {
     /// Shuts the host down: every phone closed, every request completed,
     /// every driver stopped; nothing reaches the callbacks after it returns.
-    /// Calling it again does nothing; dropping the host calls it.
+    /// Calling it again does nothing (one called meanwhile on another thread
+    /// returns when the first is done); dropping the host calls it.
     pub fn shutdown(&self) {
+        let _one_at_a_time = self.shutting_down.lock().unwrap_or_else(|e| e.into_inner());
         let _ = self.provider.shutdown();
     }
 }

@@ -15,17 +15,16 @@ use crate::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(not(feature = "model"))]
 std::thread_local! {
-    /// Whether this thread is the one delivering (cheaper than comparing thread ids).
-    static DELIVERING: Cell<bool> = const { Cell::new(false) };
+    /// The lane this thread is delivering for (its address; 0: none). Cheaper
+    /// than comparing thread ids, and per lane: a thread inside one host's
+    /// callback may call into another host of the same process, whose lane
+    /// must not take it for its own deliverer.
+    static DELIVERING: Cell<usize> = const { Cell::new(0) };
 }
 
 #[cfg(feature = "model")]
 loom::thread_local! {
-    static DELIVERING: Cell<bool> = Cell::new(false);
-}
-
-fn delivering_here() -> bool {
-    DELIVERING.with(Cell::get)
+    static DELIVERING: Cell<usize> = Cell::new(0);
 }
 
 use crate::tapi::{CompletionProc, EventProc};
@@ -171,7 +170,12 @@ impl Lane {
     /// Whether this thread is the one delivering (TAPI calling back from inside a
     /// callback).
     pub(crate) fn delivering_here(&self) -> bool {
-        delivering_here()
+        DELIVERING.with(Cell::get) == self.id()
+    }
+
+    /// This lane's identity for [`DELIVERING`]: its address, fixed while it lives.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// Whether the lane delivers (between init and the last shutdown).
@@ -209,7 +213,7 @@ impl Lane {
             return;
         }
         state.delivering = true;
-        DELIVERING.with(|d| d.set(true));
+        let outer = DELIVERING.with(|d| d.replace(self.id()));
         while let Some(next) = state.queue.pop_front() {
             if next.is_stale(&state.open) || (state.stopped && !next.is_completion()) {
                 continue;
@@ -224,7 +228,7 @@ impl Lane {
             }
         }
         state.delivering = false;
-        DELIVERING.with(|d| d.set(false));
+        DELIVERING.with(|d| d.set(outer));
         if state.dropped > 0 {
             tracing::warn!(dropped = state.dropped, "events were dropped");
             state.dropped = 0;
@@ -250,7 +254,7 @@ impl Lane {
     /// callback), it returns at once: that thread delivers the rest when the
     /// callback returns.
     pub(crate) fn flush(&self, phone: u64) {
-        if delivering_here() {
+        if self.delivering_here() {
             return;
         }
         let mut state = self.lock();
@@ -272,7 +276,7 @@ impl Lane {
     /// still delivered by this thread when the callback returns: every request
     /// TAPI was told is pending gets its completion.
     pub(crate) fn stop(&self) {
-        let here = delivering_here();
+        let here = self.delivering_here();
         let mut state = self.lock();
         state.stopped = true;
         if here {

@@ -57,7 +57,7 @@ impl CompletionProc {
             // and keeps it valid until the last TSPI_providerShutdown returns; the
             // lane calls it only between the two, one call at a time.
             Completion::Tapi(raw) => unsafe { raw(request_id, result) },
-            Completion::Rust(f) => f(request_id, typed_result(result)),
+            Completion::Rust(f) => contained("completion", || f(request_id, typed_result(result))),
         }
     }
 }
@@ -85,8 +85,20 @@ impl EventProc {
                 // passed back unchanged.
                 unsafe { raw(ht_phone as *mut std::ffi::c_void, msg, p1, p2, p3) }
             }
-            Event::Rust(f) => f(ht_phone, Message::from_raw(msg, params)),
+            Event::Rust(f) => contained("event", || f(ht_phone, Message::from_raw(msg, params))),
         }
+    }
+}
+
+/// Runs an application's callback; a panic in it is logged and goes no
+/// further: unwinding into the lane would leave it marked as delivering, and
+/// nothing would be delivered again.
+fn contained(what: &str, callback: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)).is_err() {
+        tracing::error!(
+            what,
+            "the application's callback panicked; the host goes on"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! process-wide (two hosts in one process keep their callbacks apart). Both
 //! queue modes, the mock completing from its worker as real drivers do.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
@@ -272,4 +273,101 @@ fn get_data_allocates_no_more_than_the_area_and_shutdown_ends_the_callbacks() {
         e.host.get_data(phone, 0, 1),
         Err(PhoneError::InvalPhoneHandle)
     );
+}
+
+#[test]
+fn a_panicking_callback_is_contained_and_the_host_goes_on() {
+    let locks = tempfile::tempdir().expect("a folder");
+    let mut config = Config {
+        drivers: vec!["mock".into()],
+        ..Config::default()
+    };
+    let settings = format!(
+        "completion = \"worker\"\nlock_dir = {:?}\n",
+        locks.path().display().to_string()
+    );
+    config
+        .settings
+        .insert("mock".into(), settings.parse().expect("TOML"));
+    let (completions, completed) = channel();
+    let host = Host::builder()
+        .driver(tsp_driver_mock::tsp_driver_module())
+        .config(config)
+        .on_completion(move |request, result| {
+            assert_ne!(request, 1, "a bug in the application's callback");
+            let _ = completions.send((request, result));
+        })
+        .start()
+        .expect("starts");
+    let phone = host.open(0, 1).expect("opens");
+    host.set_data(1, phone, 0, b"x").expect("accepted");
+    host.set_data(2, phone, 0, b"y").expect("accepted");
+    assert_eq!(
+        completed.recv_timeout(PATIENCE),
+        Ok((2, Ok(()))),
+        "delivered after the panic"
+    );
+    let (closed, done) = channel();
+    std::thread::spawn(move || {
+        let _ = closed.send(host.close(phone));
+        host.shutdown();
+    });
+    assert_eq!(done.recv_timeout(PATIENCE), Ok(Ok(())), "close returns");
+}
+
+/// A host on the mock with `settings`, completions to `on_completion`.
+fn host_with(
+    settings: &str,
+    locks: &std::path::Path,
+    on_completion: impl Fn(u32, Result<(), PhoneError>) + Send + Sync + 'static,
+) -> Host {
+    let mut config = Config {
+        drivers: vec!["mock".into()],
+        ..Config::default()
+    };
+    let settings = format!("{settings}\nlock_dir = {:?}\n", locks.display().to_string());
+    config
+        .settings
+        .insert("mock".into(), settings.parse().expect("TOML"));
+    Host::builder()
+        .driver(tsp_driver_mock::tsp_driver_module())
+        .config(config)
+        .on_completion(on_completion)
+        .start()
+        .expect("starts")
+}
+
+#[test]
+fn a_callback_of_one_host_may_use_another_and_close_its_own_phone() {
+    let locks = tempfile::tempdir().expect("a folder");
+    // B completes inline: a request on it from inside A's callback is
+    // delivered there and then, on B's lane, nested in A's delivery.
+    let b = Arc::new(host_with(
+        "completion = \"inline\"",
+        locks.path(),
+        |_, _| {},
+    ));
+    let b_phone = b.open(0, 2).expect("opens");
+    let a_and_phone: Arc<std::sync::OnceLock<(Arc<Host>, tsp_host::PhoneHandle)>> = Arc::default();
+    let (done, finished) = channel();
+    let scenario = {
+        let (a_and_phone, b) = (Arc::clone(&a_and_phone), Arc::clone(&b));
+        move |request: u32, _| {
+            let Some((a, a_phone)) = a_and_phone.get() else {
+                return;
+            };
+            if request != 1 {
+                return;
+            }
+            let _ = b.set_data(b.next_request_id(), b_phone, 0, b"b");
+            // A's own phone closed from A's callback: A's lane must know this
+            // thread is its deliverer still, after B's delivery.
+            let _ = done.send(a.close(*a_phone));
+        }
+    };
+    let a = Arc::new(host_with("completion = \"worker\"", locks.path(), scenario));
+    let a_phone = a.open(1, 1).expect("opens");
+    let _ = a_and_phone.set((Arc::clone(&a), a_phone));
+    a.set_data(1, a_phone, 0, b"a").expect("accepted");
+    assert_eq!(finished.recv_timeout(PATIENCE), Ok(Ok(())), "close returns");
 }

@@ -62,7 +62,12 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, SettingsError> {
 /// The line and column (both from 1, the column in characters) of byte
 /// `offset` in `text`.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
+    // Inside a character (or past the end): the character's own place.
+    let offset = (0..=offset.min(text.len()))
+        .rev()
+        .find(|&at| text.is_char_boundary(at))
+        .unwrap_or(0);
+    let before = &text[..offset];
     let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
     let line = before.matches('\n').count() + 1;
     let column = before[line_start..].chars().count() + 1;
@@ -118,5 +123,6 @@ mod tests {
         assert_eq!(line_column("a = \"é\"\nb", 7), (1, 7));
         assert_eq!(line_column("a = \"é\"\nb", 9), (2, 1));
         assert_eq!(line_column("ab", 99), (1, 3));
+        assert_eq!(line_column("a\né\nb", 3), (2, 1), "inside é: é's place");
     }
 }
