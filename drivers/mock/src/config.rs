@@ -12,6 +12,7 @@
 //! ignore_cancel = false     # true: cancel and close leave held requests outstanding
 //! leak_thread = false       # true: start a thread that shutdown does not stop
 //! arrive_after_ms = 300     # a phone arrives this long after start (none by default)
+//! phone_count = 2           # that many default phones, when no [[phones]] are listed
 //!
 //! [[settings.mock.phones]]  # none given: the two default phones
 //! name = "Desk phone"
@@ -105,7 +106,10 @@ pub struct MockConfig {
     /// A phone arrives this many milliseconds after the driver starts (a device
     /// plugged in while the host starts up).
     pub arrive_after_ms: Option<u64>,
-    /// The phones; empty means the two default phones.
+    /// How many default phones when `phones` lists none (benchmarks of a
+    /// host with 100,000 phones); `None`: two.
+    pub phone_count: Option<u32>,
+    /// The phones; empty means `phone_count` default phones.
     pub phones: Vec<PhoneConfig>,
     /// Faults per operation name (`set_data`, `get_data`, … or `all`).
     pub faults: BTreeMap<String, Fault>,
@@ -123,6 +127,7 @@ impl Default for MockConfig {
             ignore_cancel: false,
             leak_thread: false,
             arrive_after_ms: None,
+            phone_count: None,
             phones: Vec::new(),
             faults: BTreeMap::new(),
         }
@@ -147,7 +152,8 @@ impl MockConfig {
     /// The phones to serve.
     pub fn phones(&self) -> Vec<PhoneConfig> {
         if self.phones.is_empty() {
-            vec![PhoneConfig::default(); crate::DEFAULT_PHONE_COUNT as usize]
+            let count = self.phone_count.unwrap_or(crate::DEFAULT_PHONE_COUNT);
+            vec![PhoneConfig::default(); count as usize]
         } else {
             self.phones.clone()
         }

@@ -315,12 +315,17 @@ impl Provider {
     /// The index of absolute device id `device_id`, or `BADDEVICEID`.
     pub(crate) fn device_index(&self, device_id: u32) -> Result<(usize, Device), PhoneError> {
         let state = self.state();
-        state
-            .devices
-            .iter()
-            .enumerate()
-            .find(|(_, d)| d.present && d.id == Some(device_id))
-            .map(|(index, d)| (index, d.clone()))
+        let is_it = |d: &Device| d.present && d.id == Some(device_id);
+        // A phone enumerated at init has id base + index: found at once (a
+        // scan per open made opening 100,000 phones quadratic). One that
+        // arrived later has whatever id TAPI gave it: searched for.
+        let direct = device_id
+            .checked_sub(state.phone_base)
+            .map(|index| index as usize)
+            .filter(|&index| state.devices.get(index).is_some_and(is_it));
+        direct
+            .or_else(|| state.devices.iter().position(is_it))
+            .map(|index| (index, state.devices[index].clone()))
             .ok_or(PhoneError::BadDeviceId)
     }
 
