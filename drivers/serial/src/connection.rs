@@ -67,7 +67,15 @@ impl Connection {
             return None;
         }
         let _ = port.command("ATE0", self.timeout);
-        *lock(&self.port) = Arc::new(port);
+        // Under the port's lock, which close takes after marking the session
+        // closing: either close finds this port and closes it, or this sees
+        // the mark and does (else the listener would wait on a port nobody closes).
+        let mut current = lock(&self.port);
+        if self.is_closing() {
+            port.close();
+            return None;
+        }
+        *current = Arc::new(port);
         Some(urc)
     }
 
