@@ -191,9 +191,10 @@ fn bench(settings: &str) -> Bench {
     }
 }
 
-fn figure(name: &str, unit: &str, value: f64, against: &str) {
-    println!("{name:<44} {value:>14.2} {unit:<10} {against}");
-    println!("figure\t{name}\t{unit}\t{value}\t{against}");
+/// One figure for `cargo xtask bench`'s table (and a line for a reader).
+fn figure(name: &str, unit: &str, value: f64, target: &str) {
+    println!("{name:<44} {value:>14.2} {unit:<10} {target}");
+    println!("figure\t{name}\t{unit}\t{value}\t\t\t{target}");
 }
 
 fn short() -> bool {

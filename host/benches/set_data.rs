@@ -36,6 +36,26 @@ type Open = unsafe extern "C" fn(
 type Close = unsafe extern "C" fn(*mut c_void) -> i32;
 type SetData = unsafe extern "C" fn(u32, *mut c_void, u32, *const c_void, u32) -> i32;
 
+/// One figure for `cargo xtask bench`'s table (and a line for a reader).
+fn figure(name: &str, unit: &str, value: f64, baseline: Option<f64>, target: &str) {
+    let ratio = baseline.map(|b| {
+        if unit.ends_with("/s") {
+            value / b
+        } else {
+            b / value
+        }
+    });
+    let shown = ratio.map_or_else(String::new, |r| format!("ratio {r:.2}"));
+    println!("{name:<44} {value:>14.1} {unit:<8} {shown} {target}");
+    let baseline = baseline.map_or_else(String::new, |b| b.to_string());
+    let ratio = ratio.map_or_else(String::new, |r| r.to_string());
+    println!("figure\t{name}\t{unit}\t{value}\t{baseline}\t{ratio}\t{target}");
+}
+
+fn short() -> bool {
+    std::env::var("TSP_RS_BENCH").is_ok_and(|mode| mode == "short")
+}
+
 static COMPLETED: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" fn on_completion(_: u32, _: i32) {
@@ -48,6 +68,7 @@ unsafe extern "C" fn on_event(_: *mut c_void, _: u32, _: usize, _: usize, _: usi
 struct Tsp {
     _library: Library,
     set_data: SetData,
+    open: Open,
     close: Close,
     shutdown: Shutdown,
     phone: usize,
@@ -62,7 +83,7 @@ impl Tsp {
             let enum_devices: Symbol<EnumDevices> =
                 library.get(b"TSPI_providerEnumDevices").expect("export");
             let init: Symbol<Init> = library.get(b"TSPI_providerInit").expect("export");
-            let open: Symbol<Open> = library.get(b"TSPI_phoneOpen").expect("export");
+            let open: Open = *library.get::<Open>(b"TSPI_phoneOpen").expect("export");
             let (mut lines, mut phones, mut options) = (0u32, 0u32, 0u32);
             let null = std::ptr::null_mut();
             assert_eq!(
@@ -99,6 +120,7 @@ impl Tsp {
             Tsp {
                 _library: library,
                 set_data,
+                open,
                 close,
                 shutdown,
                 phone: phone as usize,
@@ -127,6 +149,25 @@ impl Tsp {
             }
         });
         started.elapsed()
+    }
+}
+
+impl Tsp {
+    /// Opens and closes phone 1 `count` times; the time per cycle.
+    fn open_close(&self, count: u32) -> Duration {
+        let started = Instant::now();
+        for _ in 0..count {
+            let mut phone = std::ptr::null_mut();
+            // SAFETY: a valid out-pointer and event procedure; the handle is
+            // closed before the next open.
+            unsafe {
+                let opened =
+                    (self.open)(1, std::ptr::null_mut(), &mut phone, 0x0003_0001, on_event);
+                assert_eq!(opened, 0, "open phone 1");
+                assert_eq!((self.close)(phone), 0, "close phone 1");
+            }
+        }
+        started.elapsed() / count
     }
 }
 
@@ -187,24 +228,37 @@ fn main() {
     let baseline = Tsp::load(&build_baseline(&out));
     let ours = Tsp::load(&lay_out_ours(&out.join("tsp-rs")));
 
-    let mut criterion = Criterion::default()
-        .configure_from_args()
-        .measurement_time(Duration::from_secs(3));
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks; nothing to list.
+    }
     let mut rates = Vec::new();
+    let count = if short() { 200_000 } else { 400_000 };
+    if !short() {
+        let mut criterion = Criterion::default()
+            .configure_from_args()
+            .measurement_time(Duration::from_secs(3));
+        for threads in [1u32, 2, 4] {
+            let mut group = criterion.benchmark_group(format!("set_data/{threads}-threads"));
+            group.throughput(Throughput::Elements(1));
+            for (name, tsp) in [("c-baseline", &baseline), ("tsp-rs", &ours)] {
+                group.bench_function(name, |b| {
+                    b.iter_custom(|iterations| tsp.run(threads, iterations.max(u64::from(threads))))
+                });
+            }
+            group.finish();
+        }
+        criterion.final_summary();
+    }
     for threads in [1u32, 2, 4] {
-        let mut group = criterion.benchmark_group(format!("set_data/{threads}-threads"));
-        group.throughput(Throughput::Elements(1));
         for (name, tsp) in [("c-baseline", &baseline), ("tsp-rs", &ours)] {
-            group.bench_function(name, |b| {
-                b.iter_custom(|iterations| tsp.run(threads, iterations.max(u64::from(threads))))
-            });
-            let count = 400_000;
+            // Warmed up first: the first run pays for page faults and the lane.
+            tsp.run(threads, count / 10);
             let rate = count as f64 / tsp.run(threads, count).as_secs_f64();
             rates.push((threads, name, rate));
         }
-        group.finish();
     }
-    criterion.final_summary();
+    let cycles = if short() { 2_000 } else { 20_000 };
+    let (c_cycle, rs_cycle) = (baseline.open_close(cycles), ours.open_close(cycles));
 
     println!("\nrequests per second (400000 SetData, inline completion):");
     println!(
@@ -221,6 +275,30 @@ fn main() {
         let (c, rs) = (rate("c-baseline"), rate("tsp-rs"));
         println!("{threads:>8} {c:>14.0} {rs:>14.0} {:>8.2}", rs / c);
     }
+    println!();
+    for threads in [1u32, 2, 4] {
+        let rate = |name| {
+            rates
+                .iter()
+                .find(|r| r.0 == threads && r.1 == name)
+                .map_or(0.0, |r| r.2)
+        };
+        figure(
+            &format!("inline SetData, C exports, {threads} thread(s)"),
+            "req/s",
+            rate("tsp-rs"),
+            Some(rate("c-baseline")),
+            "target ratio >= 0.5",
+        );
+    }
+    let ns = |d: Duration| d.as_nanos() as f64;
+    figure(
+        "open + close, C exports",
+        "ns",
+        ns(rs_cycle),
+        Some(ns(c_cycle)),
+        "",
+    );
     println!(
         "({} cores; 4 threads on fewer cores oversubscribe)",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask test` (every test, one total line at the end),
-//! `stress`, `fuzz`, `sanitize`, `stage`, `conformance`, `new-driver`.
+//! `stress`, `bench`, `fuzz`, `sanitize`, `stage`, `conformance`, `new-driver`.
 
+mod bench;
 mod conformance;
 mod fuzz;
 mod new_driver;
@@ -28,6 +29,9 @@ commands:
   stress [--ops N]     the host's stress test with its invariant checker, long
                        mode: N operations (default 1000000) through the C
                        exports; STRESS_SEED=S replays a seed
+  bench [--full]       every benchmark in its short mode (a few minutes; --full
+                       for the long runs), then one table: figure, unit, tsp-rs,
+                       baseline, ratio, target (PERFORMANCE.md)
   fuzz [--time S] [TARGET …]
                        every cargo-fuzz target of fuzz/ for S seconds each
                        (default 600), seeded from the fixtures; a table of runs,
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => return suite::test(rest),
         Some("stage") => stage_command(),
+        Some("bench") => bench::command(rest),
         Some("stress") => stress_command(rest),
         Some("fuzz") => fuzz::command(&stage::workspace(), rest).map(exit_code),
         Some("sanitize") => sanitize::command(&stage::workspace(), rest).map(exit_code),
