@@ -96,8 +96,14 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
         if !state.open {
             return false;
         }
+        // The thread sleeps until the earliest job: only an earlier one needs
+        // to wake it (a request's deadline, armed on every request, almost
+        // never is; waking it each time cost a context switch per request).
+        let earlier = state.due.peek().is_none_or(|Reverse((first, _))| at < *first);
         state.due.push(Reverse((at, job)));
-        wake.notify_one();
+        if earlier {
+            wake.notify_one();
+        }
         true
     }
 
