@@ -328,6 +328,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks; nothing to list.
     }
+    if std::env::var("TSP_RS_BENCH").is_ok_and(|mode| mode == "profile") {
+        // For `valgrind --tool=callgrind`: the inline request path alone.
+        allocations_per_inline_request(true);
+        return;
+    }
     println!("{:<44} {:>14} {:<10} against", "figure", "value", "unit");
     allocations_per_inline_request(true);
     allocations_per_inline_request(false);

@@ -192,7 +192,9 @@ impl Lane {
     /// before anything is delivered. It runs under the lane's lock: it may take
     /// the request table's lock, which is never held while the lane's is taken.
     pub(crate) fn submit_then(&self, delivery: Delivery, queued: &dyn Fn()) {
-        self.submit_all_then(std::iter::once(delivery), queued);
+        // One delivery, the request path's case: pushed, not extended from an
+        // iterator (which costs as much again as the rest of the queueing).
+        self.submit_with(|queue| queue.push_back(delivery), queued);
     }
 
     /// `submit_then` for several deliveries, queued together in this order.
@@ -201,12 +203,16 @@ impl Lane {
         deliveries: impl IntoIterator<Item = Delivery>,
         queued: &dyn Fn(),
     ) {
+        self.submit_with(|queue| queue.extend(deliveries), queued);
+    }
+
+    fn submit_with(&self, push: impl FnOnce(&mut VecDeque<Delivery>), queued: &dyn Fn()) {
         let mut state = self.lock();
         if state.stopped {
             drop(state);
             return queued();
         }
-        state.queue.extend(deliveries);
+        push(&mut state.queue);
         state.trim();
         queued();
         if state.delivering {

@@ -3,6 +3,7 @@
 //! and the device table.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tsp_core::{LineError, PhoneError, TspiVersion, VersionRange, Written};
 use tsp_plugin_sdk::host::{HostLink, Plugin};
@@ -288,7 +289,9 @@ impl Provider {
 
     /// Whether the provider is initialised.
     pub fn is_initialised(&self) -> bool {
-        self.completion_proc().is_some()
+        // A flag beside the procedure: read on every request, it must cost
+        // neither the lock nor a clone of the procedure.
+        self.shared.initialised.load(Ordering::Acquire)
     }
 
     pub(super) fn completion_proc(&self) -> Option<CompletionProc> {
@@ -300,11 +303,20 @@ impl Provider {
     }
 
     pub(super) fn set_completion_proc(&self, proc_: Option<CompletionProc>) {
+        // The flag says "initialised" only while the procedure is there: set
+        // after it at init, cleared before it goes at shutdown.
+        let initialised = proc_.is_some();
+        if !initialised {
+            self.shared.initialised.store(false, Ordering::Release);
+        }
         *self
             .shared
             .completion
             .write()
             .unwrap_or_else(|e| e.into_inner()) = proc_;
+        if initialised {
+            self.shared.initialised.store(true, Ordering::Release);
+        }
     }
 
     /// The phone devices, in device order (ids from the base given at init).

@@ -127,6 +127,8 @@ pub(crate) struct Shared {
     /// TAPI's completion procedure while initialised: read on every request, so
     /// kept out of the state lock.
     completion: std::sync::RwLock<Option<CompletionProc>>,
+    /// Whether `completion` holds one (between init and the last shutdown).
+    initialised: std::sync::atomic::AtomicBool,
     /// Threads waiting in close for a phone's requests; removals only wake
     /// anyone when there is someone to wake (a futex wake is a system call).
     close_waiters: std::sync::atomic::AtomicUsize,
@@ -182,6 +184,7 @@ impl Provider {
                 timer: Default::default(),
                 executor: Default::default(),
                 completion: Default::default(),
+                initialised: Default::default(),
                 close_waiters: Default::default(),
                 in_transit: Default::default(),
                 next_press: Default::default(),
