@@ -142,6 +142,10 @@ struct BenchSession {
 }
 
 impl Session for BenchSession {
+    fn get_ring(&self) -> Result<(u32, u32), PhoneError> {
+        Ok((0, 0))
+    }
+
     fn set_data(&self, _: u32, _: &[u8], done: Completion) {
         match &self.completer {
             Some(completer) => {
@@ -260,6 +264,59 @@ fn worker_completion_latency() {
     figure("worker completion latency p99.9", "µs", us(at(0.999)), "");
 }
 
+/// A host link that ignores everything (the boundary's cost is what counts).
+struct Quiet;
+
+impl tsp_host::sdk::host::HostLink for Quiet {
+    fn complete(&self, _: u64, _: Result<(), PhoneError>) {}
+    fn phone_event(&self, _: u64, _: tsp_host::sdk::PhoneEvent) {}
+    fn driver_event(&self, _: &str, _: tsp_host::sdk::DriverEvent) {}
+}
+
+/// Nanoseconds per `call`, over `count` calls.
+fn ns_per(count: u32, call: impl Fn() -> Result<(u32, u32), PhoneError>) -> f64 {
+    let started = Instant::now();
+    for _ in 0..count {
+        let _ = std::hint::black_box(call());
+    }
+    started.elapsed().as_nanos() as f64 / f64::from(count)
+}
+
+/// A trivial session call (`get_ring`) through the plugin boundary (the SDK's
+/// loader, the stable ABI, the adapter's panic guard) against the same
+/// session called directly: what the boundary adds to every call.
+fn plugin_call_overhead() {
+    let plugin = tsp_host::sdk::host::Plugin::from_static(tsp_driver_module());
+    let driver = plugin
+        .start("phones = 1\n", Arc::new(Quiet))
+        .expect("the bench driver starts");
+    let through = driver.open("b0", 1).expect("opens");
+    let direct: Box<dyn Session> = Box::new(BenchSession { completer: None });
+    let count = if short() { 2_000_000 } else { 20_000_000 };
+    // Warmed up, then each measured twice, the better kept (noise only adds).
+    let _ = (
+        ns_per(count / 10, || through.get_ring()),
+        ns_per(count / 10, || direct.get_ring()),
+    );
+    let boundary = ns_per(count, || through.get_ring()).min(ns_per(count, || through.get_ring()));
+    let plain = ns_per(count, || direct.get_ring()).min(ns_per(count, || direct.get_ring()));
+    figure(
+        "a session call through the plugin boundary",
+        "ns",
+        boundary,
+        "",
+    );
+    figure("the same call made directly", "ns", plain, "");
+    figure(
+        "what the boundary adds to a call",
+        "ns",
+        boundary - plain,
+        "target < 5",
+    );
+    through.close();
+    driver.shutdown();
+}
+
 /// RSS in bytes, from /proc (0 where there is none).
 fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm")
@@ -328,6 +385,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks; nothing to list.
     }
+    if std::env::var("TSP_RS_BENCH").is_ok_and(|mode| mode == "boundary") {
+        plugin_call_overhead();
+        return;
+    }
     if std::env::var("TSP_RS_BENCH").is_ok_and(|mode| mode == "profile") {
         // For `valgrind --tool=callgrind`: the inline request path alone.
         allocations_per_inline_request(true);
@@ -337,6 +398,7 @@ fn main() {
     allocations_per_inline_request(true);
     allocations_per_inline_request(false);
     worker_completion_latency();
+    plugin_call_overhead();
     let one = scale(1);
     scale(1_000);
     let most = scale(100_000);
