@@ -13,6 +13,7 @@ const BENCHES: &[&[&str]] = &[
     &["-p", "tsp-host", "--bench", "set_data"],
     &["-p", "tsp-host", "--bench", "request_path"],
     &["-p", "tsp-driver-serial", "--bench", "set_data_4k"],
+    &["-p", "tspd", "--bench", "round_trip"],
 ];
 
 /// One row of the table.
