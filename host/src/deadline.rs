@@ -61,7 +61,7 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
     /// at the first call). Ignored while the timer is not open: an arm racing the
     /// last shutdown must not start a thread that outlives it.
     pub(crate) fn arm(&self, at: Instant, job: J, on_due: impl Fn(J) + Send + 'static) {
-        if ON_TIMER.with(std::cell::Cell::get) {
+        if ON_TIMER.with(std::cell::Cell::get) == self.id() {
             // From a job: the thread runs (and a stop joining it holds the
             // thread lock, so taking that lock here would wait for ever).
             self.push(at, job);
@@ -79,7 +79,7 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
             let spawned = std::thread::Builder::new()
                 .name("tsp-host-deadlines".into())
                 .spawn(move || {
-                    ON_TIMER.with(|on| on.set(true));
+                    ON_TIMER.with(|on| on.set(Arc::as_ptr(&state) as usize));
                     run_timer(&state, &on_due, generation);
                 });
             match spawned {
@@ -87,6 +87,11 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
                 Err(error) => tracing::error!("cannot start the deadline thread: {error}"),
             }
         }
+    }
+
+    /// This timer's identity for [`ON_TIMER`].
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.state) as usize
     }
 
     /// Queues `job` if the timer is open; whether it was.
@@ -99,7 +104,10 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
         // The thread sleeps until the earliest job: only an earlier one needs
         // to wake it (a request's deadline, armed on every request, almost
         // never is; waking it each time cost a context switch per request).
-        let earlier = state.due.peek().is_none_or(|Reverse((first, _))| at < *first);
+        let earlier = state
+            .due
+            .peek()
+            .is_none_or(|Reverse((first, _))| at < *first);
         state.due.push(Reverse((at, job)));
         if earlier {
             wake.notify_one();
@@ -133,8 +141,10 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
 }
 
 std::thread_local! {
-    /// Whether this thread is a timer thread (its jobs may arm more).
-    static ON_TIMER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The timer this thread runs (its state's address; 0: none). Per timer:
+    /// a job of one host's timer may arm another host's, which must then start
+    /// its own thread as usual.
+    static ON_TIMER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn run_timer<J: Ord + Copy>(

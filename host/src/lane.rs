@@ -8,23 +8,57 @@
 //! leaves. Nothing is ever delivered for a phone after its close returned, nor at
 //! all after the last shutdown.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(not(feature = "model"))]
 std::thread_local! {
-    /// The lane this thread is delivering for (its address; 0: none). Cheaper
-    /// than comparing thread ids, and per lane: a thread inside one host's
-    /// callback may call into another host of the same process, whose lane
-    /// must not take it for its own deliverer.
-    static DELIVERING: Cell<usize> = const { Cell::new(0) };
+    /// The lanes this thread is delivering for (their addresses), outermost
+    /// first. Per lane, and all of them: a thread inside one host's callback
+    /// may call into another host of the same process, whose callback may call
+    /// back into the first: each lane must know the thread is (still) its
+    /// deliverer, or its close would wait for a delivery further up the
+    /// thread's own stack.
+    static DELIVERING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(feature = "model")]
 loom::thread_local! {
-    static DELIVERING: Cell<usize> = Cell::new(0);
+    static DELIVERING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+/// This thread delivers for `lane` while it lives. Unwinding (a panic that
+/// escaped a callback's own guard) leaves the lane able to deliver again.
+struct Delivering<'a> {
+    lane: &'a Lane,
+}
+
+impl<'a> Delivering<'a> {
+    fn begin(lane: &'a Lane) -> Self {
+        DELIVERING.with(|d| d.borrow_mut().push(lane.id()));
+        Self { lane }
+    }
+}
+
+impl Drop for Delivering<'_> {
+    fn drop(&mut self) {
+        let id = self.lane.id();
+        DELIVERING.with(|d| {
+            let mut lanes = d.borrow_mut();
+            if let Some(at) = lanes.iter().rposition(|&lane| lane == id) {
+                lanes.remove(at);
+            }
+        });
+        // A panic unwinds between deliveries, never with the lane's lock held.
+        if std::thread::panicking() {
+            let mut state = self.lane.lock();
+            state.delivering = false;
+            state.in_flight = None;
+            self.lane.idle.notify_all();
+        }
+    }
 }
 
 use crate::tapi::{CompletionProc, EventProc};
@@ -170,7 +204,8 @@ impl Lane {
     /// Whether this thread is the one delivering (TAPI calling back from inside a
     /// callback).
     pub(crate) fn delivering_here(&self) -> bool {
-        DELIVERING.with(Cell::get) == self.id()
+        let id = self.id();
+        DELIVERING.with(|d| d.borrow().contains(&id))
     }
 
     /// This lane's identity for [`DELIVERING`]: its address, fixed while it lives.
@@ -219,7 +254,7 @@ impl Lane {
             return;
         }
         state.delivering = true;
-        let outer = DELIVERING.with(|d| d.replace(self.id()));
+        let _delivering = Delivering::begin(self);
         while let Some(next) = state.queue.pop_front() {
             if next.is_stale(&state.open) || (state.stopped && !next.is_completion()) {
                 continue;
@@ -234,7 +269,6 @@ impl Lane {
             }
         }
         state.delivering = false;
-        DELIVERING.with(|d| d.set(outer));
         if state.dropped > 0 {
             tracing::warn!(dropped = state.dropped, "events were dropped");
             state.dropped = 0;

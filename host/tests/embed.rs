@@ -371,3 +371,47 @@ fn a_callback_of_one_host_may_use_another_and_close_its_own_phone() {
     a.set_data(1, a_phone, 0, b"a").expect("accepted");
     assert_eq!(finished.recv_timeout(PATIENCE), Ok(Ok(())), "close returns");
 }
+
+#[test]
+fn a_callback_chain_from_one_host_through_another_and_back_closes_its_phone() {
+    let locks = tempfile::tempdir().expect("a folder");
+    type Slot = Arc<std::sync::OnceLock<(Arc<Host>, tsp_host::PhoneHandle)>>;
+    let (a_slot, b_slot): (Slot, Slot) = (Arc::default(), Arc::default());
+    let (done, finished) = channel();
+    // B completes inline; its callback closes A's phone: on the thread that is
+    // delivering for A further up its stack (A's callback made the B request).
+    let b = {
+        let a_slot = Arc::clone(&a_slot);
+        Arc::new(host_with(
+            "completion = \"inline\"",
+            locks.path(),
+            move |_, _| {
+                if let Some((a, a_phone)) = a_slot.get() {
+                    let _ = done.send(a.close(*a_phone));
+                }
+            },
+        ))
+    };
+    let b_phone = b.open(0, 2).expect("opens");
+    let _ = b_slot.set((Arc::clone(&b), b_phone));
+    let a = {
+        let b_slot = Arc::clone(&b_slot);
+        Arc::new(host_with(
+            "completion = \"worker\"",
+            locks.path(),
+            move |request, _| {
+                if let (1, Some((b, b_phone))) = (request, b_slot.get()) {
+                    let _ = b.set_data(b.next_request_id(), *b_phone, 0, b"b");
+                }
+            },
+        ))
+    };
+    let a_phone = a.open(1, 1).expect("opens");
+    let _ = a_slot.set((Arc::clone(&a), a_phone));
+    a.set_data(1, a_phone, 0, b"a").expect("accepted");
+    assert_eq!(
+        finished.recv_timeout(PATIENCE),
+        Ok(Ok(())),
+        "A's close from B's callback inside A's returns"
+    );
+}

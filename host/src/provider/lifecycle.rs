@@ -219,11 +219,12 @@ impl Provider {
             device.id = phone_base.checked_add(index);
         }
         state.completion = Some(completion.clone());
-        self.set_completion_proc(Some(completion));
         state.init_count = 1;
         self.shared.timer.open();
         self.shared.executor.open();
         self.shared.lane.start();
+        // Last: a request accepted once this is set finds the lane delivering.
+        self.set_completion_proc(Some(completion));
         tracing::info!(
             phone_base,
             phones = state.devices.len(),
