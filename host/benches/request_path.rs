@@ -8,6 +8,9 @@
 //! the short mode `cargo xtask bench` uses. Each figure is also printed as a
 //! `figure\t…` line that `cargo xtask bench` gathers into its table.
 
+#[path = "../../xtask/src/figure.rs"]
+mod shared;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -195,10 +198,9 @@ fn bench(settings: &str) -> Bench {
     }
 }
 
-/// One figure for `cargo xtask bench`'s table (and a line for a reader).
+/// A figure with no baseline.
 fn figure(name: &str, unit: &str, value: f64, target: &str) {
-    println!("{name:<44} {value:>14.2} {unit:<10} {target}");
-    println!("figure\t{name}\t{unit}\t{value}\t\t\t{target}");
+    shared::figure(name, unit, value, None, target);
 }
 
 fn short() -> bool {

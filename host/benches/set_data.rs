@@ -4,6 +4,10 @@
 //! and the ratio. Run with `cargo bench -p tsp-host`; it builds the release TSP
 //! library and mock plugin it loads. Figures: PERFORMANCE.md.
 
+#[path = "../../xtask/src/figure.rs"]
+mod figure;
+use figure::figure;
+
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,22 +39,6 @@ type Open = unsafe extern "C" fn(
 ) -> i32;
 type Close = unsafe extern "C" fn(*mut c_void) -> i32;
 type SetData = unsafe extern "C" fn(u32, *mut c_void, u32, *const c_void, u32) -> i32;
-
-/// One figure for `cargo xtask bench`'s table (and a line for a reader).
-fn figure(name: &str, unit: &str, value: f64, baseline: Option<f64>, target: &str) {
-    let ratio = baseline.map(|b| {
-        if unit.ends_with("/s") {
-            value / b
-        } else {
-            b / value
-        }
-    });
-    let shown = ratio.map_or_else(String::new, |r| format!("ratio {r:.2}"));
-    println!("{name:<44} {value:>14.1} {unit:<8} {shown} {target}");
-    let baseline = baseline.map_or_else(String::new, |b| b.to_string());
-    let ratio = ratio.map_or_else(String::new, |r| r.to_string());
-    println!("figure\t{name}\t{unit}\t{value}\t{baseline}\t{ratio}\t{target}");
-}
 
 fn short() -> bool {
     std::env::var("TSP_RS_BENCH").is_ok_and(|mode| mode == "short")
@@ -265,29 +253,23 @@ fn main() {
         "{:>8} {:>14} {:>14} {:>8}",
         "threads", "C baseline", "tsp-rs", "ratio"
     );
+    let rate = |threads: u32, name: &str| {
+        rates
+            .iter()
+            .find(|r| r.0 == threads && r.1 == name)
+            .map_or(0.0, |r| r.2)
+    };
     for threads in [1u32, 2, 4] {
-        let rate = |name| {
-            rates
-                .iter()
-                .find(|r| r.0 == threads && r.1 == name)
-                .map_or(0.0, |r| r.2)
-        };
-        let (c, rs) = (rate("c-baseline"), rate("tsp-rs"));
+        let (c, rs) = (rate(threads, "c-baseline"), rate(threads, "tsp-rs"));
         println!("{threads:>8} {c:>14.0} {rs:>14.0} {:>8.2}", rs / c);
     }
     println!();
     for threads in [1u32, 2, 4] {
-        let rate = |name| {
-            rates
-                .iter()
-                .find(|r| r.0 == threads && r.1 == name)
-                .map_or(0.0, |r| r.2)
-        };
         figure(
             &format!("inline SetData, C exports, {threads} thread(s)"),
             "req/s",
-            rate("tsp-rs"),
-            Some(rate("c-baseline")),
+            rate(threads, "tsp-rs"),
+            Some(rate(threads, "c-baseline")),
             "target ratio >= 0.5",
         );
     }

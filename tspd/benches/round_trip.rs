@@ -4,6 +4,10 @@
 //! D-Bus itself. `cargo bench -p tspd`; `TSP_RS_BENCH=short` is the short mode
 //! `cargo xtask bench` uses, with `figure` lines for its table.
 
+#[path = "../../xtask/src/figure.rs"]
+mod figure;
+use figure::figure;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -20,16 +24,6 @@ struct Trivial;
 #[zbus::interface(name = "org.tsprs.BenchTrivial")]
 impl Trivial {
     fn set_data(&self, _data_id: u32, _data: Vec<u8>) {}
-}
-
-/// One figure for `cargo xtask bench`'s table (and a line for a reader).
-fn figure(name: &str, unit: &str, value: f64, baseline: Option<f64>, target: &str) {
-    let ratio = baseline.map(|b| value / b);
-    let shown = ratio.map_or_else(String::new, |r| format!("ratio {r:.2}"));
-    println!("{name:<44} {value:>14.1} {unit:<8} {shown} {target}");
-    let baseline = baseline.map_or_else(String::new, |b| b.to_string());
-    let ratio = ratio.map_or_else(String::new, |r| r.to_string());
-    println!("figure\t{name}\t{unit}\t{value}\t{baseline}\t{ratio}\t{target}");
 }
 
 fn short() -> bool {

@@ -120,6 +120,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn what_a_benchmark_writes_is_what_the_table_reads() {
+        let (_, line) = crate::figure::line("x", "req/s", 3.0, Some(2.0), "target");
+        let figure = parse_figure(&line).expect("a figure line");
+        assert_eq!(
+            (figure.value.as_str(), figure.baseline.as_str()),
+            ("3", "2")
+        );
+        assert_eq!(
+            (figure.ratio.as_str(), figure.target.as_str()),
+            ("1.5", "target")
+        );
+        let (_, time) = crate::figure::line("y", "ns", 4.0, Some(2.0), "");
+        assert_eq!(
+            parse_figure(&time).expect("a line").ratio,
+            "0.5",
+            "a time: lower is better"
+        );
+    }
+
+    #[test]
     fn figure_lines_become_rows() {
         let line =
             "figure\tinline SetData, 1 thread\treq/s\t2600000\t17600000\t0.15\ttarget >= 0.5";

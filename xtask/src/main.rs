@@ -3,6 +3,7 @@
 
 mod bench;
 mod conformance;
+mod figure;
 mod fuzz;
 mod new_driver;
 mod prereq;

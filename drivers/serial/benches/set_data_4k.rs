@@ -7,6 +7,10 @@
 //! bench` uses (no criterion, a few hundred rounds), with `figure` lines for
 //! its table.
 
+#[path = "../../../xtask/src/figure.rs"]
+mod figure;
+use figure::figure;
+
 use std::io::Write;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -26,16 +30,6 @@ impl HostLink for Done {
     }
     fn phone_event(&self, _: u64, _: PhoneEvent) {}
     fn driver_event(&self, _: &str, _: DriverEvent) {}
-}
-
-/// One figure for `cargo xtask bench`'s table (and a line for a reader).
-fn figure(name: &str, unit: &str, value: f64, baseline: Option<f64>, target: &str) {
-    let ratio = baseline.map(|b| b / value);
-    let shown = ratio.map_or_else(String::new, |r| format!("ratio {r:.2}"));
-    println!("{name:<44} {value:>14.1} {unit:<8} {shown} {target}");
-    let baseline = baseline.map_or_else(String::new, |b| b.to_string());
-    let ratio = ratio.map_or_else(String::new, |r| r.to_string());
-    println!("figure\t{name}\t{unit}\t{value}\t{baseline}\t{ratio}\t{target}");
 }
 
 fn short() -> bool {
@@ -88,125 +82,146 @@ fn text() -> Vec<u8> {
     (0..4096u32).map(|i| b'A' + (i % 26) as u8).collect()
 }
 
+/// The driver's path: a serial driver on its own simulated modem, phone open.
+struct ThroughDriver {
+    driver: tsp_plugin_sdk::host::LoadedDriver,
+    phone: tsp_plugin_sdk::host::OpenSession,
+    done: Receiver<Result<(), PhoneError>>,
+    data: Vec<u8>,
+    token: u64,
+    _sim: Simulator,
+}
+
+impl ThroughDriver {
+    fn start() -> Self {
+        let sim = big_display();
+        let (tx, done): (Sender<_>, Receiver<_>) = channel();
+        let plugin = Plugin::from_static(tsp_driver_serial::tsp_driver_module());
+        let settings = format!(
+            "[[ports]]\npath = \"{}\"\nflow_control = \"none\"\n",
+            sim.path().display()
+        );
+        let driver = plugin
+            .start(&settings, Arc::new(Done(Mutex::new(tx))))
+            .expect("starts");
+        let phone = driver
+            .open(&sim.path().to_string_lossy(), 1)
+            .expect("opens");
+        Self {
+            driver,
+            phone,
+            done,
+            data: text(),
+            token: 0,
+            _sim: sim,
+        }
+    }
+
+    /// One 4 KiB SetData, to its completion.
+    fn round(&mut self) {
+        self.token += 1;
+        self.phone.set_data(self.token, 1, &self.data);
+        self.done.recv().expect("completes").expect("succeeds");
+    }
+
+    fn stop(self) {
+        self.phone.close();
+        self.driver.shutdown();
+    }
+}
+
+/// The same command written raw to a second simulated modem, its `OK` read.
+struct Raw {
+    port: Box<dyn serialport::SerialPort>,
+    display: Vec<u8>,
+    _sim: Simulator,
+}
+
+impl Raw {
+    fn start() -> Self {
+        let sim = big_display();
+        let settings = tsp_driver_serial::port::PortSettings {
+            flow_control: serialport::FlowControl::None,
+            ..Default::default()
+        };
+        let mut port =
+            tsp_driver_serial::port::open_exclusive(sim.path(), &settings).expect("opens");
+        // The same command the driver sends: the 64 rows of the 4 KiB text.
+        let rows: Vec<String> = text()
+            .chunks(64)
+            .map(|r| format!("\"{}\"", String::from_utf8_lossy(r)))
+            .collect();
+        let display = format!("AT+CDIS={}\r", rows.join(",")).into_bytes();
+        port.write_all(b"ATE0\r").expect("writes");
+        read_ok(&mut *port);
+        Self {
+            port,
+            display,
+            _sim: sim,
+        }
+    }
+
+    fn round(&mut self) {
+        self.port.write_all(&self.display).expect("writes");
+        read_ok(&mut *self.port);
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks; nothing to list.
     }
-    if short() {
-        return short_run();
+    if !short() {
+        criterion_run();
     }
+    short_run();
+}
+
+/// The long mode: both paths under criterion.
+fn criterion_run() {
     let mut criterion = Criterion::default()
         .configure_from_args()
         .measurement_time(Duration::from_secs(5));
     let mut group = criterion.benchmark_group("serial/set_data_4k");
     group.throughput(Throughput::Bytes(4096));
-
-    let sim = big_display();
-    let (tx, done): (Sender<_>, Receiver<_>) = channel();
-    let plugin = Plugin::from_static(tsp_driver_serial::tsp_driver_module());
-    let settings = format!(
-        "[[ports]]\npath = \"{}\"\nflow_control = \"none\"\n",
-        sim.path().display()
-    );
-    let driver = plugin
-        .start(&settings, Arc::new(Done(Mutex::new(tx))))
-        .expect("starts");
-    let phone = driver
-        .open(&sim.path().to_string_lossy(), 1)
-        .expect("opens");
-    let data = text();
+    let mut through = ThroughDriver::start();
     group.bench_function("through the driver", |b| {
         b.iter_custom(|n| {
             let started = Instant::now();
-            for i in 0..n {
-                phone.set_data(i, 1, &data);
-                done.recv().expect("completes").expect("succeeds");
+            for _ in 0..n {
+                through.round();
             }
             started.elapsed()
         })
     });
-    phone.close();
-    driver.shutdown();
-    drop(sim);
-
-    let sim = big_display();
-    let settings = tsp_driver_serial::port::PortSettings {
-        flow_control: serialport::FlowControl::None,
-        ..Default::default()
-    };
-    let mut raw = tsp_driver_serial::port::open_exclusive(sim.path(), &settings).expect("opens");
-    // The same command the driver sends: the 64 rows of the 4 KiB text.
-    let rows: Vec<String> = text()
-        .chunks(64)
-        .map(|r| format!("\"{}\"", String::from_utf8_lossy(r)))
-        .collect();
-    let display = format!("AT+CDIS={}\r", rows.join(",")).into_bytes();
-    raw.write_all(b"ATE0\r").expect("writes");
-    read_ok(&mut *raw);
+    through.stop();
+    let mut raw = Raw::start();
     group.bench_function("raw bytes on the same pty", |b| {
         b.iter_custom(|n| {
             let started = Instant::now();
             for _ in 0..n {
-                raw.write_all(&display).expect("writes");
-                read_ok(&mut *raw);
+                raw.round();
             }
             started.elapsed()
         })
     });
     group.finish();
     criterion.final_summary();
-    short_run();
 }
 
-/// The short mode: the same two paths timed by hand, and the AT parser.
+/// The figures: both paths timed by hand, and the AT parser.
 fn short_run() {
     let rounds = 100;
-    let sim = big_display();
-    let (tx, done): (Sender<_>, Receiver<_>) = channel();
-    let plugin = Plugin::from_static(tsp_driver_serial::tsp_driver_module());
-    let settings = format!(
-        "[[ports]]\npath = \"{}\"\nflow_control = \"none\"\n",
-        sim.path().display()
-    );
-    let driver = plugin
-        .start(&settings, Arc::new(Done(Mutex::new(tx))))
-        .expect("starts");
-    let phone = driver
-        .open(&sim.path().to_string_lossy(), 1)
-        .expect("opens");
-    let data = text();
-    let mut token = 0;
-    let through = time_per(rounds, || {
-        token += 1;
-        phone.set_data(token, 1, &data);
-        done.recv().expect("completes").expect("succeeds");
-    });
-    phone.close();
-    driver.shutdown();
-    drop(sim);
-
-    let sim = big_display();
-    let settings = tsp_driver_serial::port::PortSettings {
-        flow_control: serialport::FlowControl::None,
-        ..Default::default()
-    };
-    let mut raw = tsp_driver_serial::port::open_exclusive(sim.path(), &settings).expect("opens");
-    let rows: Vec<String> = text()
-        .chunks(64)
-        .map(|r| format!("\"{}\"", String::from_utf8_lossy(r)))
-        .collect();
-    let display = format!("AT+CDIS={}\r", rows.join(",")).into_bytes();
-    raw.write_all(b"ATE0\r").expect("writes");
-    read_ok(&mut *raw);
-    let direct = time_per(rounds, || {
-        raw.write_all(&display).expect("writes");
-        read_ok(&mut *raw);
-    });
+    let mut through = ThroughDriver::start();
+    let driver_time = time_per(rounds, || through.round());
+    through.stop();
+    let mut raw = Raw::start();
+    let raw_time = time_per(rounds, || raw.round());
     figure(
         "serial 4 KiB SetData over a pty",
         "µs",
-        through,
-        Some(direct),
+        driver_time,
+        Some(raw_time),
         "baseline: raw AT+CDIS",
     );
     figure(
