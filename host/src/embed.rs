@@ -55,8 +55,10 @@ pub struct Host {
     provider: Provider,
     events: EventProc,
     next_request: AtomicU32,
-    /// Held by a shutdown: a second one waits for the first to finish.
-    shutting_down: std::sync::Mutex<()>,
+    /// The thread shutting the host down, if one is: a shutdown from another
+    /// thread waits for it; one from its own callbacks returns at once.
+    shutting_down: std::sync::Mutex<Option<std::thread::ThreadId>>,
+    shut_down: std::sync::Condvar,
 }
 
 impl Host {
@@ -143,7 +145,8 @@ impl HostBuilder {
             provider,
             events,
             next_request: AtomicU32::new(1),
-            shutting_down: std::sync::Mutex::new(()),
+            shutting_down: std::sync::Mutex::new(None),
+            shut_down: std::sync::Condvar::new(),
         })
     }
 }
@@ -513,11 +516,31 @@ impl Host {
 impl Host {
     /// Shuts the host down: every phone closed, every request completed,
     /// every driver stopped; nothing reaches the callbacks after it returns.
-    /// Calling it again does nothing (one called meanwhile on another thread
-    /// returns when the first is done); dropping the host calls it.
+    /// Calling it again does nothing: one called meanwhile on another thread
+    /// returns when the first is done, one called from a callback during the
+    /// shutdown returns at once (the shutdown goes on, and may be waiting for
+    /// that callback). Dropping the host calls it.
     pub fn shutdown(&self) {
-        let _one_at_a_time = self.shutting_down.lock().unwrap_or_else(|e| e.into_inner());
+        let me = std::thread::current().id();
+        {
+            let mut who = self.shutting_down.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                // From a callback (on whichever thread delivers it), the
+                // shutdown going on may be waiting for this very callback.
+                let from_a_callback = self.provider.shared.lane.delivering_here();
+                match *who {
+                    None => break,
+                    Some(thread) if thread == me || from_a_callback => return,
+                    Some(_) => {
+                        who = self.shut_down.wait(who).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+            }
+            *who = Some(me);
+        }
         let _ = self.provider.shutdown();
+        *self.shutting_down.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.shut_down.notify_all();
     }
 }
 

@@ -415,3 +415,35 @@ fn a_callback_chain_from_one_host_through_another_and_back_closes_its_phone() {
         "A's close from B's callback inside A's returns"
     );
 }
+
+#[test]
+fn a_callback_may_shut_its_host_down_during_the_shutdown() {
+    let locks = tempfile::tempdir().expect("a folder");
+    let slot: Arc<std::sync::OnceLock<Arc<Host>>> = Arc::default();
+    let (done, finished) = channel();
+    let host = {
+        let slot = Arc::clone(&slot);
+        Arc::new(host_with(
+            "completion = \"worker\"\nfaults = { set_data = \"never\" }",
+            locks.path(),
+            move |_, result| {
+                // The outstanding request completes during the shutdown, on its thread.
+                if let Some(host) = slot.get() {
+                    host.shutdown();
+                    let _ = done.send(result);
+                }
+            },
+        ))
+    };
+    let _ = slot.set(Arc::clone(&host));
+    let phone = host.open(0, 1).expect("opens");
+    host.set_data(host.next_request_id(), phone, 0, b"x")
+        .expect("accepted");
+    let shutting = std::thread::spawn(move || host.shutdown());
+    assert_eq!(
+        finished.recv_timeout(PATIENCE),
+        Ok(Err(PhoneError::OperationFailed)),
+        "the request completed by the shutdown, whose callback shut down again"
+    );
+    shutting.join().expect("the shutdown returns");
+}

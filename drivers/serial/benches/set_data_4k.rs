@@ -1,6 +1,6 @@
 //! A 4 KiB SetData (the display text of a 64 × 64 display) through the serial
-//! driver over a pseudo-terminal, against writing the same AT command raw to the
-//! same simulated modem and reading its `OK`. The difference is the driver's
+//! driver over a pseudo-terminal, against writing the same AT command raw to a
+//! second simulated modem and reading its `OK`. The difference is the driver's
 //! overhead. Also the AT engine's lines per second, parsed from a recorded
 //! modem stream (`tests/transcripts/`). Run with `cargo bench -p
 //! tsp-driver-serial`; `TSP_RS_BENCH=short` is the short mode `cargo xtask
@@ -196,7 +196,7 @@ fn criterion_run() {
     });
     through.stop();
     let mut raw = Raw::start();
-    group.bench_function("raw bytes on the same pty", |b| {
+    group.bench_function("raw bytes on a second simulated modem", |b| {
         b.iter_custom(|n| {
             let started = Instant::now();
             for _ in 0..n {
