@@ -8,49 +8,54 @@
 //! leaves. Nothing is ever delivered for a phone after its close returned, nor at
 //! all after the last shutdown.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
+// The lanes this thread is delivering for, by address. Per lane, and all of
+// them: a thread inside one host's callback may call into another host of the
+// same process, whose callback may call back into the first: each lane must
+// know the thread is (still) its deliverer, or its close would wait for a
+// delivery further up the thread's own stack. The innermost is a `Cell`, read
+// on every request; the outer ones, there only while lanes nest, a list.
 #[cfg(not(feature = "model"))]
 std::thread_local! {
-    /// The lanes this thread is delivering for (their addresses), outermost
-    /// first. Per lane, and all of them: a thread inside one host's callback
-    /// may call into another host of the same process, whose callback may call
-    /// back into the first: each lane must know the thread is (still) its
-    /// deliverer, or its close would wait for a delivery further up the
-    /// thread's own stack.
-    static DELIVERING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    static DELIVERING: Cell<usize> = const { Cell::new(0) };
+    static OUTER: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(feature = "model")]
 loom::thread_local! {
-    static DELIVERING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+    static DELIVERING: Cell<usize> = Cell::new(0);
+    static OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// This thread delivers for `lane` while it lives. Unwinding (a panic that
 /// escaped a callback's own guard) leaves the lane able to deliver again.
 struct Delivering<'a> {
     lane: &'a Lane,
+    /// The lane this thread delivered for before (0: none).
+    outer: usize,
 }
 
 impl<'a> Delivering<'a> {
     fn begin(lane: &'a Lane) -> Self {
-        DELIVERING.with(|d| d.borrow_mut().push(lane.id()));
-        Self { lane }
+        let outer = DELIVERING.with(|d| d.replace(lane.id()));
+        if outer != 0 {
+            OUTER.with(|o| o.borrow_mut().push(outer));
+        }
+        Self { lane, outer }
     }
 }
 
 impl Drop for Delivering<'_> {
     fn drop(&mut self) {
-        let id = self.lane.id();
-        DELIVERING.with(|d| {
-            let mut lanes = d.borrow_mut();
-            if let Some(at) = lanes.iter().rposition(|&lane| lane == id) {
-                lanes.remove(at);
-            }
-        });
+        // Guards end in the reverse order they began: the last outer is ours.
+        if self.outer != 0 {
+            OUTER.with(|o| o.borrow_mut().pop());
+        }
+        DELIVERING.with(|d| d.set(self.outer));
         // A panic unwinds between deliveries, never with the lane's lock held.
         if std::thread::panicking() {
             let mut state = self.lane.lock();
@@ -205,7 +210,8 @@ impl Lane {
     /// callback).
     pub(crate) fn delivering_here(&self) -> bool {
         let id = self.id();
-        DELIVERING.with(|d| d.borrow().contains(&id))
+        let innermost = DELIVERING.with(Cell::get);
+        innermost == id || (innermost != 0 && OUTER.with(|o| o.borrow().contains(&id)))
     }
 
     /// This lane's identity for [`DELIVERING`]: its address, fixed while it lives.
