@@ -66,7 +66,7 @@ fn leave() {
 
 fn completion(request_id: u32, result: Result<(), tsp_core::PhoneError>) {
     enter();
-    let result = result.err().map_or(0, tsp_core::PhoneError::to_long);
+    let result = tsp_core::phone_result(result);
     seen().completions.push((request_id, result));
     leave();
 }

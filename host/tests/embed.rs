@@ -19,25 +19,28 @@ struct Embedded {
     _locks: tempfile::TempDir,
 }
 
-/// A host on the mock, completing from its worker, `concurrent` as given.
-fn embedded(concurrent: bool) -> Embedded {
-    let locks = tempfile::tempdir().expect("a folder");
-    let settings = format!(
-        "completion = \"worker\"\nconcurrent = {concurrent}\nlock_dir = {:?}\n",
-        locks.path().display().to_string()
-    );
+/// A builder on the mock linked in, with `settings` and its lock files in `locks`.
+fn on_the_mock(settings: &str, locks: &std::path::Path) -> tsp_host::HostBuilder {
     let mut config = Config {
         drivers: vec!["mock".into()],
         ..Config::default()
     };
+    let settings = format!("{settings}\nlock_dir = {:?}\n", locks.display().to_string());
     config
         .settings
         .insert("mock".into(), settings.parse().expect("TOML"));
-    let (completions, completed) = channel();
-    let (events_in, events) = channel();
-    let host = Host::builder()
+    Host::builder()
         .driver(tsp_driver_mock::tsp_driver_module())
         .config(config)
+}
+
+/// A host on the mock, completing from its worker, `concurrent` as given.
+fn embedded(concurrent: bool) -> Embedded {
+    let locks = tempfile::tempdir().expect("a folder");
+    let settings = format!("completion = \"worker\"\nconcurrent = {concurrent}");
+    let (completions, completed) = channel();
+    let (events_in, events) = channel();
+    let host = on_the_mock(&settings, locks.path())
         .on_completion(move |request, result| {
             let _ = completions.send((request, result));
         })
@@ -278,27 +281,15 @@ fn get_data_allocates_no_more_than_the_area_and_shutdown_ends_the_callbacks() {
 #[test]
 fn a_panicking_callback_is_contained_and_the_host_goes_on() {
     let locks = tempfile::tempdir().expect("a folder");
-    let mut config = Config {
-        drivers: vec!["mock".into()],
-        ..Config::default()
-    };
-    let settings = format!(
-        "completion = \"worker\"\nlock_dir = {:?}\n",
-        locks.path().display().to_string()
-    );
-    config
-        .settings
-        .insert("mock".into(), settings.parse().expect("TOML"));
     let (completions, completed) = channel();
-    let host = Host::builder()
-        .driver(tsp_driver_mock::tsp_driver_module())
-        .config(config)
-        .on_completion(move |request, result| {
+    let host = host_with(
+        "completion = \"worker\"",
+        locks.path(),
+        move |request, result| {
             assert_ne!(request, 1, "a bug in the application's callback");
             let _ = completions.send((request, result));
-        })
-        .start()
-        .expect("starts");
+        },
+    );
     let phone = host.open(0, 1).expect("opens");
     host.set_data(1, phone, 0, b"x").expect("accepted");
     host.set_data(2, phone, 0, b"y").expect("accepted");
@@ -321,17 +312,7 @@ fn host_with(
     locks: &std::path::Path,
     on_completion: impl Fn(u32, Result<(), PhoneError>) + Send + Sync + 'static,
 ) -> Host {
-    let mut config = Config {
-        drivers: vec!["mock".into()],
-        ..Config::default()
-    };
-    let settings = format!("{settings}\nlock_dir = {:?}\n", locks.display().to_string());
-    config
-        .settings
-        .insert("mock".into(), settings.parse().expect("TOML"));
-    Host::builder()
-        .driver(tsp_driver_mock::tsp_driver_module())
-        .config(config)
+    on_the_mock(settings, locks)
         .on_completion(on_completion)
         .start()
         .expect("starts")

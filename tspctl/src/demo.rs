@@ -12,7 +12,7 @@ use crate::{VERSION, phones};
 fn show(callback: Callback) {
     match callback {
         Callback::Completion { request_id, result } => {
-            let code = result.err().map_or(0, PhoneError::to_long);
+            let code = tsp_core::phone_result(result);
             println!("  ASYNC_COMPLETION({request_id}, {code:#x})")
         }
         // Message's Display names the numbers: PHONE_BUTTON(id 5, KEYPAD, DOWN).

@@ -107,7 +107,7 @@ impl Provider {
         let Some(proc_) = self.completion_proc() else {
             return queued();
         };
-        let result = result.err().map_or(0, PhoneError::to_long);
+        let result = tsp_core::phone_result(result);
         let delivery = Delivery::Completion {
             proc_,
             request_id,
