@@ -9,6 +9,7 @@
 
 pub mod config;
 mod deadline;
+mod direct;
 pub mod dist;
 mod embed;
 mod events;

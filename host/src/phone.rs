@@ -179,6 +179,18 @@ pub(crate) struct Phone {
     pub(crate) probe_backoff_ms: AtomicU64,
     /// Set as close begins: no request reaches the session after it.
     pub(crate) closing: AtomicBool,
+    /// Direct requests (see `direct.rs`) in their driver call: close waits
+    /// for them as it waits for the table's.
+    pub(crate) in_calls: std::sync::atomic::AtomicUsize,
+    /// Set by close once it stopped waiting for requests, before it flushes
+    /// the lane: a direct request whose call returns after that reports its
+    /// result by its return (a negative one), never by a completion.
+    pub(crate) abandoned: AtomicBool,
+    /// Whether every direct request so far completed before its call
+    /// returned. Once one did not, this phone's requests take the table from
+    /// the start (a driver that completes from its own thread would pay for
+    /// both ways).
+    pub(crate) completes_inline: AtomicBool,
     pub(crate) limits: crate::config::Limits,
     /// Consecutive driver calls that missed their deadline.
     pub(crate) misses: std::sync::atomic::AtomicU32,
@@ -202,6 +214,13 @@ impl Phone {
     /// The capabilities now.
     pub(crate) fn caps(&self) -> Arc<PhoneCaps> {
         Arc::clone(&self.caps.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The size of SetData area `data_id`, read without cloning the caps
+    /// (every SetData asks).
+    pub(crate) fn set_data_area(&self, data_id: u32) -> Option<u32> {
+        let caps = self.caps.read().unwrap_or_else(|e| e.into_inner());
+        caps.set_data.get(data_id as usize).copied()
     }
 
     pub(crate) fn set_caps(&self, caps: PhoneCaps) {

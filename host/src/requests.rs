@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tsp_core::PhoneError;
 
@@ -57,6 +59,9 @@ pub(crate) struct Request {
     pub(crate) request_id: u32,
     pub(crate) phone: u64,
     pub(crate) stage: Stage,
+    /// The token the driver holds, when it is a direct request's (0: this
+    /// entry's own token).
+    pub(crate) direct: u64,
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +106,10 @@ impl Hasher for IdHasher {
     fn write_u32(&mut self, id: u32) {
         self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+
+    fn write_u64(&mut self, token: u64) {
+        self.0 = token.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -109,19 +118,40 @@ pub(crate) struct Requests {
     slots: Vec<Slot>,
     free: Vec<u32>,
     by_id: HashMap<u32, Token, BuildHasherDefault<IdHasher>>,
+    /// Direct requests that went to the table: their driver's token to theirs.
+    direct: HashMap<u64, Token, BuildHasherDefault<IdHasher>>,
+    /// How many requests are in the table, readable without its lock: a
+    /// direct request looks its id up only when there is anything to find.
+    count: Arc<AtomicUsize>,
 }
 
 impl Requests {
+    /// The number of requests in the table, shared: read without the lock.
+    pub(crate) fn counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.count)
+    }
+
+    fn counted(&self) {
+        self.count.store(self.by_id.len(), Ordering::Release);
+    }
+
+    /// Whether `request_id` is TAPI's id of an outstanding request in the table.
+    pub(crate) fn is_outstanding(&self, request_id: u32) -> bool {
+        self.by_id.contains_key(&request_id)
+    }
+
     /// Starts a new epoch: every token from before is dead, every slot free.
     pub(crate) fn bump_epoch(&mut self) {
         // 15 bits: a token never has the top bit, which the timer keeps for others.
         self.epoch = self.epoch.wrapping_add(1) & 0x7FFF;
         self.by_id.clear();
+        self.direct.clear();
         self.free.clear();
         for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.request = None;
             self.free.push(index as u32);
         }
+        self.counted();
     }
 
     /// Registers a request.
@@ -131,15 +161,48 @@ impl Requests {
         phone: u64,
         stage: Stage,
     ) -> Result<Token, BadId> {
-        if request_id == 0 || request_id > 0x7FFF_FFFF {
-            return Err(BadId::OutOfRange);
-        }
+        check_range(request_id)?;
         if self.by_id.contains_key(&request_id) {
             return Err(BadId::Outstanding);
         }
         if self.by_id.len() >= MAX_OUTSTANDING {
             return Err(BadId::Full);
         }
+        let token = self.occupy(Request {
+            request_id,
+            phone,
+            stage,
+            direct: 0,
+        });
+        self.by_id.insert(request_id, token);
+        self.counted();
+        Ok(token)
+    }
+
+    /// Registers a direct request whose driver call returned without its
+    /// completion: it runs in the driver already, so it is taken whatever its
+    /// id (one that raced another request with the same id into the driver
+    /// keeps that one's entry in the id index) and beyond the bound (direct
+    /// calls are as many as the threads in them).
+    pub(crate) fn insert_direct(&mut self, request_id: u32, phone: u64, direct: u64) -> Token {
+        let token = self.occupy(Request {
+            request_id,
+            phone,
+            stage: Stage::Running,
+            direct,
+        });
+        self.by_id.entry(request_id).or_insert(token);
+        self.direct.insert(direct, token);
+        self.counted();
+        token
+    }
+
+    /// The table token of the direct request whose driver holds `direct`.
+    pub(crate) fn direct(&self, direct: u64) -> Option<Token> {
+        self.direct.get(&direct).copied()
+    }
+
+    fn occupy(&mut self, request: Request) -> Token {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -149,18 +212,12 @@ impl Requests {
         };
         let entry = &mut self.slots[slot as usize];
         entry.generation = (entry.generation + 1) & GEN_MASK;
-        entry.request = Some(Request {
-            request_id,
-            phone,
-            stage,
-        });
-        let token = Token {
+        entry.request = Some(request);
+        Token {
             epoch: self.epoch,
             slot,
             generation: entry.generation,
-        };
-        self.by_id.insert(request_id, token);
-        Ok(token)
+        }
     }
 
     fn slot(&mut self, token: Token) -> Option<&mut Slot> {
@@ -196,24 +253,39 @@ impl Requests {
     /// return, for one refused during its call).
     pub(crate) fn remove(&mut self, token: Token) -> Option<Request> {
         let request = self.slot(token)?.request.take()?;
-        self.by_id.remove(&request.request_id);
+        if self.by_id.get(&request.request_id) == Some(&token) {
+            self.by_id.remove(&request.request_id);
+        }
+        if request.direct != 0 {
+            self.direct.remove(&request.direct);
+        }
         self.free.push(token.slot);
+        self.counted();
         Some(request)
     }
 
     /// The tokens of every request of `phone`.
     pub(crate) fn of_phone(&self, phone: u64) -> Vec<Token> {
-        self.by_id
-            .values()
-            .copied()
-            .filter(|t| {
-                self.slots
-                    .get(t.slot as usize)
-                    .and_then(|s| s.request)
-                    .is_some_and(|r| r.phone == phone)
+        // The slots, not the id index: a direct request that raced another
+        // with its id into the driver is in the table but not in the index.
+        (0u32..)
+            .zip(&self.slots)
+            .filter(|(_, s)| s.request.is_some_and(|r| r.phone == phone))
+            .map(|(slot, s)| Token {
+                epoch: self.epoch,
+                slot,
+                generation: s.generation,
             })
             .collect()
     }
+}
+
+/// TAPI's request ids are 1 to 0x7FFFFFFF (a negative return is an error).
+pub(crate) fn check_range(request_id: u32) -> Result<(), BadId> {
+    if request_id == 0 || request_id > 0x7FFF_FFFF {
+        return Err(BadId::OutOfRange);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -277,6 +277,43 @@ cell!(
     completes_after_close_one_at_a_time
 );
 
+/// A driver stuck in SetData on the caller's own thread past close's
+/// patience: close returns without waiting for it any longer, and nothing of
+/// the phone reaches TAPI after that (the checker). The request then reports
+/// by its return: on a concurrent phone it never entered the request table
+/// (it was expected to complete inline), so the stuck call returns
+/// OPERATIONFAILED and no completion ever follows; on a one-at-a-time phone it
+/// is in the table, and close completed it before returning.
+fn stalls_past_close(concurrent: bool) {
+    let cell = Cell::start(
+        concurrent,
+        "[settings.mock.faults]\nset_data = \"stall 700\"",
+    );
+    let phone = cell.open(0);
+    std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| cell.request(phone, "SetData"));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(cell.close(phone), 0);
+        let returned = stuck.join().expect("the stuck call returns");
+        if concurrent {
+            assert_eq!(returned, failed(), "reported by its return");
+        } else {
+            assert!(returned > 0, "accepted: {returned}");
+            assert_eq!(
+                completions_of(returned),
+                vec![failed()],
+                "completed by close"
+            );
+        }
+    });
+    cell.finish();
+}
+cell!(
+    stalls_past_close,
+    stalls_past_close_concurrent,
+    stalls_past_close_one_at_a_time
+);
+
 /// A driver that fails a request before returning: the error is the return,
 /// no completion follows.
 fn fails(concurrent: bool) {

@@ -74,6 +74,7 @@ const COMMANDS: &[&str] = &[
     "fault set_data delay 30",
     "fault set_data fail OPERATIONFAILED",
     "fault set_data worker",
+    "fault set_data stall 20",
     "fault set_data disconnect-after 2",
     "fault set_data panic",
     "fault set_data panic-thread",

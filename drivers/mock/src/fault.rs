@@ -8,7 +8,7 @@ use tsp_core::PhoneError;
 /// What an operation does instead of (or before) its normal work.
 ///
 /// In configuration and in DevSpecific commands a fault is written as text:
-/// `ok`, `inline`, `worker`, `delay MS`, `fail CODE` (a `PHONEERR_*` name, with or
+/// `ok`, `inline`, `worker`, `delay MS`, `stall MS`, `fail CODE` (a `PHONEERR_*` name, with or
 /// without the prefix), `never`, `panic`, `panic-thread`, `disconnect-after N`, `remove-after N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -21,6 +21,9 @@ pub enum Fault {
     Worker,
     /// Complete from the worker thread after this many milliseconds.
     Delay(u64),
+    /// Block in the call for this many milliseconds, then complete before
+    /// returning: a driver doing its device I/O on the caller's thread, stuck.
+    Stall(u64),
     /// Complete with this error.
     Fail(PhoneError),
     /// Never complete (until the phone is closed).
@@ -68,6 +71,7 @@ impl FromStr for Fault {
             "inline" => Self::Inline,
             "worker" => Self::Worker,
             "delay" => Self::Delay(number("milliseconds")?),
+            "stall" => Self::Stall(number("milliseconds")?),
             "never" => Self::Never,
             "panic" => Self::Panic,
             "panic-thread" => Self::PanicOnThread,
@@ -82,11 +86,14 @@ impl FromStr for Fault {
             "remove-after" => Self::RemoveAfter(number("a request count")? as u32),
             other => {
                 return Err(format!(
-                    "unknown fault `{other}`; use ok, inline, worker, delay MS, fail CODE, never, panic, panic-thread, disconnect-after N or remove-after N"
+                    "unknown fault `{other}`; use ok, inline, worker, delay MS, stall MS, fail CODE, never, panic, panic-thread, disconnect-after N or remove-after N"
                 ));
             }
         };
-        let takes_argument = matches!(verb, "delay" | "fail" | "disconnect-after" | "remove-after");
+        let takes_argument = matches!(
+            verb,
+            "delay" | "stall" | "fail" | "disconnect-after" | "remove-after"
+        );
         if words.next().is_some() || (!takes_argument && arg.is_some()) {
             return Err(format!("too many words in fault `{text}`"));
         }

@@ -137,6 +137,10 @@ impl MockSession {
             }
             (Fault::Fail(error), _) => return done.complete(Err(error)),
             (Fault::Inline, _) => None,
+            (Fault::Stall(ms), _) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                None
+            }
             (Fault::Delay(ms), _) => delay(ms),
             (Fault::Worker, _) | (_, CompletionMode::Worker) => delay(self.shared.config.delay_ms),
             _ => None,

@@ -134,6 +134,8 @@ pub(crate) struct Shared {
     close_waiters: std::sync::atomic::AtomicUsize,
     /// Completions taken out of the request table and not yet queued in the lane.
     in_transit: std::sync::atomic::AtomicUsize,
+    /// How many requests the table holds (its own counter, read without its lock).
+    outstanding: Arc<std::sync::atomic::AtomicUsize>,
     /// Keys of made-up button releases.
     pub(crate) next_press: std::sync::atomic::AtomicU64,
 }
@@ -170,12 +172,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Provider {
     /// A provider that finds drivers and configuration as `setup` says.
     pub fn new(setup: HostSetup) -> Self {
+        let requests = Requests::default();
+        let outstanding = requests.counter();
         Self {
             shared: Arc::new(Shared {
                 setup,
                 state: Mutex::default(),
                 phones: Mutex::default(),
-                requests: Default::default(),
+                requests: crate::sync::Mutex::new(requests),
                 requests_changed: Default::default(),
                 lane: Lane::default(),
                 plugins: Mutex::default(),
@@ -187,6 +191,7 @@ impl Provider {
                 initialised: Default::default(),
                 close_waiters: Default::default(),
                 in_transit: Default::default(),
+                outstanding,
                 next_press: Default::default(),
             }),
         }
@@ -216,7 +221,19 @@ impl ProviderLink {
 
 impl HostLink for ProviderLink {
     fn complete(&self, token: u64, result: Result<(), PhoneError>) {
-        if let Some(provider) = self.provider() {
+        if crate::direct::is_direct(token) {
+            // On the calling thread (the usual case) this is the whole of it:
+            // the provider is not even looked at.
+            let in_table = || {
+                let provider = self.provider()?;
+                let found = provider.table().direct(token);
+                Some((provider, found?))
+            };
+            if let Some(Some((provider, found))) = crate::direct::completed(token, result, in_table)
+            {
+                provider.completed(found, result);
+            }
+        } else if let Some(provider) = self.provider() {
             provider.completed(Token::from_u64(token), result);
         }
     }
@@ -232,16 +249,4 @@ impl HostLink for ProviderLink {
             provider.driver_presence(driver, event);
         }
     }
-}
-
-std::thread_local! {
-    /// The request whose driver call this thread is in (0: none).
-    static IN_CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// Runs a driver call of request `token`, known to this thread meanwhile.
-pub(crate) fn in_call(token: Token, call: impl FnOnce()) {
-    let outer = IN_CALL.with(|c| c.replace(token.to_u64()));
-    call();
-    IN_CALL.with(|c| c.set(outer));
 }

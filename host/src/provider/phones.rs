@@ -1,7 +1,7 @@
 //! Phones: open and close (close waits for a phone's requests, then cancels
 //! what is left), and the synchronous calls on an open phone.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use crate::phone::{Filter, Phone, PhoneHandle};
 use crate::requests::Token;
 use crate::tapi::EventProc;
 
-use super::{ConfiguredDriver, Device, IN_CALL, Provider, lock};
+use super::{ConfiguredDriver, Device, Provider, lock};
 
 /// How long close waits for a driver to complete what it cancelled before the host
 /// completes the rest itself.
@@ -61,6 +61,9 @@ impl Provider {
             presence_order: Mutex::default(),
             probe_backoff_ms: Default::default(),
             closing: Default::default(),
+            in_calls: Default::default(),
+            abandoned: Default::default(),
+            completes_inline: AtomicBool::new(true),
             limits: driver.limits,
             misses: Default::default(),
             calls: Arc::default(),
@@ -173,7 +176,7 @@ impl Provider {
         phone.calls.close(phone.limits.call);
         self.session_call(&phone, "cancel", |session| session.cancel());
         // No longer than a request may take: past that the driver is late anyway.
-        self.wait_for_requests(handle, phone.limits.request.min(CLOSE_PATIENCE));
+        self.wait_for_requests(&phone, phone.limits.request.min(CLOSE_PATIENCE));
         self.shared.lane.flush(handle);
         self.session_call(&phone, "close", |session| session.close());
         tracing::debug!(handle, "phone closed");
@@ -204,32 +207,48 @@ impl Provider {
 
     /// Waits for the driver to complete the phone's requests; past the deadline the
     /// host completes them itself (a late completion from the driver finds nothing).
-    pub(super) fn wait_for_requests(&self, handle: PhoneHandle, patience: Duration) {
+    /// Direct requests still in their driver call when it stops waiting are
+    /// abandoned: they report by their return.
+    pub(super) fn wait_for_requests(&self, phone: &Phone, patience: Duration) {
+        let handle = phone.handle;
         let deadline = Instant::now() + patience;
         let mut requests = self.table();
         // Counted under the lock, before looking: a removal after this wakes us.
-        self.shared.close_waiters.fetch_add(1, Ordering::AcqRel);
+        self.shared.close_waiters.fetch_add(1, Ordering::SeqCst);
         let _counted = WaiterGuard(&self.shared.close_waiters);
-        // A removal the driver reported from inside a call of this phone (this
-        // thread's): that request cannot end before this returns, so waiting for
-        // it would only wait out the patience.
-        let own = IN_CALL.with(std::cell::Cell::get);
-        if own != 0 && requests.of_phone(handle).iter().any(|t| t.to_u64() == own) {
+        // A request whose driver call this thread is in (close from inside a
+        // callback that call caused) cannot end before this returns, so
+        // waiting for it would only wait out the patience. One in the table
+        // is failed now; a direct one is abandoned below.
+        let own = crate::direct::current();
+        let own = (own.token != 0 && own.phone == handle).then_some(own.token);
+        if let Some(own) = own.filter(|t| !crate::direct::is_direct(*t)) {
             drop(requests);
             self.finish(Token::from_u64(own), Err(PhoneError::OperationFailed));
             requests = self.table();
         }
+        let own_direct = usize::from(own.is_some_and(crate::direct::is_direct));
         loop {
             let left = requests.of_phone(handle);
-            if left.is_empty() && self.shared.in_transit.load(Ordering::Acquire) == 0 {
+            let in_calls = phone.in_calls.load(Ordering::SeqCst);
+            let settled = left.is_empty()
+                && in_calls <= own_direct
+                && self.shared.in_transit.load(Ordering::Acquire) == 0;
+            if settled {
+                phone.abandoned.store(true, Ordering::SeqCst);
                 return;
             }
             let now = Instant::now();
             if now >= deadline {
+                // Under the table's lock: a direct request whose call returns
+                // now either went to the table before (and is in `left`) or
+                // sees this.
+                phone.abandoned.store(true, Ordering::SeqCst);
                 drop(requests);
                 tracing::warn!(
                     handle,
                     count = left.len(),
+                    in_calls = in_calls - own_direct,
                     "the driver did not complete cancelled requests; completing them"
                 );
                 for token in left {

@@ -12,7 +12,8 @@ use crate::lane::Delivery;
 use crate::phone::{Op, Phone, PhoneHandle};
 use crate::requests::{Request, Requests, Stage, Token};
 
-use super::{Due, Provider, in_call};
+use super::{Due, Provider};
+use crate::direct::{DirectCall, in_call};
 
 impl Provider {
     /// Wakes close if it waits for requests to go.
@@ -123,7 +124,7 @@ impl Provider {
             Ok(phone) => phone,
             Err(error) => return error.to_long(),
         };
-        let Some(&area) = phone.caps().set_data.get(data_id as usize) else {
+        let Some(area) = phone.set_data_area(data_id) else {
             return PhoneError::InvalDataId.to_long();
         };
         // Refused before anything is copied or queued: no request makes the
@@ -168,6 +169,12 @@ impl Provider {
         }
         if !self.is_initialised() {
             return PhoneError::OperationFailed.to_long();
+        }
+        if !phone.serial
+            && phone.completes_inline.load(Ordering::Relaxed)
+            && let Some(call) = DirectCall::begin()
+        {
+            return self.request_direct(phone, request_id, &op, &call);
         }
         let token = match self.table().insert(request_id, phone.handle, Stage::InCall) {
             Ok(token) => token,
@@ -216,7 +223,9 @@ impl Provider {
         if phone.closing.load(Ordering::SeqCst) {
             return self.refuse_closed(token);
         }
-        in_call(token, || op.call(&phone.session, token.to_u64()));
+        in_call(token.to_u64(), phone.handle, || {
+            op.call(&phone.session, token.to_u64());
+        });
         let outcome = {
             let mut requests = self.table();
             match requests.get(token).map(|r| r.stage) {
@@ -251,6 +260,82 @@ impl Provider {
         }
     }
 
+    /// A request of a concurrent phone whose driver completes inline: in the
+    /// table only if its call returns without the completion (`direct.rs`).
+    fn request_direct(
+        &self,
+        phone: &Arc<Phone>,
+        request_id: u32,
+        op: &Op<'_>,
+        call: &DirectCall,
+    ) -> i32 {
+        if let Err(reason) = crate::requests::check_range(request_id) {
+            tracing::warn!(?reason, "request id refused");
+            return PhoneError::OperationFailed.to_long();
+        }
+        // TAPI never reuses an outstanding id; the check costs a lock only
+        // when the table holds anything to find.
+        if self.shared.outstanding.load(Ordering::Acquire) > 0
+            && self.table().is_outstanding(request_id)
+        {
+            tracing::warn!(reason = "outstanding", "request id refused");
+            return PhoneError::OperationFailed.to_long();
+        }
+        let _in_call = InCall::enter(self, phone);
+        // After the count: a close that began before it waits for this call,
+        // one that began after is seen here (both sequentially consistent).
+        if phone.closing.load(Ordering::SeqCst) {
+            return PhoneError::InvalPhoneHandle.to_long();
+        }
+        let outcome = in_call(call.token, phone.handle, || {
+            op.call(&phone.session, call.token);
+        });
+        let result = match outcome {
+            Some(result) => result,
+            None => match call.settle(|| self.register_direct(phone, request_id, call.token)) {
+                Ok(result) => result,
+                Err(registered) => return registered,
+            },
+        };
+        match result {
+            // Refused before the call returned: a negative return, no completion.
+            Err(error) => error.to_long(),
+            Ok(()) if self.deliver_direct(request_id, phone) => request_id as i32,
+            // Close gave up on this call and flushed: too late for a completion.
+            Ok(()) => PhoneError::OperationFailed.to_long(),
+        }
+    }
+
+    /// A direct request whose call returned without its completion goes to
+    /// the table (unless close gave up on it), with its deadline.
+    fn register_direct(&self, phone: &Arc<Phone>, request_id: u32, direct: u64) -> i32 {
+        phone.completes_inline.store(false, Ordering::Relaxed);
+        let mut requests = self.table();
+        if phone.abandoned.load(Ordering::SeqCst) {
+            return PhoneError::OperationFailed.to_long();
+        }
+        let token = requests.insert_direct(request_id, phone.handle, direct);
+        drop(requests);
+        self.arm_deadline(phone, token);
+        request_id as i32
+    }
+
+    /// Queues the completion of a direct request, unless its phone's close
+    /// already flushed the lane.
+    fn deliver_direct(&self, request_id: u32, phone: &Phone) -> bool {
+        tracing::debug!("completed");
+        let Some(proc_) = self.completion_proc() else {
+            return true;
+        };
+        let delivery = Delivery::Completion {
+            proc_,
+            request_id,
+            result: 0,
+            phone: phone.handle,
+        };
+        self.shared.lane.submit_unless(delivery, &phone.abandoned)
+    }
+
     /// Starts the queued requests of a serial phone, in a loop (never by recursion),
     /// until one stays outstanding or none is left.
     pub(crate) fn start_next(&self, phone: &Arc<Phone>) {
@@ -268,7 +353,9 @@ impl Provider {
                 self.finish(token, Err(PhoneError::OperationFailed));
                 continue;
             }
-            in_call(token, || op.call(&phone.session, token.to_u64()));
+            in_call(token.to_u64(), phone.handle, || {
+                op.call(&phone.session, token.to_u64());
+            });
             let stage = {
                 let mut requests = self.table();
                 let stage = requests.stage(token);
@@ -395,6 +482,31 @@ impl Provider {
         if let Ok(phone) = self.phone(request.phone) {
             self.answered(&phone);
             self.start_next(&phone);
+        }
+    }
+}
+
+/// A direct request in its driver call, counted on its phone while it is.
+struct InCall<'a> {
+    provider: &'a Provider,
+    phone: &'a Phone,
+}
+
+impl<'a> InCall<'a> {
+    fn enter(provider: &'a Provider, phone: &'a Phone) -> Self {
+        phone.in_calls.fetch_add(1, Ordering::SeqCst);
+        Self { provider, phone }
+    }
+}
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        self.phone.in_calls.fetch_sub(1, Ordering::SeqCst);
+        if self.provider.shared.close_waiters.load(Ordering::SeqCst) > 0 {
+            // Under the table's lock: close checks the count under it, so it
+            // is either before its check or already waiting.
+            let _requests = self.provider.table();
+            self.provider.shared.requests_changed.notify_all();
         }
     }
 }
