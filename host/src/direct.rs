@@ -34,6 +34,9 @@ pub(crate) struct ThreadCall {
     pub(crate) token: u64,
     /// That request's phone.
     pub(crate) phone: u64,
+    /// The host (provider) the call is for: handles are per host, and a
+    /// process may hold several.
+    pub(crate) host: usize,
     /// The completion the driver gave on this thread during the call.
     pub(crate) outcome: Option<Result<(), PhoneError>>,
     record: Option<&'static Record>,
@@ -41,7 +44,7 @@ pub(crate) struct ThreadCall {
 
 std::thread_local! {
     static CALL: Cell<ThreadCall> = const { Cell::new(ThreadCall {
-        token: 0, phone: 0, outcome: None, record: None,
+        token: 0, phone: 0, host: 0, outcome: None, record: None,
     }) };
     static RELEASE: Release = const { Release(Cell::new(usize::MAX)) };
 }
@@ -81,6 +84,13 @@ impl Drop for Release {
     fn drop(&mut self) {
         let index = self.0.get();
         if index != usize::MAX {
+            // Forgotten here first: a request from a later thread-local
+            // destructor must not use a record another thread now owns.
+            let _ = CALL.try_with(|c| {
+                let mut call = c.get();
+                call.record = None;
+                c.set(call);
+            });
             registry().free.push(index);
         }
     }
@@ -91,6 +101,11 @@ impl Drop for Release {
 fn own_record() -> Option<&'static Record> {
     if let Some(record) = CALL.with(Cell::get).record {
         return Some(record);
+    }
+    // A thread ending (its thread-locals going) takes the table.
+    let releases = RELEASE.try_with(|r| r.0.get() == usize::MAX).ok()?;
+    if !releases {
+        return None;
     }
     let record = {
         let mut registry = registry();
@@ -137,7 +152,8 @@ impl DirectCall {
             return None;
         }
         let record = own_record()?;
-        let seq = (record.last.load(Ordering::Relaxed) + 1) & SEQ_MASK;
+        // 1 to 2^48 - 1: 0 is `current`'s "no call".
+        let seq = record.last.load(Ordering::Relaxed) % SEQ_MASK + 1;
         record.last.store(seq, Ordering::Relaxed);
         // Seen by a completing thread through whatever handed it the
         // completion, which the driver got in the call below.
@@ -167,12 +183,13 @@ fn lock_early(record: &Record) -> MutexGuard<'_, Option<(u64, Result<(), PhoneEr
     record.early.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs a driver call of the request with `token` on `phone`, known to this
-/// thread meanwhile; returns the completion the driver gave on this thread
-/// during the call, if any.
+/// Runs a driver call of the request with `token` on `phone` of `host`,
+/// known to this thread meanwhile; returns the completion the driver gave on
+/// this thread during the call, if any.
 pub(crate) fn in_call(
     token: u64,
     phone: u64,
+    host: usize,
     call: impl FnOnce(),
 ) -> Option<Result<(), PhoneError>> {
     let outer = CALL.with(|c| {
@@ -180,6 +197,7 @@ pub(crate) fn in_call(
         c.set(ThreadCall {
             token,
             phone,
+            host,
             outcome: None,
             record: outer.record,
         });
@@ -247,7 +265,7 @@ mod tests {
     #[test]
     fn a_completion_on_the_calling_thread_is_the_call_s_outcome() {
         let call = DirectCall::begin().expect("a record");
-        let outcome = in_call(call.token, 1, || {
+        let outcome = in_call(call.token, 1, 1, || {
             assert!(completed(call.token, Ok(()), || ()).is_none());
         });
         assert_eq!(outcome, Some(Ok(())));
@@ -258,7 +276,7 @@ mod tests {
     fn a_completion_from_another_thread_during_the_call_is_kept_for_the_caller() {
         let call = DirectCall::begin().expect("a record");
         let token = call.token;
-        let outcome = in_call(token, 1, || {
+        let outcome = in_call(token, 1, 1, || {
             std::thread::spawn(move || {
                 assert!(completed(token, Err(PhoneError::ResourceUnavail), || ()).is_none());
             })
@@ -274,7 +292,7 @@ mod tests {
     fn a_completion_after_the_call_settled_goes_to_the_table() {
         let call = DirectCall::begin().expect("a record");
         let token = call.token;
-        assert_eq!(in_call(token, 1, || {}), None);
+        assert_eq!(in_call(token, 1, 1, || {}), None);
         assert_eq!(call.settle(|| "registered"), Err("registered"));
         let looked_up = std::thread::spawn(move || completed(token, Ok(()), || "table"))
             .join()
@@ -285,7 +303,7 @@ mod tests {
     #[test]
     fn a_nested_call_takes_the_table() {
         let call = DirectCall::begin().expect("a record");
-        in_call(call.token, 1, || assert!(DirectCall::begin().is_none()));
+        in_call(call.token, 1, 1, || assert!(DirectCall::begin().is_none()));
         assert!(DirectCall::begin().is_some(), "free again after the call");
     }
 }

@@ -151,6 +151,9 @@ struct State {
     waiters: usize,
     /// Events dropped at the bound since the lane last ran dry.
     dropped: u64,
+    /// TAPI's completion procedure, from the init that started the lane: read
+    /// under the lock every submission takes anyway.
+    completion: Option<CompletionProc>,
 }
 
 /// The most deliveries queued before events are dropped. TAPI slower than a
@@ -201,11 +204,12 @@ impl Lane {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens the lane (at provider init).
-    pub(crate) fn start(&self) {
+    /// Opens the lane (at provider init), with TAPI's completion procedure.
+    pub(crate) fn start(&self, completion: CompletionProc) {
         let mut state = self.lock();
         state.stopped = false;
         state.open.clear();
+        state.completion = Some(completion);
     }
 
     /// Whether this thread is the one delivering (TAPI calling back from inside a
@@ -235,35 +239,47 @@ impl Lane {
     /// before anything is delivered. It runs under the lane's lock: it may take
     /// the request table's lock, which is never held while the lane's is taken.
     pub(crate) fn submit_then(&self, delivery: Delivery, queued: &dyn Fn()) {
-        self.submit_one(delivery, || true, queued);
+        self.submit_one(|_| Some(delivery), queued);
     }
 
-    /// `submit`, unless `refused` is set (read under the lane's lock, so one
-    /// who sets it and then flushes knows nothing gets in after the flush).
-    /// Whether the delivery was accepted.
-    pub(crate) fn submit_unless(&self, delivery: Delivery, refused: &AtomicBool) -> bool {
-        self.submit_one(delivery, || !refused.load(Ordering::SeqCst), &|| {})
-    }
-
-    /// One delivery, the request path's case. With nobody delivering and
-    /// nothing waiting it is delivered at once, never queued (the queue's
-    /// push, trim and pop were a fifth of the lane's cost).
-    fn submit_one(
+    /// Queues `ASYNC_COMPLETION(request_id, result)` of a request of `phone`
+    /// to the procedure of the init that started the lane, unless `refused`
+    /// is set (read under the lane's lock, so one who sets it and then
+    /// flushes knows nothing gets in after the flush). `queued` as in
+    /// `submit_then`. Whether the completion was accepted.
+    pub(crate) fn complete(
         &self,
-        delivery: Delivery,
-        accept: impl FnOnce() -> bool,
+        request_id: u32,
+        result: i32,
+        phone: u64,
+        refused: Option<&AtomicBool>,
         queued: &dyn Fn(),
     ) -> bool {
+        let completion = |state: &State| {
+            if refused.is_some_and(|r| r.load(Ordering::SeqCst)) {
+                return None;
+            }
+            Some(Delivery::Completion {
+                proc_: state.completion.clone()?,
+                request_id,
+                result,
+                phone,
+            })
+        };
+        self.submit_one(completion, queued)
+    }
+
+    /// One delivery, the request path's case, made under the lock (`None`:
+    /// refused). With nobody delivering and nothing waiting it is delivered
+    /// at once, never queued (the queue's push, trim and pop were a fifth of
+    /// the lane's cost).
+    fn submit_one(&self, make: impl FnOnce(&State) -> Option<Delivery>, queued: &dyn Fn()) -> bool {
         let mut state = self.lock();
-        if state.stopped {
-            drop(state);
-            queued();
-            return false;
-        }
-        if !accept() {
-            return false;
-        }
+        let delivery = if state.stopped { None } else { make(&state) };
         queued();
+        let Some(delivery) = delivery else {
+            return false;
+        };
         if state.delivering || !state.queue.is_empty() {
             state.queue.push_back(delivery);
             state.trim();

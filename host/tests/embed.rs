@@ -428,3 +428,92 @@ fn a_callback_may_shut_its_host_down_during_the_shutdown() {
     );
     shutting.join().expect("the shutdown returns");
 }
+
+/// A close made from inside the completion callback of a request the driver
+/// completed inline (a concurrent phone's direct request) does not wait for
+/// that request: it is over once its completion is queued. It waited out
+/// close's patience (5 s) while the request still counted as in its driver
+/// call; the bound below is far under that and far over what close takes.
+#[test]
+fn a_close_from_the_completion_of_an_inline_request_does_not_wait_for_it() {
+    let locks = tempfile::tempdir().expect("a folder");
+    let slot: Arc<std::sync::OnceLock<(Arc<Host>, tsp_host::PhoneHandle)>> = Arc::default();
+    let (done, finished) = channel();
+    let host = {
+        let slot = Arc::clone(&slot);
+        Arc::new(host_with(
+            "completion = \"inline\"\nconcurrent = true",
+            locks.path(),
+            move |_, _| {
+                if let Some((host, phone)) = slot.get() {
+                    let _ = done.send(host.close(*phone));
+                }
+            },
+        ))
+    };
+    let phone = host.open(0, 1).expect("opens");
+    let _ = slot.set((Arc::clone(&host), phone));
+    std::thread::spawn({
+        let host = Arc::clone(&host);
+        move || host.set_data(host.next_request_id(), phone, 0, b"x")
+    });
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(2)),
+        Ok(Ok(())),
+        "close from the callback returned at once"
+    );
+}
+
+/// Handles are per host: a close of host B's phone from inside host A's
+/// driver call (an event A's driver sent during a DevSpecific, delivered on
+/// that thread) is not "a close from inside this phone's own call" when A's
+/// phone has the same handle value, so it still waits for B's request that
+/// is in its driver call on another thread, which then completes as usual.
+#[test]
+fn a_close_inside_another_host_s_driver_call_still_waits_for_its_own_calls() {
+    let locks = tempfile::tempdir().expect("a folder");
+    let (b_done, b_completed) = channel();
+    let b = Arc::new(host_with(
+        "concurrent = true\nfaults = { set_data = \"stall 300\" }",
+        locks.path(),
+        move |request, result| {
+            let _ = b_done.send((request, result));
+        },
+    ));
+    let b_phone = b.open(0, 1).expect("B opens");
+    let (closed, close_returned) = channel();
+    let a = on_the_mock("concurrent = true\ncompletion = \"inline\"", locks.path())
+        .on_event({
+            let b = Arc::clone(&b);
+            move |_, message| {
+                if matches!(message, Message::Button { .. }) {
+                    let _ = closed.send(b.close(b_phone));
+                }
+            }
+        })
+        .start()
+        .expect("A starts");
+    let a_phone = a.open(1, 1).expect("A opens");
+    assert_eq!(a_phone, b_phone, "the same handle value in both hosts");
+    a.set_status_messages(
+        a_phone,
+        PhoneStates::empty(),
+        ButtonModes::KEYPAD,
+        ButtonStates::DOWN | ButtonStates::UP,
+    )
+    .expect("buttons reported");
+    let request = b.next_request_id();
+    let stuck = std::thread::spawn({
+        let b = Arc::clone(&b);
+        move || b.set_data(request, b_phone, 0, b"b")
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = a.dev_specific(a.next_request_id(), a_phone, b"press 3");
+    assert_eq!(close_returned.recv_timeout(PATIENCE), Ok(Ok(())));
+    assert_eq!(stuck.join().expect("returns"), Ok(request), "accepted");
+    assert_eq!(
+        b_completed.recv_timeout(PATIENCE),
+        Ok((request, Ok(()))),
+        "completed, before B's close returned"
+    );
+}

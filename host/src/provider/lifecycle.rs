@@ -218,13 +218,12 @@ impl Provider {
             // Below base + count, which was checked to fit.
             device.id = phone_base.checked_add(index);
         }
-        state.completion = Some(completion.clone());
         state.init_count = 1;
         self.shared.timer.open();
         self.shared.executor.open();
-        self.shared.lane.start();
+        self.shared.lane.start(completion);
         // Last: a request accepted once this is set finds the lane delivering.
-        self.set_completion_proc(Some(completion));
+        self.shared.initialised.store(true, Ordering::Release);
         tracing::info!(
             phone_base,
             phones = state.devices.len(),
@@ -271,9 +270,8 @@ impl Provider {
             state.devices.clear();
             state.enumerated = false;
             state.config = None;
-            state.completion = None;
             state.init_count = 0;
-            self.set_completion_proc(None);
+            self.shared.initialised.store(false, Ordering::Release);
             std::mem::take(&mut state.drivers)
         };
         // No lock held: a driver may still call back while it stops its threads.
@@ -290,34 +288,9 @@ impl Provider {
 
     /// Whether the provider is initialised.
     pub fn is_initialised(&self) -> bool {
-        // A flag beside the procedure: read on every request, it must cost
-        // neither the lock nor a clone of the procedure.
+        // A flag (the completion procedure is the lane's): read on every
+        // request, it must cost no lock.
         self.shared.initialised.load(Ordering::Acquire)
-    }
-
-    pub(super) fn completion_proc(&self) -> Option<CompletionProc> {
-        self.shared
-            .completion
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub(super) fn set_completion_proc(&self, proc_: Option<CompletionProc>) {
-        // The flag says "initialised" only while the procedure is there: set
-        // after it at init, cleared before it goes at shutdown.
-        let initialised = proc_.is_some();
-        if !initialised {
-            self.shared.initialised.store(false, Ordering::Release);
-        }
-        *self
-            .shared
-            .completion
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = proc_;
-        if initialised {
-            self.shared.initialised.store(true, Ordering::Release);
-        }
     }
 
     /// The phone devices, in device order (ids from the base given at init).

@@ -13,7 +13,6 @@ use crate::config::{Config, ConfigError, ConfigSource};
 use crate::lane::Lane;
 use crate::phone::{PhoneHandle, PhoneTable};
 use crate::requests::{Requests, Token};
-use crate::tapi::CompletionProc;
 
 mod lifecycle;
 mod phones;
@@ -107,7 +106,6 @@ pub(crate) struct State {
     pub(crate) devices: Vec<Device>,
     enumerated: bool,
     phone_base: u32,
-    completion: Option<CompletionProc>,
     init_count: u32,
 }
 
@@ -124,10 +122,8 @@ pub(crate) struct Shared {
     pub(crate) pnp: Mutex<crate::presence::Pnp>,
     timer: crate::deadline::Timer<Due>,
     pub(crate) executor: crate::deadline::Executor,
-    /// TAPI's completion procedure while initialised: read on every request, so
-    /// kept out of the state lock.
-    completion: std::sync::RwLock<Option<CompletionProc>>,
-    /// Whether `completion` holds one (between init and the last shutdown).
+    /// Between init and the last shutdown (TAPI's completion procedure is
+    /// the lane's).
     initialised: std::sync::atomic::AtomicBool,
     /// Threads waiting in close for a phone's requests; removals only wake
     /// anyone when there is someone to wake (a futex wake is a system call).
@@ -187,7 +183,6 @@ impl Provider {
                 pnp: Mutex::default(),
                 timer: Default::default(),
                 executor: Default::default(),
-                completion: Default::default(),
                 initialised: Default::default(),
                 close_waiters: Default::default(),
                 in_transit: Default::default(),
@@ -195,6 +190,12 @@ impl Provider {
                 next_press: Default::default(),
             }),
         }
+    }
+
+    /// This provider's identity among the hosts of the process (for the
+    /// driver call a thread is in).
+    pub(crate) fn host_id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
     }
 
     /// The request table.

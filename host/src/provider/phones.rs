@@ -221,8 +221,13 @@ impl Provider {
         // waiting for it would only wait out the patience. One in the table
         // is failed now; a direct one is abandoned below.
         let own = crate::direct::current();
-        let own = (own.token != 0 && own.phone == handle).then_some(own.token);
-        if let Some(own) = own.filter(|t| !crate::direct::is_direct(*t)) {
+        let own = (own.token != 0 && own.phone == handle && own.host == self.host_id())
+            .then_some(own.token);
+        let own_in_table = own.filter(|t| {
+            !crate::direct::is_direct(*t)
+                && requests.of_phone(handle).iter().any(|r| r.to_u64() == *t)
+        });
+        if let Some(own) = own_in_table {
             drop(requests);
             self.finish(Token::from_u64(own), Err(PhoneError::OperationFailed));
             requests = self.table();

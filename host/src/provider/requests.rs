@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use tsp_core::PhoneError;
 
-use crate::lane::Delivery;
 use crate::phone::{Op, Phone, PhoneHandle};
 use crate::requests::{Request, Requests, Stage, Token};
 
@@ -105,17 +104,10 @@ impl Provider {
             Ok(()) => tracing::debug!("completed"),
             Err(error) => tracing::debug!(error = error.name(), "completed with an error"),
         }
-        let Some(proc_) = self.completion_proc() else {
-            return queued();
-        };
         let result = tsp_core::phone_result(result);
-        let delivery = Delivery::Completion {
-            proc_,
-            request_id,
-            result,
-            phone,
-        };
-        self.shared.lane.submit_then(delivery, &queued);
+        self.shared
+            .lane
+            .complete(request_id, result, phone, None, &queued);
     }
 
     /// `TSPI_phoneSetData`.
@@ -223,7 +215,7 @@ impl Provider {
         if phone.closing.load(Ordering::SeqCst) {
             return self.refuse_closed(token);
         }
-        in_call(token.to_u64(), phone.handle, || {
+        in_call(token.to_u64(), phone.handle, self.host_id(), || {
             op.call(&phone.session, token.to_u64());
         });
         let outcome = {
@@ -281,13 +273,13 @@ impl Provider {
             tracing::warn!(reason = "outstanding", "request id refused");
             return PhoneError::OperationFailed.to_long();
         }
-        let _in_call = InCall::enter(self, phone);
+        let in_call_now = InCall::enter(self, phone);
         // After the count: a close that began before it waits for this call,
         // one that began after is seen here (both sequentially consistent).
         if phone.closing.load(Ordering::SeqCst) {
             return PhoneError::InvalPhoneHandle.to_long();
         }
-        let outcome = in_call(call.token, phone.handle, || {
+        let outcome = in_call(call.token, phone.handle, self.host_id(), || {
             op.call(&phone.session, call.token);
         });
         let result = match outcome {
@@ -300,7 +292,7 @@ impl Provider {
         match result {
             // Refused before the call returned: a negative return, no completion.
             Err(error) => error.to_long(),
-            Ok(()) if self.deliver_direct(request_id, phone) => request_id as i32,
+            Ok(()) if self.deliver_direct(request_id, phone, &in_call_now) => request_id as i32,
             // Close gave up on this call and flushed: too late for a completion.
             Ok(()) => PhoneError::OperationFailed.to_long(),
         }
@@ -322,18 +314,15 @@ impl Provider {
 
     /// Queues the completion of a direct request, unless its phone's close
     /// already flushed the lane.
-    fn deliver_direct(&self, request_id: u32, phone: &Phone) -> bool {
+    ///
+    /// The request stops counting as in its call once its completion is
+    /// queued (under the lane's lock), before this thread may deliver it: a
+    /// close from inside that very callback must not wait for it.
+    fn deliver_direct(&self, request_id: u32, phone: &Phone, in_call: &InCall<'_>) -> bool {
         tracing::debug!("completed");
-        let Some(proc_) = self.completion_proc() else {
-            return true;
-        };
-        let delivery = Delivery::Completion {
-            proc_,
-            request_id,
-            result: 0,
-            phone: phone.handle,
-        };
-        self.shared.lane.submit_unless(delivery, &phone.abandoned)
+        let refused = Some(&phone.abandoned);
+        let queued = || in_call.leave();
+        (self.shared.lane).complete(request_id, 0, phone.handle, refused, &queued)
     }
 
     /// Starts the queued requests of a serial phone, in a loop (never by recursion),
@@ -353,7 +342,7 @@ impl Provider {
                 self.finish(token, Err(PhoneError::OperationFailed));
                 continue;
             }
-            in_call(token.to_u64(), phone.handle, || {
+            in_call(token.to_u64(), phone.handle, self.host_id(), || {
                 op.call(&phone.session, token.to_u64());
             });
             let stage = {
@@ -486,21 +475,29 @@ impl Provider {
     }
 }
 
-/// A direct request in its driver call, counted on its phone while it is.
+/// A direct request in its driver call, counted on its phone until it
+/// leaves (its completion queued, or the request over).
 struct InCall<'a> {
     provider: &'a Provider,
     phone: &'a Phone,
+    left: std::cell::Cell<bool>,
 }
 
 impl<'a> InCall<'a> {
     fn enter(provider: &'a Provider, phone: &'a Phone) -> Self {
         phone.in_calls.fetch_add(1, Ordering::SeqCst);
-        Self { provider, phone }
+        Self {
+            provider,
+            phone,
+            left: std::cell::Cell::new(false),
+        }
     }
-}
 
-impl Drop for InCall<'_> {
-    fn drop(&mut self) {
+    /// Uncounts the request (once), waking a close that waits for it.
+    fn leave(&self) {
+        if self.left.replace(true) {
+            return;
+        }
         self.phone.in_calls.fetch_sub(1, Ordering::SeqCst);
         if self.provider.shared.close_waiters.load(Ordering::SeqCst) > 0 {
             // Under the table's lock: close checks the count under it, so it
@@ -508,6 +505,12 @@ impl Drop for InCall<'_> {
             let _requests = self.provider.table();
             self.provider.shared.requests_changed.notify_all();
         }
+    }
+}
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
