@@ -307,10 +307,16 @@ fn plugin_call_overhead() {
     // Warmed up, then each measured twice, the better kept (noise only adds).
     let _ = (
         ns_per(count / 10, || through.get_ring()),
-        ns_per(count / 10, || direct.get_ring()),
+        ns_per(count / 10, || {
+            std::hint::black_box(direct.as_ref()).get_ring()
+        }),
     );
     let boundary = ns_per(count, || through.get_ring()).min(ns_per(count, || through.get_ring()));
-    let plain = ns_per(count, || direct.get_ring()).min(ns_per(count, || direct.get_ring()));
+    // The session reached through `black_box`, as the host reaches a driver's
+    // session it cannot see into: otherwise the compiler knows the type, inlines
+    // the call and hoists it out of the loop (0.3 ns: no call at all).
+    let unseen = || std::hint::black_box(direct.as_ref()).get_ring();
+    let plain = ns_per(count, unseen).min(ns_per(count, unseen));
     figure(
         "a session call through the plugin boundary",
         "ns",
@@ -336,8 +342,12 @@ fn rss() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
-/// `phones` phones open at once: start-up, open-all, memory, throughput.
-fn scale(phones: u32) -> f64 {
+/// `phones` phones open at once: start-up, open-all, memory, and SetData
+/// throughput two ways: spread over every open phone (each request's phone
+/// cold in the caches once they no longer hold them all: the memory system's
+/// figure as much as the host's) and to one phone while the rest stay open
+/// (what the host's own tables cost as they grow). Returns both.
+fn scale(phones: u32) -> (f64, f64) {
     let started = Instant::now();
     let b = bench(&format!("phones = {phones}\nconcurrent = true\n"));
     let start_time = started.elapsed();
@@ -358,6 +368,14 @@ fn scale(phones: u32) -> f64 {
             .expect("accepted");
     }
     let rate = count as f64 / sent.elapsed().as_secs_f64();
+    let one_phone = handles[handles.len() / 2];
+    let sent = Instant::now();
+    for _ in 0..count {
+        b.host
+            .set_data(b.host.next_request_id(), one_phone, 0, b"x")
+            .expect("accepted");
+    }
+    let rate_one = count as f64 / sent.elapsed().as_secs_f64();
     figure(
         &format!("start (enumerate + init), {phones} phones"),
         "ms",
@@ -383,13 +401,19 @@ fn scale(phones: u32) -> f64 {
         "",
     );
     figure(
-        &format!("inline SetData, {phones} phones open"),
+        &format!("inline SetData spread over {phones} open phones"),
         "req/s",
         rate,
         "",
     );
+    figure(
+        &format!("inline SetData to one of {phones} open phones"),
+        "req/s",
+        rate_one,
+        "",
+    );
     drop(b);
-    rate
+    (rate, rate_one)
 }
 
 fn main() {
@@ -410,13 +434,19 @@ fn main() {
     allocations_per_inline_request(false);
     worker_completion_latency();
     plugin_call_overhead();
-    let one = scale(1);
+    let (one, _) = scale(1);
     scale(1_000);
-    let most = scale(100_000);
+    let (spread, to_one) = scale(100_000);
     figure(
-        "SetData throughput, 100,000 phones vs 1",
+        "SetData throughput to one phone, 100,000 open vs 1",
         "ratio",
-        most / one,
+        to_one / one,
+        "target >= 0.90",
+    );
+    figure(
+        "SetData throughput spread over 100,000 phones vs 1",
+        "ratio",
+        spread / one,
         "target >= 0.90",
     );
 }

@@ -155,33 +155,20 @@ pub(crate) struct Pressed {
     pub(crate) made_up: Option<u64>,
 }
 
-/// An open phone.
+/// An open phone. In C order, the fields every request reads first: at
+/// 100,000 phones each request's phone is a cache miss, so they share as few
+/// lines as they can.
+#[repr(C)]
 pub(crate) struct Phone {
     pub(crate) handle: PhoneHandle,
-    pub(crate) device: usize,
-    pub(crate) ht_phone: usize,
-    pub(crate) event_proc: EventProc,
-    pub(crate) version: TspiVersion,
-    /// Its capabilities, re-read from the driver on PHONESTATE_CAPSCHANGE.
-    pub(crate) caps: RwLock<Arc<PhoneCaps>>,
-    pub(crate) session: OpenSession,
-    pub(crate) serial: bool,
-    pub(crate) filter: Mutex<Filter>,
-    pub(crate) queue: crate::queue::SerialQueue,
     /// [`PRESENT`], [`AWAY`] (its driver said so) or [`DECLARED_AWAY`] (the
     /// host concluded it from missed deadlines: the next driver call that
     /// answers in time, or a probe, ends it). One atomic, so the driver's word
     /// and the host's conclusion cannot overwrite each other halfway.
     pub(crate) presence: std::sync::atomic::AtomicU8,
-    /// Taken from a presence change until its PHONE_STATE is queued.
-    pub(crate) presence_order: Mutex<()>,
-    /// Milliseconds until the next probe of a device the host declared away.
-    pub(crate) probe_backoff_ms: AtomicU64,
+    pub(crate) serial: bool,
     /// Set as close begins: no request reaches the session after it.
     pub(crate) closing: AtomicBool,
-    /// Direct requests (see `direct.rs`) in their driver call: close waits
-    /// for them as it waits for the table's.
-    pub(crate) in_calls: std::sync::atomic::AtomicUsize,
     /// Set by close once it stopped waiting for requests, before it flushes
     /// the lane: a direct request whose call returns after that reports its
     /// result by its return (a negative one), never by a completion.
@@ -191,7 +178,23 @@ pub(crate) struct Phone {
     /// the start (a driver that completes from its own thread would pay for
     /// both ways).
     pub(crate) completes_inline: AtomicBool,
+    /// Direct requests (see `direct.rs`) in their driver call: close waits
+    /// for them as it waits for the table's.
+    pub(crate) in_calls: std::sync::atomic::AtomicUsize,
+    /// Its capabilities, re-read from the driver on PHONESTATE_CAPSCHANGE.
+    pub(crate) caps: RwLock<CapsNow>,
+    pub(crate) session: OpenSession,
     pub(crate) limits: crate::config::Limits,
+    pub(crate) device: usize,
+    pub(crate) ht_phone: usize,
+    pub(crate) event_proc: EventProc,
+    pub(crate) version: TspiVersion,
+    pub(crate) filter: Mutex<Filter>,
+    pub(crate) queue: crate::queue::SerialQueue,
+    /// Taken from a presence change until its PHONE_STATE is queued.
+    pub(crate) presence_order: Mutex<()>,
+    /// Milliseconds until the next probe of a device the host declared away.
+    pub(crate) probe_backoff_ms: AtomicU64,
     /// Consecutive driver calls that missed their deadline.
     pub(crate) misses: std::sync::atomic::AtomicU32,
     /// The synchronous driver calls in flight.
@@ -206,6 +209,31 @@ pub(crate) struct Phone {
     pub(crate) ring: Mutex<Option<(u32, u32)>>,
 }
 
+/// SetData areas whose size is kept beside the caps' pointer.
+const INLINE_AREAS: usize = 4;
+
+/// The caps, and the sizes of the first SetData areas beside them: every
+/// SetData reads one, without following the pointer to the caps and theirs.
+pub(crate) struct CapsNow {
+    caps: Arc<PhoneCaps>,
+    areas: [u32; INLINE_AREAS],
+    count: usize,
+}
+
+impl CapsNow {
+    pub(crate) fn new(caps: PhoneCaps) -> Self {
+        let mut areas = [0; INLINE_AREAS];
+        for (area, size) in areas.iter_mut().zip(&caps.set_data) {
+            *area = *size;
+        }
+        Self {
+            count: caps.set_data.len(),
+            caps: Arc::new(caps),
+            areas,
+        }
+    }
+}
+
 impl Phone {
     pub(crate) fn filter(&self) -> Filter {
         *self.filter.lock().unwrap_or_else(|e| e.into_inner())
@@ -213,18 +241,25 @@ impl Phone {
 
     /// The capabilities now.
     pub(crate) fn caps(&self) -> Arc<PhoneCaps> {
-        Arc::clone(&self.caps.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.caps.read().unwrap_or_else(|e| e.into_inner()).caps)
     }
 
     /// The size of SetData area `data_id`, read without cloning the caps
     /// (every SetData asks).
     pub(crate) fn set_data_area(&self, data_id: u32) -> Option<u32> {
-        let caps = self.caps.read().unwrap_or_else(|e| e.into_inner());
-        caps.set_data.get(data_id as usize).copied()
+        let now = self.caps.read().unwrap_or_else(|e| e.into_inner());
+        let index = data_id as usize;
+        if index >= now.count {
+            return None;
+        }
+        match now.areas.get(index) {
+            Some(&size) => Some(size),
+            None => now.caps.set_data.get(index).copied(),
+        }
     }
 
     pub(crate) fn set_caps(&self, caps: PhoneCaps) {
-        *self.caps.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(caps);
+        *self.caps.write().unwrap_or_else(|e| e.into_inner()) = CapsNow::new(caps);
     }
 
     pub(crate) fn presence_order(&self) -> MutexGuard<'_, ()> {

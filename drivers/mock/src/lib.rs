@@ -105,7 +105,7 @@ impl Shared {
     /// The device `key` is gone for good, whether a session has it open or not.
     fn remove_device(&self, key: &str) -> Result<(), PhoneError> {
         let phone = self.phone(key).ok_or(PhoneError::InvalParam)?;
-        phone.state().removed = true;
+        phone.set_removed();
         self.events.removed(key);
         Ok(())
     }

@@ -39,6 +39,9 @@ pub(crate) struct Phone {
     /// Bytes SetData accepts per area (less than advertised for a lying mock).
     pub(crate) accepted_size: u32,
     state: Mutex<DeviceState>,
+    /// `connected && !removed` of the state, written under its lock: every
+    /// request reads it, without the lock.
+    present: std::sync::atomic::AtomicBool,
     faults: Mutex<HashMap<String, Fault>>,
     /// Whether any fault is set: the request path skips the lookup when none is.
     any_fault: std::sync::atomic::AtomicBool,
@@ -87,6 +90,7 @@ impl Phone {
         let cells = (config.display[0] * config.display[1]) as usize;
         Self {
             key: format!("mock{index}"),
+            present: std::sync::atomic::AtomicBool::new(true),
             state: Mutex::new(DeviceState {
                 connected: true,
                 removed: false,
@@ -119,6 +123,29 @@ impl Phone {
 
     pub(crate) fn state(&self) -> MutexGuard<'_, DeviceState> {
         lock(&self.state)
+    }
+
+    /// Whether the device is connected and not removed.
+    pub(crate) fn is_present(&self) -> bool {
+        self.present.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The device connected or disconnected.
+    pub(crate) fn set_connected(&self, connected: bool) {
+        let mut state = self.state();
+        state.connected = connected;
+        self.present.store(
+            connected && !state.removed,
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// The device gone for good.
+    pub(crate) fn set_removed(&self) {
+        let mut state = self.state();
+        state.removed = true;
+        self.present
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     pub(crate) fn fault(&self, operation: &str) -> Fault {

@@ -44,11 +44,11 @@ impl Presence {
     fn commit(self, phone: &Phone, events: &PhoneEvents) {
         match self {
             Self::Disconnect => {
-                phone.state().connected = false;
+                phone.set_connected(false);
                 events.send(PhoneEvent::Disconnected);
             }
             Self::Remove => {
-                phone.state().removed = true;
+                phone.set_removed();
                 events.removed();
             }
         }
@@ -97,8 +97,7 @@ impl MockSession {
     }
 
     fn check_present(&self) -> Result<(), PhoneError> {
-        let state = self.phone.state();
-        if state.removed || !state.connected {
+        if !self.phone.is_present() {
             return Err(PhoneError::InvalPhoneState);
         }
         Ok(())
@@ -196,7 +195,7 @@ impl MockSession {
     }
 
     fn set_connected(&self, connected: bool) {
-        self.phone.state().connected = connected;
+        self.phone.set_connected(connected);
         self.events.send(if connected {
             PhoneEvent::Connected
         } else {
@@ -205,7 +204,7 @@ impl MockSession {
     }
 
     fn remove(&self) {
-        self.phone.state().removed = true;
+        self.phone.set_removed();
         self.events.removed();
     }
 

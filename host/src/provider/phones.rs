@@ -52,7 +52,7 @@ impl Provider {
             ht_phone,
             event_proc,
             version,
-            caps: std::sync::RwLock::new(Arc::new(device.caps)),
+            caps: std::sync::RwLock::new(crate::phone::CapsNow::new(device.caps)),
             session,
             serial: !driver.concurrent,
             filter: Mutex::default(),
