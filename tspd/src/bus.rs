@@ -186,11 +186,15 @@ impl PhoneObject {
             off_thread(move || service.request(id, &caller, start)).await?
         };
         let result = completion.recv().await;
-        let released = move || {
-            service.release(id, &caller, handle);
-            Ok(())
-        };
-        let _ = on_pool(released, Urgency::Must).await;
+        // Most calls end here: the phone stays open. Only the last call on a
+        // phone opened for calls alone closes it, which is a host call.
+        if !service.release_at_once(id, &caller, handle) {
+            let released = move || {
+                service.release(id, &caller, handle);
+                Ok(())
+            };
+            let _ = on_pool(released, Urgency::Must).await;
+        }
         match result {
             Ok(completed) => Ok(completed?),
             // The host completes every request; a lost sender means it shut down.

@@ -380,6 +380,32 @@ impl Service {
         }
     }
 
+    /// `release` where it ends without the host: whether it did. Not when it
+    /// is the last call on a phone opened only for calls (then the phone
+    /// closes: `release`, off the executor). Never waits: a device being
+    /// opened is not this call's open (its handle would be new), so there is
+    /// nothing to release.
+    pub(crate) fn release_at_once(
+        &self,
+        device_id: u32,
+        caller: &str,
+        handle: PhoneHandle,
+    ) -> bool {
+        let mut open = lock(&self.open);
+        let Some(Slot::Opened(opened)) = open.get_mut(&device_id) else {
+            return true;
+        };
+        if opened.owner != caller || opened.handle != handle {
+            return true;
+        }
+        let left = opened.borrowed.saturating_sub(1);
+        if left == 0 && !opened.explicit {
+            return false;
+        }
+        opened.borrowed = left;
+        true
+    }
+
     /// Closes a phone `caller` holds: its requests complete first.
     pub(crate) fn close(&self, device_id: u32, caller: &str) -> Result<(), Fault> {
         let Some(handle) = self.take_if(device_id, caller, |_| true) else {
