@@ -378,6 +378,9 @@ impl Lane {
         let here = self.delivering_here();
         let mut state = self.lock();
         state.stopped = true;
+        // Queued completions hold their own; an application's closure (and
+        // what it holds, perhaps the host itself) goes with the shutdown.
+        state.completion = None;
         if here {
             state.queue.retain(Delivery::is_completion);
         } else {

@@ -55,6 +55,30 @@ struct Opened {
     borrowed: u32,
 }
 
+/// What the end of a call made on `handle` does to an open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Nothing: the call was on an open that has ended since.
+    Other,
+    /// One hold fewer; the phone stays open.
+    Kept,
+    /// The phone closes: the last call on a phone opened for calls alone.
+    Closes,
+}
+
+fn end_of_call(opened: &Opened, handle: PhoneHandle) -> Ending {
+    if opened.handle != handle {
+        Ending::Other
+    } else if opened.borrowed <= 1 && !opened.explicit {
+        Ending::Closes
+    } else if opened.borrowed == 0 {
+        // An explicit open whose count is already 0 (never below).
+        Ending::Other
+    } else {
+        Ending::Kept
+    }
+}
+
 /// A phone in the table of held phones: being opened (the driver's open runs
 /// without the table's lock) or open.
 #[derive(Debug, Clone)]
@@ -369,11 +393,14 @@ impl Service {
     /// nothing (not the next open's count).
     pub(crate) fn release(&self, device_id: u32, caller: &str, handle: PhoneHandle) {
         let closing = self.take_if(device_id, caller, |opened| {
-            if opened.handle != handle {
-                return false;
+            match end_of_call(opened, handle) {
+                Ending::Other => false,
+                Ending::Kept => {
+                    opened.borrowed -= 1;
+                    false
+                }
+                Ending::Closes => true,
             }
-            opened.borrowed = opened.borrowed.saturating_sub(1);
-            opened.borrowed == 0 && !opened.explicit
         });
         if let Some(handle) = closing {
             let _ = self.host.close(handle);
@@ -395,15 +422,17 @@ impl Service {
         let Some(Slot::Opened(opened)) = open.get_mut(&device_id) else {
             return true;
         };
-        if opened.owner != caller || opened.handle != handle {
+        if opened.owner != caller {
             return true;
         }
-        let left = opened.borrowed.saturating_sub(1);
-        if left == 0 && !opened.explicit {
-            return false;
+        match end_of_call(opened, handle) {
+            Ending::Other => true,
+            Ending::Kept => {
+                opened.borrowed -= 1;
+                true
+            }
+            Ending::Closes => false,
         }
-        opened.borrowed = left;
-        true
     }
 
     /// Closes a phone `caller` holds: its requests complete first.

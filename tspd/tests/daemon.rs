@@ -176,6 +176,39 @@ fn a_second_client_is_refused() {
         .expect("now the second opens");
 }
 
+/// A call on a phone its client did not open borrows the phone for that call
+/// alone: once it returns the phone has no owner again (the client still on
+/// the bus), and another client opens it. An explicit open is kept across calls.
+#[test]
+fn a_call_without_an_open_holds_the_phone_for_the_call_only() {
+    let scratch = Scratch::new("borrow");
+    let bus = Bus::session(&scratch);
+    let _tspd = Daemon::start(&bus, &scratch, "");
+    let first = bus.client();
+    phone(&first, 0)
+        .call_method("SetData", &(0u32, vec![1u8]))
+        .expect("a SetData without an open");
+    let owner = |client: &zbus::blocking::Connection| -> String {
+        phone(client, 0).get_property("Owner").expect("Owner")
+    };
+    wait_for("the borrowed phone to be released", || {
+        owner(&first).is_empty()
+    });
+    let second = bus.client();
+    phone(&second, 0)
+        .call_method("Open", &())
+        .expect("free for another client");
+    phone(&second, 0)
+        .call_method("SetData", &(0u32, vec![2u8]))
+        .expect("a SetData on its own open");
+    let second_name = second.unique_name().map(|n| n.to_string());
+    assert_eq!(
+        Some(owner(&first)),
+        second_name,
+        "still open after the call"
+    );
+}
+
 const CHILD_BUS: &str = "TSPD_TEST_CHILD_BUS";
 
 #[test]
