@@ -65,6 +65,8 @@ const FFI_FILES: &[&str] = &[
     "host/benches/set_data.rs",
     // The counting global allocator (GlobalAlloc is an unsafe trait).
     "host/benches/request_path.rs",
+    // hidraw's poll, feature-report ioctls and raw mode for an emulated node.
+    "drivers/usbhid/src/hidraw/sys.rs",
 ];
 
 #[test]

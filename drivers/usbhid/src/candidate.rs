@@ -1,7 +1,7 @@
 //! What a scan finds: a [`Candidate`] is a device the driver may serve, with its
 //! layout, its protocol and where its reports come from (a simulated device of
-//! the settings, or a USB interface). The driver's registry keeps them; a
-//! session starts the device of one.
+//! the settings, a hidraw node, or a USB interface through libusb). The
+//! driver's registry keeps them; a session starts the device of one.
 
 use std::sync::Arc;
 
@@ -10,11 +10,18 @@ use tsp_core::PhoneCaps;
 use crate::caps;
 use crate::config::SimulatedConfig;
 use crate::handset::{self, Layout};
+#[cfg(all(target_os = "linux", feature = "hidraw"))]
+use crate::hidraw;
 use crate::inspect;
 use crate::p1k::{self, SimulatedP1k};
 use crate::transport::{SimulatedHandset, Transport};
 #[cfg(all(unix, feature = "usb"))]
-use crate::{usb, yealink};
+use crate::usb;
+#[cfg(any(
+    all(unix, feature = "usb"),
+    all(target_os = "linux", feature = "hidraw")
+))]
+use crate::yealink;
 
 /// The permanent phone id of a handset comes from its identity (serial number,
 /// else port path).
@@ -34,9 +41,25 @@ pub(crate) enum Protocol {
 pub(crate) enum Source {
     /// A simulated handset of the settings, or of `arrive`.
     Simulated(SimulatedDevice),
-    /// A telephony interface on USB.
+    /// A telephony interface on USB, through libusb.
     #[cfg(all(unix, feature = "usb"))]
     Usb(usb::Found),
+    /// A telephony device through the kernel's HID class (`/dev/hidrawN`).
+    #[cfg(all(target_os = "linux", feature = "hidraw"))]
+    Hidraw(hidraw::Found),
+}
+
+impl Source {
+    /// The USB interface it is, as (port path, interface number), when it is one.
+    #[cfg(all(target_os = "linux", feature = "hidraw"))]
+    pub(crate) fn usb_interface(&self) -> Option<(String, u8)> {
+        match self {
+            #[cfg(feature = "usb")]
+            Source::Usb(found) => Some((found.port_path.clone(), found.interface)),
+            Source::Hidraw(found) => found.usb_interface.clone(),
+            Source::Simulated(_) => None,
+        }
+    }
 }
 
 /// A device a scan found.
@@ -216,5 +239,61 @@ fn usb_candidate(found: usb::Found) -> Option<Candidate> {
         layout,
         protocol,
         source: Source::Usb(found),
+    })
+}
+
+/// Every telephony device with a hidraw node now, as candidates, but those
+/// `wants_libusb` names (they are left to libusb).
+#[cfg(all(target_os = "linux", feature = "hidraw"))]
+pub(crate) fn hidraw_candidates(wants_libusb: impl Fn(&str, u16, u16) -> bool) -> Vec<Candidate> {
+    hidraw::find_telephony()
+        .into_iter()
+        .filter(|found| !wants_libusb(&found.identity(), found.vendor_id, found.product_id))
+        .filter_map(hidraw_candidate)
+        .collect()
+}
+
+#[cfg(all(target_os = "linux", feature = "hidraw"))]
+fn hidraw_candidate(found: hidraw::Found) -> Option<Candidate> {
+    let place = match &found.usb_interface {
+        Some((port_path, interface)) => format!(" at {port_path} interface {interface}"),
+        None => String::new(),
+    };
+    let phone_info = format!(
+        "USB {:04x}:{:04x}{place}, {} (the system's HID class)",
+        found.vendor_id,
+        found.product_id,
+        found.node.display()
+    );
+    let (layout, protocol) = if found.is_yealink_p1k() {
+        // Its packets are its input reports: their length tells the generation,
+        // as the endpoint's packet size does on libusb.
+        let longest = crate::descriptor::parse(&found.report_descriptor)
+            .and_then(|d| d.report_len(crate::descriptor::Direction::Input, 0))
+            .ok()
+            .and_then(|len| u16::try_from(len).ok());
+        let generation = longest.and_then(yealink::Generation::from_max_packet_size);
+        if generation != Some(yealink::Generation::G1) {
+            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
+            return None;
+        }
+        (p1k::layout(), Protocol::YealinkP1k)
+    } else {
+        match handset::telephony_layout(&found.report_descriptor) {
+            Ok(Some(layout)) => (layout, Protocol::Hid),
+            Ok(None) => return None,
+            Err(error) => {
+                hidraw::refused(&found, &error);
+                return None;
+            }
+        }
+    };
+    Some(Candidate {
+        key: found.identity(),
+        name: found.name(),
+        phone_info,
+        layout,
+        protocol,
+        source: Source::Hidraw(found),
     })
 }

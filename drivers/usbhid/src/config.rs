@@ -44,6 +44,30 @@ pub(crate) struct Settings {
     /// The simulated handsets.
     #[serde(default)]
     pub(crate) simulated: Vec<SimulatedConfig>,
+    /// Devices reached through libusb although the system's HID class has
+    /// them (Linux: a hidraw node), each a `VID:PID` in hex or a device's key
+    /// (`1234:5678:SERIAL`). libusb detaches the kernel's driver while a phone
+    /// is open: the desktop loses the device's keys meanwhile.
+    #[serde(default)]
+    #[cfg_attr(not(all(target_os = "linux", feature = "hidraw")), allow(dead_code))]
+    pub(crate) libusb: Vec<String>,
+}
+
+impl Settings {
+    /// Whether the device with `key` and these ids is to be reached through
+    /// libusb (its entry in `libusb`).
+    #[cfg_attr(not(all(target_os = "linux", feature = "hidraw")), allow(dead_code))]
+    pub(crate) fn wants_libusb(
+        libusb: &[String],
+        key: &str,
+        vendor_id: u16,
+        product_id: u16,
+    ) -> bool {
+        let ids = format!("{vendor_id:04x}:{product_id:04x}");
+        libusb
+            .iter()
+            .any(|entry| entry.eq_ignore_ascii_case(key) || entry.eq_ignore_ascii_case(&ids))
+    }
 }
 
 /// Checks the driver's settings (its `[settings.usbhid]` table, as TOML text)

@@ -58,6 +58,12 @@ pub(crate) struct Shared {
     events: DriverEvents,
     #[cfg(all(unix, feature = "usb"))]
     usb: Option<rusb::Context>,
+    /// Whether devices are looked for through the system's HID class.
+    #[cfg(all(target_os = "linux", feature = "hidraw"))]
+    hidraw: bool,
+    /// The settings' `libusb`: devices left to libusb.
+    #[cfg(all(target_os = "linux", feature = "hidraw"))]
+    libusb: Vec<String>,
     stop: Mutex<bool>,
     wake: Condvar,
     /// Set by libusb's hotplug callbacks: scan now.
@@ -71,7 +77,9 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Every device present now: the plugged-in simulated handsets, then USB.
+    /// Every device present now: the plugged-in simulated handsets, then
+    /// those with a hidraw node, then those on USB through libusb (but the
+    /// interfaces a hidraw node already stands for).
     fn scan(&self) -> Vec<Candidate> {
         let now = Instant::now();
         let seen: Vec<Candidate> = lock(&self.simulated)
@@ -84,15 +92,43 @@ impl Shared {
                 sim.handset.is_plugged().then(|| sim.candidate.clone())
             })
             .collect();
+        #[cfg(all(target_os = "linux", feature = "hidraw"))]
+        #[cfg_attr(not(feature = "usb"), allow(unused_variables))]
+        let (seen, by_hidraw) = self.with_hidraw(seen);
         #[cfg(all(unix, feature = "usb"))]
-        let seen = match &self.usb {
-            Some(context) => seen
-                .into_iter()
-                .chain(crate::candidate::usb_candidates(context))
-                .collect(),
+        let seen: Vec<Candidate> = match &self.usb {
+            Some(context) => {
+                let usb = crate::candidate::usb_candidates(context).into_iter();
+                #[cfg(all(target_os = "linux", feature = "hidraw"))]
+                let usb = usb.filter(|c| {
+                    c.source
+                        .usb_interface()
+                        .is_none_or(|interface| !by_hidraw.contains(&interface))
+                });
+                seen.into_iter().chain(usb).collect()
+            }
             None => seen,
         };
         seen
+    }
+
+    /// `seen` and the devices with a hidraw node, and the USB interfaces
+    /// those stand for.
+    #[cfg(all(target_os = "linux", feature = "hidraw"))]
+    fn with_hidraw(&self, mut seen: Vec<Candidate>) -> (Vec<Candidate>, Vec<(String, u8)>) {
+        if !self.hidraw {
+            return (seen, Vec::new());
+        }
+        let wants_libusb = |key: &str, vendor, product| {
+            crate::config::Settings::wants_libusb(&self.libusb, key, vendor, product)
+        };
+        let found = crate::candidate::hidraw_candidates(wants_libusb);
+        let interfaces = found
+            .iter()
+            .filter_map(|c| c.source.usb_interface())
+            .collect();
+        seen.extend(found);
+        (seen, interfaces)
     }
 
     /// Brings the registry up to date with a scan and reports what changed.
@@ -195,6 +231,13 @@ impl Shared {
                 .map_err(|error| usb_open_error(&candidate.key, error))?;
                 Ok(Arc::new(transport))
             }
+            #[cfg(all(target_os = "linux", feature = "hidraw"))]
+            Source::Hidraw(found) => {
+                let transport =
+                    crate::hidraw::HidrawTransport::open(found, candidate.layout.uses_report_ids())
+                        .map_err(|error| hidraw_open_error(&candidate.key, &error))?;
+                Ok(Arc::new(transport))
+            }
         }
     }
 
@@ -289,6 +332,18 @@ impl Presence for Shared {
 /// How often the watcher looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
+#[cfg(all(target_os = "linux", feature = "hidraw"))]
+fn hidraw_open_error(key: &str, error: &crate::hidraw::HidrawError) -> DriverError {
+    use crate::hidraw::HidrawError;
+    let code = match error {
+        HidrawError::Access(_) => PhoneError::ResourceUnavail,
+        HidrawError::Gone(_) => PhoneError::NoDriver,
+        HidrawError::Other(..) => PhoneError::OperationFailed,
+    };
+    let words = crate::transport::chain(error);
+    DriverError::new(code, format!("{key}: {words}"))
+}
+
 #[cfg(all(unix, feature = "usb"))]
 fn usb_open_error(key: &str, error: crate::usb::UsbError) -> DriverError {
     use crate::usb::UsbError;
@@ -335,6 +390,10 @@ impl Driver for UsbHidDriver {
             events: context.events,
             #[cfg(all(unix, feature = "usb"))]
             usb: settings.usb.then(start_usb).flatten(),
+            #[cfg(all(target_os = "linux", feature = "hidraw"))]
+            hidraw: settings.usb,
+            #[cfg(all(target_os = "linux", feature = "hidraw"))]
+            libusb: settings.libusb.clone(),
             stop: Mutex::new(false),
             wake: Condvar::new(),
             changed: Arc::default(),

@@ -6,8 +6,9 @@
 //!
 //! ```toml
 //! [settings.usbhid]
-//! usb = true            # look for handsets on USB (libusb; Linux); default true
+//! usb = true            # look for real handsets (Linux); default true
 //! scan_ms = 1000        # how often presence is checked; hotplug wakes it earlier
+//! libusb = ["047f:c053"] # through libusb, not the HID class: VID:PID or a key
 //!
 //! [[settings.usbhid.simulated]]     # a handset behind the transport seam
 //! descriptor = "jabra.hex"         # its report descriptor: binary, or hex text
@@ -36,10 +37,18 @@
 //!   HID handset sends that input report), `key HEX` (the P1K key with that
 //!   scancode is pressed; `ff` releases it), `unplug [MS]` (it goes away, back
 //!   after `MS`), `arrive PATH [SERIAL]` (a new simulated handset is plugged in).
-//! - Reservation: a lock file per phone ([`lock_path`]) and, on USB, the claim of
-//!   the interface: a second open here or in another process is `ALLOCATED`.
-//! - Presence: `LIBUSB_ERROR_NO_DEVICE` or a scan that no longer finds the device
-//!   reports it disconnected; the same identity (serial number, else port path)
+//! - Transport (Linux): a device with a hidraw node is reached through it, the
+//!   kernel's HID class ([`hidraw`]): its HID driver stays bound, so the
+//!   desktop keeps the device's keys while a phone is open. A device without
+//!   one, or one the settings' `libusb` names, is reached through libusb
+//!   ([`usb`]), which detaches the kernel's driver while the phone is open.
+//!   Either way its identity, and so its permanent phone id, is the same.
+//! - Reservation: a lock file per phone ([`lock_path`]) and, through libusb, the
+//!   claim of the interface: a second open here or in another process is
+//!   `ALLOCATED`.
+//! - Presence: `LIBUSB_ERROR_NO_DEVICE`, a hidraw node that fails or is no
+//!   longer listed, or a scan that no longer finds the device reports it
+//!   disconnected; the same identity (serial number, else port path)
 //!   found again reattaches an open phone and reports it connected; a new one
 //!   arrives (PHONE_CREATE).
 //!
@@ -50,8 +59,8 @@
 //! becomes in TAPI, [`inspect`] is what `tspctl usbhid inspect` prints, [`handset`]
 //! turns input reports into events and lamp, ringer and hookswitch settings into
 //! whole output reports, [`caps`] makes the PHONECAPS; [`device`] runs a handset
-//! over a [`transport::Transport`]: libusb ([`usb`]), or
-//! [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
+//! over a [`transport::Transport`]: the kernel's HID class (`hidraw`, Linux),
+//! libusb ([`usb`]), or [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
 //! Yealink USB-P1K family and [`p1k`] the P1K as a running phone (polled, as the
 //! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in. The plugin's
 //! own modules compose them: the settings, what a scan finds, the open phone (the
@@ -75,6 +84,8 @@ mod driver;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handset;
+#[cfg(all(target_os = "linux", feature = "hidraw"))]
+pub mod hidraw;
 pub mod inspect;
 pub mod p1k;
 mod session;

@@ -91,6 +91,8 @@ impl Live {
             Source::Simulated(handset) => Some(handset.clone()),
             #[cfg(all(unix, feature = "usb"))]
             Source::Usb(_) => None,
+            #[cfg(all(target_os = "linux", feature = "hidraw"))]
+            Source::Hidraw(_) => None,
         };
         Ok(Arc::new(Self {
             key: candidate.key.clone(),

@@ -1,0 +1,403 @@
+//! The kernel's HID class on Linux: `/dev/hidrawN`. The HID driver stays bound,
+//! so the desktop keeps the headset's keys (volume, mute, call buttons) while a
+//! phone is open; libusb, which detaches it, is left for devices without a
+//! hidraw node and for those the settings name.
+//!
+//! Finding: every node of `/sys/class/hidraw`, its HID device's
+//! `report_descriptor` (what the kernel parsed) and `uevent` (bus, ids, name,
+//! serial), and for USB the interface folder above it (port path and interface
+//! number), so a device's identity is the one libusb would give it and its
+//! permanent phone id does not change with the transport.
+//!
+//! Reports: `read` gives one input report (its id first when the descriptor
+//! declares ids), `write` takes one output report (its id first, 0 without
+//! ids), and the feature reports go through `HIDIOCGFEATURE`/`HIDIOCSFEATURE`
+//! (`hidraw/sys.rs`).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::descriptor::DescriptorError;
+use crate::handset;
+use crate::transport::{Transport, TransportError};
+use crate::yealink;
+
+mod sys;
+
+/// The kernel's bus number of USB in `HID_ID`.
+const BUS_USB: u32 = 3;
+/// The largest report hidraw passes (the kernel's HID_MAX_BUFFER_SIZE).
+const MAX_REPORT: usize = 16384;
+
+/// One telephony HID device with a hidraw node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Its node, `/dev/hidrawN`.
+    pub node: PathBuf,
+    /// The bus in `HID_ID` (3: USB, 5: Bluetooth).
+    pub bus: u32,
+    /// Vendor id.
+    pub vendor_id: u16,
+    /// Product id.
+    pub product_id: u16,
+    /// For USB: the port path (`1-1.4`) and interface number of the HID
+    /// interface, as libusb's side names them.
+    pub usb_interface: Option<(String, u8)>,
+    /// The serial number (`HID_UNIQ`, the USB serial string), when there is one.
+    pub serial: Option<String>,
+    /// The product name: the USB product string, else `HID_NAME`.
+    pub product: Option<String>,
+    /// The report descriptor bytes, as the kernel read them.
+    pub report_descriptor: Vec<u8>,
+}
+
+impl Found {
+    /// The permanent id's source, the same as libusb's for the same device:
+    /// the serial number, else the port path (else the node).
+    pub fn identity(&self) -> String {
+        let ids = format!("{:04x}:{:04x}", self.vendor_id, self.product_id);
+        match (&self.serial, &self.usb_interface) {
+            (Some(serial), _) => format!("{ids}:{serial}"),
+            (None, Some((port_path, _))) => format!("{ids}@{port_path}"),
+            (None, None) => format!("{ids}@{}", self.node.display()),
+        }
+    }
+
+    /// The name a user knows the device by: its product string, or its ids.
+    pub fn name(&self) -> String {
+        self.product
+            .clone()
+            .unwrap_or_else(|| format!("HID phone {:04x}:{:04x}", self.vendor_id, self.product_id))
+    }
+
+    /// A Yealink USB-P1K family member (vendor protocol, no Telephony page).
+    pub fn is_yealink_p1k(&self) -> bool {
+        yealink::is_p1k(self.vendor_id, self.product_id)
+    }
+}
+
+/// Where hidraw nodes are listed: `/sys/class/hidraw`.
+fn class_folder() -> PathBuf {
+    PathBuf::from("/sys/class/hidraw")
+}
+
+/// Every telephony HID device with a hidraw node: a Telephony application
+/// collection in its report descriptor, or a Yealink USB-P1K. None where the
+/// system has no hidraw (a container without `/sys/class/hidraw`).
+pub fn find_telephony() -> Vec<Found> {
+    let Ok(nodes) = std::fs::read_dir(class_folder()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = nodes
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with("hidraw"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|name| described(&name))
+        .filter(is_telephony)
+        .collect()
+}
+
+/// What sysfs says of node `name` (`hidrawN`).
+fn described(name: &str) -> Option<Found> {
+    let hid = std::fs::canonicalize(class_folder().join(name).join("device")).ok()?;
+    let uevent = std::fs::read_to_string(hid.join("uevent")).ok()?;
+    let (bus, vendor_id, product_id) = hid_id(&uevent)?;
+    let report_descriptor = std::fs::read(hid.join("report_descriptor")).ok()?;
+    let usb_interface = (bus == BUS_USB)
+        .then(|| hid.parent().and_then(usb_interface_of))
+        .flatten();
+    let usb_device = usb_interface
+        .as_ref()
+        .and_then(|_| hid.parent()?.parent().map(Path::to_path_buf));
+    let serial = property(&uevent, "HID_UNIQ").or_else(|| {
+        usb_device
+            .as_ref()
+            .and_then(|d| attribute(&d.join("serial")))
+    });
+    let product = usb_device
+        .as_ref()
+        .and_then(|d| attribute(&d.join("product")))
+        .or_else(|| property(&uevent, "HID_NAME"));
+    Some(Found {
+        node: PathBuf::from("/dev").join(name),
+        bus,
+        vendor_id,
+        product_id,
+        usb_interface,
+        serial,
+        product,
+        report_descriptor,
+    })
+}
+
+/// Whether `found` is a phone; a descriptor that cannot be laid out is
+/// logged once and left out.
+fn is_telephony(found: &Found) -> bool {
+    if found.is_yealink_p1k() {
+        return true;
+    }
+    match handset::telephony_layout(&found.report_descriptor) {
+        Ok(layout) => layout.is_some(),
+        Err(error) => {
+            refused(found, &error);
+            false
+        }
+    }
+}
+
+/// Logs that `found`'s report descriptor is refused: a warning (an error for
+/// a bug) the first time for this device and reason, then at debug level,
+/// since every scan finds the device again.
+pub(crate) fn refused(found: &Found, error: &DescriptorError) {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    const REMEMBERED: usize = 256;
+    let device = format!("{} ({})", found.identity(), found.node.display());
+    let key = format!("{device}: {error}");
+    let first = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !seen.contains(&key);
+        if first {
+            if seen.len() >= REMEMBERED {
+                seen.clear();
+            }
+            seen.push(key);
+        }
+        first
+    };
+    match (first, error) {
+        (true, DescriptorError::Bug { .. }) => {
+            tracing::error!(%device, %error, "report descriptor refused")
+        }
+        (true, _) => tracing::warn!(%device, %error, "report descriptor refused"),
+        (false, _) => tracing::debug!(%device, %error, "report descriptor refused"),
+    }
+}
+
+/// `HID_ID=0003:00001234:00005678`: bus, vendor and product.
+fn hid_id(uevent: &str) -> Option<(u32, u16, u16)> {
+    let id = property(uevent, "HID_ID")?;
+    let mut parts = id.split(':');
+    let bus = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let vendor = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let product = u32::from_str_radix(parts.next()?, 16).ok()?;
+    Some((
+        bus,
+        u16::try_from(vendor).ok()?,
+        u16::try_from(product).ok()?,
+    ))
+}
+
+fn property(uevent: &str, key: &str) -> Option<String> {
+    uevent
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+}
+
+fn attribute(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// An interface folder `1-1.4:1.0`: port path `1-1.4`, interface 0.
+fn usb_interface_of(folder: &Path) -> Option<(String, u8)> {
+    let name = folder.file_name()?.to_str()?;
+    let (port_path, config_interface) = name.split_once(':')?;
+    let (_, interface) = config_interface.split_once('.')?;
+    Some((port_path.to_owned(), interface.parse().ok()?))
+}
+
+/// An open hidraw node.
+pub struct HidrawTransport {
+    file: File,
+    found: Found,
+    uses_report_ids: bool,
+}
+
+impl std::fmt::Debug for HidrawTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HidrawTransport")
+            .field("node", &self.found.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a hidraw node could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum HidrawError {
+    /// No permission on the node.
+    #[error("no permission to open {0}; install drivers/usbhid/udev/70-tsp-rs-telephony.rules")]
+    Access(PathBuf),
+    /// The node is gone (unplugged).
+    #[error("{0} is gone (unplugged)")]
+    Gone(PathBuf),
+    /// Anything else the system said.
+    #[error("cannot open {0}")]
+    Other(PathBuf, #[source] std::io::Error),
+}
+
+impl HidrawTransport {
+    /// Opens `found`'s node for reading and writing. Nothing is detached or
+    /// claimed: other programs keep the device's keys.
+    ///
+    /// # Errors
+    /// [`HidrawError::Access`] without permission, [`HidrawError::Gone`] when
+    /// the node has gone.
+    pub fn open(found: &Found, uses_report_ids: bool) -> Result<Self, HidrawError> {
+        let node = found.node.clone();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&node)
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::PermissionDenied => HidrawError::Access(node.clone()),
+                std::io::ErrorKind::NotFound => HidrawError::Gone(node.clone()),
+                _ => HidrawError::Other(node.clone(), error),
+            })?;
+        // A real hidraw node is never a terminal; umockdev's emulated nodes
+        // are pseudo-terminals, whose line discipline would echo and edit
+        // the reports.
+        sys::raw_if_terminal(&file);
+        Ok(Self {
+            file,
+            found: found.clone(),
+            uses_report_ids,
+        })
+    }
+
+    /// Whether sysfs still lists the node.
+    fn still_listed(&self) -> bool {
+        self.found
+            .node
+            .file_name()
+            .is_some_and(|name| class_folder().join(name).exists())
+    }
+
+    /// `report` as hidraw wants it: the report id first, 0 for a device
+    /// without ids.
+    fn numbered(&self, report: &[u8]) -> Vec<u8> {
+        if self.uses_report_ids {
+            report.to_vec()
+        } else {
+            let mut numbered = Vec::with_capacity(report.len() + 1);
+            numbered.push(0);
+            numbered.extend_from_slice(report);
+            numbered
+        }
+    }
+}
+
+/// The device is gone when its node says so: the kernel answers ENODEV or
+/// EIO once the device is disconnected, and an emulated node ends its stream.
+fn transfer_error(error: std::io::Error) -> TransportError {
+    match error.raw_os_error() {
+        Some(sys::ENODEV | sys::EIO | sys::EPIPE) => TransportError::Gone,
+        _ => TransportError::Io(std::sync::Arc::new(error)),
+    }
+}
+
+impl Transport for HidrawTransport {
+    fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+        if !sys::readable_within(&self.file, timeout).map_err(transfer_error)? {
+            // The kernel fails the next read of an unplugged device; a node
+            // whose class entry has gone is unplugged as well (and so is an
+            // emulated one, which never fails).
+            return if self.still_listed() {
+                Ok(None)
+            } else {
+                Err(TransportError::Gone)
+            };
+        }
+        let mut buffer = vec![0; MAX_REPORT];
+        let read = (&self.file).read(&mut buffer).map_err(transfer_error)?;
+        if read == 0 {
+            return Err(TransportError::Gone);
+        }
+        buffer.truncate(read);
+        Ok(Some(buffer))
+    }
+
+    fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
+        let numbered = self.numbered(report);
+        (&self.file).write_all(&numbered).map_err(transfer_error)
+    }
+
+    fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
+        let mut numbered = self.numbered(report);
+        sys::set_feature(self.file.as_raw_fd(), &mut numbered).map_err(transfer_error)?;
+        Ok(())
+    }
+
+    fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
+        let mut buffer = vec![0; len + 1];
+        buffer[0] = if self.uses_report_ids { id } else { 0 };
+        let got = sys::get_feature(self.file.as_raw_fd(), &mut buffer).map_err(transfer_error)?;
+        buffer.truncate(got.min(buffer.len()));
+        // Without ids the kernel leaves the 0 it was given in front.
+        if !self.uses_report_ids && !buffer.is_empty() {
+            buffer.remove(0);
+        }
+        Ok(buffer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hid_ids_and_usb_interfaces_are_read_as_the_kernel_writes_them() {
+        let uevent = "DRIVER=hid-generic\nHID_ID=0003:0000047F:000002E6\nHID_NAME=Plantronics BT700\nHID_UNIQ=\n";
+        assert_eq!(hid_id(uevent), Some((3, 0x047f, 0x02e6)));
+        assert_eq!(property(uevent, "HID_UNIQ"), None, "empty is none");
+        assert_eq!(
+            property(uevent, "HID_NAME").as_deref(),
+            Some("Plantronics BT700")
+        );
+        assert_eq!(
+            hid_id("HID_ID=0003:00010000:00000001"),
+            None,
+            "ids past 16 bits"
+        );
+        assert_eq!(
+            usb_interface_of(Path::new("/sys/devices/x/usb1/1-1.4/1-1.4:1.3")),
+            Some(("1-1.4".to_owned(), 3))
+        );
+        assert_eq!(
+            usb_interface_of(Path::new("/sys/devices/virtual/misc")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_device_s_identity_is_the_one_libusb_gives_it() {
+        let found = Found {
+            node: "/dev/hidraw3".into(),
+            bus: BUS_USB,
+            vendor_id: 0x1234,
+            product_id: 0x5678,
+            usb_interface: Some(("1-1".into(), 0)),
+            serial: Some("TSPRS-TEST-0001".into()),
+            product: None,
+            report_descriptor: Vec::new(),
+        };
+        assert_eq!(found.identity(), "1234:5678:TSPRS-TEST-0001");
+        let no_serial = Found {
+            serial: None,
+            ..found.clone()
+        };
+        assert_eq!(no_serial.identity(), "1234:5678@1-1");
+        assert_eq!(found.name(), "HID phone 1234:5678");
+    }
+}

@@ -1,0 +1,195 @@
+//! End to end through the kernel's HID class, emulated by umockdev: a USB
+//! device built from the Jabra EVOLVE LINK MS report descriptor whose HID
+//! device has a hidraw node (`tests/umockdev/jabra-hidraw.umockdev`), and a
+//! script for that node (`jabra-hidraw.script`): input #2 off hook, the
+//! Off-Hook LED echo written as output #2 byte for byte, input #2 on hook.
+//! Then the node goes away (its sysfs entry is removed) and the driver sees
+//! the device gone. Twice: the transport alone, and the whole plugin under the
+//! host, as TAPI would see it.
+//!
+//! The same device is on USB for libusb too (its node has no ioctl script, so
+//! any libusb open or claim would fail): the plugin lists it once, through
+//! hidraw, and never detaches the kernel's driver.
+#![cfg(all(target_os = "linux", feature = "hidraw"))]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use tsp_driver_usbhid::handset::{Handset, HandsetEvent};
+use tsp_driver_usbhid::hidraw::{self, HidrawTransport};
+use tsp_driver_usbhid::transport::{Transport, TransportError};
+
+const INSIDE: &str = "TSP_RS_INSIDE_UMOCKDEV";
+const KEY: &str = "0b0e:0307:TSPRS-HIDRAW-0001";
+
+fn dir() -> String {
+    format!("{}/tests/umockdev", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_jabra_headset_through_hidraw() {
+    run_inside_umockdev("transport_inside_umockdev");
+}
+
+#[test]
+fn the_plugin_serves_a_jabra_headset_through_hidraw() {
+    run_inside_umockdev("plugin_inside_umockdev");
+}
+
+#[test]
+#[cfg(feature = "usb")]
+fn a_device_the_settings_leave_to_libusb_is_listed_through_libusb() {
+    run_inside_umockdev("left_to_libusb_inside_umockdev");
+}
+
+fn run_inside_umockdev(test: &str) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = Command::new("umockdev-run")
+        .arg("-d")
+        .arg(format!("{}/jabra-hidraw.umockdev", dir()))
+        .arg("-s")
+        .arg(format!("/dev/hidraw0={}/jabra-hidraw.script", dir()))
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", test, "--ignored", "--nocapture"])
+        .env(INSIDE, "1")
+        .output()
+        .expect("umockdev-run is installed (cargo xtask test installs the umockdev package)");
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "{log}");
+}
+
+/// The node leaves: its entry in sysfs (in umockdev's testbed) is removed.
+fn unplug() {
+    let testbed = std::env::var("UMOCKDEV_DIR").expect("umockdev-run sets UMOCKDEV_DIR");
+    let entry = std::path::Path::new(&testbed).join("sys/class/hidraw/hidraw0");
+    std::fs::remove_file(&entry).expect("the class entry is a link");
+}
+
+#[test]
+#[ignore = "run by a_jabra_headset_through_hidraw under umockdev-run"]
+fn transport_inside_umockdev() {
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
+    let found = hidraw::find_telephony();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let jabra = &found[0];
+    assert_eq!(jabra.node, std::path::Path::new("/dev/hidraw0"));
+    assert_eq!((jabra.vendor_id, jabra.product_id), (0x0b0e, 0x0307));
+    assert_eq!(jabra.identity(), KEY, "the identity libusb would give it");
+    assert_eq!(jabra.usb_interface, Some(("1-1".to_owned(), 0)));
+    assert_eq!(
+        jabra.report_descriptor,
+        common::fixture("jabra-evolve-link-ms_0b0e-0307.hex"),
+        "the descriptor as the kernel read it"
+    );
+    let layout = common::layout("jabra-evolve-link-ms_0b0e-0307.hex");
+    assert_eq!(
+        tsp_driver_usbhid::handset::telephony_layout(&jabra.report_descriptor),
+        Ok(Some(layout.clone())),
+        "the same layout whichever transport read the descriptor"
+    );
+    let mut handset = Handset::new(layout.clone());
+    let transport = HidrawTransport::open(jabra, layout.uses_report_ids()).expect("opens");
+    let read = |transport: &HidrawTransport| {
+        transport
+            .read_input(Duration::from_secs(5))
+            .expect("a read")
+            .expect("a report")
+    };
+    let off_hook = read(&transport);
+    assert_eq!(off_hook, [2, 1, 0]);
+    assert_eq!(
+        handset.input(&off_hook),
+        Ok(vec![HandsetEvent::Hookswitch(true)])
+    );
+    let echo = handset.echo_hookswitch(true).expect("the Off-Hook LED");
+    transport.write_output(&echo).expect("written as scripted");
+    assert_eq!(
+        read(&transport),
+        [2, 0, 0],
+        "the script went on: the echo matched"
+    );
+    unplug();
+    assert_eq!(
+        transport.read_input(Duration::from_millis(200)),
+        Err(TransportError::Gone)
+    );
+}
+
+#[test]
+#[ignore = "run by the_plugin_serves_a_jabra_headset_through_hidraw under umockdev-run"]
+fn plugin_inside_umockdev() {
+    use common::{completion_proc, event_proc, events, provider, staged, wait_for};
+    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
+    let (folder, _) = staged("test-usbhid-hidraw");
+    let p = provider(folder, "scan_ms = 600000");
+    assert_eq!(
+        p.enum_devices(0, None),
+        1,
+        "one device, though libusb sees it as well"
+    );
+    let device = &p.devices()[0];
+    assert_eq!(device.key, KEY);
+    assert!(
+        device.caps.phone_info.contains("/dev/hidraw0"),
+        "served through hidraw: {}",
+        device.caps.phone_info
+    );
+    p.init(0, completion_proc()).expect("init");
+    let ht = 0x0C;
+    let hd = p
+        .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
+        .expect("opens the node, claiming nothing");
+    let layout = common::layout("jabra-evolve-link-ms_0b0e-0307.hex");
+    let hook = PhoneStates::hookswitch_of(tsp_driver_usbhid::caps::hookswitch_device(&layout));
+    let watched = hook | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+    p.set_status_messages(hd, watched.bits(), 0, 0)
+        .expect("filter");
+    let on_hook = [
+        hook.bits() as usize,
+        HookSwitchMode::OnHook.code() as usize,
+        0,
+    ];
+    // Off hook, echoed (or the script would not go on), then on hook again.
+    wait_for("PHONE_STATE back on hook", || {
+        events(ht, PhoneMessage::State).contains(&on_hook)
+    });
+    unplug();
+    let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
+    wait_for("PHONE_STATE(DISCONNECTED)", || {
+        events(ht, PhoneMessage::State).contains(&gone)
+    });
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
+}
+
+#[test]
+#[cfg(feature = "usb")]
+#[ignore = "run by a_device_the_settings_leave_to_libusb_is_listed_through_libusb under umockdev-run"]
+fn left_to_libusb_inside_umockdev() {
+    assert!(std::env::var_os(INSIDE).is_some(), "run under umockdev-run only");
+    let (folder, _) = common::staged("test-usbhid-hidraw-libusb");
+    let p = common::provider(folder, "scan_ms = 600000\nlibusb = [\"0B0E:0307\"]");
+    assert_eq!(p.enum_devices(0, None), 1, "still one device");
+    let device = &p.devices()[0];
+    assert_eq!(device.key, KEY, "the same identity, so the same permanent id");
+    assert_eq!(
+        device.caps.phone_info, "USB 0b0e:0307 at 1-1 interface 0",
+        "through libusb"
+    );
+}
