@@ -2,7 +2,8 @@
 //! device built from the Jabra EVOLVE LINK MS report descriptor whose HID
 //! device has a hidraw node (`tests/umockdev/jabra-hidraw.umockdev`), and a
 //! script for that node (`jabra-hidraw.script`): input #2 off hook, the
-//! Off-Hook LED echo written as output #2 byte for byte, input #2 on hook.
+//! Off-Hook LED echo written as output #2 byte for byte, on hook, the Flash key
+//! down, the Mute lamp set, the key up.
 //! Then the node goes away (its sysfs entry is removed) and the driver sees
 //! the device gone. Twice: the transport alone, and the whole plugin under the
 //! host, as TAPI would see it.
@@ -130,7 +131,11 @@ fn transport_inside_umockdev() {
 #[ignore = "run by the_plugin_serves_a_jabra_headset_through_hidraw under umockdev-run"]
 fn plugin_inside_umockdev() {
     use common::{completion_proc, event_proc, events, provider, staged, wait_for};
-    use tsp_core::{HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+    use tsp_core::{
+        ButtonModes, ButtonStates, HookSwitchMode, LampModes, PhoneMessage, PhoneStates,
+        TspiVersion,
+    };
+    use tsp_driver_usbhid::descriptor::Usage;
 
     assert!(
         std::env::var_os(INSIDE).is_some(),
@@ -158,7 +163,9 @@ fn plugin_inside_umockdev() {
     let layout = common::layout("jabra-evolve-link-ms_0b0e-0307.hex");
     let hook = PhoneStates::hookswitch_of(tsp_driver_usbhid::caps::hookswitch_device(&layout));
     let watched = hook | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
-    p.set_status_messages(hd, watched.bits(), 0, 0)
+    let feature = ButtonModes::FEATURE;
+    let (down, up) = (ButtonStates::DOWN, ButtonStates::UP);
+    p.set_status_messages(hd, watched.bits(), feature.bits(), (down | up).bits())
         .expect("filter");
     let on_hook = [
         hook.bits() as usize,
@@ -168,6 +175,29 @@ fn plugin_inside_umockdev() {
     // Off hook, echoed (or the script would not go on), then on hook again.
     wait_for("PHONE_STATE back on hook", || {
         events(ht, PhoneMessage::State).contains(&on_hook)
+    });
+    let flash = layout
+        .buttons
+        .iter()
+        .position(|b| b.usage == Usage::new(0x0B, 0x21))
+        .expect("a Flash button");
+    let pressed = [flash, feature.bits() as usize, down.bits() as usize];
+    wait_for("PHONE_BUTTON(Flash, DOWN)", || {
+        events(ht, PhoneMessage::Button).contains(&pressed)
+    });
+    // The Mute lamp, written as output #2 (the script demands those bytes).
+    let mute = tsp_driver_usbhid::caps::lamp_id(&layout, 1);
+    let request = 77;
+    assert_eq!(
+        p.set_lamp(request, hd, mute, LampModes::STEADY.bits()),
+        request as i32
+    );
+    wait_for("the SetLamp completion", || {
+        common::completion(request) == Some(0)
+    });
+    let released = [flash, feature.bits() as usize, up.bits() as usize];
+    wait_for("PHONE_BUTTON(Flash, UP): the script went on", || {
+        events(ht, PhoneMessage::Button).contains(&released)
     });
     unplug();
     let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
@@ -182,12 +212,18 @@ fn plugin_inside_umockdev() {
 #[cfg(feature = "usb")]
 #[ignore = "run by a_device_the_settings_leave_to_libusb_is_listed_through_libusb under umockdev-run"]
 fn left_to_libusb_inside_umockdev() {
-    assert!(std::env::var_os(INSIDE).is_some(), "run under umockdev-run only");
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
     let (folder, _) = common::staged("test-usbhid-hidraw-libusb");
     let p = common::provider(folder, "scan_ms = 600000\nlibusb = [\"0B0E:0307\"]");
     assert_eq!(p.enum_devices(0, None), 1, "still one device");
     let device = &p.devices()[0];
-    assert_eq!(device.key, KEY, "the same identity, so the same permanent id");
+    assert_eq!(
+        device.key, KEY,
+        "the same identity, so the same permanent id"
+    );
     assert_eq!(
         device.caps.phone_info, "USB 0b0e:0307 at 1-1 interface 0",
         "through libusb"
