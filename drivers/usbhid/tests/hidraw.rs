@@ -45,13 +45,22 @@ fn a_device_the_settings_leave_to_libusb_is_listed_through_libusb() {
     run_inside_umockdev("left_to_libusb_inside_umockdev");
 }
 
+#[test]
+fn the_plugin_serves_a_yealink_p1k_through_hidraw() {
+    run_device_inside_umockdev("yealink-p1k-hidraw", "p1k_inside_umockdev");
+}
+
 fn run_inside_umockdev(test: &str) {
+    run_device_inside_umockdev("jabra-hidraw", test);
+}
+
+fn run_device_inside_umockdev(device: &str, test: &str) {
     let exe = std::env::current_exe().expect("the test binary");
     let output = Command::new("umockdev-run")
         .arg("-d")
-        .arg(format!("{}/jabra-hidraw.umockdev", dir()))
+        .arg(format!("{}/{device}.umockdev", dir()))
         .arg("-s")
-        .arg(format!("/dev/hidraw0={}/jabra-hidraw.script", dir()))
+        .arg(format!("/dev/hidraw0={}/{device}.script", dir()))
         .arg("--")
         .arg(exe)
         .args(["--exact", test, "--ignored", "--nocapture"])
@@ -67,11 +76,23 @@ fn run_inside_umockdev(test: &str) {
     assert!(log.contains("1 passed"), "{log}");
 }
 
-/// The node leaves: its entry in sysfs (in umockdev's testbed) is removed.
-fn unplug() {
+/// The node's entry in `/sys/class/hidraw`, in umockdev's testbed.
+fn class_entry() -> std::path::PathBuf {
     let testbed = std::env::var("UMOCKDEV_DIR").expect("umockdev-run sets UMOCKDEV_DIR");
-    let entry = std::path::Path::new(&testbed).join("sys/class/hidraw/hidraw0");
-    std::fs::remove_file(&entry).expect("the class entry is a link");
+    std::path::Path::new(&testbed).join("sys/class/hidraw/hidraw0")
+}
+
+/// The node leaves: its entry in sysfs is removed. Returns where it pointed.
+fn unplug() -> std::path::PathBuf {
+    let entry = class_entry();
+    let target = std::fs::read_link(&entry).expect("the class entry is a link");
+    std::fs::remove_file(&entry).expect("removed");
+    target
+}
+
+/// The node is back.
+fn replug(target: &std::path::Path) {
+    std::os::unix::fs::symlink(target, class_entry()).expect("the class entry again");
 }
 
 #[test]
@@ -120,7 +141,7 @@ fn transport_inside_umockdev() {
         [2, 0, 0],
         "the script went on: the echo matched"
     );
-    unplug();
+    let _ = unplug();
     assert_eq!(
         transport.read_input(Duration::from_millis(200)),
         Err(TransportError::Gone)
@@ -142,7 +163,8 @@ fn plugin_inside_umockdev() {
         "run under umockdev-run only"
     );
     let (folder, _) = staged("test-usbhid-hidraw");
-    let p = provider(folder, "scan_ms = 600000");
+    // Scans often: the node's return is found by a scan.
+    let p = provider(folder, "scan_ms = 200");
     assert_eq!(
         p.enum_devices(0, None),
         1,
@@ -199,10 +221,15 @@ fn plugin_inside_umockdev() {
     wait_for("PHONE_BUTTON(Flash, UP): the script went on", || {
         events(ht, PhoneMessage::Button).contains(&released)
     });
-    unplug();
+    let target = unplug();
     let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
     wait_for("PHONE_STATE(DISCONNECTED)", || {
         events(ht, PhoneMessage::State).contains(&gone)
+    });
+    replug(&target);
+    let back = [PhoneStates::CONNECTED.bits() as usize, 0, 0];
+    wait_for("PHONE_STATE(CONNECTED): found again by a scan", || {
+        events(ht, PhoneMessage::State).contains(&back)
     });
     p.close(hd).expect("closes");
     p.shutdown().expect("shuts down");
@@ -228,4 +255,61 @@ fn left_to_libusb_inside_umockdev() {
         device.caps.phone_info, "USB 0b0e:0307 at 1-1 interface 0",
         "through libusb"
     );
+}
+
+/// The P1K's packets over hidraw: init, key polls and the scancode read, each
+/// an output report answered by an input report; the pickup key takes the
+/// handset off hook; the node leaves.
+#[test]
+#[ignore = "run by the_plugin_serves_a_yealink_p1k_through_hidraw under umockdev-run"]
+fn p1k_inside_umockdev() {
+    use common::{completion_proc, event_proc, events, provider, staged, wait_for};
+    use tsp_core::{HookSwitchDevice, HookSwitchMode, PhoneMessage, PhoneStates, TspiVersion};
+
+    assert!(
+        std::env::var_os(INSIDE).is_some(),
+        "run under umockdev-run only"
+    );
+    let (folder, _) = staged("test-usbhid-hidraw-p1k");
+    let p = provider(folder, "scan_ms = 600000");
+    assert_eq!(p.enum_devices(0, None), 1);
+    let device = &p.devices()[0];
+    assert_eq!(device.key, "6993:b001:TSPRS-P1K-0001", "found by its ids");
+    assert!(
+        device.caps.phone_info.contains("/dev/hidraw0"),
+        "{}",
+        device.caps.phone_info
+    );
+    assert_eq!(device.caps.set_data, [24, 256], "LCD memory and ringtone");
+    p.init(0, completion_proc()).expect("init");
+    let ht = 0x0D;
+    let hd = p
+        .open(0, ht, TspiVersion::V3_0.raw(), event_proc())
+        .expect("opens");
+    let hook = PhoneStates::hookswitch_of(HookSwitchDevice::Handset);
+    let watched = hook | PhoneStates::CONNECTED | PhoneStates::DISCONNECTED;
+    p.set_status_messages(hd, watched.bits(), 0, 0)
+        .expect("filter");
+    let off_hook = [
+        hook.bits() as usize,
+        HookSwitchMode::MicSpeaker.code() as usize,
+        0,
+    ];
+    // The filter was set after open: the hookswitch may have come before it,
+    // but the phone's state says it came.
+    wait_for("off hook", || {
+        p.get_hookswitch(hd) == Ok(tsp_core::HookSwitchDevs::from(HookSwitchDevice::Handset).bits())
+    });
+    let _ = unplug();
+    let gone = [PhoneStates::DISCONNECTED.bits() as usize, 0, 0];
+    wait_for("PHONE_STATE(DISCONNECTED)", || {
+        events(ht, PhoneMessage::State).contains(&gone)
+    });
+    let states = events(ht, PhoneMessage::State);
+    assert!(
+        states.iter().all(|s| *s == off_hook || *s == gone),
+        "{states:?}"
+    );
+    p.close(hd).expect("closes");
+    p.shutdown().expect("shuts down");
 }
