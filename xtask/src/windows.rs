@@ -158,11 +158,97 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
             failed,
         });
     }
+    runs.push(conformance_under_wine(&folder, &prefix, &stub_dir)?);
     let _ = Command::new("wineserver")
         .arg("-k")
         .env("WINEPREFIX", &prefix)
         .status();
     Ok(runs)
+}
+
+/// The conformance kit, cross-built (`plugin-sdk/examples/conformance.rs`), on
+/// the Windows build of the USB HID driver under wine: with the HID class
+/// transport on (it lists what wine's HID class has, nothing here, without
+/// error) and two simulated handsets made from real report descriptors.
+fn conformance_under_wine(folder: &Path, prefix: &Path, stub_dir: &Path) -> Result<Run, String> {
+    let mut cargo = crate::cargo();
+    cargo.args([
+        "build",
+        "--quiet",
+        "--target",
+        TARGET,
+        "-p",
+        "tsp-plugin-sdk",
+        "--example",
+        "conformance",
+    ]);
+    let built = cargo
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !built.success() {
+        return Err("the conformance kit's Windows build failed".into());
+    }
+    let exe = folder.join("conformance.exe");
+    let from = target_dir()
+        .join(TARGET)
+        .join("debug/examples/conformance.exe");
+    std::fs::copy(&from, &exe).map_err(|e| format!("{}: {e}", from.display()))?;
+    let data = workspace().join("drivers/usbhid/tests/data");
+    let mut settings = String::from("usb = true\nscan_ms = 200\n");
+    for (fixture, serial) in [
+        ("jabra-evolve-link-ms_0b0e-0307.hex", "WINE-JABRA"),
+        ("poly-bt700_047f-02e6.hex", "WINE-POLY"),
+    ] {
+        let path = windows_path(&data.join(fixture));
+        settings += &format!("[[simulated]]\ndescriptor = '{path}'\nserial = \"{serial}\"\n");
+    }
+    let settings_file = folder.join("usbhid-conformance.toml");
+    std::fs::write(&settings_file, settings).map_err(|e| e.to_string())?;
+    let output = Command::new("wine")
+        .arg(&exe)
+        .arg("drivers\\usbhid.toml")
+        .arg("usbhid-conformance.toml")
+        .current_dir(folder)
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .env("WINEPATH", windows_path(stub_dir))
+        .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
+        .output()
+        .map_err(|e| format!("cannot run wine: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The driver's warnings and errors: listing the HID class must not fail.
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .chain(complaints.iter().copied())
+    {
+        eprintln!("xtask: wine conformance usbhid: {line}");
+        crate::note_failure(format!("wine conformance usbhid: {line}"));
+    }
+    let (passed, failed) = summary(&stdout).unwrap_or_else(|| {
+        eprintln!(
+            "xtask: wine conformance ended without its summary ({}):\n{}\n{}",
+            output.status,
+            tail(&stdout, 20),
+            tail(&stderr, 20)
+        );
+        (0, 1)
+    });
+    let failed = if output.status.success() && complaints.is_empty() {
+        failed
+    } else {
+        failed.max(1)
+    };
+    Ok(Run {
+        program: "conformance usbhid",
+        passed,
+        failed,
+    })
 }
 
 /// The last `lines` lines of `text`.

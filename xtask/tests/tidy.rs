@@ -67,6 +67,8 @@ const FFI_FILES: &[&str] = &[
     "host/benches/request_path.rs",
     // hidraw's poll, feature-report ioctls and raw mode for an emulated node.
     "drivers/usbhid/src/hidraw/sys.rs",
+    // SetupAPI's list of HID collections and their usage pages (Windows).
+    "drivers/usbhid/src/winhid/sys.rs",
 ];
 
 #[test]

@@ -17,9 +17,12 @@ use crate::p1k::{self, SimulatedP1k};
 use crate::transport::{SimulatedHandset, Transport};
 #[cfg(all(unix, feature = "usb"))]
 use crate::usb;
+#[cfg(all(windows, feature = "winhid"))]
+use crate::winhid;
 #[cfg(any(
     all(unix, feature = "usb"),
-    all(target_os = "linux", feature = "hidraw")
+    all(target_os = "linux", feature = "hidraw"),
+    all(windows, feature = "winhid")
 ))]
 use crate::yealink;
 
@@ -47,6 +50,9 @@ pub(crate) enum Source {
     /// A telephony device through the kernel's HID class (`/dev/hidrawN`).
     #[cfg(all(target_os = "linux", feature = "hidraw"))]
     Hidraw(hidraw::Found),
+    /// A telephony collection through Windows' HID class driver.
+    #[cfg(all(windows, feature = "winhid"))]
+    WinHid(winhid::Found),
 }
 
 impl Source {
@@ -295,5 +301,55 @@ fn hidraw_candidate(found: hidraw::Found) -> Option<Candidate> {
         layout,
         protocol,
         source: Source::Hidraw(found),
+    })
+}
+
+/// Every telephony collection Windows' HID class driver lists now, as
+/// candidates.
+#[cfg(all(windows, feature = "winhid"))]
+pub(crate) fn winhid_candidates() -> Vec<Candidate> {
+    winhid::find_telephony()
+        .into_iter()
+        .filter_map(winhid_candidate)
+        .collect()
+}
+
+#[cfg(all(windows, feature = "winhid"))]
+fn winhid_candidate(found: winhid::Found) -> Option<Candidate> {
+    let interface = found
+        .interface
+        .map_or_else(String::new, |i| format!(" interface {i}"));
+    let phone_info = format!(
+        "USB {:04x}:{:04x}{interface} (the HID class driver)",
+        found.vendor_id, found.product_id
+    );
+    let (layout, protocol) = if found.is_yealink_p1k() {
+        let longest = crate::descriptor::parse(&found.report_descriptor)
+            .and_then(|d| d.report_len(crate::descriptor::Direction::Input, 0))
+            .ok()
+            .and_then(|len| u16::try_from(len).ok());
+        let generation = longest.and_then(yealink::Generation::from_max_packet_size);
+        if generation != Some(yealink::Generation::G1) {
+            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
+            return None;
+        }
+        (p1k::layout(), Protocol::YealinkP1k)
+    } else {
+        match handset::telephony_layout(&found.report_descriptor) {
+            Ok(Some(layout)) => (layout, Protocol::Hid),
+            Ok(None) => return None,
+            Err(error) => {
+                winhid::refused(&found, &error);
+                return None;
+            }
+        }
+    };
+    Some(Candidate {
+        key: found.identity(),
+        name: found.name(),
+        phone_info,
+        layout,
+        protocol,
+        source: Source::WinHid(found),
     })
 }

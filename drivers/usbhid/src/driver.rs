@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     /// The settings' `libusb`: devices left to libusb.
     #[cfg(all(target_os = "linux", feature = "hidraw"))]
     libusb: Vec<String>,
+    /// Whether devices are looked for through Windows' HID class driver.
+    #[cfg(all(windows, feature = "winhid"))]
+    winhid: bool,
     stop: Mutex<bool>,
     wake: Condvar,
     /// Set by libusb's hotplug callbacks: scan now.
@@ -92,6 +95,14 @@ impl Shared {
                 sim.handset.is_plugged().then(|| sim.candidate.clone())
             })
             .collect();
+        #[cfg(all(windows, feature = "winhid"))]
+        let seen: Vec<Candidate> = if self.winhid {
+            seen.into_iter()
+                .chain(crate::candidate::winhid_candidates())
+                .collect()
+        } else {
+            seen
+        };
         #[cfg(all(target_os = "linux", feature = "hidraw"))]
         #[cfg_attr(not(feature = "usb"), allow(unused_variables))]
         let (seen, by_hidraw) = self.with_hidraw(seen);
@@ -236,6 +247,19 @@ impl Shared {
                 let transport =
                     crate::hidraw::HidrawTransport::open(found, candidate.layout.uses_report_ids())
                         .map_err(|error| hidraw_open_error(&candidate.key, &error))?;
+                Ok(Arc::new(transport))
+            }
+            #[cfg(all(windows, feature = "winhid"))]
+            Source::WinHid(found) => {
+                let transport =
+                    crate::winhid::WinHidTransport::open(found, candidate.layout.uses_report_ids())
+                        .map_err(|error| {
+                            let words = crate::transport::chain(&error);
+                            DriverError::new(
+                                PhoneError::ResourceUnavail,
+                                format!("{}: {words}", candidate.key),
+                            )
+                        })?;
                 Ok(Arc::new(transport))
             }
         }
@@ -394,14 +418,16 @@ impl Driver for UsbHidDriver {
             hidraw: settings.usb,
             #[cfg(all(target_os = "linux", feature = "hidraw"))]
             libusb: settings.libusb.clone(),
+            #[cfg(all(windows, feature = "winhid"))]
+            winhid: settings.usb,
             stop: Mutex::new(false),
             wake: Condvar::new(),
             changed: Arc::default(),
         });
-        #[cfg(not(all(unix, feature = "usb")))]
+        #[cfg(not(any(all(unix, feature = "usb"), all(windows, feature = "winhid"))))]
         if settings.usb {
             tracing::info!(
-                "USB handsets are served on Linux, in builds with the `usb` feature (the default)"
+                "real handsets are served on Linux (features `usb`, `hidraw`) and Windows (feature `winhid`), the defaults; this build has neither"
             );
         }
         shared.refresh();

@@ -37,6 +37,8 @@
 //!   HID handset sends that input report), `key HEX` (the P1K key with that
 //!   scancode is pressed; `ff` releases it), `unplug [MS]` (it goes away, back
 //!   after `MS`), `arrive PATH [SERIAL]` (a new simulated handset is plugged in).
+//! - Transport (Windows): the HID class driver, which owns HID devices there
+//!   (`winhid`); the report descriptor is rebuilt from Windows' preparsed data.
 //! - Transport (Linux): a device with a hidraw node is reached through it, the
 //!   kernel's HID class ([`hidraw`]): its HID driver stays bound, so the
 //!   desktop keeps the device's keys while a phone is open. A device without
@@ -60,7 +62,8 @@
 //! turns input reports into events and lamp, ringer and hookswitch settings into
 //! whole output reports, [`caps`] makes the PHONECAPS; [`device`] runs a handset
 //! over a [`transport::Transport`]: the kernel's HID class (`hidraw`, Linux),
-//! libusb ([`usb`]), or [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
+//! the HID class driver (`winhid`, Windows), libusb ([`usb`]), or
+//! [`transport::SimulatedHandset`]. [`yealink`] is the packet protocol of the
 //! Yealink USB-P1K family and [`p1k`] the P1K as a running phone (polled, as the
 //! firmware wants) with [`p1k::SimulatedP1k`], a firmware stand-in. The plugin's
 //! own modules compose them: the settings, what a scan finds, the open phone (the
@@ -93,6 +96,8 @@ pub mod transport;
 pub mod usages;
 #[cfg(all(unix, feature = "usb"))]
 pub mod usb;
+#[cfg(all(windows, feature = "winhid"))]
+pub mod winhid;
 pub mod yealink;
 
 pub use candidate::permanent_id;

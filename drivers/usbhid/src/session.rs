@@ -93,6 +93,8 @@ impl Live {
             Source::Usb(_) => None,
             #[cfg(all(target_os = "linux", feature = "hidraw"))]
             Source::Hidraw(_) => None,
+            #[cfg(all(windows, feature = "winhid"))]
+            Source::WinHid(_) => None,
         };
         Ok(Arc::new(Self {
             key: candidate.key.clone(),

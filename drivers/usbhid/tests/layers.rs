@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["caps", "device"],
     // The P1K running over the seam; libusb, an implementation of the seam that
     // only the composition above names (a second transport goes here too).
-    &["p1k", "usb", "hidraw"],
+    &["p1k", "usb", "hidraw", "winhid"],
     // The composition: what a scan finds, an open phone, the plugin's driver.
     &["candidate"],
     &["session"],
