@@ -220,7 +220,7 @@ fn conformance_under_wine(folder: &Path, prefix: &Path, stub_dir: &Path) -> Resu
     // The driver's warnings and errors: listing the HID class must not fail.
     let complaints: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .filter(|l| matches!(l.split_whitespace().next(), Some("WARN" | "ERROR")))
         .collect();
     for line in stdout
         .lines()

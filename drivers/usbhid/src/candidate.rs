@@ -266,7 +266,8 @@ fn hidraw_candidate(found: hidraw::Found) -> Option<Candidate> {
         None => String::new(),
     };
     let phone_info = format!(
-        "USB {:04x}:{:04x}{place}, {} (the system's HID class)",
+        "{} {:04x}:{:04x}{place}, {} (the system's HID class)",
+        found.bus_name(),
         found.vendor_id,
         found.product_id,
         found.node.display()

@@ -162,6 +162,15 @@ impl Shared {
                         known.present = false;
                         away.push(known.candidate.key.clone());
                     }
+                    // Present still: where no phone has it open, take what
+                    // the scan says now (a device first seen through libusb,
+                    // before its hidraw node appeared, moves to the node).
+                    (true, Some(candidate)) if known.live.upgrade().is_none() => {
+                        if candidate.phone_info != known.candidate.phone_info {
+                            known.caps = candidate.caps();
+                        }
+                        known.candidate = candidate.clone();
+                    }
                     _ => {}
                 }
             }

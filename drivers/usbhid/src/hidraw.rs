@@ -28,8 +28,9 @@ use crate::yealink;
 
 mod sys;
 
-/// The kernel's bus number of USB in `HID_ID`.
+/// The kernel's bus numbers in `HID_ID`: USB, Bluetooth.
 const BUS_USB: u32 = 3;
+const BUS_BLUETOOTH: u32 = 5;
 /// The largest report hidraw passes (the kernel's HID_MAX_BUFFER_SIZE).
 const MAX_REPORT: usize = 16384;
 
@@ -78,6 +79,15 @@ impl Found {
     pub fn is_yealink_p1k(&self) -> bool {
         yealink::is_p1k(self.vendor_id, self.product_id)
     }
+
+    /// The bus, as a user calls it.
+    pub fn bus_name(&self) -> &'static str {
+        match self.bus {
+            BUS_USB => "USB",
+            BUS_BLUETOOTH => "Bluetooth",
+            _ => "HID",
+        }
+    }
 }
 
 /// Where hidraw nodes are listed: `/sys/class/hidraw`.
@@ -111,12 +121,17 @@ fn described(name: &str) -> Option<Found> {
     let uevent = std::fs::read_to_string(hid.join("uevent")).ok()?;
     let (bus, vendor_id, product_id) = hid_id(&uevent)?;
     let report_descriptor = std::fs::read(hid.join("report_descriptor")).ok()?;
-    let usb_interface = (bus == BUS_USB)
-        .then(|| hid.parent().and_then(usb_interface_of))
+    // The USB interface folder is the nearest one above with an interface
+    // number: a receiver's devices (hid-logitech-dj) sit one HID device lower.
+    let interface_folder = (bus == BUS_USB)
+        .then(|| {
+            hid.ancestors()
+                .skip(1)
+                .find(|folder| folder.join("bInterfaceNumber").exists())
+        })
         .flatten();
-    let usb_device = usb_interface
-        .as_ref()
-        .and_then(|_| hid.parent()?.parent().map(Path::to_path_buf));
+    let usb_interface = interface_folder.and_then(usb_interface_of);
+    let usb_device = interface_folder.and_then(|folder| folder.parent().map(Path::to_path_buf));
     let serial = property(&uevent, "HID_UNIQ").or_else(|| {
         usb_device
             .as_ref()
@@ -138,9 +153,15 @@ fn described(name: &str) -> Option<Found> {
     })
 }
 
-/// Whether `found` is a phone; a descriptor that cannot be laid out is
-/// logged once and left out.
+/// Whether `found` is a phone this user may open; a descriptor that cannot
+/// be laid out is logged once and left out. A node the user may not open is
+/// left out too (with one log line), so libusb, which the user may have
+/// access to by another rule, serves the device.
 fn is_telephony(found: &Found) -> bool {
+    if !sys::accessible(&found.node) {
+        not_accessible(found);
+        return false;
+    }
     if found.is_yealink_p1k() {
         return true;
     }
@@ -151,6 +172,23 @@ fn is_telephony(found: &Found) -> bool {
             false
         }
     }
+}
+
+/// Logs, once per node, that a telephony-looking node cannot be opened.
+fn not_accessible(found: &Found) {
+    static SEEN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.contains(&found.node) {
+        return;
+    }
+    if seen.len() >= 256 {
+        seen.clear();
+    }
+    seen.push(found.node.clone());
+    tracing::info!(
+        node = %found.node.display(),
+        "no read and write access to this hidraw node: the device is left to libusb; install drivers/usbhid/udev/70-tsp-rs-telephony.rules to reach it through the HID class"
+    );
 }
 
 /// Logs that `found`'s report descriptor is refused: a warning (an error for
@@ -210,12 +248,16 @@ fn attribute(path: &Path) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// An interface folder `1-1.4:1.0`: port path `1-1.4`, interface 0.
+/// An interface folder `1-1.4:1.0`: port path `1-1.4`, and the interface
+/// number its `bInterfaceNumber` says (hex), else its name's.
 fn usb_interface_of(folder: &Path) -> Option<(String, u8)> {
     let name = folder.file_name()?.to_str()?;
     let (port_path, config_interface) = name.split_once(':')?;
-    let (_, interface) = config_interface.split_once('.')?;
-    Some((port_path.to_owned(), interface.parse().ok()?))
+    let interface = match attribute(&folder.join("bInterfaceNumber")) {
+        Some(hex) => u8::from_str_radix(&hex, 16).ok()?,
+        None => config_interface.split_once('.')?.1.parse().ok()?,
+    };
+    Some((port_path.to_owned(), interface))
 }
 
 /// An open hidraw node.
@@ -276,6 +318,20 @@ impl HidrawTransport {
         })
     }
 
+    /// What a failed transfer means. The device is gone when the kernel says
+    /// ENODEV, when a read fails with EIO (what hidraw answers once the device
+    /// is disconnected), or when the node is no longer listed; any other
+    /// error (EPIPE: the device stalled a request; EIO from a Bluetooth
+    /// device refusing one) is that transfer's alone.
+    fn failed(&self, error: std::io::Error, reading: bool) -> TransportError {
+        match error.raw_os_error() {
+            Some(sys::ENODEV) => TransportError::Gone,
+            Some(sys::EIO) if reading => TransportError::Gone,
+            _ if !self.still_listed() => TransportError::Gone,
+            _ => TransportError::Io(std::sync::Arc::new(error)),
+        }
+    }
+
     /// Whether sysfs still lists the node.
     fn still_listed(&self) -> bool {
         self.found
@@ -298,18 +354,10 @@ impl HidrawTransport {
     }
 }
 
-/// The device is gone when its node says so: the kernel answers ENODEV or
-/// EIO once the device is disconnected, and an emulated node ends its stream.
-fn transfer_error(error: std::io::Error) -> TransportError {
-    match error.raw_os_error() {
-        Some(sys::ENODEV | sys::EIO | sys::EPIPE) => TransportError::Gone,
-        _ => TransportError::Io(std::sync::Arc::new(error)),
-    }
-}
-
 impl Transport for HidrawTransport {
     fn read_input(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TransportError> {
-        if !sys::readable_within(&self.file, timeout).map_err(transfer_error)? {
+        let readable = sys::readable_within(&self.file, timeout);
+        if !readable.map_err(|e| self.failed(e, true))? {
             // The kernel fails the next read of an unplugged device; a node
             // whose class entry has gone is unplugged as well (and so is an
             // emulated one, which never fails).
@@ -320,7 +368,9 @@ impl Transport for HidrawTransport {
             };
         }
         let mut buffer = vec![0; MAX_REPORT];
-        let read = (&self.file).read(&mut buffer).map_err(transfer_error)?;
+        let read = (&self.file)
+            .read(&mut buffer)
+            .map_err(|e| self.failed(e, true))?;
         if read == 0 {
             return Err(TransportError::Gone);
         }
@@ -330,22 +380,27 @@ impl Transport for HidrawTransport {
 
     fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
         let numbered = self.numbered(report);
-        (&self.file).write_all(&numbered).map_err(transfer_error)
+        (&self.file)
+            .write_all(&numbered)
+            .map_err(|e| self.failed(e, false))
     }
 
     fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
         let mut numbered = self.numbered(report);
-        sys::set_feature(self.file.as_raw_fd(), &mut numbered).map_err(transfer_error)?;
+        sys::set_feature(self.file.as_raw_fd(), &mut numbered)
+            .map_err(|e| self.failed(e, false))?;
         Ok(())
     }
 
     fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
         let mut buffer = vec![0; len + 1];
         buffer[0] = if self.uses_report_ids { id } else { 0 };
-        let got = sys::get_feature(self.file.as_raw_fd(), &mut buffer).map_err(transfer_error)?;
+        let got = sys::get_feature(self.file.as_raw_fd(), &mut buffer)
+            .map_err(|e| self.failed(e, false))?;
         buffer.truncate(got.min(buffer.len()));
-        // Without ids the kernel leaves the 0 it was given in front.
-        if !self.uses_report_ids && !buffer.is_empty() {
+        // Without ids, USB's HID driver leaves the 0 it was given in front
+        // (one byte more than the report); Bluetooth's returns the report.
+        if !self.uses_report_ids && got == len + 1 {
             buffer.remove(0);
         }
         Ok(buffer)

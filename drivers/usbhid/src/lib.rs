@@ -44,7 +44,9 @@
 //!   desktop keeps the device's keys while a phone is open. A device without
 //!   one, or one the settings' `libusb` names, is reached through libusb
 //!   ([`usb`]), which detaches the kernel's driver while the phone is open.
-//!   Either way its identity, and so its permanent phone id, is the same.
+//!   A USB device is named alike on both (serial number, else port path), so
+//!   its permanent phone id does not change with the transport (but for a
+//!   serial longer than the 63 bytes the kernel's `HID_UNIQ` keeps).
 //! - Reservation: a lock file per phone ([`lock_path`]) and, through libusb, the
 //!   claim of the interface: a second open here or in another process is
 //!   `ALLOCATED`.

@@ -49,6 +49,9 @@ pub struct Found {
     pub product: Option<String>,
     /// The report descriptor, as hidapi rebuilt it.
     pub report_descriptor: Vec<u8>,
+    /// The longest feature report, id byte included (the buffer every
+    /// feature read needs).
+    pub feature_len: usize,
 }
 
 impl Found {
@@ -92,26 +95,37 @@ pub fn find_telephony() -> Vec<Found> {
     };
     let phones: Vec<_> = paths
         .into_iter()
-        .filter(|path| {
-            sys::collection(path).is_some_and(|c| {
-                c.usage_page == PAGE_TELEPHONY || yealink::is_p1k(c.vendor_id, c.product_id)
-            })
+        .filter_map(|path| {
+            let collection = sys::collection(&path)?;
+            let phone = collection.usage_page == PAGE_TELEPHONY
+                || yealink::is_p1k(collection.vendor_id, collection.product_id);
+            phone.then_some((path, collection))
         })
         .collect();
-    if phones.is_empty() {
-        return Vec::new();
-    }
-    let api = match api() {
-        Ok(api) => api,
-        Err(error) => {
-            warn_once(&format!("hidapi cannot start: {error}"));
-            return Vec::new();
-        }
-    };
-    phones
+    // A collection is described once while it stays listed: hidapi lists
+    // every HID device of the system each time it starts.
+    static DESCRIBED: Mutex<Vec<Found>> = Mutex::new(Vec::new());
+    let mut described = DESCRIBED.lock().unwrap_or_else(|e| e.into_inner());
+    described.retain(|found| phones.iter().any(|(path, _)| *path == found.path));
+    let new: Vec<_> = phones
         .iter()
-        .filter_map(|path| described(&api, path))
-        .filter(is_telephony)
+        .filter(|(path, _)| described.iter().all(|found| found.path != *path))
+        .collect();
+    if !new.is_empty() {
+        match api() {
+            Ok(api) => {
+                let found = new
+                    .into_iter()
+                    .filter_map(|(path, collection)| describe(&api, path, collection));
+                described.extend(found);
+            }
+            Err(error) => warn_once(&format!("hidapi cannot start: {error}")),
+        }
+    }
+    described
+        .iter()
+        .filter(|f| is_telephony(f))
+        .cloned()
         .collect()
 }
 
@@ -125,15 +139,15 @@ fn warn_once(what: &str) {
     }
 }
 
-/// A hidapi context, for opening collections by path. (hidapi lists every
-/// device as it starts, through cfgmgr32; under wine that fails, so it starts
-/// only when there is a telephony collection to open.)
+/// A hidapi context, for opening collections by path. (It lists every HID
+/// device of the system as it starts, through cfgmgr32, which fails under
+/// wine: it starts only when there is a new telephony collection to open.)
 fn api() -> hidapi::HidResult<HidApi> {
     HidApi::new()
 }
 
 /// The telephony collection at `path`: its strings and its descriptor.
-fn described(api: &HidApi, path: &std::ffi::CStr) -> Option<Found> {
+fn describe(api: &HidApi, path: &std::ffi::CStr, collection: &sys::Collection) -> Option<Found> {
     let device = api
         .open_path(path)
         .map_err(|error| tracing::debug!(%error, path = %path.to_string_lossy(), "cannot open a HID collection"))
@@ -144,8 +158,8 @@ fn described(api: &HidApi, path: &std::ffi::CStr) -> Option<Found> {
     descriptor.truncate(len);
     Some(Found {
         path: path.to_owned(),
-        vendor_id: info.vendor_id(),
-        product_id: info.product_id(),
+        vendor_id: collection.vendor_id,
+        product_id: collection.product_id,
         interface: u8::try_from(info.interface_number()).ok(),
         serial: info
             .serial_number()
@@ -154,6 +168,7 @@ fn described(api: &HidApi, path: &std::ffi::CStr) -> Option<Found> {
             .map(str::to_owned),
         product: info.product_string().map(str::to_owned),
         report_descriptor: descriptor,
+        feature_len: collection.feature_len,
     })
 }
 
@@ -211,6 +226,7 @@ pub struct WinHidTransport {
     reader: Mutex<HidDevice>,
     writer: Mutex<HidDevice>,
     uses_report_ids: bool,
+    feature_len: usize,
 }
 
 impl std::fmt::Debug for WinHidTransport {
@@ -236,6 +252,7 @@ impl WinHidTransport {
             reader: Mutex::new(reader),
             writer: Mutex::new(writer),
             uses_report_ids,
+            feature_len: found.feature_len,
         })
     }
 
@@ -292,13 +309,16 @@ impl Transport for WinHidTransport {
             .map_err(io)
     }
 
+    /// The class driver wants a buffer as long as the longest feature report
+    /// and returns the id byte first (0 without ids); `len` payload bytes
+    /// after it are kept.
     fn read_feature(&self, id: u8, len: usize) -> Result<Vec<u8>, TransportError> {
-        let mut buffer = vec![0; len + 1];
+        let mut buffer = vec![0; (len + 1).max(self.feature_len)];
         buffer[0] = if self.uses_report_ids { id } else { 0 };
         let got = lock(&self.writer)
             .get_feature_report(&mut buffer)
             .map_err(io)?;
-        buffer.truncate(got.min(buffer.len()));
+        buffer.truncate(got.min(len + 1));
         if !self.uses_report_ids && !buffer.is_empty() {
             buffer.remove(0);
         }

@@ -29,6 +29,39 @@ fn dir() -> String {
     format!("{}/tests/umockdev", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Both transports name the same device alike, so its permanent id does
+/// not change with the transport.
+#[cfg(feature = "usb")]
+#[test]
+fn the_identity_is_libusb_s_with_and_without_a_serial() {
+    for serial in [Some("TSPRS-TEST-0001".to_owned()), None] {
+        let hidraw = hidraw::Found {
+            node: "/dev/hidraw3".into(),
+            bus: 3,
+            vendor_id: 0x047f,
+            product_id: 0xc053,
+            usb_interface: Some(("1-1.4".into(), 3)),
+            serial: serial.clone(),
+            product: None,
+            report_descriptor: Vec::new(),
+        };
+        let usb = tsp_driver_usbhid::usb::Found {
+            bus: 1,
+            port_path: "1-1.4".into(),
+            vendor_id: 0x047f,
+            product_id: 0xc053,
+            interface: 3,
+            in_endpoint: 0x81,
+            in_packet_size: 64,
+            out_endpoint: None,
+            serial,
+            product: None,
+            report_descriptor: Vec::new(),
+        };
+        assert_eq!(hidraw.identity(), usb.identity());
+    }
+}
+
 #[test]
 fn a_jabra_headset_through_hidraw() {
     run_inside_umockdev("transport_inside_umockdev");

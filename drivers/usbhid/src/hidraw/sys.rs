@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-pub(crate) use libc::{EIO, ENODEV, EPIPE};
+pub(crate) use libc::{EIO, ENODEV};
 
 /// `_IOC(_IOC_READ | _IOC_WRITE, 'H', nr, len)`, as `<linux/hidraw.h>` builds
 /// HIDIOCSFEATURE (nr 6) and HIDIOCGFEATURE (nr 7).
@@ -81,4 +81,14 @@ pub(crate) fn raw_if_terminal(file: &File) {
     unsafe { libc::cfmakeraw(&raw mut settings) };
     // SAFETY: as above; the settings are read, not kept.
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw const settings) };
+}
+
+/// Whether this process may read and write `node`.
+pub(crate) fn accessible(node: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(node.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path that lives through the call.
+    unsafe { libc::access(path.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
 }

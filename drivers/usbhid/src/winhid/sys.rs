@@ -132,6 +132,9 @@ pub(crate) struct Collection {
     pub(crate) vendor_id: u16,
     pub(crate) product_id: u16,
     pub(crate) usage_page: u16,
+    /// The longest feature report with its id byte: the class driver refuses
+    /// a shorter buffer for any feature report of the collection.
+    pub(crate) feature_len: usize,
 }
 
 /// A handle closed when dropped.
@@ -203,5 +206,6 @@ pub(crate) fn collection(path: &std::ffi::CStr) -> Option<Collection> {
         vendor_id: attributes.VendorID,
         product_id: attributes.ProductID,
         usage_page: caps.UsagePage,
+        feature_len: usize::from(caps.FeatureReportByteLength),
     })
 }
