@@ -219,25 +219,13 @@ fn usb_candidate(found: usb::Found) -> Option<Candidate> {
         "USB {:04x}:{:04x} at {} interface {}",
         found.vendor_id, found.product_id, found.port_path, found.interface
     );
-    let (layout, protocol) = if found.is_yealink_p1k() {
-        let generation = yealink::Generation::from_max_packet_size(found.in_packet_size);
-        if generation != Some(yealink::Generation::G1) {
-            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
-            return None;
-        }
-        (p1k::layout(), Protocol::YealinkP1k)
-    } else {
-        // `find_telephony` has laid it out once already; the same bytes give the
-        // same answer, so a refusal here is logged as there (once).
-        match handset::telephony_layout(&found.report_descriptor) {
-            Ok(Some(layout)) => (layout, Protocol::Hid),
-            Ok(None) => return None,
-            Err(error) => {
-                usb::refused(&found, &error);
-                return None;
-            }
-        }
-    };
+    // The P1K's packets are the endpoint's size. `find_telephony` has laid
+    // the descriptor out once already; the same bytes give the same answer,
+    // so a refusal here is logged as there (once).
+    let p1k = found.is_yealink_p1k().then_some(Some(found.in_packet_size));
+    let (layout, protocol) = layout_of(&found.identity(), &found.report_descriptor, p1k, |e| {
+        usb::refused(&found, e);
+    })?;
     Some(Candidate {
         key: found.identity(),
         name: found.name(),
@@ -272,29 +260,12 @@ fn hidraw_candidate(found: hidraw::Found) -> Option<Candidate> {
         found.product_id,
         found.node.display()
     );
-    let (layout, protocol) = if found.is_yealink_p1k() {
-        // Its packets are its input reports: their length tells the generation,
-        // as the endpoint's packet size does on libusb.
-        let longest = crate::descriptor::parse(&found.report_descriptor)
-            .and_then(|d| d.report_len(crate::descriptor::Direction::Input, 0))
-            .ok()
-            .and_then(|len| u16::try_from(len).ok());
-        let generation = longest.and_then(yealink::Generation::from_max_packet_size);
-        if generation != Some(yealink::Generation::G1) {
-            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
-            return None;
-        }
-        (p1k::layout(), Protocol::YealinkP1k)
-    } else {
-        match handset::telephony_layout(&found.report_descriptor) {
-            Ok(Some(layout)) => (layout, Protocol::Hid),
-            Ok(None) => return None,
-            Err(error) => {
-                hidraw::refused(&found, &error);
-                return None;
-            }
-        }
-    };
+    let p1k = found
+        .is_yealink_p1k()
+        .then(|| longest_input(&found.report_descriptor));
+    let (layout, protocol) = layout_of(&found.identity(), &found.report_descriptor, p1k, |e| {
+        hidraw::refused(&found, e);
+    })?;
     Some(Candidate {
         key: found.identity(),
         name: found.name(),
@@ -324,27 +295,12 @@ fn winhid_candidate(found: winhid::Found) -> Option<Candidate> {
         "USB {:04x}:{:04x}{interface} (the HID class driver)",
         found.vendor_id, found.product_id
     );
-    let (layout, protocol) = if found.is_yealink_p1k() {
-        let longest = crate::descriptor::parse(&found.report_descriptor)
-            .and_then(|d| d.report_len(crate::descriptor::Direction::Input, 0))
-            .ok()
-            .and_then(|len| u16::try_from(len).ok());
-        let generation = longest.and_then(yealink::Generation::from_max_packet_size);
-        if generation != Some(yealink::Generation::G1) {
-            tracing::debug!(device = %found.identity(), "a Yealink P1KH (generation 2): its key table is not known, not served");
-            return None;
-        }
-        (p1k::layout(), Protocol::YealinkP1k)
-    } else {
-        match handset::telephony_layout(&found.report_descriptor) {
-            Ok(Some(layout)) => (layout, Protocol::Hid),
-            Ok(None) => return None,
-            Err(error) => {
-                winhid::refused(&found, &error);
-                return None;
-            }
-        }
-    };
+    let p1k = found
+        .is_yealink_p1k()
+        .then(|| longest_input(&found.report_descriptor));
+    let (layout, protocol) = layout_of(&found.identity(), &found.report_descriptor, p1k, |e| {
+        winhid::refused(&found, e);
+    })?;
     Some(Candidate {
         key: found.identity(),
         name: found.name(),
@@ -353,4 +309,51 @@ fn winhid_candidate(found: winhid::Found) -> Option<Candidate> {
         protocol,
         source: Source::WinHid(found),
     })
+}
+
+/// A device's layout and protocol: a Yealink P1K (`p1k` holds its packet
+/// size, when known) of generation 1, or what its report descriptor's
+/// Telephony collection declares. `None` for anything else (a P1KH, whose
+/// key table is not known; no Telephony collection; a refused descriptor,
+/// passed to `refused`).
+#[cfg(any(
+    all(unix, feature = "usb"),
+    all(target_os = "linux", feature = "hidraw"),
+    all(windows, feature = "winhid")
+))]
+fn layout_of(
+    key: &str,
+    descriptor: &[u8],
+    p1k: Option<Option<u16>>,
+    refused: impl FnOnce(&crate::descriptor::DescriptorError),
+) -> Option<(Layout, Protocol)> {
+    if let Some(packet_size) = p1k {
+        let generation = packet_size.and_then(yealink::Generation::from_max_packet_size);
+        if generation != Some(yealink::Generation::G1) {
+            tracing::debug!(device = %key, "a Yealink P1KH (generation 2): its key table is not known, not served");
+            return None;
+        }
+        return Some((p1k::layout(), Protocol::YealinkP1k));
+    }
+    match handset::telephony_layout(descriptor) {
+        Ok(Some(layout)) => Some((layout, Protocol::Hid)),
+        Ok(None) => None,
+        Err(error) => {
+            refused(&error);
+            None
+        }
+    }
+}
+
+/// The longest input report a descriptor declares without an id: a P1K's
+/// packet, as the endpoint's packet size tells it on libusb.
+#[cfg(any(
+    all(target_os = "linux", feature = "hidraw"),
+    all(windows, feature = "winhid")
+))]
+fn longest_input(descriptor: &[u8]) -> Option<u16> {
+    crate::descriptor::parse(descriptor)
+        .and_then(|d| d.report_len(crate::descriptor::Direction::Input, 0))
+        .ok()
+        .and_then(|len| u16::try_from(len).ok())
 }

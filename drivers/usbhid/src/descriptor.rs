@@ -354,6 +354,37 @@ pub(crate) fn guarded<T>(
     })
 }
 
+/// Logs that `device`'s report descriptor is refused: a warning (an error for
+/// a bug) the first time for this device and reason, then at debug level,
+/// since every scan finds the device again.
+#[cfg_attr(
+    not(any(feature = "usb", feature = "hidraw", feature = "winhid")),
+    allow(dead_code)
+)]
+pub(crate) fn log_refused(device: &str, error: &DescriptorError) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    const REMEMBERED: usize = 256;
+    let key = format!("{device}: {error}");
+    let first = {
+        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !seen.contains(&key);
+        if first {
+            if seen.len() >= REMEMBERED {
+                seen.clear();
+            }
+            seen.push(key);
+        }
+        first
+    };
+    match (first, error) {
+        (true, DescriptorError::Bug { .. }) => {
+            tracing::error!(%device, %error, "report descriptor refused")
+        }
+        (true, _) => tracing::warn!(%device, %error, "report descriptor refused"),
+        (false, _) => tracing::debug!(%device, %error, "report descriptor refused"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

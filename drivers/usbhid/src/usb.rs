@@ -212,32 +212,13 @@ fn interfaces_of(device: &Device<Context>) -> Result<Vec<Found>, UsbError> {
     Ok(found)
 }
 
-/// Logs that `found`'s report descriptor is refused: a warning (an error for a
-/// bug) the first time for this interface and reason, then at debug level, since
-/// every scan finds the device again.
+/// Logs that `found`'s report descriptor is refused (once per reason at
+/// warning level: every scan finds the device again).
 pub(crate) fn refused(found: &Found, error: &DescriptorError) {
-    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    const REMEMBERED: usize = 256;
-    let device = format!("{} interface {}", found.identity(), found.interface);
-    let key = format!("{device}: {error}");
-    let first = {
-        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        let first = !seen.contains(&key);
-        if first {
-            if seen.len() >= REMEMBERED {
-                seen.clear();
-            }
-            seen.push(key);
-        }
-        first
-    };
-    match (first, error) {
-        (true, DescriptorError::Bug { .. }) => {
-            tracing::error!(%device, %error, "report descriptor refused")
-        }
-        (true, _) => tracing::warn!(%device, %error, "report descriptor refused"),
-        (false, _) => tracing::debug!(%device, %error, "report descriptor refused"),
-    }
+    crate::descriptor::log_refused(
+        &format!("{} interface {}", found.identity(), found.interface),
+        error,
+    );
 }
 
 /// `<bus>-<port>.<port>…`, the name sysfs gives the device.

@@ -185,31 +185,10 @@ fn is_telephony(found: &Found) -> bool {
     }
 }
 
-/// Logs that `found`'s descriptor is refused: a warning (an error for a bug)
-/// the first time, then at debug level, since every scan finds it again.
+/// Logs that `found`'s report descriptor is refused (once per reason at
+/// warning level: every scan finds the device again).
 pub(crate) fn refused(found: &Found, error: &DescriptorError) {
-    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    const REMEMBERED: usize = 256;
-    let device = found.identity();
-    let key = format!("{device}: {error}");
-    let first = {
-        let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-        let first = !seen.contains(&key);
-        if first {
-            if seen.len() >= REMEMBERED {
-                seen.clear();
-            }
-            seen.push(key);
-        }
-        first
-    };
-    match (first, error) {
-        (true, DescriptorError::Bug { .. }) => {
-            tracing::error!(%device, %error, "report descriptor refused")
-        }
-        (true, _) => tracing::warn!(%device, %error, "report descriptor refused"),
-        (false, _) => tracing::debug!(%device, %error, "report descriptor refused"),
-    }
+    crate::descriptor::log_refused(&found.identity(), error);
 }
 
 /// Why a collection could not be opened.

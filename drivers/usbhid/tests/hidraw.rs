@@ -15,19 +15,14 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use tsp_driver_usbhid::handset::{Handset, HandsetEvent};
 use tsp_driver_usbhid::hidraw::{self, HidrawTransport};
 use tsp_driver_usbhid::transport::{Transport, TransportError};
 
-const INSIDE: &str = "TSP_RS_INSIDE_UMOCKDEV";
+use common::INSIDE;
 const KEY: &str = "0b0e:0307:TSPRS-HIDRAW-0001";
-
-fn dir() -> String {
-    format!("{}/tests/umockdev", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Both transports name the same device alike, so its permanent id does
 /// not change with the transport.
@@ -88,25 +83,16 @@ fn run_inside_umockdev(test: &str) {
 }
 
 fn run_device_inside_umockdev(device: &str, test: &str) {
-    let exe = std::env::current_exe().expect("the test binary");
-    let output = Command::new("umockdev-run")
-        .arg("-d")
-        .arg(format!("{}/{device}.umockdev", dir()))
-        .arg("-s")
-        .arg(format!("/dev/hidraw0={}/{device}.script", dir()))
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", test, "--ignored", "--nocapture"])
-        .env(INSIDE, "1")
-        .output()
-        .expect("umockdev-run is installed (cargo xtask test installs the umockdev package)");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{log}");
-    assert!(log.contains("1 passed"), "{log}");
+    let testbed = [
+        "-d".to_owned(),
+        common::umockdev_file(&format!("{device}.umockdev")),
+        "-s".to_owned(),
+        format!(
+            "/dev/hidraw0={}",
+            common::umockdev_file(&format!("{device}.script"))
+        ),
+    ];
+    common::run_inside_umockdev(&testbed, test);
 }
 
 /// The node's entry in `/sys/class/hidraw`, in umockdev's testbed.

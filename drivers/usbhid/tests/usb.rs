@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use tsp_driver_usbhid::descriptor;
@@ -18,11 +17,7 @@ use tsp_driver_usbhid::handset::{Handset, HandsetEvent, Layout};
 use tsp_driver_usbhid::transport::Transport;
 use tsp_driver_usbhid::usb::{self, UsbTransport};
 
-const INSIDE: &str = "TSP_RS_INSIDE_UMOCKDEV";
-
-fn dir() -> String {
-    format!("{}/tests", env!("CARGO_MANIFEST_DIR"))
-}
+use common::INSIDE;
 
 #[test]
 fn a_poly_headset_on_emulated_usb() {
@@ -44,28 +39,16 @@ fn run_inside_umockdev(test: &str) {
 }
 
 fn run_device_inside_umockdev(device: &str, test: &str) {
-    let exe = std::env::current_exe().expect("the test binary");
-    let output = Command::new("umockdev-run")
-        .arg("-d")
-        .arg(format!("{}/umockdev/{device}.umockdev", dir()))
-        .arg("-i")
-        .arg(format!(
-            "/dev/bus/usb/001/002={}/umockdev/{device}.ioctl",
-            dir()
-        ))
-        .arg("--")
-        .arg(exe)
-        .args(["--exact", test, "--ignored", "--nocapture"])
-        .env(INSIDE, "1")
-        .output()
-        .expect("umockdev-run is installed (cargo xtask test installs the umockdev package)");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{log}");
-    assert!(log.contains("1 passed"), "{log}");
+    let testbed = [
+        "-d".to_owned(),
+        common::umockdev_file(&format!("{device}.umockdev")),
+        "-i".to_owned(),
+        format!(
+            "/dev/bus/usb/001/002={}",
+            common::umockdev_file(&format!("{device}.ioctl"))
+        ),
+    ];
+    common::run_inside_umockdev(&testbed, test);
 }
 
 #[test]

@@ -60,3 +60,32 @@ pub fn events(ht_phone: usize, msg: tsp_core::PhoneMessage) -> Vec<[usize; 3]> {
 pub fn provider(folder: std::path::PathBuf, settings: &str) -> tsp_host::Provider {
     tsp_host::testkit::provider(folder, "usbhid", settings)
 }
+
+/// What marks a test binary run by [`run_inside_umockdev`].
+pub const INSIDE: &str = "TSP_RS_INSIDE_UMOCKDEV";
+
+/// Runs the ignored test `test` of this test binary under `umockdev-run`
+/// with `testbed` (its `-d`, `-i`, `-s` arguments), and asserts it passed.
+pub fn run_inside_umockdev(testbed: &[String], test: &str) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let output = std::process::Command::new("umockdev-run")
+        .args(testbed)
+        .arg("--")
+        .arg(exe)
+        .args(["--exact", test, "--ignored", "--nocapture"])
+        .env(INSIDE, "1")
+        .output()
+        .expect("umockdev-run is installed (cargo xtask test installs the umockdev package)");
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "{log}");
+}
+
+/// `tests/umockdev/NAME`.
+pub fn umockdev_file(name: &str) -> String {
+    format!("{}/tests/umockdev/{name}", env!("CARGO_MANIFEST_DIR"))
+}
