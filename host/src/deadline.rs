@@ -17,7 +17,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 struct TimerState<J> {
-    due: BinaryHeap<Reverse<(Instant, J)>>,
+    /// Jobs by time, then by the order they were armed in.
+    due: BinaryHeap<Reverse<(Instant, u64, J)>>,
+    /// The number the next armed job gets.
+    next: u64,
     /// False before init and from the last shutdown on: nothing is armed then.
     open: bool,
     /// Bumped at every stop: a timer thread of an earlier generation ends, even
@@ -30,6 +33,7 @@ impl<J: Ord> Default for TimerState<J> {
     fn default() -> Self {
         Self {
             due: BinaryHeap::new(),
+            next: 0,
             open: false,
             generation: 0,
         }
@@ -107,12 +111,34 @@ impl<J: Ord + Copy + Send + 'static> Timer<J> {
         let earlier = state
             .due
             .peek()
-            .is_none_or(|Reverse((first, _))| at < *first);
-        state.due.push(Reverse((at, job)));
+            .is_none_or(|Reverse((first, _, _))| at < *first);
+        let number = state.next;
+        state.next += 1;
+        state.due.push(Reverse((at, number, job)));
         if earlier {
             wake.notify_one();
         }
         true
+    }
+
+    /// How many jobs wait.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state.0).due.len()
+    }
+
+    /// The mark of what is armed from now on, for [`Timer::retain_armed_before`].
+    pub(crate) fn mark(&self) -> u64 {
+        lock(&self.state.0).next
+    }
+
+    /// Drops the jobs armed before `mark` that `keep` refuses; later ones
+    /// stay whatever `keep` says (they may belong to what `keep` was made
+    /// from before they were armed).
+    pub(crate) fn retain_armed_before(&self, mark: u64, keep: impl Fn(&J) -> bool) {
+        lock(&self.state.0)
+            .due
+            .retain(|Reverse((_, number, job))| *number >= mark || keep(job));
     }
 
     /// Closes the timer, stops and joins its thread; pending jobs are dropped.
@@ -160,13 +186,13 @@ fn run_timer<J: Ord + Copy>(
         }
         let now = Instant::now();
         match guard.due.peek().map(|r| r.0) {
-            Some((at, job)) if at <= now => {
+            Some((at, _, job)) if at <= now => {
                 guard.due.pop();
                 drop(guard);
                 on_due(job);
                 guard = lock(state);
             }
-            Some((at, _)) => {
+            Some((at, _, _)) => {
                 guard = wake
                     .wait_timeout(guard, at - now)
                     .unwrap_or_else(|e| e.into_inner())

@@ -43,7 +43,8 @@ pub fn lay_out_on(
     let built = build_dir.join(platform.library_file_name("tsp-host"));
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let target = out.join(tsp_file_name(platform));
-    std::fs::copy(&built, &target).map_err(|e| {
+    // Never rewritten in place: another run may have it loaded.
+    tsp_plugin_sdk::manifest::install_library(&built, &target).map_err(|e| {
         format!(
             "cannot copy {} (build tsp-host first): {e}",
             built.display()

@@ -264,6 +264,19 @@ impl Requests {
         Some(request)
     }
 
+    /// The tokens of every request in the table.
+    pub(crate) fn tokens(&self) -> Vec<Token> {
+        (0u32..)
+            .zip(&self.slots)
+            .filter(|(_, s)| s.request.is_some())
+            .map(|(slot, s)| Token {
+                epoch: self.epoch,
+                slot,
+                generation: s.generation,
+            })
+            .collect()
+    }
+
     /// The tokens of every request of `phone`.
     pub(crate) fn of_phone(&self, phone: u64) -> Vec<Token> {
         // The slots, not the id index: a direct request that raced another

@@ -82,3 +82,46 @@ fn open_phone_0_in_a_child() {
     }
     provider.shutdown().expect("shutdown");
 }
+
+/// Two runs in one checkout lay the TSP library out into the same folder
+/// (`tapi_c::load_tsp`): a second run laying out a newer build must not
+/// rewrite the file the first has loaded, or the first one's mapped code
+/// changes under it (a 500,000-operation stress run died with SIGSEGV when a
+/// `cargo test -p tsp-host` ran beside it). The library is replaced: a new
+/// file under the name, the loaded one left as it was.
+#[cfg(unix)]
+#[test]
+fn laying_out_a_newer_build_replaces_the_library_and_never_rewrites_it() {
+    use std::os::unix::fs::MetadataExt;
+
+    let built = tsp_host::sdk::manifest::Platform::HOST.library_file_name("tsp-host");
+    let build_dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+        .join("debug");
+    let scratch = tempfile::tempdir().expect("a folder");
+    let out = scratch.path().join("out");
+    let library = tsp_host::dist::lay_out(&build_dir, &out, &[]).expect("laid out");
+    let before = std::fs::metadata(&library).expect("there").ino();
+    let loaded = std::fs::read(&library).expect("readable");
+
+    // A newer build: the same library one byte longer, in a build folder of its own.
+    let newer = scratch.path().join("newer");
+    std::fs::create_dir_all(&newer).expect("a folder");
+    let mut bytes = std::fs::read(build_dir.join(&built)).expect("the built library");
+    bytes.push(0);
+    std::fs::write(newer.join(&built), &bytes).expect("written");
+    tsp_host::dist::lay_out(&newer, &out, &[]).expect("laid out again");
+
+    assert_ne!(
+        std::fs::metadata(&library).expect("there").ino(),
+        before,
+        "a new file under the name, not the old one rewritten"
+    );
+    assert_eq!(
+        std::fs::read(&library).expect("readable"),
+        bytes,
+        "the newer build"
+    );
+    assert_ne!(loaded, bytes);
+}

@@ -308,7 +308,7 @@ pub fn stage(
         .and_then(|()| set_mode(folder, FOLDER_MODE))
         .map_err(write_error)?;
     let target = folder.join(&manifest.library);
-    copy_if_changed(built_library, &target).map_err(write_error)?;
+    install_library(built_library, &target).map_err(write_error)?;
     manifest.write_to(folder)
 }
 
@@ -347,10 +347,15 @@ fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Copies unless the target has the same size and is not older, so that a library
-/// already loaded by a running process is not rewritten under it; either way the
-/// library ends with [`LIBRARY_MODE`].
-fn copy_if_changed(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Installs library `from` as `to`: copied unless the target has the same size
+/// and is not older, and then written beside and renamed over it, so a library
+/// already loaded by a running process is never rewritten under it (that
+/// process keeps the file it mapped); either way the library ends with
+/// [`LIBRARY_MODE`]. Plugins and the TSP library are laid out with it.
+///
+/// # Errors
+/// The system's error reading `from` or writing beside `to`.
+pub fn install_library(from: &Path, to: &Path) -> std::io::Result<()> {
     let source = std::fs::metadata(from)?;
     if let Ok(target) = std::fs::metadata(to) {
         let same_size = source.len() == target.len();

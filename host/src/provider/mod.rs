@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     in_transit: std::sync::atomic::AtomicUsize,
     /// How many requests the table holds (its own counter, read without its lock).
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests that ended before their deadline since the timer was last
+    /// pruned: each left a job in the timer that will find nothing.
+    ended_early: std::sync::atomic::AtomicUsize,
     /// Keys of made-up button releases.
     pub(crate) next_press: std::sync::atomic::AtomicU64,
 }
@@ -187,6 +190,7 @@ impl Provider {
                 close_waiters: Default::default(),
                 in_transit: Default::default(),
                 outstanding,
+                ended_early: Default::default(),
                 next_press: Default::default(),
             }),
         }

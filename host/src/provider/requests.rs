@@ -472,6 +472,36 @@ impl Provider {
             self.answered(&phone);
             self.start_next(&phone);
         }
+        self.ended_before_deadline();
+    }
+
+    /// A request ended before its deadline, whose job stays in the timer
+    /// until its time. A driver completing from its own threads at a high
+    /// rate would fill the timer with them (rate × the deadline, 30 s by
+    /// default): past a slack as large as the requests outstanding, the jobs
+    /// of requests no longer in the table are dropped.
+    fn ended_before_deadline(&self) {
+        const SLACK: usize = 4096;
+        let ended = self.shared.ended_early.fetch_add(1, Ordering::Relaxed) + 1;
+        let outstanding = self.shared.outstanding.load(Ordering::Relaxed);
+        if ended > SLACK.max(outstanding) {
+            self.shared.ended_early.store(0, Ordering::Relaxed);
+            self.prune_deadlines();
+        }
+    }
+
+    /// Drops the timer's deadline jobs of requests that are no longer in the
+    /// table. Jobs armed after the table was read stay (their request may
+    /// have come in after it).
+    pub(crate) fn prune_deadlines(&self) {
+        let mark = self.shared.timer.mark();
+        let live: std::collections::HashSet<Token> = self.table().tokens().into_iter().collect();
+        self.shared
+            .timer
+            .retain_armed_before(mark, |due| match due {
+                Due::Request(token) => live.contains(token),
+                _ => true,
+            });
     }
 }
 
@@ -520,4 +550,56 @@ impl Drop for InCall<'_> {
 /// or `info`, so the warnings about a request carry both fields themselves.
 fn request_span(request_id: u32, phone: u64) -> tracing::Span {
     tracing::debug_span!("request", request_id, phone)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+
+    use crate::{Config, Host};
+
+    /// A driver completing every request from its own thread: each request's
+    /// deadline job outlives it (30 s); the timer keeps no more of them than
+    /// the slack, whatever the number of requests.
+    #[test]
+    fn deadlines_of_requests_that_ended_do_not_pile_up() {
+        let locks = tempfile::tempdir().expect("a folder");
+        let mut config = Config {
+            drivers: vec!["mock".into()],
+            ..Config::default()
+        };
+        let settings = format!(
+            "completion = \"worker\"\ndelay_ms = 0\nlock_dir = {:?}\n",
+            locks.path().display().to_string()
+        );
+        config
+            .settings
+            .insert("mock".into(), settings.parse().expect("TOML"));
+        let (done, completed) = channel();
+        let host = Host::builder()
+            .driver(tsp_driver_mock::tsp_driver_module())
+            .config(config)
+            .on_completion(move |id, result| {
+                let _ = done.send((id, result));
+            })
+            .start()
+            .expect("starts");
+        let phone = host.open(0, 1).expect("opens");
+        let requests = 12_000;
+        for _ in 0..requests {
+            let id = host.next_request_id();
+            assert_eq!(host.set_data(id, phone, 0, b"x"), Ok(id));
+            assert_eq!(
+                completed.recv_timeout(Duration::from_secs(10)).map(|c| c.0),
+                Ok(id)
+            );
+        }
+        let waiting = host.provider().shared.timer.len();
+        assert!(
+            waiting <= 4096 + 16,
+            "{waiting} deadline jobs wait after {requests} requests ended"
+        );
+        host.shutdown();
+    }
 }
