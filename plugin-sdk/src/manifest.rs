@@ -350,8 +350,8 @@ fn partial_path(path: &Path) -> PathBuf {
 /// Installs library `from` as `to`: copied unless the target has the same size
 /// and is not older, and then written beside and renamed over it, so a library
 /// already loaded by a running process is never rewritten under it (that
-/// process keeps the file it mapped); either way the library ends with
-/// [`LIBRARY_MODE`]. Plugins and the TSP library are laid out with it.
+/// process keeps the file it mapped); either way the library ends with mode
+/// 0755 on Unix. Plugins and the TSP library are laid out with it.
 ///
 /// # Errors
 /// The system's error reading `from` or writing beside `to`.
