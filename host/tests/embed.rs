@@ -517,3 +517,79 @@ fn a_close_inside_another_host_s_driver_call_still_waits_for_its_own_calls() {
         "completed, before B's close returned"
     );
 }
+
+/// The mock's `hang` (issue 19's test command): the driver stops answering
+/// anything. In process the thread that sent it stays in the driver (taking
+/// it back is what isolating a driver in its own process is for); the
+/// phone's synchronous calls still fail at their deadline, and the last
+/// shutdown lets the driver go, so the stuck call returns.
+#[test]
+fn a_hung_driver_costs_its_calls_their_deadline_and_lets_go_at_shutdown() {
+    let locks = tempfile::tempdir().expect("a folder");
+    let mut config = Config {
+        drivers: vec!["mock".into()],
+        ..Config::default()
+    };
+    // Short deadlines: close waits for the stuck call no longer than a request may take.
+    config.deadlines.call_ms = 200;
+    config.deadlines.request_ms = 300;
+    let settings = format!("lock_dir = {:?}\n", locks.path().display().to_string());
+    config
+        .settings
+        .insert("mock".into(), settings.parse().expect("TOML"));
+    let host = Host::builder()
+        .driver(tsp_driver_mock::tsp_driver_module())
+        .config(config)
+        .on_completion(|_, _| {})
+        .start()
+        .expect("starts");
+    let host = Arc::new(host);
+    let phone = host.open(0, 1).expect("opens");
+    let stuck = std::thread::spawn({
+        let host = Arc::clone(&host);
+        move || host.dev_specific(host.next_request_id(), phone, b"hang")
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        host.status(phone).map(|_| ()),
+        Err(PhoneError::OperationFailed),
+        "a synchronous call fails at its deadline"
+    );
+    host.shutdown();
+    assert!(
+        stuck.join().expect("the stuck call returns").is_err(),
+        "after the shutdown, with no completion to come"
+    );
+}
+
+/// The mock's `crash` aborts the process the driver runs in: here, a child
+/// running this test binary (in process it takes the host down; issue 19
+/// isolates drivers so that it does not).
+#[cfg(unix)]
+#[test]
+fn the_mock_s_crash_aborts_the_process_it_runs_in() {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().expect("the test binary");
+    let status = std::process::Command::new(exe)
+        .args(["--exact", "crash_in_a_child", "--ignored", "--nocapture"])
+        .env("TSP_RS_CRASH_CHILD", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the child runs");
+    assert_eq!(status.signal(), Some(6), "SIGABRT: {status}");
+}
+
+#[test]
+#[ignore = "run by the_mock_s_crash_aborts_the_process_it_runs_in, in a child"]
+fn crash_in_a_child() {
+    assert!(
+        std::env::var_os("TSP_RS_CRASH_CHILD").is_some(),
+        "a child only"
+    );
+    let locks = tempfile::tempdir().expect("a folder");
+    let host = host_with("concurrent = true", locks.path(), |_, _| {});
+    let phone = host.open(0, 1).expect("opens");
+    let _ = host.dev_specific(host.next_request_id(), phone, b"crash");
+    unreachable!("the process aborted");
+}

@@ -16,11 +16,13 @@
 //! | `remove-device KEY` | the device `KEY` (`mock0` …) is gone for good, open or not |
 //! | `fault OP FAULT` | from now on operation `OP` (`set_data` … or `all`) commits `FAULT` (see [`crate::Fault`]) |
 //! | `panic` | the command panics inside the driver |
+//! | `crash` | the process the driver runs in aborts (for a driver isolated in a process of its own; in-process it takes the host down, which is what isolation is for) |
+//! | `hang` | the driver stops answering anything: this command and every call after it, on every phone, blocks until the driver shuts down |
 //!
 //! The request itself completes with success; with `INVALPARAM` for a command that
 //! does not parse or a `remove-device` key the mock does not have; with the
 //! phone's error for a key or handset it lacks. While the device is away only
-//! `reconnect`, `remove`, `fault` and `panic` run, the rest complete with
+//! `reconnect`, `remove`, `fault`, `panic`, `crash` and `hang` run, the rest complete with
 //! `INVALPHONESTATE`. The functions below build the bytes, for Rust tests.
 
 use tsp_core::HookSwitchMode;
@@ -71,6 +73,8 @@ pub(crate) enum Command {
     RemoveDevice(String),
     Fault(String, crate::Fault),
     Panic,
+    Crash,
+    Hang,
 }
 
 fn button_id(text: &str) -> Result<u32, String> {
@@ -106,6 +110,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Command, String> {
         ("arrive", []) => Command::Arrive,
         ("remove-device", [key]) => Command::RemoveDevice((*key).to_owned()),
         ("panic", []) => Command::Panic,
+        ("crash", []) => Command::Crash,
+        ("hang", []) => Command::Hang,
         ("fault", [op, fault @ ..]) if !fault.is_empty() => {
             Command::Fault((*op).to_owned(), fault.join(" ").parse()?)
         }

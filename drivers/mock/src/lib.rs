@@ -71,6 +71,38 @@ pub(crate) struct Shared {
     next_index: AtomicU32,
     events: DriverEvents,
     worker: Worker,
+    /// Set by the `hang` command: every call blocks until the driver shuts down.
+    hung: Hang,
+}
+
+/// The driver's `hang`: calls wait here while it is hung; shutdown lets them go.
+#[derive(Debug, Default)]
+pub(crate) struct Hang {
+    hung: Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl Hang {
+    /// From now on every call blocks (this one too).
+    pub(crate) fn start(&self) {
+        *self.hung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wait();
+    }
+
+    /// Blocks while the driver is hung.
+    pub(crate) fn wait(&self) {
+        let hung = self.hung.lock().unwrap_or_else(|e| e.into_inner());
+        let _released = self
+            .released
+            .wait_while(hung, |hung| *hung)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Lets every blocked call go (at shutdown: nothing is left in the driver).
+    fn end(&self) {
+        *self.hung.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.released.notify_all();
+    }
 }
 
 impl Shared {
@@ -163,6 +195,7 @@ impl Driver for MockDriver {
             config,
             events: context.events,
             worker: Worker::default(),
+            hung: Hang::default(),
         });
         if let Some(ms) = arrive_after {
             let later = Arc::downgrade(&shared);
@@ -190,6 +223,7 @@ impl Driver for MockDriver {
     }
 
     fn open(&self, key: &str, events: PhoneEvents) -> Result<Box<dyn Session>, DriverError> {
+        self.shared.hung.wait();
         let phone = self.shared.phone(key).ok_or_else(|| {
             DriverError::new(PhoneError::NoDriver, format!("no mock phone `{key}`"))
         })?;
@@ -218,6 +252,7 @@ impl Driver for MockDriver {
     }
 
     fn shutdown(&self) {
+        self.shared.hung.end();
         self.shared.worker.shutdown();
         tracing::info!("mock driver stopped");
     }

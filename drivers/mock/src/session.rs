@@ -111,6 +111,7 @@ impl MockSession {
         done: Completion,
         work: impl FnOnce() -> Result<(), PhoneError>,
     ) {
+        self.shared.hung.wait();
         let fault = self.phone.fault(operation);
         if let Err(error) = self.check_present() {
             return done.complete(Err(error));
@@ -182,6 +183,7 @@ impl MockSession {
         operation: &str,
         work: impl FnOnce() -> Result<T, PhoneError>,
     ) -> Result<T, PhoneError> {
+        self.shared.hung.wait();
         match self.phone.fault(operation) {
             Fault::Panic => panic!("mock fault: panic in {operation}"),
             Fault::Fail(error) => Err(error),
@@ -247,6 +249,8 @@ impl MockSession {
             Command::RemoveDevice(key) => self.shared.remove_device(&key)?,
             Command::Fault(operation, fault) => self.phone.set_fault(&operation, fault),
             Command::Panic => panic!("mock command: panic"),
+            // Taken before `execute` (`dev_specific`): they never complete here.
+            Command::Crash | Command::Hang => return Err(PhoneError::OperationFailed),
         }
         Ok(())
     }
@@ -525,6 +529,17 @@ impl Session for MockSession {
         };
         // Presence commands work while the device is away; the rest go through `run`.
         match command {
+            Command::Crash => {
+                tracing::error!(phone = %self.phone.key, "mock command: crash (the process aborts)");
+                std::process::abort();
+            }
+            Command::Hang => {
+                tracing::warn!(phone = %self.phone.key, "mock command: hang (every call blocks until shutdown)");
+                // Held through the hang: dropped at shutdown, it completes
+                // with OPERATIONFAILED then.
+                let _held = done;
+                self.shared.hung.start();
+            }
             Command::Reconnect | Command::Remove | Command::Fault(..) | Command::Panic => {
                 done.complete(self.execute(command));
             }
@@ -533,6 +548,7 @@ impl Session for MockSession {
     }
 
     fn cancel(&self) {
+        self.shared.hung.wait();
         if self.shared.config.ignore_cancel {
             tracing::warn!("misbehaving on purpose: cancel ignored");
             return;
@@ -541,6 +557,7 @@ impl Session for MockSession {
     }
 
     fn close(&self) {
+        self.shared.hung.wait();
         self.closed.store(true, Ordering::Release);
         if self.phone.fault("close") == Fault::Panic {
             panic!("mock fault: panic in close");
