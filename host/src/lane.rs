@@ -232,21 +232,17 @@ impl Lane {
 
     /// Queues a delivery and, unless someone is delivering, delivers everything.
     pub(crate) fn submit(&self, delivery: Delivery) {
-        self.submit_then(delivery, &|| {});
-    }
-
-    /// `submit`, running `queued` once the delivery is queued (or refused),
-    /// before anything is delivered. It runs under the lane's lock: it may take
-    /// the request table's lock, which is never held while the lane's is taken.
-    pub(crate) fn submit_then(&self, delivery: Delivery, queued: &dyn Fn()) {
-        self.submit_one(|_| Some(delivery), queued);
+        self.submit_one(|_| Some(delivery), &|| {});
     }
 
     /// Queues `ASYNC_COMPLETION(request_id, result)` of a request of `phone`
     /// to the procedure of the init that started the lane, unless `refused`
     /// is set (read under the lane's lock, so one who sets it and then
-    /// flushes knows nothing gets in after the flush). `queued` as in
-    /// `submit_then`. Whether the completion was accepted.
+    /// flushes knows nothing gets in after the flush). `queued` runs once the
+    /// completion is queued (or refused), before anything is delivered,
+    /// under the lane's lock: it may take the request table's lock, which is
+    /// never held while the lane's is taken. Whether the completion was
+    /// accepted.
     pub(crate) fn complete(
         &self,
         request_id: u32,
@@ -289,7 +285,8 @@ impl Lane {
         true
     }
 
-    /// `submit_then` for several deliveries, queued together in this order.
+    /// `submit` for several deliveries, queued together in this order, with
+    /// `queued` as in `complete`.
     pub(crate) fn submit_all_then(
         &self,
         deliveries: impl IntoIterator<Item = Delivery>,

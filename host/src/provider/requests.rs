@@ -493,7 +493,7 @@ impl Provider {
     /// Drops the timer's deadline jobs of requests that are no longer in the
     /// table. Jobs armed after the table was read stay (their request may
     /// have come in after it).
-    pub(crate) fn prune_deadlines(&self) {
+    fn prune_deadlines(&self) {
         let mark = self.shared.timer.mark();
         let live: std::collections::HashSet<Token> = self.table().tokens().into_iter().collect();
         self.shared
