@@ -78,29 +78,38 @@ pub(crate) struct Shared {
 /// The driver's `hang`: calls wait here while it is hung; shutdown lets them go.
 #[derive(Debug, Default)]
 pub(crate) struct Hang {
-    hung: Mutex<bool>,
+    /// Read by every call: while the driver is not hung, without a lock.
+    hung: std::sync::atomic::AtomicBool,
+    lock: Mutex<()>,
     released: std::sync::Condvar,
 }
 
 impl Hang {
     /// From now on every call blocks (this one too).
     pub(crate) fn start(&self) {
-        *self.hung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.hung.store(true, Ordering::SeqCst);
+        }
         self.wait();
     }
 
     /// Blocks while the driver is hung.
     pub(crate) fn wait(&self) {
-        let hung = self.hung.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.hung.load(Ordering::SeqCst) {
+            return;
+        }
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let _released = self
             .released
-            .wait_while(hung, |hung| *hung)
+            .wait_while(guard, |()| self.hung.load(Ordering::SeqCst))
             .unwrap_or_else(|e| e.into_inner());
     }
 
     /// Lets every blocked call go (at shutdown: nothing is left in the driver).
     fn end(&self) {
-        *self.hung.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.hung.store(false, Ordering::SeqCst);
         self.released.notify_all();
     }
 }
