@@ -358,7 +358,11 @@ pub(crate) fn guarded<T>(
 /// a bug) the first time for this device and reason, then at debug level,
 /// since every scan finds the device again.
 #[cfg_attr(
-    not(any(feature = "usb", feature = "hidraw", feature = "winhid")),
+    not(any(
+        all(unix, feature = "usb"),
+        all(target_os = "linux", feature = "hidraw"),
+        all(windows, feature = "winhid")
+    )),
     allow(dead_code)
 )]
 pub(crate) fn log_refused(device: &str, error: &DescriptorError) {

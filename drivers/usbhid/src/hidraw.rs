@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::descriptor::DescriptorError;
 use crate::handset;
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Transport, TransportError, numbered};
 use crate::yealink;
 
 mod sys;
@@ -320,19 +320,6 @@ impl HidrawTransport {
             .file_name()
             .is_some_and(|name| class_folder().join(name).exists())
     }
-
-    /// `report` as hidraw wants it: the report id first, 0 for a device
-    /// without ids.
-    fn numbered(&self, report: &[u8]) -> Vec<u8> {
-        if self.uses_report_ids {
-            report.to_vec()
-        } else {
-            let mut numbered = Vec::with_capacity(report.len() + 1);
-            numbered.push(0);
-            numbered.extend_from_slice(report);
-            numbered
-        }
-    }
 }
 
 impl Transport for HidrawTransport {
@@ -360,14 +347,14 @@ impl Transport for HidrawTransport {
     }
 
     fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
-        let numbered = self.numbered(report);
+        let numbered = numbered(report, self.uses_report_ids);
         (&self.file)
             .write_all(&numbered)
             .map_err(|e| self.failed(e, false))
     }
 
     fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
-        let mut numbered = self.numbered(report);
+        let mut numbered = numbered(report, self.uses_report_ids);
         sys::set_feature(self.file.as_raw_fd(), &mut numbered)
             .map_err(|e| self.failed(e, false))?;
         Ok(())

@@ -55,6 +55,26 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// `report` as the operating system's HID class takes it (hidraw's write
+/// and feature ioctls, Windows' class driver): the report id first, 0 for a
+/// device whose descriptor declares no ids.
+#[cfg_attr(
+    not(any(
+        all(target_os = "linux", feature = "hidraw"),
+        all(windows, feature = "winhid")
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn numbered(report: &[u8], uses_report_ids: bool) -> Vec<u8> {
+    if uses_report_ids {
+        return report.to_vec();
+    }
+    let mut numbered = Vec::with_capacity(report.len() + 1);
+    numbered.push(0);
+    numbered.extend_from_slice(report);
+    numbered
+}
+
 /// Reports to and from one HID interface. Reads and writes may run on different
 /// threads at once, as libusb allows on different endpoints.
 pub trait Transport: Send + Sync {

@@ -20,7 +20,7 @@ use hidapi::{HidApi, HidDevice};
 
 use crate::descriptor::DescriptorError;
 use crate::handset;
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Transport, TransportError, numbered};
 use crate::yealink;
 
 mod sys;
@@ -234,18 +234,6 @@ impl WinHidTransport {
             feature_len: found.feature_len,
         })
     }
-
-    /// `report` with its id first, 0 for a device without ids.
-    fn numbered(&self, report: &[u8]) -> Vec<u8> {
-        if self.uses_report_ids {
-            report.to_vec()
-        } else {
-            let mut numbered = Vec::with_capacity(report.len() + 1);
-            numbered.push(0);
-            numbered.extend_from_slice(report);
-            numbered
-        }
-    }
 }
 
 fn io(error: hidapi::HidError) -> TransportError {
@@ -276,13 +264,13 @@ impl Transport for WinHidTransport {
     }
 
     fn write_output(&self, report: &[u8]) -> Result<(), TransportError> {
-        let numbered = self.numbered(report);
+        let numbered = numbered(report, self.uses_report_ids);
         lock(&self.writer).write(&numbered).map_err(io)?;
         Ok(())
     }
 
     fn write_feature(&self, report: &[u8]) -> Result<(), TransportError> {
-        let numbered = self.numbered(report);
+        let numbered = numbered(report, self.uses_report_ids);
         lock(&self.writer)
             .send_feature_report(&numbered)
             .map_err(io)
