@@ -62,6 +62,12 @@ pub struct Config {
     /// How long driver calls may take.
     #[serde(default)]
     pub deadlines: Deadlines,
+    /// The drivers that run in a `tsp-driver-host` process of their own.
+    #[serde(default)]
+    pub isolate: Vec<String>,
+    /// How isolated drivers are restarted.
+    #[serde(default)]
+    pub isolation: IsolationConfig,
     /// The text it was parsed from (`None` for a configuration built in
     /// code), so that a driver's settings reach it line for line as the user
     /// wrote them.
@@ -113,6 +119,44 @@ pub struct DeadlineOverride {
     pub call_ms: Option<u64>,
     /// See [`Deadlines::misses`].
     pub misses: Option<u32>,
+}
+
+/// How the drivers in `isolate` run and are restarted.
+///
+/// ```toml
+/// isolate = ["usbhid"]
+/// [isolation]
+/// restarts = 5          # restarts within window_ms; one more death and the driver failed
+/// window_ms = 60000
+/// backoff_ms = 100      # before the first restart, doubled for each further one
+/// # program = "/opt/tsp-rs/tsp-driver-host"   # default: beside the TSP library
+/// ```
+///
+/// A process that leaves a ping unanswered for the driver's `call_ms` counts
+/// as hung and is killed; it has the driver's `request_ms` to start.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsolationConfig {
+    /// The most restarts within `window_ms`.
+    pub restarts: u32,
+    /// The window restarts are counted in, in milliseconds.
+    pub window_ms: u64,
+    /// The first restart's delay, in milliseconds.
+    pub backoff_ms: u64,
+    /// The driver host program; by default `tsp-driver-host` beside the TSP
+    /// library (the folder holding `drivers/`).
+    pub program: Option<PathBuf>,
+}
+
+impl Default for IsolationConfig {
+    fn default() -> Self {
+        Self {
+            restarts: 5,
+            window_ms: 60_000,
+            backoff_ms: 100,
+            program: None,
+        }
+    }
 }
 
 /// The deadlines that apply to one driver.
@@ -231,6 +275,15 @@ impl Config {
                     format!(
                         "driver {name:?} in `drivers` is not a plain name ({why}): a driver is named by its manifest, drivers/NAME.toml, with no folders in the name"
                     ),
+                ));
+            }
+        }
+        for name in &self.isolate {
+            if !self.drivers.contains(name) {
+                return Err(self.error_at(
+                    file,
+                    &["isolate"],
+                    format!("driver {name:?} in `isolate` is not listed in `drivers`"),
                 ));
             }
         }

@@ -47,6 +47,8 @@ mod error;
 pub mod event;
 pub mod examples;
 pub mod host;
+#[cfg(feature = "isolation")]
+pub mod isolation;
 pub mod manifest;
 pub mod reservation;
 pub mod settings;

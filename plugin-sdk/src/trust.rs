@@ -35,6 +35,8 @@ pub enum Kind {
     DriversFolder,
     /// The host's configuration file (`tsp-rs.toml`).
     Configuration,
+    /// The program isolated drivers run in (`tsp-driver-host`).
+    DriverHost,
 }
 
 impl fmt::Display for Kind {
@@ -44,6 +46,7 @@ impl fmt::Display for Kind {
             Self::PluginManifest => "plugin manifest",
             Self::DriversFolder => "drivers folder",
             Self::Configuration => "configuration file",
+            Self::DriverHost => "driver host program",
         })
     }
 }

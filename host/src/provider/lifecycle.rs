@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tsp_core::{LineError, PhoneError, TspiVersion, VersionRange, Written};
 use tsp_plugin_sdk::host::{HostLink, Plugin};
+use tsp_plugin_sdk::isolation::Isolation;
 
 use crate::config::{Config, ConfigError};
 use crate::tapi::{CompletionProc, EventProc};
@@ -103,7 +105,12 @@ impl Provider {
         };
         let (mut drivers, mut devices) = (Vec::new(), Vec::new());
         for name in &config.drivers {
-            let Some(plugin) = self.plugin(name) else {
+            let plugin = if config.isolate.contains(name) {
+                self.isolated_plugin(name, &config)
+            } else {
+                self.plugin(name)
+            };
+            let Some(plugin) = plugin else {
                 continue;
             };
             let link: Arc<dyn HostLink> = Arc::new(ProviderLink {
@@ -184,6 +191,42 @@ impl Provider {
         let plugin = Arc::new(plugin);
         plugins.push(Arc::clone(&plugin));
         Some(plugin)
+    }
+
+    /// Driver `name` to run in a `tsp-driver-host` process: its manifest is
+    /// `drivers/NAME.toml` in the plugin folder, as for a plugin loaded here
+    /// (a driver linked into the application has none: it cannot be isolated).
+    /// Made anew at each start: nothing of it is loaded in this process.
+    fn isolated_plugin(&self, name: &str, config: &Config) -> Option<Arc<Plugin>> {
+        let Some(folder) = &self.shared.setup.plugin_folder else {
+            tracing::error!(
+                driver = name,
+                "the driver is in `isolate` but there is no plugin folder: an isolated driver needs its plugin file, drivers/{name}.toml"
+            );
+            return None;
+        };
+        let manifest = folder.join("drivers").join(format!("{name}.toml"));
+        let program = config
+            .isolation
+            .program
+            .clone()
+            .unwrap_or_else(|| folder.join(tsp_plugin_sdk::isolation::program_file_name()));
+        let limits = config.deadlines.limits(name);
+        let isolation = Isolation {
+            heartbeat: limits.call,
+            start_timeout: limits.request,
+            restarts: config.isolation.restarts,
+            window: Duration::from_millis(config.isolation.window_ms),
+            backoff: Duration::from_millis(config.isolation.backoff_ms),
+            ..Isolation::new(program, manifest)
+        };
+        match Plugin::isolated(isolation) {
+            Ok(plugin) => Some(Arc::new(plugin)),
+            Err(error) => {
+                tracing::error!(driver = name, "{}", error.chain());
+                None
+            }
+        }
     }
 
     /// `TSPI_providerInit`. A second init while a pair is outstanding is counted

@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::std_types::RStr;
+use abi_stable::std_types::{RResult, RStr};
 
 use super::driver::{LoadedDriver, from_ffi};
 use super::link::{HostLink, new_link};
-use crate::abi::{DriverModuleRef, LogBridgeFn, StartFn, clone_link, layout1};
+use crate::abi::{
+    DriverModuleRef, FfiDriverBox, FfiError, FfiResult, HostLinkBox, LogBridgeFn, StartFn,
+    clone_link, layout1,
+};
 use crate::error::DriverError;
 use crate::manifest::{Manifest, ManifestError};
 use crate::trust::{Kind, UntrustedError, check_trusted};
@@ -144,46 +147,68 @@ impl Error for LoaderError {
     }
 }
 
-/// A plugin's root module, in whichever layout it was built with.
-#[derive(Clone, Copy)]
+/// A plugin's root module, in whichever layout it was built with; or, for a
+/// driver run in a driver host, what its manifest says of it.
+#[derive(Clone)]
 enum Module {
     Current(DriverModuleRef),
     Layout1(layout1::DriverModuleRef),
+    #[cfg(feature = "isolation")]
+    Isolated(Box<Isolated>),
+}
+
+/// A driver run in a `tsp-driver-host` process: its manifest's words (the
+/// library is loaded there, not here) and how it runs.
+#[cfg(feature = "isolation")]
+#[derive(Clone)]
+struct Isolated {
+    name: &'static str,
+    version: &'static str,
+    sdk_version: &'static str,
+    isolation: crate::isolation::Isolation,
 }
 
 impl Module {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Self::Current(m) => m.name().as_str(),
             Self::Layout1(m) => m.name().as_str(),
+            #[cfg(feature = "isolation")]
+            Self::Isolated(i) => i.name,
         }
     }
 
-    fn version(self) -> &'static str {
+    fn version(&self) -> &'static str {
         match self {
             Self::Current(m) => m.version().as_str(),
             Self::Layout1(m) => m.version().as_str(),
+            #[cfg(feature = "isolation")]
+            Self::Isolated(i) => i.version,
         }
     }
 
-    fn sdk_version(self) -> &'static str {
+    fn sdk_version(&self) -> &'static str {
         match self {
             Self::Current(m) => m.sdk_version().as_str(),
             Self::Layout1(m) => m.sdk_version().as_str(),
+            #[cfg(feature = "isolation")]
+            Self::Isolated(i) => i.sdk_version,
         }
     }
 
-    fn start(self) -> StartFn {
+    fn start(&self) -> Option<StartFn> {
         match self {
-            Self::Current(m) => m.start(),
-            Self::Layout1(m) => m.start(),
+            Self::Current(m) => Some(m.start()),
+            Self::Layout1(m) => Some(m.start()),
+            #[cfg(feature = "isolation")]
+            Self::Isolated(_) => None,
         }
     }
 
-    fn log_bridge(self) -> Option<LogBridgeFn> {
+    fn log_bridge(&self) -> Option<LogBridgeFn> {
         match self {
-            Self::Current(m) => current_log_bridge(m),
-            Self::Layout1(_) => None,
+            Self::Current(m) => current_log_bridge(*m),
+            _ => None,
         }
     }
 }
@@ -260,6 +285,48 @@ impl Plugin {
         }
     }
 
+    /// A driver to run in a `tsp-driver-host` process (`isolation.program`)
+    /// rather than here: the manifest at `isolation.manifest` is read and the
+    /// same trust and version checks are made as by [`Plugin::load`] (and the
+    /// program is checked like a library), but the library is not loaded in
+    /// this process. [`Plugin::start`] starts the driver host.
+    #[cfg(feature = "isolation")]
+    pub fn isolated(isolation: crate::isolation::Isolation) -> Result<Self, LoadError> {
+        let manifest_path = &isolation.manifest;
+        let manifest = Manifest::read(manifest_path)?;
+        let file = manifest.library_path(manifest_path)?;
+        let folder = match manifest_path.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => folder,
+            _ => Path::new("."),
+        };
+        check_trusted(folder, Kind::DriversFolder)?;
+        check_trusted(manifest_path, Kind::PluginManifest)?;
+        check_trusted(&file, Kind::PluginLibrary)?;
+        check_trusted(&isolation.program, Kind::DriverHost)?;
+        check_sdk_version(&file, &manifest.sdk_version)?;
+        let module = Module::Isolated(Box::new(Isolated {
+            name: intern(&manifest.name),
+            version: intern(&manifest.version),
+            sdk_version: intern(&manifest.sdk_version),
+            isolation,
+        }));
+        Ok(Self {
+            module,
+            manifest: Some(manifest),
+            library: Some(file),
+            dynamic: true,
+        })
+    }
+
+    /// Whether the driver runs in a driver host process.
+    pub fn is_isolated(&self) -> bool {
+        #[cfg(feature = "isolation")]
+        if let Module::Isolated(_) = self.module {
+            return true;
+        }
+        false
+    }
+
     fn library_display(&self) -> String {
         self.library
             .as_ref()
@@ -327,21 +394,59 @@ impl Plugin {
         host: Arc<dyn HostLink>,
     ) -> Result<LoadedDriver, DriverError> {
         let link = new_link(self.name(), host);
+        #[cfg(feature = "isolation")]
+        if let Module::Isolated(isolated) = &self.module {
+            let driver = crate::isolation::proxy::start(
+                isolated.name,
+                &isolated.isolation,
+                settings,
+                max_log_level(),
+                clone_link(&link),
+            )?;
+            return Ok(LoadedDriver::new(self.name(), driver, link));
+        }
+        let driver = from_ffi(self.start_raw(settings, &link))?;
+        Ok(LoadedDriver::new(self.name(), driver, link))
+    }
+
+    /// Starts the driver in this process with `link` as its host link: the
+    /// log bridge first (for a loaded library), then the driver's `start`.
+    pub(crate) fn start_raw(
+        &self,
+        settings: &str,
+        link: &HostLinkBox,
+    ) -> FfiResult<FfiDriverBox> {
         if self.dynamic {
             match self.module.log_bridge() {
-                Some(install) => install(clone_link(&link), max_log_level()),
+                Some(install) => install(clone_link(link), max_log_level()),
                 None => tracing::info!(
                     driver = self.name(),
                     "plugin predates the log bridge: its log lines are not shown"
                 ),
             }
         }
-        let driver = from_ffi((self.module.start())(
-            RStr::from_str(settings),
-            clone_link(&link),
-        ))?;
-        Ok(LoadedDriver::new(self.name(), driver, link))
+        match self.module.start() {
+            Some(start) => start(RStr::from_str(settings), clone_link(link)),
+            None => RResult::RErr(FfiError {
+                code: tsp_core::PhoneError::OperationFailed.code(),
+                message: "the driver runs in a driver host, not here".into(),
+            }),
+        }
     }
+}
+
+/// `text` for the life of the process, once per distinct text (driver names
+/// and versions: a handful).
+#[cfg(feature = "isolation")]
+fn intern(text: &str) -> &'static str {
+    static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = texts.iter().find(|t| **t == text) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    texts.push(leaked);
+    leaked
 }
 
 fn max_log_level() -> u8 {

@@ -1,0 +1,292 @@
+//! Drivers in their own process (`isolate = ["mock"]`): a driver that
+//! crashes or hangs costs its phones a restart, never the host. Each test
+//! plays TAPISRV on a host whose mock runs in `tsp-driver-host`, on both
+//! queue modes: requests outstanding when the process goes complete exactly
+//! once, the phones go DISCONNECTED then CONNECTED, and work after.
+
+mod tapi_side;
+
+use tapi_side::*;
+use tsp_core::{PhoneError, PhoneMessage, PhoneStates};
+use tsp_host::config::{Deadlines, IsolationConfig};
+use tsp_host::{Config, ConfigSource, HostSetup, Provider};
+
+const V31: u32 = 0x0003_0001;
+const ALL_STATES: u32 = 0x00FF_FFFF;
+const FAILED: i32 = PhoneError::OperationFailed as i32;
+
+/// A started host whose mock (with `settings`) runs in a driver host, with
+/// `call_ms` as its heartbeat.
+fn started(name: &str, settings: &str, call_ms: u64, restarts: u32) -> Provider {
+    let mut config = Config::demo();
+    config.isolate = vec!["mock".into()];
+    config.settings.insert(
+        "mock".into(),
+        settings.parse().expect("the settings are TOML"),
+    );
+    config.deadlines = Deadlines {
+        call_ms,
+        ..Deadlines::default()
+    };
+    config.isolation = IsolationConfig {
+        restarts,
+        backoff_ms: 20,
+        program: Some(env!("CARGO_BIN_EXE_tsp-driver-host").into()),
+        ..IsolationConfig::default()
+    };
+    let provider = Provider::new(HostSetup {
+        plugin_folder: Some(plugin_folder(name)),
+        statics: Vec::new(),
+        config: ConfigSource::Given(config),
+    });
+    provider
+        .line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31)
+        .expect("negotiate");
+    assert_eq!(provider.enum_devices(0xABC, Some(event_proc())), 2, "the mock's two phones, from its process");
+    provider.init(0, completion_proc()).expect("init");
+    provider
+}
+
+fn open(provider: &Provider, id: u32, ht_phone: usize) -> u64 {
+    let handle = provider
+        .open(id, ht_phone, V31, event_proc())
+        .expect("open");
+    provider
+        .set_status_messages(handle, ALL_STATES, 0, 0)
+        .expect("all state messages");
+    handle
+}
+
+fn states_of(ht_phone: usize) -> Vec<u32> {
+    events_of(ht_phone, PhoneMessage::State)
+        .into_iter()
+        .map(|p| p[0] as u32)
+        .collect()
+}
+
+/// Whether `ht_phone` saw DISCONNECTED and, after it, CONNECTED.
+fn went_away_and_came_back(ht_phone: usize) -> bool {
+    let states = states_of(ht_phone);
+    let away = states
+        .iter()
+        .position(|s| *s == PhoneStates::DISCONNECTED.bits());
+    away.is_some_and(|at| states[at..].contains(&PhoneStates::CONNECTED.bits()))
+}
+
+fn accepted(result: i32, request_id: u32) {
+    assert_eq!(result, request_id as i32, "request {request_id} accepted");
+}
+
+fn completed(request_id: u32) -> bool {
+    eventually(|| !completions_of(request_id).is_empty())
+}
+
+/// Phone 0 has two SetData outstanding (the mock's `never`, set by command
+/// so that the restarted driver does not have it); `what` goes to phone 1.
+/// Both phones are the one process's: both go away and come back.
+fn the_driver_comes_back_after(what: &str, concurrent: bool) {
+    let _serial = serial();
+    let name = format!("test-isolation-{what}-{concurrent}");
+    let p = started(&name, &format!("concurrent = {concurrent}"), 400, 5);
+    let (h0, h1) = (open(&p, 0, 0x3000), open(&p, 1, 0x3001));
+    accepted(p.dev_specific(300, h0, b"fault set_data never"), 300);
+    assert!(completed(300));
+    accepted(p.set_data(301, h0, 0, b"lost"), 301);
+    accepted(p.set_data(302, h0, 0, b"queued"), 302);
+    accepted(p.dev_specific(303, h1, what.as_bytes()), 303);
+
+    assert!(completed(303), "the `{what}` request never completed");
+    assert_eq!(completions_of(303), vec![FAILED]);
+    assert!(completed(301), "the outstanding SetData never completed");
+    assert_eq!(completions_of(301), vec![FAILED]);
+    // Outstanding in the driver (concurrent) it fails; queued in the host
+    // (one at a time) it reaches the restarted driver, or fails meanwhile.
+    assert!(completed(302));
+    for (ht, phone) in [(0x3000, 0), (0x3001, 1)] {
+        assert!(
+            eventually(|| went_away_and_came_back(ht)),
+            "phone {phone}: DISCONNECTED then CONNECTED, saw {:?}",
+            states_of(ht)
+        );
+    }
+    accepted(p.set_data(304, h0, 1, b"after"), 304);
+    assert!(completed(304));
+    assert_eq!(completions_of(304), vec![0], "a SetData after the restart");
+    let mut back = [0u8; 5];
+    p.get_data(h0, 1, &mut back).expect("GetData after the restart");
+    assert_eq!(&back, b"after");
+
+    p.close(h0).expect("close");
+    p.close(h1).expect("close");
+    p.shutdown().expect("shutdown");
+    for request in 300..=304 {
+        assert_eq!(completions_of(request).len(), 1, "request {request}: exactly once");
+    }
+    assert_eq!(OVERLAPS.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_crash_on_a_concurrent_phone_costs_a_restart() {
+    the_driver_comes_back_after("crash", true);
+}
+
+#[test]
+fn a_crash_on_a_one_at_a_time_phone_costs_a_restart() {
+    the_driver_comes_back_after("crash", false);
+}
+
+#[test]
+fn a_hang_on_a_concurrent_phone_costs_a_restart() {
+    the_driver_comes_back_after("hang", true);
+}
+
+#[test]
+fn a_hang_on_a_one_at_a_time_phone_costs_a_restart() {
+    the_driver_comes_back_after("hang", false);
+}
+
+/// What the isolated driver reported, with no host in between (the host
+/// completes a disconnected phone's requests itself too: this checks the
+/// driver host's proxy alone).
+#[derive(Default)]
+struct Recorder {
+    completions: std::sync::Mutex<Vec<(u64, Result<(), PhoneError>)>>,
+    presence: std::sync::Mutex<Vec<String>>,
+}
+
+impl tsp_plugin_sdk::host::HostLink for Recorder {
+    fn complete(&self, token: u64, result: Result<(), PhoneError>) {
+        self.completions.lock().expect("lock").push((token, result));
+    }
+
+    fn phone_event(&self, _: u64, _: tsp_plugin_sdk::PhoneEvent) {}
+
+    fn driver_event(&self, _: &str, event: tsp_plugin_sdk::DriverEvent) {
+        let text = match event {
+            tsp_plugin_sdk::DriverEvent::Arrived(info) => format!("arrived {}", info.key),
+            tsp_plugin_sdk::DriverEvent::Disconnected(key) => format!("disconnected {key}"),
+            tsp_plugin_sdk::DriverEvent::Connected(key) => format!("connected {key}"),
+            tsp_plugin_sdk::DriverEvent::Removed(key) => format!("removed {key}"),
+        };
+        self.presence.lock().expect("lock").push(text);
+    }
+}
+
+impl Recorder {
+    fn completions_of(&self, token: u64) -> Vec<Result<(), PhoneError>> {
+        let all = self.completions.lock().expect("lock");
+        all.iter().filter(|(t, _)| *t == token).map(|(_, r)| *r).collect()
+    }
+}
+
+fn isolated_mock(name: &str, restarts: u32) -> tsp_plugin_sdk::host::Plugin {
+    let folder = plugin_folder(name);
+    let isolation = tsp_plugin_sdk::isolation::Isolation {
+        heartbeat: std::time::Duration::from_millis(400),
+        restarts,
+        window: std::time::Duration::from_secs(60),
+        backoff: std::time::Duration::from_millis(20),
+        ..tsp_plugin_sdk::isolation::Isolation::new(
+            env!("CARGO_BIN_EXE_tsp-driver-host").into(),
+            folder.join("drivers/mock.toml"),
+        )
+    };
+    tsp_plugin_sdk::host::Plugin::isolated(isolation).expect("the staged mock passes the checks")
+}
+
+/// The proxy's own promise: what the process had outstanding completes with
+/// OPERATIONFAILED exactly once, every device is reported disconnected, and
+/// back once the new process lists it; the open phone works in the new one.
+#[test]
+fn the_proxy_completes_what_the_dead_process_had_once_and_reopens() {
+    // The mock's phones are locked per process and machine: one test at a time.
+    let _serial = serial();
+    let plugin = isolated_mock("test-isolation-proxy", 5);
+    assert!(plugin.is_isolated());
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let driver = plugin
+        .start("", recorder.clone())
+        .expect("the mock starts in its process");
+    let devices = driver.devices().expect("devices");
+    assert_eq!(devices.len(), 2);
+    let phone = driver.open(&devices[0].key, 1).expect("open");
+    let other = driver.open(&devices[1].key, 2).expect("open");
+    phone.dev_specific(10, b"fault set_data never");
+    assert!(eventually(|| recorder.completions_of(10) == [Ok(())]));
+    phone.set_data(11, 0, b"outstanding");
+    phone.set_data(12, 0, b"outstanding");
+    other.dev_specific(13, b"crash");
+    for token in 11..=13 {
+        assert!(
+            eventually(|| !recorder.completions_of(token).is_empty()),
+            "request {token} never completed"
+        );
+    }
+    let both_back = || {
+        let seen = recorder.presence.lock().expect("lock").clone();
+        devices.iter().all(|d| {
+            let away = seen.iter().position(|e| *e == format!("disconnected {}", d.key));
+            away.is_some_and(|at| seen[at..].contains(&format!("connected {}", d.key)))
+        })
+    };
+    assert!(
+        eventually(both_back),
+        "every device away then back: {:?}",
+        recorder.presence.lock().expect("lock")
+    );
+    phone.set_data(14, 2, b"again");
+    assert!(eventually(|| recorder.completions_of(14) == [Ok(())]));
+    let mut back = [0u8; 5];
+    phone.get_data(2, &mut back).expect("GetData in the new process");
+    assert_eq!(&back, b"again");
+    phone.cancel();
+    phone.close();
+    other.close();
+    driver.shutdown();
+    for token in 11..=13 {
+        assert_eq!(
+            recorder.completions_of(token),
+            [Err(PhoneError::OperationFailed)],
+            "request {token}: once, failed"
+        );
+    }
+}
+
+/// Past its restarts within the window the driver is given up: its devices
+/// stay disconnected and calls fail at once, and nothing hangs at shutdown.
+#[test]
+fn a_driver_that_keeps_dying_is_given_up() {
+    let _serial = serial();
+    let plugin = isolated_mock("test-isolation-give-up", 1);
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let driver = plugin.start("", recorder.clone()).expect("starts");
+    let key = driver.devices().expect("devices")[0].key.clone();
+    let phone = driver.open(&key, 1).expect("open");
+    let disconnects = || {
+        let seen = recorder.presence.lock().expect("lock");
+        seen.iter().filter(|e| e.starts_with("disconnected")).count()
+    };
+    phone.dev_specific(20, b"crash");
+    assert!(eventually(|| disconnects() == 2), "both devices away once");
+    assert!(eventually(|| {
+        recorder.presence.lock().expect("lock").iter().any(|e| e.starts_with("connected"))
+    }));
+    phone.dev_specific(21, b"crash");
+    assert!(eventually(|| disconnects() == 4), "both devices away again");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let connects = recorder
+        .presence
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|e| e.starts_with("connected"))
+        .count();
+    assert_eq!(connects, 2, "no restart after the second death");
+    assert_eq!(phone.get_status().err(), Some(PhoneError::OperationFailed));
+    phone.set_data(22, 0, b"x");
+    assert_eq!(recorder.completions_of(22), [Err(PhoneError::OperationFailed)]);
+    phone.close();
+    driver.shutdown();
+    assert_eq!(recorder.completions_of(20), [Err(PhoneError::OperationFailed)]);
+    assert_eq!(recorder.completions_of(21), [Err(PhoneError::OperationFailed)]);
+}

@@ -1,0 +1,1179 @@
+//! The host's side: a driver in a `tsp-driver-host` process, behind the ABI's
+//! own trait objects ([`abi::FfiDriver`], [`abi::FfiSession`]), so that the
+//! host drives it exactly as it drives a plugin loaded in its own process.
+//!
+//! Threads, per isolated driver: the *supervisor* reads the child's messages
+//! and, when the child is gone, buries it and starts the next one; the
+//! *watchdog* pings the child and kills it when an answer is later than the
+//! heartbeat; the *dispatcher* makes the host's callbacks (completions,
+//! events, log lines) in the order the child sent them, on a thread of its own
+//! so that a callback that calls back into the driver (a close from inside a
+//! completion) never waits for the thread that would read the answer; and one
+//! thread per child forwards what it writes to standard error to the log.
+//!
+//! Exactly once: every request sent is in `outstanding` until its completion
+//! is taken out of it, by the supervisor when the child completes it or when
+//! the child is gone (then with `OPERATIONFAILED`). A completion for a request
+//! no longer there is dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RSlice, RSliceMut, RStr, RString, RVec, Tuple2};
+use tsp_core::PhoneError;
+
+use super::Isolation;
+use super::protocol::{
+    self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild,
+};
+use crate::abi::{
+    self, DRIVER_EVENT_ARRIVED, DRIVER_EVENT_CONNECTED, DRIVER_EVENT_DISCONNECTED,
+    DRIVER_EVENT_REMOVED, FfiCompletion, FfiDevice, FfiDriver_TO, FfiDriverBox, FfiDriverEvent,
+    FfiError, FfiLogRecord, FfiPhoneEvent, FfiPhoneEvents, FfiResult, FfiSession_TO,
+    FfiSessionBox, HostLinkBox,
+};
+use crate::error::DriverError;
+
+/// Starts driver `name` in a driver host and waits until it is ready (or
+/// refused: its error, `INIFILECORRUPT` for settings that do not parse).
+pub(crate) fn start(
+    name: &'static str,
+    isolation: &Isolation,
+    settings: &str,
+    log_level: u8,
+    link: HostLinkBox,
+) -> Result<FfiDriverBox, DriverError> {
+    let (deliver, deliveries) = channel();
+    let inner = Arc::new(Inner {
+        name,
+        isolation: isolation.clone(),
+        settings: settings.to_owned(),
+        log_level,
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+        writer: Mutex::new(Writer::default()),
+        deliver: Mutex::new(Some(deliver)),
+        busy_since: AtomicU64::new(0),
+        clock: Instant::now(),
+    });
+    let (started, reader) = inner.spawn()?;
+    inner.install(started, true);
+    let dispatcher = spawn_thread(name, "dispatch", move || dispatch(link, deliveries))?;
+    let supervisor = {
+        let inner = Arc::clone(&inner);
+        spawn_thread(name, "supervise", move || inner.supervise(reader))?
+    };
+    let watchdog = {
+        let inner = Arc::clone(&inner);
+        spawn_thread(name, "watchdog", move || inner.watch())?
+    };
+    let proxy = Proxy {
+        inner,
+        threads: Mutex::new(vec![supervisor, watchdog, dispatcher]),
+    };
+    Ok(FfiDriver_TO::from_value(proxy, TD_Opaque))
+}
+
+fn spawn_thread(
+    driver: &str,
+    role: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, DriverError> {
+    std::thread::Builder::new()
+        .name(format!("tsp-isolate-{role}"))
+        .spawn(f)
+        .map_err(|e| {
+            DriverError::new(
+                PhoneError::ResourceUnavail,
+                format!("cannot start a thread for driver {driver}'s process: {e}"),
+            )
+        })
+}
+
+/// What the dispatcher hands to the host, in order.
+enum Delivery {
+    Complete(u64, u32),
+    Phone(u64, FfiPhoneEvent),
+    Driver(u32, String, Vec<u8>),
+    Log(u8, String, String),
+}
+
+fn dispatch(link: HostLinkBox, deliveries: Receiver<Delivery>) {
+    for delivery in deliveries {
+        match delivery {
+            Delivery::Complete(token, result) => link.complete(token, result),
+            Delivery::Phone(session, event) => link.phone_event(session, event),
+            Delivery::Driver(kind, key, caps) => link.driver_event(FfiDriverEvent {
+                kind,
+                device: FfiDevice {
+                    key: key.into(),
+                    caps: caps.into(),
+                },
+            }),
+            Delivery::Log(level, target, message) => link.log(FfiLogRecord {
+                level,
+                target: target.into(),
+                message: message.into(),
+            }),
+        }
+    }
+}
+
+/// A phone the host opened, by the host's session number.
+#[derive(Debug)]
+struct OpenPhone {
+    key: String,
+    /// Open in the current child (false from its death until it is re-opened).
+    live: bool,
+}
+
+#[derive(Default)]
+struct State {
+    /// Counts children: a message or request belongs to the child it was sent to.
+    generation: u64,
+    /// A child is running and answered its hello.
+    up: bool,
+    /// The host shut the driver down: no restart.
+    stopping: bool,
+    /// Restarts gave up.
+    failed: bool,
+    concurrent: bool,
+    process: Option<Child>,
+    next_call: u64,
+    /// Synchronous calls waiting for their reply (`None` until it comes).
+    calls: HashMap<u64, Option<Result<Answer, Refusal>>>,
+    /// Requests sent and not completed: token → session.
+    outstanding: HashMap<u64, u64>,
+    sessions: HashMap<u64, OpenPhone>,
+    /// The keys of the devices the driver listed or reported, with their caps.
+    devices: BTreeMap<String, Vec<u8>>,
+    /// The ping not answered yet: its number and when it went.
+    ping: Option<(u64, Instant)>,
+    next_ping: u64,
+    /// When each child died, within the restart window.
+    deaths: Vec<Instant>,
+}
+
+#[derive(Default)]
+struct Writer {
+    generation: u64,
+    pipe: Option<FrameWriter<ChildStdin>>,
+}
+
+struct Inner {
+    name: &'static str,
+    isolation: Isolation,
+    settings: String,
+    log_level: u8,
+    state: Mutex<State>,
+    changed: Condvar,
+    writer: Mutex<Writer>,
+    /// To the dispatcher; taken at shutdown so that it ends.
+    deliver: Mutex<Option<Sender<Delivery>>>,
+    /// When the write under way began (milliseconds since `clock`, plus one;
+    /// 0: none is).
+    busy_since: AtomicU64,
+    clock: Instant,
+}
+
+/// What became of a message for the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Taken,
+    /// Over the frame limit: nothing was written.
+    TooLarge,
+    /// The child is gone; its burial answers what waits for it.
+    Gone,
+}
+
+/// A child that answered its hello.
+struct Started {
+    process: Child,
+    pipe: FrameWriter<ChildStdin>,
+    concurrent: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn deliver(&self, delivery: Delivery) {
+        if let Some(deliver) = &*lock(&self.deliver) {
+            let _ = deliver.send(delivery);
+        }
+    }
+
+    /// Starts a child and waits for its hello, reading (and delivering) what
+    /// it says before it.
+    fn spawn(&self) -> Result<(Started, BufReader<ChildStdout>), DriverError> {
+        let program = &self.isolation.program;
+        let mut command = Command::new(program);
+        command
+            .arg("--manifest")
+            .arg(&self.isolation.manifest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(windows)]
+        {
+            use std::os::windows::process::CommandExt;
+            // No console window for a process started by a service.
+            const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+            command.creation_flags(CREATE_NO_WINDOW);
+        }
+        let mut process = command.spawn().map_err(|e| {
+            DriverError::new(
+                PhoneError::OperationFailed,
+                format!(
+                    "cannot start the driver host {} for driver {}: {e} (it ships beside the TSP library)",
+                    program.display(),
+                    self.name
+                ),
+            )
+        })?;
+        let taken = (
+            process.stdin.take(),
+            process.stdout.take(),
+            process.stderr.take(),
+        );
+        let (Some(pipe), Some(output), Some(errors)) = taken else {
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err(DriverError::new(
+                PhoneError::OperationFailed,
+                "the driver host's pipes were not made",
+            ));
+        };
+        let name = self.name;
+        let _ = std::thread::Builder::new()
+            .name("tsp-isolate-stderr".into())
+            .spawn(move || forward_stderr(name, errors));
+        let mut pipe = FrameWriter::new(pipe);
+        let mut reader = BufReader::new(output);
+        let hello = pipe.send(&ToChild::Hello {
+            version: protocol::VERSION,
+            settings: self.settings.clone(),
+            log_level: self.log_level,
+        });
+        let (mut process, ready) = match hello {
+            Ok(()) => self.await_ready(process, &mut reader),
+            Err(e) => (
+                process,
+                Err(Ready::Failed(format!(
+                    "the driver host did not take its hello: {e}"
+                ))),
+            ),
+        };
+        match ready {
+            Ok(concurrent) => Ok((
+                Started {
+                    process,
+                    pipe,
+                    concurrent,
+                },
+                reader,
+            )),
+            Err(refusal) => {
+                let _ = process.kill();
+                let status = process.wait().ok();
+                let (code, message) = match refusal {
+                    Ready::Refused(code, message) => (code, message),
+                    Ready::Failed(message) => (PhoneError::OperationFailed, message),
+                };
+                let exit = status.map(|s| format!(" ({s})")).unwrap_or_default();
+                Err(DriverError::new(code, format!("{message}{exit}")))
+            }
+        }
+    }
+
+    /// Waits for the child's hello. The start may take long (a driver
+    /// probing its devices): it is bounded by `start_timeout`, past which the
+    /// child is killed (its pipe then ends, which ends the wait).
+    fn await_ready(
+        &self,
+        process: Child,
+        reader: &mut BufReader<ChildStdout>,
+    ) -> (Child, Result<bool, Ready>) {
+        let deadline = self.isolation.start_timeout;
+        // The child, and whether the wait is over.
+        let shared = Arc::new((Mutex::new((process, false)), Condvar::new()));
+        let name = self.name;
+        let killer = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("tsp-isolate-start".into())
+                .spawn(move || {
+                    let (child, woken) = &*shared;
+                    let guard = lock(child);
+                    let (mut guard, waited) = woken
+                        .wait_timeout_while(guard, deadline, |(_, over)| !*over)
+                        .unwrap_or_else(|e| e.into_inner());
+                    if waited.timed_out() && !guard.1 {
+                        tracing::error!(driver = name, "the driver's process did not start in time: killed");
+                        let _ = guard.0.kill();
+                    }
+                })
+                .ok()
+        };
+        let result = self.read_until_ready(reader);
+        lock(&shared.0).1 = true;
+        shared.1.notify_all();
+        if let Some(killer) = killer {
+            let _ = killer.join();
+        }
+        let process = match Arc::try_unwrap(shared) {
+            Ok((child, _)) => child.into_inner().unwrap_or_else(|e| e.into_inner()).0,
+            // The killer was joined (or never started): this is the only owner.
+            Err(_) => unreachable!("the start timer's thread has ended"),
+        };
+        (process, result)
+    }
+
+    fn read_until_ready(&self, reader: &mut BufReader<ChildStdout>) -> Result<bool, Ready> {
+        let mut buf = Vec::new();
+        loop {
+            match protocol::receive::<FromChild>(reader, &mut buf) {
+                Ok(Some(FromChild::Ready {
+                    version: protocol::VERSION,
+                    concurrent,
+                    ..
+                })) => return Ok(concurrent),
+                Ok(Some(FromChild::Ready { version, .. })) => {
+                    return Err(Ready::Failed(format!(
+                        "the driver host speaks protocol {version}, this host {}: install tsp-driver-host from the same release as the TSP library",
+                        protocol::VERSION
+                    )));
+                }
+                Ok(Some(FromChild::Refused { code, message })) => {
+                    let code = PhoneError::from_code(code).unwrap_or(PhoneError::OperationFailed);
+                    return Err(Ready::Refused(code, message));
+                }
+                Ok(Some(other)) => self.take(other),
+                Ok(None) => {
+                    return Err(Ready::Failed(
+                        "the driver host ended before the driver started".into(),
+                    ));
+                }
+                Err(error) => {
+                    return Err(Ready::Failed(format!(
+                        "the driver host's answer does not read: {error}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Makes `started` the current child.
+    fn install(&self, started: Started, first: bool) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.up = true;
+        state.concurrent = started.concurrent;
+        state.process = Some(started.process);
+        state.ping = None;
+        let generation = state.generation;
+        *lock(&self.writer) = Writer {
+            generation,
+            pipe: Some(started.pipe),
+        };
+        if !first {
+            tracing::info!(driver = self.name, "the driver's process was restarted");
+        }
+    }
+
+    /// Sends `message` to child `generation` (not to a later one).
+    fn send(&self, generation: u64, message: &ToChild) -> Sent {
+        let mut writer = lock(&self.writer);
+        if writer.generation != generation {
+            return Sent::Gone;
+        }
+        let Some(pipe) = writer.pipe.as_mut() else {
+            return Sent::Gone;
+        };
+        // A write blocks while the child does not read (a hung driver with
+        // its pipe full): the watchdog sees how long, and kills it.
+        self.busy_since
+            .store(self.clock.elapsed().as_millis() as u64 + 1, Ordering::Release);
+        let sent = pipe.send(message);
+        self.busy_since.store(0, Ordering::Release);
+        match sent {
+            Ok(()) => Sent::Taken,
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+                tracing::warn!(driver = self.name, "{error}: refused");
+                Sent::TooLarge
+            }
+            Err(error) => {
+                // The child is gone or going: the supervisor sees it end.
+                tracing::debug!(driver = self.name, "the driver's process did not take a message: {error}");
+                writer.pipe = None;
+                Sent::Gone
+            }
+        }
+    }
+
+    /// How long a write to the child has been blocked, if one is.
+    fn blocked_for(&self) -> Option<Duration> {
+        match self.busy_since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(
+                self.clock
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(since - 1)),
+            ),
+        }
+    }
+
+    /// A message from the child, outside replies to the start.
+    fn take(&self, message: FromChild) {
+        match message {
+            FromChild::Reply { call, result } => {
+                let mut state = self.state();
+                if let Some(slot) = state.calls.get_mut(&call) {
+                    *slot = Some(result);
+                    self.changed.notify_all();
+                }
+            }
+            FromChild::Complete { token, result } => {
+                if self.state().outstanding.remove(&token).is_some() {
+                    self.deliver(Delivery::Complete(token, result));
+                } else {
+                    tracing::debug!(driver = self.name, token, "completion of a request no longer outstanding dropped");
+                }
+            }
+            FromChild::PhoneEvent {
+                session,
+                kind,
+                params,
+            } => {
+                if self.state().sessions.contains_key(&session) {
+                    self.deliver(Delivery::Phone(session, FfiPhoneEvent { kind, params }));
+                }
+            }
+            FromChild::DriverEvent { kind, key, caps } => self.driver_event(kind, key, caps),
+            FromChild::Log {
+                level,
+                target,
+                message,
+            } => self.deliver(Delivery::Log(level, target, message)),
+            FromChild::Pong { seq } => {
+                let mut state = self.state();
+                if state.ping.is_some_and(|(sent, _)| sent == seq) {
+                    state.ping = None;
+                }
+            }
+            FromChild::Ready { .. } | FromChild::Refused { .. } => {
+                tracing::warn!(driver = self.name, "the driver's process repeated its start: ignored");
+            }
+        }
+    }
+
+    /// A presence event, kept in the device list. A device the host knows
+    /// already that "arrives" (a restarted driver finding it again) is back.
+    fn driver_event(&self, kind: u32, key: String, caps: Vec<u8>) {
+        let kind = {
+            let mut state = self.state();
+            match kind {
+                DRIVER_EVENT_ARRIVED if state.devices.contains_key(&key) => {
+                    state.devices.insert(key.clone(), caps.clone());
+                    DRIVER_EVENT_CONNECTED
+                }
+                DRIVER_EVENT_ARRIVED => {
+                    state.devices.insert(key.clone(), caps.clone());
+                    kind
+                }
+                DRIVER_EVENT_REMOVED => {
+                    state.devices.remove(&key);
+                    kind
+                }
+                other => other,
+            }
+        };
+        self.deliver(Delivery::Driver(kind, key, caps));
+    }
+
+    /// Reads each child's messages; when one is gone, buries it and starts
+    /// the next.
+    fn supervise(self: Arc<Self>, mut reader: BufReader<ChildStdout>) {
+        loop {
+            let why = self.read_until_gone(&mut reader);
+            let buried = self.bury(&why);
+            if !buried {
+                return;
+            }
+            match self.restart() {
+                Some(next) => reader = next,
+                None => return,
+            }
+        }
+    }
+
+    fn read_until_gone(&self, reader: &mut BufReader<ChildStdout>) -> String {
+        let mut buf = Vec::new();
+        loop {
+            match protocol::receive::<FromChild>(reader, &mut buf) {
+                Ok(Some(message)) => self.take(message),
+                Ok(None) => return "its pipe closed".into(),
+                Err(error) => return format!("its message does not read ({error})"),
+            }
+        }
+    }
+
+    /// The child is gone: every request it had completes with
+    /// OPERATIONFAILED, every call waiting for it fails, every device is
+    /// DISCONNECTED. False when the driver is stopping (no restart).
+    fn bury(&self, why: &str) -> bool {
+        let (process, outstanding, devices, stopping) = {
+            let mut state = self.state();
+            state.up = false;
+            state.ping = None;
+            for slot in state.calls.values_mut().filter(|s| s.is_none()) {
+                *slot = Some(Err((
+                    PhoneError::OperationFailed.code(),
+                    format!("driver {}'s process ended", self.name),
+                )));
+            }
+            for phone in state.sessions.values_mut() {
+                phone.live = false;
+            }
+            self.changed.notify_all();
+            let outstanding: Vec<u64> = state.outstanding.drain().map(|(token, _)| token).collect();
+            let devices: Vec<String> = state.devices.keys().cloned().collect();
+            (state.process.take(), outstanding, devices, state.stopping)
+        };
+        lock(&self.writer).pipe = None;
+        let status = process.map(|mut child| {
+            let _ = child.kill();
+            child.wait()
+        });
+        if stopping {
+            tracing::debug!(driver = self.name, "the driver's process ended");
+            return false;
+        }
+        let status = match status {
+            Some(Ok(status)) => status.to_string(),
+            Some(Err(error)) => format!("its status does not read: {error}"),
+            None => "no process".into(),
+        };
+        tracing::error!(
+            driver = self.name,
+            requests = outstanding.len(),
+            "the driver's process is gone ({why}; {status}): its phones are disconnected and it is restarted"
+        );
+        for token in outstanding {
+            self.deliver(Delivery::Complete(
+                token,
+                PhoneError::OperationFailed.code(),
+            ));
+        }
+        for key in devices {
+            self.deliver(Delivery::Driver(DRIVER_EVENT_DISCONNECTED, key, Vec::new()));
+        }
+        true
+    }
+
+    /// Starts the next child after a backoff; `None` when the driver is
+    /// stopping or restarts gave up (too many deaths in the window).
+    fn restart(self: &Arc<Self>) -> Option<BufReader<ChildStdout>> {
+        loop {
+            let delay = self.next_delay()?;
+            if self.sleep_unless_stopping(delay) {
+                return None;
+            }
+            match self.spawn() {
+                Ok((started, reader)) => {
+                    if self.state().stopping {
+                        let mut process = started.process;
+                        let _ = process.kill();
+                        let _ = process.wait();
+                        return None;
+                    }
+                    self.install(started, false);
+                    let inner = Arc::clone(self);
+                    let revived = std::thread::Builder::new()
+                        .name("tsp-isolate-revive".into())
+                        .spawn(move || inner.revive());
+                    if revived.is_err() {
+                        tracing::error!(driver = self.name, "cannot start the thread that re-opens the phones");
+                    }
+                    return Some(reader);
+                }
+                Err(error) => {
+                    tracing::error!(driver = self.name, "the driver's process did not restart: {error}");
+                    self.state().deaths.push(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// The backoff before the next start, or `None` (stopping, or too many
+    /// deaths within the window: the driver is reported failed).
+    fn next_delay(&self) -> Option<Duration> {
+        let mut state = self.state();
+        if state.stopping {
+            return None;
+        }
+        let now = Instant::now();
+        let window = self.isolation.window;
+        state.deaths.push(now);
+        state
+            .deaths
+            .retain(|&t| now.saturating_duration_since(t) <= window);
+        let tries = state.deaths.len() as u32;
+        if tries > self.isolation.restarts {
+            state.failed = true;
+            tracing::error!(
+                driver = self.name,
+                restarts = self.isolation.restarts,
+                window_ms = window.as_millis() as u64,
+                "the driver failed: its process died too often; its phones stay disconnected until TAPI restarts the provider"
+            );
+            return None;
+        }
+        let doubled = self
+            .isolation
+            .backoff
+            .saturating_mul(1 << tries.saturating_sub(1).min(16));
+        Some(doubled.min(MAX_BACKOFF))
+    }
+
+    /// Sleeps `delay`; true when the driver is stopping (woken early).
+    fn sleep_unless_stopping(&self, delay: Duration) -> bool {
+        let state = self.state();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, delay, |s| !s.stopping)
+            .unwrap_or_else(|e| e.into_inner());
+        state.stopping
+    }
+
+    /// After a restart: the devices listed again and matched by key (gone:
+    /// removed; back: connected; new: arrived), and the open phones opened
+    /// again in the new child under the same session numbers.
+    fn revive(&self) {
+        let listed = match self.call(|call| ToChild::Devices { call }) {
+            Ok(Answer::Devices(devices)) => devices,
+            Ok(_) | Err(_) => {
+                tracing::error!(driver = self.name, "the restarted driver did not list its devices: its phones stay disconnected");
+                return;
+            }
+        };
+        let (gone, back, new, phones) = {
+            let mut state = self.state();
+            let listed: BTreeMap<String, Vec<u8>> = listed.into_iter().collect();
+            let gone: Vec<String> = state
+                .devices
+                .keys()
+                .filter(|k| !listed.contains_key(*k))
+                .cloned()
+                .collect();
+            let back: Vec<String> = state
+                .devices
+                .keys()
+                .filter(|k| listed.contains_key(*k))
+                .cloned()
+                .collect();
+            let new: Vec<(String, Vec<u8>)> = listed
+                .iter()
+                .filter(|(k, _)| !state.devices.contains_key(*k))
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect();
+            state.devices = listed;
+            let phones: Vec<(u64, String)> = state
+                .sessions
+                .iter()
+                .map(|(session, phone)| (*session, phone.key.clone()))
+                .collect();
+            (gone, back, new, phones)
+        };
+        let mut closed_for_good = Vec::new();
+        for (session, key) in phones {
+            if !back.contains(&key) {
+                continue;
+            }
+            match self.call(|call| ToChild::Open {
+                call,
+                key: key.clone(),
+                session,
+            }) {
+                Ok(_) => {
+                    if let Some(phone) = self.state().sessions.get_mut(&session) {
+                        phone.live = true;
+                    }
+                }
+                Err((code, message)) => {
+                    tracing::error!(
+                        driver = self.name,
+                        key,
+                        code,
+                        "the phone did not open again after the restart: {message}; it stays disconnected"
+                    );
+                    closed_for_good.push(key);
+                }
+            }
+        }
+        for key in gone {
+            self.deliver(Delivery::Driver(DRIVER_EVENT_REMOVED, key, Vec::new()));
+        }
+        for key in back.into_iter().filter(|k| !closed_for_good.contains(k)) {
+            self.deliver(Delivery::Driver(DRIVER_EVENT_CONNECTED, key, Vec::new()));
+        }
+        for (key, caps) in new {
+            self.deliver(Delivery::Driver(DRIVER_EVENT_ARRIVED, key, caps));
+        }
+    }
+
+    /// Pings the child every quarter heartbeat; kills it when a ping is
+    /// unanswered for a whole heartbeat (a hung driver call: the child handles
+    /// messages in order).
+    fn watch(&self) {
+        let heartbeat = self.isolation.heartbeat;
+        let tick = (heartbeat / 4).max(Duration::from_millis(10));
+        let mut state = self.state();
+        loop {
+            state = self
+                .changed
+                .wait_timeout(state, tick)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if state.stopping {
+                return;
+            }
+            if !state.up {
+                continue;
+            }
+            let blocked = self.blocked_for().is_some_and(|t| t > heartbeat);
+            match state.ping {
+                _ if blocked => {
+                    tracing::error!(
+                        driver = self.name,
+                        heartbeat_ms = heartbeat.as_millis() as u64,
+                        "the driver's process stopped reading: killed"
+                    );
+                    if let Some(process) = state.process.as_mut() {
+                        let _ = process.kill();
+                    }
+                }
+                Some((_, sent)) if sent.elapsed() > heartbeat => {
+                    tracing::error!(
+                        driver = self.name,
+                        heartbeat_ms = heartbeat.as_millis() as u64,
+                        "the driver's process stopped answering: killed"
+                    );
+                    state.ping = None;
+                    if let Some(process) = state.process.as_mut() {
+                        let _ = process.kill();
+                    }
+                }
+                Some(_) => {}
+                // Not while a write is blocked: the watchdog itself must
+                // never wait for the child.
+                None if self.blocked_for().is_some() => {}
+                None => {
+                    state.next_ping += 1;
+                    let seq = state.next_ping;
+                    state.ping = Some((seq, Instant::now()));
+                    let generation = state.generation;
+                    drop(state);
+                    if self.send(generation, &ToChild::Ping { seq }) != Sent::Taken {
+                        self.state().ping = None;
+                    }
+                    state = self.state();
+                }
+            }
+        }
+    }
+
+    /// A synchronous call: the child's reply, or an error when it is gone.
+    fn call(&self, message: impl FnOnce(u64) -> ToChild) -> Result<Answer, Refusal> {
+        let (call, generation) = {
+            let mut state = self.state();
+            if !state.up {
+                return Err(self.down(&state));
+            }
+            state.next_call += 1;
+            let call = state.next_call;
+            state.calls.insert(call, None);
+            (call, state.generation)
+        };
+        if self.send(generation, &message(call)) == Sent::TooLarge {
+            self.state().calls.remove(&call);
+            return Err((
+                PhoneError::OperationFailed.code(),
+                "the call's data is over the driver host's message limit".into(),
+            ));
+        }
+        // Gone: the child's burial answers the call.
+        let state = self.state();
+        let mut state = self
+            .changed
+            .wait_while(state, |s| matches!(s.calls.get(&call), Some(None)))
+            .unwrap_or_else(|e| e.into_inner());
+        state
+            .calls
+            .remove(&call)
+            .flatten()
+            .unwrap_or_else(|| Err(self.down(&state)))
+    }
+
+    fn down(&self, state: &State) -> Refusal {
+        let why = if state.failed {
+            "failed (its process died too often)"
+        } else if state.stopping {
+            "stopped"
+        } else {
+            "restarting its process"
+        };
+        (
+            PhoneError::OperationFailed.code(),
+            format!("driver {} is {why}", self.name),
+        )
+    }
+
+    /// An asynchronous request of `session`: sent to the child, or completed
+    /// with OPERATIONFAILED at once when the phone is not open in a running one.
+    fn request(&self, session: u64, done: FfiCompletion, op: AsyncOp) {
+        let token = done.token;
+        let generation = {
+            let mut state = self.state();
+            let live = state.up && state.sessions.get(&session).is_some_and(|p| p.live);
+            if live {
+                state.outstanding.insert(token, session);
+                Some(state.generation)
+            } else {
+                None
+            }
+        };
+        let refused = match generation {
+            // Gone: the child's burial completes it.
+            Some(generation) => {
+                self.send(generation, &ToChild::Async { session, token, op }) == Sent::TooLarge
+                    && self.state().outstanding.remove(&token).is_some()
+            }
+            None => true,
+        };
+        if refused {
+            done.link
+                .complete(token, PhoneError::OperationFailed.code());
+        }
+    }
+
+    /// Stops the driver: the child is asked to shut down, and killed if it
+    /// has not ended within a heartbeat.
+    fn shutdown(&self) {
+        let generation = {
+            let mut state = self.state();
+            if state.stopping {
+                return;
+            }
+            state.stopping = true;
+            self.changed.notify_all();
+            state.generation
+        };
+        self.send(generation, &ToChild::Shutdown);
+        let state = self.state();
+        let (mut state, waited) = self
+            .changed
+            .wait_timeout_while(state, self.isolation.heartbeat, |s| s.up)
+            .unwrap_or_else(|e| e.into_inner());
+        if waited.timed_out() {
+            tracing::warn!(driver = self.name, "the driver's process did not stop: killed");
+            if let Some(process) = state.process.as_mut() {
+                let _ = process.kill();
+            }
+        }
+        drop(state);
+        // The dispatcher ends once what it holds is delivered.
+        lock(&self.deliver).take();
+    }
+}
+
+/// The longest wait between two starts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+enum Ready {
+    Refused(PhoneError, String),
+    Failed(String),
+}
+
+/// What the child writes to standard error, as warnings of its driver.
+fn forward_stderr(driver: &'static str, errors: std::process::ChildStderr) {
+    for line in BufReader::new(errors).lines() {
+        match line {
+            Ok(line) if !line.trim().is_empty() => {
+                tracing::warn!(target: "tsp_plugin", driver, "driver process: {line}")
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// The isolated driver, as the host sees it.
+struct Proxy {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
+
+fn ffi<T>(result: Result<T, Refusal>) -> FfiResult<T> {
+    match result {
+        Ok(value) => RResult::ROk(value),
+        Err((code, message)) => RResult::RErr(FfiError {
+            code,
+            message: message.into(),
+        }),
+    }
+}
+
+fn unexpected<T>() -> Result<T, Refusal> {
+    Err((
+        PhoneError::OperationFailed.code(),
+        "the driver's process answered with the wrong kind of value".to_owned(),
+    ))
+}
+
+impl abi::FfiDriver for Proxy {
+    fn devices(&self) -> FfiResult<RVec<FfiDevice>> {
+        ffi(match self.inner.call(|call| ToChild::Devices { call }) {
+            Ok(Answer::Devices(devices)) => {
+                self.inner.state().devices = devices.iter().cloned().collect();
+                Ok(devices
+                    .into_iter()
+                    .map(|(key, caps)| FfiDevice {
+                        key: key.into(),
+                        caps: caps.into(),
+                    })
+                    .collect())
+            }
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn caps(&self, key: RStr<'_>) -> FfiResult<RVec<u8>> {
+        let key = key.to_string();
+        ffi(match self.inner.call(|call| ToChild::Caps { call, key }) {
+            Ok(Answer::Bytes(caps)) => Ok(caps.into()),
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn open(&self, key: RStr<'_>, events: FfiPhoneEvents) -> FfiResult<FfiSessionBox> {
+        let key = key.to_string();
+        let session = events.session;
+        // Known before it opens: the events the driver sends while it opens
+        // are the phone's.
+        self.inner
+            .state()
+            .sessions
+            .insert(session, OpenPhone { key: key.clone(), live: false });
+        let opened = self.inner.call(|call| ToChild::Open { call, key, session });
+        let mut state = self.inner.state();
+        match &opened {
+            Ok(_) => {
+                if let Some(phone) = state.sessions.get_mut(&session) {
+                    phone.live = true;
+                }
+            }
+            Err(_) => {
+                state.sessions.remove(&session);
+            }
+        }
+        drop(state);
+        ffi(opened.map(|_| {
+            FfiSession_TO::from_value(
+                ProxySession {
+                    inner: Arc::clone(&self.inner),
+                    session,
+                },
+                TD_Opaque,
+            )
+        }))
+    }
+
+    fn concurrent_sessions(&self) -> bool {
+        self.inner.state().concurrent
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        let here = std::thread::current().id();
+        for thread in threads {
+            // Never from the dispatcher's own callback (it would wait for itself).
+            if thread.thread().id() != here {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// An open phone of the isolated driver.
+struct ProxySession {
+    inner: Arc<Inner>,
+    session: u64,
+}
+
+impl ProxySession {
+    fn query(&self, op: SyncOp) -> Result<Answer, Refusal> {
+        let session = self.session;
+        self.inner.call(|call| ToChild::Sync { call, session, op })
+    }
+
+    fn number(&self, op: SyncOp) -> FfiResult<u32> {
+        ffi(match self.query(op) {
+            Ok(Answer::Number(n)) => Ok(n),
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn bytes(&self, op: SyncOp) -> FfiResult<RVec<u8>> {
+        ffi(match self.query(op) {
+            Ok(Answer::Bytes(b)) => Ok(b.into()),
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn request(&self, done: FfiCompletion, op: AsyncOp) {
+        self.inner.request(self.session, done, op);
+    }
+}
+
+impl abi::FfiSession for ProxySession {
+    fn set_data(&self, data_id: u32, data: RSlice<'_, u8>, done: FfiCompletion) {
+        let data = data.to_vec();
+        self.request(done, AsyncOp::SetData { data_id, data });
+    }
+
+    fn get_data(&self, data_id: u32, mut buf: RSliceMut<'_, u8>) -> FfiResult<()> {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        ffi(match self.query(SyncOp::GetData { data_id, len }) {
+            Ok(Answer::Bytes(bytes)) if bytes.len() == buf.len() => {
+                buf.copy_from_slice(&bytes);
+                Ok(())
+            }
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn set_display(&self, row: u32, column: u32, text: RStr<'_>, done: FfiCompletion) {
+        let text = text.to_string();
+        self.request(done, AsyncOp::SetDisplay { row, column, text });
+    }
+
+    fn get_display(&self) -> FfiResult<RString> {
+        ffi(match self.query(SyncOp::GetDisplay) {
+            Ok(Answer::Text(text)) => Ok(text.into()),
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn set_hookswitch(&self, devices: u32, mode: u32, done: FfiCompletion) {
+        self.request(done, AsyncOp::SetHookswitch { devices, mode });
+    }
+
+    fn get_hookswitch(&self) -> FfiResult<u32> {
+        self.number(SyncOp::GetHookswitch)
+    }
+
+    fn set_ring(&self, mode: u32, volume: u32, done: FfiCompletion) {
+        self.request(done, AsyncOp::SetRing { mode, volume });
+    }
+
+    fn get_ring(&self) -> FfiResult<Tuple2<u32, u32>> {
+        ffi(match self.query(SyncOp::GetRing) {
+            Ok(Answer::Pair(mode, volume)) => Ok(Tuple2(mode, volume)),
+            Ok(_) => unexpected(),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn set_lamp(&self, id: u32, mode: u32, done: FfiCompletion) {
+        self.request(done, AsyncOp::SetLamp { id, mode });
+    }
+
+    fn get_lamp(&self, id: u32) -> FfiResult<u32> {
+        self.number(SyncOp::GetLamp { id })
+    }
+
+    fn set_volume(&self, device: u32, volume: u32, done: FfiCompletion) {
+        self.request(done, AsyncOp::SetVolume { device, volume });
+    }
+
+    fn get_volume(&self, device: u32) -> FfiResult<u32> {
+        self.number(SyncOp::GetVolume { device })
+    }
+
+    fn set_gain(&self, device: u32, gain: u32, done: FfiCompletion) {
+        self.request(done, AsyncOp::SetGain { device, gain });
+    }
+
+    fn get_gain(&self, device: u32) -> FfiResult<u32> {
+        self.number(SyncOp::GetGain { device })
+    }
+
+    fn set_button_info(&self, id: u32, info: RVec<u8>, done: FfiCompletion) {
+        let info = info.into_vec();
+        self.request(done, AsyncOp::SetButtonInfo { id, info });
+    }
+
+    fn get_button_info(&self, id: u32) -> FfiResult<RVec<u8>> {
+        self.bytes(SyncOp::GetButtonInfo { id })
+    }
+
+    fn get_status(&self) -> FfiResult<RVec<u8>> {
+        self.bytes(SyncOp::GetStatus)
+    }
+
+    fn dev_specific(&self, params: RSlice<'_, u8>, done: FfiCompletion) {
+        let params = params.to_vec();
+        self.request(done, AsyncOp::DevSpecific { params });
+    }
+
+    fn cancel(&self) {
+        let (session, generation, live) = {
+            let state = self.inner.state();
+            let live = state.up && state.sessions.get(&self.session).is_some_and(|p| p.live);
+            (self.session, state.generation, live)
+        };
+        if live {
+            self.inner.send(generation, &ToChild::Cancel { session });
+        }
+    }
+
+    fn close(&self) {
+        let session = self.session;
+        let live = {
+            let mut state = self.inner.state();
+            let phone = state.sessions.remove(&session);
+            // What it still had is the host's to end (it closed the phone).
+            state.outstanding.retain(|_, s| *s != session);
+            state.up && phone.is_some_and(|p| p.live)
+        };
+        if live {
+            let _ = self.inner.call(|call| ToChild::Close { call, session });
+        }
+    }
+}
