@@ -129,11 +129,15 @@ pub struct DeadlineOverride {
 /// restarts = 5          # restarts within window_ms; one more death and the driver failed
 /// window_ms = 60000
 /// backoff_ms = 100      # before the first restart, doubled for each further one
+/// hang_ms = 30000       # one driver call running this long: the driver hangs
 /// # program = "/opt/tsp-rs/tsp-driver-host"   # default: beside the TSP library
 /// ```
 ///
-/// A process that leaves a ping unanswered for the driver's `call_ms` counts
-/// as hung and is killed; it has the driver's `request_ms` to start.
+/// A process that leaves a ping unanswered for the driver's `call_ms` has
+/// stopped, and one whose driver call has run for `hang_ms` hangs: either is
+/// killed and restarted. A call past `call_ms` but within `hang_ms` is only
+/// slow (the deadlines handle it as in process). It has the driver's
+/// `request_ms` to start.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IsolationConfig {
@@ -143,6 +147,9 @@ pub struct IsolationConfig {
     pub window_ms: u64,
     /// The first restart's delay, in milliseconds.
     pub backoff_ms: u64,
+    /// How long one driver call may run before the driver counts as hung, in
+    /// milliseconds.
+    pub hang_ms: u64,
     /// The driver host program; by default `tsp-driver-host` beside the TSP
     /// library (the folder holding `drivers/`).
     pub program: Option<PathBuf>,
@@ -154,6 +161,7 @@ impl Default for IsolationConfig {
             restarts: 5,
             window_ms: 60_000,
             backoff_ms: 100,
+            hang_ms: 30_000,
             program: None,
         }
     }

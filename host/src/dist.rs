@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <out>/libtsp_host.so          the TSP library (tsp-rs.tsp on Windows: a DLL)
+//! <out>/tsp-driver-host         the process isolated drivers run in (.exe on Windows)
 //! <out>/tsp-rs.toml.example     a sample configuration, not active
 //! <out>/drivers/NAME.toml       each driver's manifest
 //! <out>/drivers/<library>       each driver's library
@@ -50,6 +51,18 @@ pub fn lay_out_on(
             built.display()
         )
     })?;
+    let program = format!(
+        "{}{}",
+        tsp_plugin_sdk::isolation::PROGRAM,
+        platform.exe_suffix()
+    );
+    tsp_plugin_sdk::manifest::install_library(&build_dir.join(&program), &out.join(&program))
+        .map_err(|e| {
+            format!(
+                "cannot copy {} (build tsp-host first): {e}",
+                build_dir.join(&program).display()
+            )
+        })?;
     std::fs::write(out.join("tsp-rs.toml.example"), CONFIG_EXAMPLE)
         .map_err(|e| format!("cannot write the sample configuration: {e}"))?;
     for spec in drivers {

@@ -21,6 +21,23 @@ fn run_c_program_with(name: &str, min_checks: usize, config: Option<&str>) {
     run_c_program_as(name, min_checks, config, None, &[]);
 }
 
+/// The configuration that runs the mock in `tsp-driver-host`, with `more`.
+fn isolated(more: &str) -> String {
+    format!("drivers = [\"mock\"]\nisolate = [\"mock\"]\n{more}")
+}
+
+/// A program's cases against the mock in its own process (its own folder).
+fn run_c_program_isolated(name: &str, min_checks: usize, more: &str, args: &[&str]) {
+    run_c_program_in(
+        &format!("test-c-{name}-isolated"),
+        name,
+        min_checks,
+        Some(&isolated(more)),
+        None,
+        args,
+    );
+}
+
 /// The same, with the TSP library renamed to `library_name` in its folder, and
 /// `args` after the library's path.
 fn run_c_program_as(
@@ -31,9 +48,22 @@ fn run_c_program_as(
     args: &[&str],
 ) {
     let folder = match library_name {
-        Some(_) => build_dir().join(format!("test-c-{name}-renamed")),
-        None => build_dir().join(format!("test-c-{name}")),
+        Some(_) => format!("test-c-{name}-renamed"),
+        None => format!("test-c-{name}"),
     };
+    run_c_program_in(&folder, name, min_checks, config, library_name, args);
+}
+
+/// [`run_c_program_as`] in folder `folder` of the build folder.
+fn run_c_program_in(
+    folder: &str,
+    name: &str,
+    min_checks: usize,
+    config: Option<&str>,
+    library_name: Option<&str>,
+    args: &[&str],
+) {
+    let folder = build_dir().join(folder);
     let mock =
         PluginSpec::read(&workspace().join("drivers/mock/plugin.toml")).expect("plugin.toml");
     let laid_out = tsp_host::dist::lay_out(&build_dir(), &folder, &[mock]).unwrap_or_else(|e| {
@@ -65,6 +95,9 @@ fn run_c_program_as(
 
     let mut command = Command::new(&program);
     command.arg(&library).args(args).env_remove("TSP_RS_CONFIG");
+    // The programs accept a refusal by an isolated driver as a completion.
+    let isolated = config.is_some_and(|c| c.contains("isolate = "));
+    command.env("TSP_TEST_ISOLATED", if isolated { "1" } else { "0" });
     if let Some(config) = config {
         let file = folder.join("test-config.toml");
         tsp_host::testkit::write_trusted(&file, config);
@@ -128,4 +161,38 @@ fn every_phone_function_through_the_c_exports() {
 fn hostile_arguments_through_every_export() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program("hostile", 750);
+}
+
+#[test]
+fn the_c_harness_passes_against_an_isolated_mock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program_isolated("harness", 40, "", &[]);
+}
+
+#[test]
+fn plug_and_play_and_presence_with_an_isolated_mock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program_isolated("presence", 25, "", &[]);
+}
+
+#[test]
+fn deadlines_and_per_phone_ordering_with_an_isolated_mock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let more = "[settings.mock]\nconcurrent = false\n\
+                [deadlines]\nrequest_ms = 100\ncall_ms = 100\nmisses = 3\n";
+    // 4 x 25 requests through the one queue: each is a round trip to the
+    // driver's process, and they share the 100 ms deadline.
+    run_c_program_isolated("deadlines", 15, more, &["25"]);
+}
+
+#[test]
+fn every_phone_function_with_an_isolated_mock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program_isolated("functions", 60, "", &[]);
+}
+
+#[test]
+fn hostile_arguments_with_an_isolated_mock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    run_c_program_isolated("hostile", 750, "", &[]);
 }

@@ -31,6 +31,7 @@ fn started(name: &str, settings: &str, call_ms: u64, restarts: u32) -> Provider 
     config.isolation = IsolationConfig {
         restarts,
         backoff_ms: 20,
+        hang_ms: 600,
         program: Some(env!("CARGO_BIN_EXE_tsp-driver-host").into()),
         ..IsolationConfig::default()
     };
@@ -42,7 +43,11 @@ fn started(name: &str, settings: &str, call_ms: u64, restarts: u32) -> Provider 
     provider
         .line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31)
         .expect("negotiate");
-    assert_eq!(provider.enum_devices(0xABC, Some(event_proc())), 2, "the mock's two phones, from its process");
+    assert_eq!(
+        provider.enum_devices(0xABC, Some(event_proc())),
+        2,
+        "the mock's two phones, from its process"
+    );
     provider.init(0, completion_proc()).expect("init");
     provider
 }
@@ -113,14 +118,19 @@ fn the_driver_comes_back_after(what: &str, concurrent: bool) {
     assert!(completed(304));
     assert_eq!(completions_of(304), vec![0], "a SetData after the restart");
     let mut back = [0u8; 5];
-    p.get_data(h0, 1, &mut back).expect("GetData after the restart");
+    p.get_data(h0, 1, &mut back)
+        .expect("GetData after the restart");
     assert_eq!(&back, b"after");
 
     p.close(h0).expect("close");
     p.close(h1).expect("close");
     p.shutdown().expect("shutdown");
     for request in 300..=304 {
-        assert_eq!(completions_of(request).len(), 1, "request {request}: exactly once");
+        assert_eq!(
+            completions_of(request).len(),
+            1,
+            "request {request}: exactly once"
+        );
     }
     assert_eq!(OVERLAPS.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
@@ -175,7 +185,10 @@ impl tsp_plugin_sdk::host::HostLink for Recorder {
 impl Recorder {
     fn completions_of(&self, token: u64) -> Vec<Result<(), PhoneError>> {
         let all = self.completions.lock().expect("lock");
-        all.iter().filter(|(t, _)| *t == token).map(|(_, r)| *r).collect()
+        all.iter()
+            .filter(|(t, _)| *t == token)
+            .map(|(_, r)| *r)
+            .collect()
     }
 }
 
@@ -183,6 +196,7 @@ fn isolated_mock(name: &str, restarts: u32) -> tsp_plugin_sdk::host::Plugin {
     let folder = plugin_folder(name);
     let isolation = tsp_plugin_sdk::isolation::Isolation {
         heartbeat: std::time::Duration::from_millis(400),
+        hang: std::time::Duration::from_millis(600),
         restarts,
         window: std::time::Duration::from_secs(60),
         backoff: std::time::Duration::from_millis(20),
@@ -225,7 +239,9 @@ fn the_proxy_completes_what_the_dead_process_had_once_and_reopens() {
     let both_back = || {
         let seen = recorder.presence.lock().expect("lock").clone();
         devices.iter().all(|d| {
-            let away = seen.iter().position(|e| *e == format!("disconnected {}", d.key));
+            let away = seen
+                .iter()
+                .position(|e| *e == format!("disconnected {}", d.key));
             away.is_some_and(|at| seen[at..].contains(&format!("connected {}", d.key)))
         })
     };
@@ -237,7 +253,9 @@ fn the_proxy_completes_what_the_dead_process_had_once_and_reopens() {
     phone.set_data(14, 2, b"again");
     assert!(eventually(|| recorder.completions_of(14) == [Ok(())]));
     let mut back = [0u8; 5];
-    phone.get_data(2, &mut back).expect("GetData in the new process");
+    phone
+        .get_data(2, &mut back)
+        .expect("GetData in the new process");
     assert_eq!(&back, b"again");
     phone.cancel();
     phone.close();
@@ -264,12 +282,19 @@ fn a_driver_that_keeps_dying_is_given_up() {
     let phone = driver.open(&key, 1).expect("open");
     let disconnects = || {
         let seen = recorder.presence.lock().expect("lock");
-        seen.iter().filter(|e| e.starts_with("disconnected")).count()
+        seen.iter()
+            .filter(|e| e.starts_with("disconnected"))
+            .count()
     };
     phone.dev_specific(20, b"crash");
     assert!(eventually(|| disconnects() == 2), "both devices away once");
     assert!(eventually(|| {
-        recorder.presence.lock().expect("lock").iter().any(|e| e.starts_with("connected"))
+        recorder
+            .presence
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|e| e.starts_with("connected"))
     }));
     phone.dev_specific(21, b"crash");
     assert!(eventually(|| disconnects() == 4), "both devices away again");
@@ -284,9 +309,18 @@ fn a_driver_that_keeps_dying_is_given_up() {
     assert_eq!(connects, 2, "no restart after the second death");
     assert_eq!(phone.get_status().err(), Some(PhoneError::OperationFailed));
     phone.set_data(22, 0, b"x");
-    assert_eq!(recorder.completions_of(22), [Err(PhoneError::OperationFailed)]);
+    assert_eq!(
+        recorder.completions_of(22),
+        [Err(PhoneError::OperationFailed)]
+    );
     phone.close();
     driver.shutdown();
-    assert_eq!(recorder.completions_of(20), [Err(PhoneError::OperationFailed)]);
-    assert_eq!(recorder.completions_of(21), [Err(PhoneError::OperationFailed)]);
+    assert_eq!(
+        recorder.completions_of(20),
+        [Err(PhoneError::OperationFailed)]
+    );
+    assert_eq!(
+        recorder.completions_of(21),
+        [Err(PhoneError::OperationFailed)]
+    );
 }

@@ -270,6 +270,15 @@ impl Platform {
         dll_suffix: ".dll",
     };
 
+    /// The extension of programs on this platform (`.exe` on Windows).
+    pub fn exe_suffix(self) -> &'static str {
+        if self == Self::WINDOWS {
+            ".exe"
+        } else {
+            std::env::consts::EXE_SUFFIX
+        }
+    }
+
     /// The file name of a cdylib crate's library on this platform.
     pub fn library_file_name(self, crate_name: &str) -> String {
         format!(
@@ -351,7 +360,8 @@ fn partial_path(path: &Path) -> PathBuf {
 /// and is not older, and then written beside and renamed over it, so a library
 /// already loaded by a running process is never rewritten under it (that
 /// process keeps the file it mapped); either way the library ends with mode
-/// 0755 on Unix. Plugins and the TSP library are laid out with it.
+/// 0755 on Unix. Plugins, the TSP library and the driver host program are
+/// laid out with it.
 ///
 /// # Errors
 /// The system's error reading `from` or writing beside `to`.

@@ -214,6 +214,7 @@ impl Provider {
         let limits = config.deadlines.limits(name);
         let isolation = Isolation {
             heartbeat: limits.call,
+            hang: Duration::from_millis(config.isolation.hang_ms),
             start_timeout: limits.request,
             restarts: config.isolation.restarts,
             window: Duration::from_millis(config.isolation.window_ms),

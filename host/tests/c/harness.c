@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
     check(child == 0, "an open from a second process is ALLOCATED");
 
     check(tspi_phoneSetData(1, hd, 1, "hello", 6) == 1, "SetData returns its request id");
-    check(completions[1] == 1 && last_result[1] == 0, "SetData completed exactly once with success");
+    check(completed_once(1, 0), "SetData completed exactly once with success");
     char back[6] = {0};
     check(tspi_phoneGetData(hd, 1, back, 6) == 0 && memcmp(back, "hello", 6) == 0, "GetData reads it back");
     check(tspi_phoneSetData(2, hd, 9, "x", 1) == H_PHONEERR_INVALDATAID && completions[2] == 0, "a bad data id: negative, no completion");
@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
     }
     for (int t = 0; t < 4; t++) pthread_join(threads[t], NULL);
     int once = 1;
-    for (DWORD id = 10000; id < 50000; id++) if (completions[id] != 1) once = 0;
+    for (DWORD id = 10000; id < 50000; id++) if (!wait_completed(id) || completions[id] != 1) once = 0;
     check(once && total_completions == 40000, "40000 concurrent SetData each completed exactly once");
     check(overlaps == 0, "callbacks never overlapped");
 
@@ -154,10 +154,10 @@ int main(int argc, char **argv) {
     event_hook = call_from_event;
     check(tspi_phoneDevSpecific(5, hd, "press 4", 7) == 5, "mock command: press a key");
     check(events_seen >= 2, "H_PHONE_BUTTON down and up arrived");
-    check(reentrant_result == 150000 && completions[150000] == 1, "SetData from inside PHONEEVENT completed once");
+    check(reentrant_result == 150000 && wait_completed(150000) && completions[150000] == 1, "SetData from inside PHONEEVENT completed once");
 
     /* Faults injected through DevSpecific. */
-    check(tspi_phoneDevSpecific(6, hd, "panic", 5) == H_PHONEERR_OPERATIONFAILED, "a panic in the driver is OPERATIONFAILED");
+    check(driver_refused(tspi_phoneDevSpecific(6, hd, "panic", 5), 6, H_PHONEERR_OPERATIONFAILED), "a panic in the driver is OPERATIONFAILED");
     check(tspi_phoneDevSpecific(7, hd, "fault set_data never", 20) == 7, "mock command: SetData never completes");
     for (DWORD id = 60000; id < 60010; id++) tspi_phoneSetData(id, hd, 0, "held", 4);
     int none_yet = 1;
@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
     check(tspi_providerShutdown(V31, 7) == 0, "TSPI_providerShutdown");
     start();
     check(tspi_phoneOpen(BASE + 1, (HTAPIPHONE)0x53, &hd, V31, on_event) == 0, "open after shutdown and a second init");
-    check(tspi_phoneSetData(100, hd, 0, "again", 5) == 100 && completions[100] == 1, "SetData after re-init");
+    check(tspi_phoneSetData(100, hd, 0, "again", 5) == 100 && wait_completed(100) && completions[100] == 1, "SetData after re-init");
     check(tspi_phoneClose(hd) == 0 && tspi_providerShutdown(V31, 7) == 0, "close and shut down again");
 
     return finish();

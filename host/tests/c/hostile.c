@@ -374,7 +374,7 @@ static void null_pointers(HDRVPHONE hd) {
     id = next_id++;
     check(refused(tspi_phoneDevSpecific(id, hd, NULL, 0xFFFFFFFFu), P, id), "DevSpecific: null lpParams with dwSize 0xFFFFFFFF, no completion");
     id = next_id++;
-    check(refused(tspi_phoneDevSpecific(id, hd, NULL, 0), H_PHONEERR_INVALPARAM, id),
+    check(driver_refused(tspi_phoneDevSpecific(id, hd, NULL, 0), id, H_PHONEERR_INVALPARAM),
           "DevSpecific: null lpParams with dwSize 0 reaches the driver as an empty command (the mock's INVALPARAM, no completion)");
     id = next_id++;
     check(refused(tspi_phoneSetDisplay(id, hd, 0, 0, NULL, 12), P, id), "SetDisplay: null lpsDisplay with dwSize 12, no completion");
@@ -630,7 +630,7 @@ static void create_phone_device(HDRVPHONE hd) {
     int mark = event_count;
     DWORD id = next_id++;
     check(tspi_phoneDevSpecific(id, hd, "arrive", 6) == (LONG)id, "mock command: a new phone arrives");
-    int i = find_event(mark, H_PHONE_CREATE);
+    int i = wait_event(mark, H_PHONE_CREATE);
     check(i >= 0, "H_PHONE_CREATE");
     DWORD_PTR temp = i >= 0 ? event_log[i].p2 : 0;
     check(tspi_providerCreatePhoneDevice(temp + 1, BASE + 5) == H_PHONEERR_BADDEVICEID, "providerCreatePhoneDevice: temp id + 1 is BADDEVICEID");

@@ -20,21 +20,21 @@ int main(int argc, char **argv) {
     /* Away and back. */
     int mark = event_count;
     check(tspi_phoneDevSpecific(1, hd, "disconnect", 10) == 1, "mock command: disconnect");
-    int i = find_event(mark, H_PHONE_STATE);
+    int i = wait_event(mark, H_PHONE_STATE);
     check(i >= 0 && event_log[i].p1 == H_PHONESTATE_DISCONNECTED && event_log[i].ht == (HTAPIPHONE)0x71, "H_PHONE_STATE(DISCONNECTED)");
     check(tspi_phoneSetData(2, hd, 0, "x", 1) == H_PHONEERR_INVALPHONESTATE && completions[2] == 0, "requests while away: INVALPHONESTATE");
     char byte;
     check(tspi_phoneGetData(hd, 0, &byte, 1) == H_PHONEERR_INVALPHONESTATE, "GetData while away: INVALPHONESTATE");
     mark = event_count;
     check(tspi_phoneDevSpecific(3, hd, "reconnect", 9) == 3, "mock command: reconnect");
-    i = find_event(mark, H_PHONE_STATE);
+    i = wait_event(mark, H_PHONE_STATE);
     check(i >= 0 && event_log[i].p1 == H_PHONESTATE_CONNECTED, "H_PHONE_STATE(CONNECTED)");
     check(tspi_phoneSetData(4, hd, 0, "x", 1) == 4 && completed_once(4, 0), "requests work again");
 
     /* A new device. */
     mark = event_count;
     check(tspi_phoneDevSpecific(5, hd, "arrive", 6) == 5, "mock command: a new phone arrives");
-    i = find_event(mark, H_PHONE_CREATE);
+    i = wait_event(mark, H_PHONE_CREATE);
     check(i >= 0 && event_log[i].ht == NULL && event_log[i].p1 == HPROV, "H_PHONE_CREATE(hProvider, temp id) through the create procedure");
     DWORD_PTR temp = i >= 0 ? event_log[i].p2 : 0;
     check(tspi_providerCreatePhoneDevice(temp + 100, 9) == H_PHONEERR_BADDEVICEID, "CreatePhoneDevice with an unknown temp id");
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     mark = event_count;
     check(tspi_phoneDevSpecific(9, hd, "remove", 6) == 9, "mock command: remove the device");
     check(completed_once(8, H_PHONEERR_OPERATIONFAILED), "the outstanding request completed with an error");
-    int close_at = find_event(mark, H_PHONE_CLOSE), remove_at = find_event(mark, H_PHONE_REMOVE);
+    int close_at = wait_event(mark, H_PHONE_CLOSE), remove_at = wait_event(mark, H_PHONE_REMOVE);
     check(close_at >= 0 && event_log[close_at].ht == (HTAPIPHONE)0x71, "H_PHONE_CLOSE on the phone");
     check(remove_at > close_at && event_log[remove_at].ht == NULL && event_log[remove_at].p1 == BASE, "then H_PHONE_REMOVE(its device id)");
     check(tspi_phoneSetData(10, hd, 0, "x", 1) == H_PHONEERR_INVALPHONEHANDLE, "the handle is dead");

@@ -85,7 +85,7 @@ TSPI_FN(tspi_providerInit, TSPI_providerInit, LONG, (DWORD, DWORD, DWORD, DWORD,
 TSPI_FN(tspi_providerShutdown, TSPI_providerShutdown, LONG, (DWORD, DWORD))
 TSPI_FN(tspi_providerCreatePhoneDevice, TSPI_providerCreatePhoneDevice, LONG, (DWORD_PTR, DWORD))
 TSPI_FN(tspi_phoneClose, TSPI_phoneClose, LONG, (HDRVPHONE))
-TSPI_FN(tspi_phoneDevSpecific, TSPI_phoneDevSpecific, LONG, (DWORD, HDRVPHONE, void *, DWORD))
+TSPI_FN(raw_phoneDevSpecific, TSPI_phoneDevSpecific, LONG, (DWORD, HDRVPHONE, void *, DWORD))
 TSPI_FN(tspi_phoneGetButtonInfo, TSPI_phoneGetButtonInfo, LONG, (HDRVPHONE, DWORD, void *))
 TSPI_FN(tspi_phoneGetData, TSPI_phoneGetData, LONG, (HDRVPHONE, DWORD, void *, DWORD))
 TSPI_FN(tspi_phoneGetDevCaps, TSPI_phoneGetDevCaps, LONG, (DWORD, DWORD, DWORD, void *))
@@ -156,9 +156,46 @@ static void on_event(HTAPIPHONE ht, DWORD msg, DWORD_PTR p1, DWORD_PTR p2, DWORD
     leave();
 }
 
-/* A request completed exactly once with `result`. */
+/* A request completed exactly once with `result`. A provider may complete a
+ * request after it returned (an isolated driver always does), so its first
+ * completion is waited for, up to 5 s. */
 static inline int completed_once(DWORD id, LONG result) {
+    for (int i = 0; i < 5000 && completions[id] == 0; i++) usleep(1000);
     return completions[id] == 1 && last_result[id] == result;
+}
+
+/* Waits up to 5 s for request `id` to complete; whether it did. */
+static inline int wait_completed(DWORD id) {
+    for (int i = 0; i < 5000 && completions[id] == 0; i++) usleep(1000);
+    return completions[id] != 0;
+}
+
+/* Whether the driver runs in a process of its own (the test running the
+ * program sets TSP_TEST_ISOLATED=1): such a driver completes every request
+ * after the call returned, so a refusal by the driver arrives as the
+ * request's one completion rather than as what the call returns. */
+static inline int driver_isolated(void) {
+    const char *value = getenv("TSP_TEST_ISOLATED");
+    return value != NULL && value[0] == '1';
+}
+
+/* Request `id`, whose call returned `returned`, was refused by the driver
+ * with `error`: in process, the call returned it and it never completes;
+ * isolated, it completed once with it (TSPI allows both). */
+static inline int driver_refused(LONG returned, DWORD id, LONG error) {
+    if (driver_isolated()) return returned == (LONG)id && completed_once(id, error);
+    return returned == error && completions[id] == 0;
+}
+
+/* TSPI_phoneDevSpecific, with the mock's command done when it returns: an
+ * accepted request is waited for (up to 5 s) until it completed, so what the
+ * command made the driver report (reported before its completion) has been
+ * delivered, whether the driver completes inline or in a process of its own. */
+static LONG tspi_phoneDevSpecific(DWORD id, HDRVPHONE hd, void *params, DWORD size) {
+    LONG returned = raw_phoneDevSpecific(id, hd, params, size);
+    if (returned == (LONG)id && id < MAX_ID)
+        for (int i = 0; i < 5000 && completions[id] == 0; i++) usleep(1000);
+    return returned;
 }
 
 #ifdef _WIN32
@@ -195,7 +232,7 @@ static void load(const char *path) {
     RESOLVE(tspi_providerShutdown, "TSPI_providerShutdown");
     RESOLVE(tspi_providerCreatePhoneDevice, "TSPI_providerCreatePhoneDevice");
     RESOLVE(tspi_phoneClose, "TSPI_phoneClose");
-    RESOLVE(tspi_phoneDevSpecific, "TSPI_phoneDevSpecific");
+    RESOLVE(raw_phoneDevSpecific, "TSPI_phoneDevSpecific");
     RESOLVE(tspi_phoneGetButtonInfo, "TSPI_phoneGetButtonInfo");
     RESOLVE(tspi_phoneGetData, "TSPI_phoneGetData");
     RESOLVE(tspi_phoneGetDevCaps, "TSPI_phoneGetDevCaps");
@@ -228,6 +265,14 @@ static void load(const char *path) {
 static inline int find_event(int from, DWORD msg) {
     for (int i = from; i < event_count && i < MAX_EVENTS; i++) if (event_log[i].msg == msg) return i;
     return -1;
+}
+
+/* find_event, waiting up to 5 s for the event (a provider may deliver it from
+ * another thread after the call that caused it returned). */
+static inline int wait_event(int from, DWORD msg) {
+    int i = find_event(from, msg);
+    for (int n = 0; n < 5000 && i < 0; n++) { usleep(1000); i = find_event(from, msg); }
+    return i;
 }
 
 static inline DWORD u32_at(const uint8_t *buf, size_t off) { DWORD v; memcpy(&v, buf + off, 4); return v; }

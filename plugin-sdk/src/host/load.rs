@@ -411,11 +411,7 @@ impl Plugin {
 
     /// Starts the driver in this process with `link` as its host link: the
     /// log bridge first (for a loaded library), then the driver's `start`.
-    pub(crate) fn start_raw(
-        &self,
-        settings: &str,
-        link: &HostLinkBox,
-    ) -> FfiResult<FfiDriverBox> {
+    pub(crate) fn start_raw(&self, settings: &str, link: &HostLinkBox) -> FfiResult<FfiDriverBox> {
         if self.dynamic {
             match self.module.log_bridge() {
                 Some(install) => install(clone_link(link), max_log_level()),

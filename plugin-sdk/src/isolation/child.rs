@@ -1,12 +1,14 @@
 //! The driver host's side: load the plugin, start it, and serve the host's
 //! messages until it says to stop or goes away.
 //!
-//! One thread reads and handles the host's messages in order, so a
-//! [`ToChild::Ping`] is answered only once everything sent before it was
-//! handled: a driver call that hangs stops the answers, which is how the host
-//! tells a hung driver from a slow pipe. The driver reports (completions,
-//! events, log lines) from any thread; each report is one frame, written
-//! under the writer's lock.
+//! One thread reads the host's messages and answers its pings at once, with
+//! how long the driver call under way has run; another makes the driver
+//! calls, in the order the host sent them. So the host tells a process that
+//! stopped (no answer within the heartbeat) from a driver call that hangs (an
+//! answer saying it has run past the hang limit), and a slow call is only
+//! slow, as it would be in the host's process. The driver reports
+//! (completions, events, log lines) from any thread; each report is one
+//! frame, written under the writer's lock.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,14 +20,12 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RResult, RSlice, RSliceMut, RStr};
 use tsp_core::PhoneError;
 
-use super::protocol::{
-    self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild,
-};
-use crate::abi::{
-    self, FfiCompletion, FfiDriverBox, FfiDriverEvent, FfiLogRecord, FfiPhoneEvent,
-    FfiPhoneEvents, FfiResult, FfiSessionBox, HostLink_TO, HostLinkBox, clone_link,
-};
 use super::ServeError;
+use super::protocol::{self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild};
+use crate::abi::{
+    self, FfiCompletion, FfiDriverBox, FfiDriverEvent, FfiLogRecord, FfiPhoneEvent, FfiPhoneEvents,
+    FfiResult, FfiSessionBox, HostLink_TO, HostLinkBox, clone_link,
+};
 use crate::host::Plugin;
 
 type Out = Arc<Mutex<FrameWriter<File>>>;
@@ -103,24 +103,357 @@ pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
             concurrent: driver.concurrent_sessions(),
         },
     );
-    let mut served = Served {
+    let shared = Arc::new(Shared {
         driver,
         link,
-        sessions: HashMap::new(),
-        out,
-    };
+        out: Arc::clone(&out),
+    });
+    let mut lanes = Lanes::new(shared)?;
+    #[cfg(unix)]
+    end_with_the_host();
     loop {
         match protocol::receive::<ToChild>(&mut input, &mut buf) {
             Ok(Some(ToChild::Shutdown)) | Ok(None) => break,
-            Ok(Some(message)) => served.handle(message),
+            Ok(Some(ToChild::Ping { seq })) => send(
+                &out,
+                &FromChild::Pong {
+                    seq,
+                    busy_ms: lanes.longest_call_ms(),
+                },
+            ),
+            Ok(Some(message)) => lanes.route(message),
             Err(error) => {
                 tracing::error!("the host's message does not read: {error}; stopping");
                 break;
             }
         }
     }
-    served.stop();
+    lanes.stop();
     Ok(())
+}
+
+/// The started driver and where its reports go, shared by the workers.
+struct Shared {
+    driver: FfiDriverBox,
+    link: HostLinkBox,
+    out: Out,
+}
+
+/// The threads that make the driver calls: one for the driver's own (its
+/// devices, a device's caps), one per open phone. A phone's calls run in the
+/// order the host sent them, and a slow call holds up only its phone's,
+/// as in the host's process.
+struct Lanes {
+    shared: Arc<Shared>,
+    driver: Option<Lane>,
+    phones: HashMap<u64, Lane>,
+    /// Phones closed, their threads ending.
+    ended: Vec<std::thread::JoinHandle<()>>,
+    busy: Arc<Mutex<Vec<Arc<Busy>>>>,
+}
+
+struct Lane {
+    calls: std::sync::mpsc::Sender<ToChild>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Lanes {
+    fn new(shared: Arc<Shared>) -> Result<Self, ServeError> {
+        let mut lanes = Self {
+            shared,
+            driver: None,
+            phones: HashMap::new(),
+            ended: Vec::new(),
+            busy: Arc::default(),
+        };
+        let driver = lanes
+            .lane("tsp-driver-calls", None)
+            .map_err(|e| ServeError::Start(format!("cannot start the driver's thread: {e}")))?;
+        lanes.driver = Some(driver);
+        Ok(lanes)
+    }
+
+    /// A thread making the calls sent to it; for phone `session` if given.
+    fn lane(&self, name: &str, session: Option<u64>) -> std::io::Result<Lane> {
+        let (calls, received) = std::sync::mpsc::channel();
+        let busy = Arc::new(Busy::default());
+        lock_busy(&self.busy).push(Arc::clone(&busy));
+        let shared = Arc::clone(&self.shared);
+        let thread =
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || match session {
+                    Some(session) => serve_phone(&shared, session, &received, &busy),
+                    None => serve_driver(&shared, &received, &busy),
+                })?;
+        Ok(Lane { calls, thread })
+    }
+
+    /// Hands `message` to the thread that makes it.
+    fn route(&mut self, message: ToChild) {
+        match message {
+            ToChild::Devices { .. } | ToChild::Caps { .. } => {
+                if let Some(driver) = &self.driver {
+                    let _ = driver.calls.send(message);
+                }
+            }
+            ToChild::Open { call, session, .. } => {
+                if self.phones.contains_key(&session) {
+                    return reply(
+                        &self.shared.out,
+                        call,
+                        Err(refusal("the phone is open already")),
+                    );
+                }
+                match self.lane("tsp-driver-phone", Some(session)) {
+                    Ok(lane) => {
+                        let _ = lane.calls.send(message);
+                        self.phones.insert(session, lane);
+                    }
+                    Err(e) => reply(
+                        &self.shared.out,
+                        call,
+                        Err(refusal(&format!("cannot start the phone's thread: {e}"))),
+                    ),
+                }
+            }
+            ToChild::Close { call, session } => match self.phones.remove(&session) {
+                Some(lane) => {
+                    let _ = lane.calls.send(message);
+                    // Its thread ends once the close is made.
+                    self.ended.push(lane.thread);
+                    self.ended.retain(|t| !t.is_finished());
+                }
+                None => reply(&self.shared.out, call, Ok(Answer::Unit)),
+            },
+            ToChild::Async { session, token, .. } => match self.phones.get(&session) {
+                Some(lane) => {
+                    let _ = lane.calls.send(message);
+                }
+                None => send(
+                    &self.shared.out,
+                    &FromChild::Complete {
+                        token,
+                        result: PhoneError::OperationFailed.code(),
+                    },
+                ),
+            },
+            ToChild::Sync { call, session, .. } => match self.phones.get(&session) {
+                Some(lane) => {
+                    let _ = lane.calls.send(message);
+                }
+                None => reply(&self.shared.out, call, Err(not_open())),
+            },
+            ToChild::Cancel { session } => {
+                if let Some(lane) = self.phones.get(&session) {
+                    let _ = lane.calls.send(message);
+                }
+            }
+            ToChild::Ping { .. } | ToChild::Hello { .. } | ToChild::Shutdown => {
+                tracing::warn!("the host repeated a start or stop message: ignored");
+            }
+        }
+    }
+
+    /// How long the longest driver call under way has run, in milliseconds.
+    fn longest_call_ms(&self) -> u64 {
+        lock_busy(&self.busy)
+            .iter()
+            .map(|b| b.running_for_ms())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Every phone closed (after the calls sent before), then the driver stopped.
+    fn stop(mut self) {
+        let phones: Vec<Lane> = self.phones.drain().map(|(_, lane)| lane).collect();
+        for lane in phones {
+            drop(lane.calls);
+            let _ = lane.thread.join();
+        }
+        for thread in self.ended.drain(..) {
+            let _ = thread.join();
+        }
+        if let Some(driver) = self.driver.take() {
+            drop(driver.calls);
+            let _ = driver.thread.join();
+        }
+        self.shared.driver.shutdown();
+    }
+}
+
+fn lock_busy(busy: &Mutex<Vec<Arc<Busy>>>) -> MutexGuard<'_, Vec<Arc<Busy>>> {
+    busy.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn reply(out: &Out, call: u64, result: Result<Answer, Refusal>) {
+    send(out, &FromChild::Reply { call, result });
+}
+
+fn refusal(message: &str) -> Refusal {
+    (PhoneError::OperationFailed.code(), message.to_owned())
+}
+
+/// The driver's own calls.
+fn serve_driver(shared: &Shared, calls: &std::sync::mpsc::Receiver<ToChild>, busy: &Busy) {
+    for message in calls {
+        busy.begin();
+        match message {
+            ToChild::Devices { call } => {
+                let result = answer(shared.driver.devices()).map(|devices| {
+                    Answer::Devices(
+                        devices
+                            .into_iter()
+                            .map(|d| (d.key.into(), d.caps.into()))
+                            .collect(),
+                    )
+                });
+                reply(&shared.out, call, result);
+            }
+            ToChild::Caps { call, key } => {
+                let result = answer(shared.driver.caps(RStr::from_str(&key)))
+                    .map(|caps| Answer::Bytes(caps.into()));
+                reply(&shared.out, call, result);
+            }
+            other => tracing::warn!("a phone's call reached the driver's thread: {other:?}"),
+        }
+        busy.end();
+    }
+}
+
+/// One phone's calls, from its open to its close; closed at the end if the
+/// host stopped first.
+fn serve_phone(
+    shared: &Shared,
+    session: u64,
+    calls: &std::sync::mpsc::Receiver<ToChild>,
+    busy: &Busy,
+) {
+    let mut open: Option<FfiSessionBox> = None;
+    for message in calls {
+        busy.begin();
+        match message {
+            ToChild::Open { call, key, .. } => {
+                let events = FfiPhoneEvents {
+                    link: clone_link(&shared.link),
+                    session,
+                };
+                let result = answer(shared.driver.open(RStr::from_str(&key), events)).map(|s| {
+                    open = Some(s);
+                    Answer::Unit
+                });
+                reply(&shared.out, call, result);
+            }
+            ToChild::Close { call, .. } => {
+                if let Some(phone) = open.take() {
+                    phone.close();
+                }
+                reply(&shared.out, call, Ok(Answer::Unit));
+            }
+            ToChild::Cancel { .. } => {
+                if let Some(phone) = &open {
+                    phone.cancel();
+                }
+            }
+            ToChild::Async { token, op, .. } => match &open {
+                Some(phone) => request(shared, phone, token, op),
+                None => send(
+                    &shared.out,
+                    &FromChild::Complete {
+                        token,
+                        result: PhoneError::OperationFailed.code(),
+                    },
+                ),
+            },
+            ToChild::Sync { call, op, .. } => {
+                let result = match &open {
+                    Some(phone) => query(phone, op),
+                    None => Err(not_open()),
+                };
+                reply(&shared.out, call, result);
+            }
+            other => tracing::warn!("a driver call reached a phone's thread: {other:?}"),
+        }
+        busy.end();
+    }
+    if let Some(phone) = open {
+        phone.cancel();
+        phone.close();
+    }
+}
+
+fn request(shared: &Shared, session: &FfiSessionBox, token: u64, op: AsyncOp) {
+    let done = FfiCompletion {
+        link: clone_link(&shared.link),
+        token,
+    };
+    match op {
+        AsyncOp::SetData { data_id, data } => {
+            session.set_data(data_id, RSlice::from_slice(&data), done)
+        }
+        AsyncOp::SetDisplay { row, column, text } => {
+            session.set_display(row, column, RStr::from_str(&text), done)
+        }
+        AsyncOp::SetHookswitch { devices, mode } => session.set_hookswitch(devices, mode, done),
+        AsyncOp::SetRing { mode, volume } => session.set_ring(mode, volume, done),
+        AsyncOp::SetLamp { id, mode } => session.set_lamp(id, mode, done),
+        AsyncOp::SetVolume { device, volume } => session.set_volume(device, volume, done),
+        AsyncOp::SetGain { device, gain } => session.set_gain(device, gain, done),
+        AsyncOp::SetButtonInfo { id, info } => session.set_button_info(id, info.into(), done),
+        AsyncOp::DevSpecific { params } => session.dev_specific(RSlice::from_slice(&params), done),
+    }
+}
+
+/// When the driver call under way began (milliseconds since `clock`, plus
+/// one; 0: none is).
+struct Busy {
+    since: std::sync::atomic::AtomicU64,
+    clock: std::time::Instant,
+}
+
+impl Default for Busy {
+    fn default() -> Self {
+        Self {
+            since: std::sync::atomic::AtomicU64::new(0),
+            clock: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Busy {
+    fn begin(&self) {
+        let now = self.clock.elapsed().as_millis() as u64 + 1;
+        self.since.store(now, std::sync::atomic::Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.since.store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    fn running_for_ms(&self) -> u64 {
+        match self.since.load(std::sync::atomic::Ordering::Acquire) {
+            0 => 0,
+            since => (self.clock.elapsed().as_millis() as u64 + 1).saturating_sub(since),
+        }
+    }
+}
+
+/// A host that dies without a word leaves its pipe open if something else
+/// holds it; the process it started must not outlive it by much.
+#[cfg(unix)]
+fn end_with_the_host() {
+    let parent = std::os::unix::process::parent_id();
+    let _ = std::thread::Builder::new()
+        .name("tsp-driver-parent".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if std::os::unix::process::parent_id() != parent {
+                    tracing::error!("the host is gone: exiting");
+                    std::process::exit(3);
+                }
+            }
+        });
 }
 
 fn refuse(out: &Out, code: PhoneError, message: String) {
@@ -131,117 +464,6 @@ fn refuse(out: &Out, code: PhoneError, message: String) {
             message,
         },
     );
-}
-
-/// The started driver and its open phones, by the host's session numbers.
-struct Served {
-    driver: FfiDriverBox,
-    link: HostLinkBox,
-    sessions: HashMap<u64, FfiSessionBox>,
-    out: Out,
-}
-
-impl Served {
-    fn handle(&mut self, message: ToChild) {
-        match message {
-            ToChild::Ping { seq } => send(&self.out, &FromChild::Pong { seq }),
-            ToChild::Devices { call } => {
-                let result = answer(self.driver.devices()).map(|devices| {
-                    Answer::Devices(
-                        devices
-                            .into_iter()
-                            .map(|d| (d.key.into(), d.caps.into()))
-                            .collect(),
-                    )
-                });
-                self.reply(call, result);
-            }
-            ToChild::Caps { call, key } => {
-                let result = answer(self.driver.caps(RStr::from_str(&key)))
-                    .map(|caps| Answer::Bytes(caps.into()));
-                self.reply(call, result);
-            }
-            ToChild::Open { call, key, session } => {
-                let events = FfiPhoneEvents {
-                    link: clone_link(&self.link),
-                    session,
-                };
-                let result = answer(self.driver.open(RStr::from_str(&key), events)).map(|s| {
-                    self.sessions.insert(session, s);
-                    Answer::Unit
-                });
-                self.reply(call, result);
-            }
-            ToChild::Close { call, session } => {
-                if let Some(session) = self.sessions.remove(&session) {
-                    session.close();
-                }
-                self.reply(call, Ok(Answer::Unit));
-            }
-            ToChild::Cancel { session } => {
-                if let Some(session) = self.sessions.get(&session) {
-                    session.cancel();
-                }
-            }
-            ToChild::Async { session, token, op } => match self.sessions.get(&session) {
-                Some(open) => self.request(open, token, op),
-                None => send(
-                    &self.out,
-                    &FromChild::Complete {
-                        token,
-                        result: PhoneError::OperationFailed.code(),
-                    },
-                ),
-            },
-            ToChild::Sync { call, session, op } => {
-                let result = match self.sessions.get(&session) {
-                    Some(open) => query(open, op),
-                    None => Err(not_open()),
-                };
-                self.reply(call, result);
-            }
-            ToChild::Hello { .. } | ToChild::Shutdown => {
-                tracing::warn!("the host repeated a start or stop message: ignored");
-            }
-        }
-    }
-
-    fn reply(&self, call: u64, result: Result<Answer, Refusal>) {
-        send(&self.out, &FromChild::Reply { call, result });
-    }
-
-    fn request(&self, session: &FfiSessionBox, token: u64, op: AsyncOp) {
-        let done = FfiCompletion {
-            link: clone_link(&self.link),
-            token,
-        };
-        match op {
-            AsyncOp::SetData { data_id, data } => {
-                session.set_data(data_id, RSlice::from_slice(&data), done)
-            }
-            AsyncOp::SetDisplay { row, column, text } => {
-                session.set_display(row, column, RStr::from_str(&text), done)
-            }
-            AsyncOp::SetHookswitch { devices, mode } => session.set_hookswitch(devices, mode, done),
-            AsyncOp::SetRing { mode, volume } => session.set_ring(mode, volume, done),
-            AsyncOp::SetLamp { id, mode } => session.set_lamp(id, mode, done),
-            AsyncOp::SetVolume { device, volume } => session.set_volume(device, volume, done),
-            AsyncOp::SetGain { device, gain } => session.set_gain(device, gain, done),
-            AsyncOp::SetButtonInfo { id, info } => session.set_button_info(id, info.into(), done),
-            AsyncOp::DevSpecific { params } => {
-                session.dev_specific(RSlice::from_slice(&params), done)
-            }
-        }
-    }
-
-    /// Every phone closed and the driver stopped: the host is gone or said so.
-    fn stop(self) {
-        for (_, session) in self.sessions {
-            session.cancel();
-            session.close();
-        }
-        self.driver.shutdown();
-    }
 }
 
 fn query(session: &FfiSessionBox, op: SyncOp) -> Result<Answer, Refusal> {

@@ -7,8 +7,9 @@
 //! stands for it: a [`LoadedDriver`](crate::host::LoadedDriver) like any
 //! other, whose calls cross the pipe. Vendors write nothing for it.
 //!
-//! When the process dies (a crash, an abort) or stops answering for a
-//! heartbeat, the host's side completes each of its outstanding requests with
+//! When the process dies (a crash, an abort), stops answering for a
+//! heartbeat, or reports a driver call running past the hang limit, the
+//! host's side completes each of its outstanding requests with
 //! `OPERATIONFAILED` (exactly once), reports every device of the driver
 //! DISCONNECTED, starts a new process after a backoff, lists the devices again
 //! and matches them by key: open phones are opened again under the same
@@ -50,9 +51,15 @@ pub struct Isolation {
     /// The plugin's manifest (`drivers/NAME.toml`).
     pub manifest: PathBuf,
     /// How long the process may leave a ping unanswered (or a message
-    /// unread) before it counts as hung and is killed: the driver's call
-    /// deadline.
+    /// unread) before it counts as stopped and is killed: the driver's call
+    /// deadline. Pings are answered by the thread that reads, whatever the
+    /// driver is doing.
     pub heartbeat: Duration,
+    /// How long one driver call may run before the driver counts as hung and
+    /// its process is killed. A call past its deadline but within this is
+    /// only slow: the host's deadlines handle it as for a driver in its own
+    /// process (misses, DISCONNECTED, probes).
+    pub hang: Duration,
     /// How long the driver may take to start.
     pub start_timeout: Duration,
     /// The most restarts within [`Isolation::window`]; one more death and the
@@ -66,13 +73,14 @@ pub struct Isolation {
 }
 
 impl Isolation {
-    /// Defaults: a 5 s heartbeat, 30 s to start, 5 restarts a minute, 100 ms
-    /// backoff.
+    /// Defaults: a 5 s heartbeat, 30 s hang limit, 30 s to start, 5 restarts
+    /// a minute, 100 ms backoff.
     pub fn new(program: PathBuf, manifest: PathBuf) -> Self {
         Self {
             program,
             manifest,
             heartbeat: Duration::from_secs(5),
+            hang: Duration::from_secs(30),
             start_timeout: Duration::from_secs(30),
             restarts: 5,
             window: Duration::from_secs(60),
@@ -89,10 +97,14 @@ pub enum ServeError {
     #[error("cannot take the host's pipes: {0}")]
     Pipes(#[source] std::io::Error),
     /// The first message was not the host's hello.
-    #[error("the host did not begin with its hello ({0}); tsp-driver-host is started by the host, not by hand")]
+    #[error(
+        "the host did not begin with its hello ({0}); tsp-driver-host is started by the host, not by hand"
+    )]
     NoHello(String),
     /// The host speaks another protocol version.
-    #[error("the host speaks protocol {host} and this driver host {ours}: install tsp-driver-host from the same release as the TSP library")]
+    #[error(
+        "the host speaks protocol {host} and this driver host {ours}: install tsp-driver-host from the same release as the TSP library"
+    )]
     Version {
         /// The host's version.
         host: u32,

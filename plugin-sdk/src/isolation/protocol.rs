@@ -30,17 +30,41 @@ pub(crate) enum ToChild {
         settings: String,
         log_level: u8,
     },
-    /// Answered with [`FromChild::Pong`] once every message before it was handled.
-    Ping { seq: u64 },
-    Devices { call: u64 },
-    Caps { call: u64, key: String },
-    Open { call: u64, key: String, session: u64 },
-    Close { call: u64, session: u64 },
-    Cancel { session: u64 },
+    /// Answered with [`FromChild::Pong`] at once, by the thread that reads.
+    Ping {
+        seq: u64,
+    },
+    Devices {
+        call: u64,
+    },
+    Caps {
+        call: u64,
+        key: String,
+    },
+    Open {
+        call: u64,
+        key: String,
+        session: u64,
+    },
+    Close {
+        call: u64,
+        session: u64,
+    },
+    Cancel {
+        session: u64,
+    },
     /// An asynchronous request: its result comes as [`FromChild::Complete`].
-    Async { session: u64, token: u64, op: AsyncOp },
+    Async {
+        session: u64,
+        token: u64,
+        op: AsyncOp,
+    },
     /// A synchronous call: its result comes as [`FromChild::Reply`].
-    Sync { call: u64, session: u64, op: SyncOp },
+    Sync {
+        call: u64,
+        session: u64,
+        op: SyncOp,
+    },
     /// Stop the driver and exit.
     Shutdown,
 }
@@ -98,13 +122,38 @@ pub(crate) enum FromChild {
         concurrent: bool,
     },
     /// The driver did not start (or the versions differ); the process exits.
-    Refused { code: u32, message: String },
-    Pong { seq: u64 },
-    Reply { call: u64, result: Result<Answer, Refusal> },
-    Complete { token: u64, result: u32 },
-    PhoneEvent { session: u64, kind: u32, params: [u32; 3] },
-    DriverEvent { kind: u32, key: String, caps: Vec<u8> },
-    Log { level: u8, target: String, message: String },
+    Refused {
+        code: u32,
+        message: String,
+    },
+    /// `busy_ms`: how long the driver call under way has run (0: none is).
+    Pong {
+        seq: u64,
+        busy_ms: u64,
+    },
+    Reply {
+        call: u64,
+        result: Result<Answer, Refusal>,
+    },
+    Complete {
+        token: u64,
+        result: u32,
+    },
+    PhoneEvent {
+        session: u64,
+        kind: u32,
+        params: [u32; 3],
+    },
+    DriverEvent {
+        kind: u32,
+        key: String,
+        caps: Vec<u8>,
+    },
+    Log {
+        level: u8,
+        target: String,
+        message: String,
+    },
 }
 
 /// Writes frames into `out`, reusing one buffer.

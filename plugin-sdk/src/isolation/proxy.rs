@@ -5,7 +5,8 @@
 //! Threads, per isolated driver: the *supervisor* reads the child's messages
 //! and, when the child is gone, buries it and starts the next one; the
 //! *watchdog* pings the child and kills it when an answer is later than the
-//! heartbeat; the *dispatcher* makes the host's callbacks (completions,
+//! heartbeat (the process stopped) or says a driver call has run past the
+//! hang limit (the driver hangs); the *dispatcher* makes the host's callbacks (completions,
 //! events, log lines) in the order the child sent them, on a thread of its own
 //! so that a callback that calls back into the driver (a close from inside a
 //! completion) never waits for the thread that would read the answer; and one
@@ -19,8 +20,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,14 +31,12 @@ use abi_stable::std_types::{RResult, RSlice, RSliceMut, RStr, RString, RVec, Tup
 use tsp_core::PhoneError;
 
 use super::Isolation;
-use super::protocol::{
-    self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild,
-};
+use super::protocol::{self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild};
 use crate::abi::{
     self, DRIVER_EVENT_ARRIVED, DRIVER_EVENT_CONNECTED, DRIVER_EVENT_DISCONNECTED,
     DRIVER_EVENT_REMOVED, FfiCompletion, FfiDevice, FfiDriver_TO, FfiDriverBox, FfiDriverEvent,
-    FfiError, FfiLogRecord, FfiPhoneEvent, FfiPhoneEvents, FfiResult, FfiSession_TO,
-    FfiSessionBox, HostLinkBox,
+    FfiError, FfiLogRecord, FfiPhoneEvent, FfiPhoneEvents, FfiResult, FfiSession_TO, FfiSessionBox,
+    HostLinkBox,
 };
 use crate::error::DriverError;
 
@@ -321,7 +320,10 @@ impl Inner {
                         .wait_timeout_while(guard, deadline, |(_, over)| !*over)
                         .unwrap_or_else(|e| e.into_inner());
                     if waited.timed_out() && !guard.1 {
-                        tracing::error!(driver = name, "the driver's process did not start in time: killed");
+                        tracing::error!(
+                            driver = name,
+                            "the driver's process did not start in time: killed"
+                        );
                         let _ = guard.0.kill();
                     }
                 })
@@ -404,8 +406,10 @@ impl Inner {
         };
         // A write blocks while the child does not read (a hung driver with
         // its pipe full): the watchdog sees how long, and kills it.
-        self.busy_since
-            .store(self.clock.elapsed().as_millis() as u64 + 1, Ordering::Release);
+        self.busy_since.store(
+            self.clock.elapsed().as_millis() as u64 + 1,
+            Ordering::Release,
+        );
         let sent = pipe.send(message);
         self.busy_since.store(0, Ordering::Release);
         match sent {
@@ -416,7 +420,10 @@ impl Inner {
             }
             Err(error) => {
                 // The child is gone or going: the supervisor sees it end.
-                tracing::debug!(driver = self.name, "the driver's process did not take a message: {error}");
+                tracing::debug!(
+                    driver = self.name,
+                    "the driver's process did not take a message: {error}"
+                );
                 writer.pipe = None;
                 Sent::Gone
             }
@@ -449,7 +456,11 @@ impl Inner {
                 if self.state().outstanding.remove(&token).is_some() {
                     self.deliver(Delivery::Complete(token, result));
                 } else {
-                    tracing::debug!(driver = self.name, token, "completion of a request no longer outstanding dropped");
+                    tracing::debug!(
+                        driver = self.name,
+                        token,
+                        "completion of a request no longer outstanding dropped"
+                    );
                 }
             }
             FromChild::PhoneEvent {
@@ -467,14 +478,29 @@ impl Inner {
                 target,
                 message,
             } => self.deliver(Delivery::Log(level, target, message)),
-            FromChild::Pong { seq } => {
+            FromChild::Pong { seq, busy_ms } => {
                 let mut state = self.state();
                 if state.ping.is_some_and(|(sent, _)| sent == seq) {
                     state.ping = None;
                 }
+                let hang = self.isolation.hang;
+                if Duration::from_millis(busy_ms) > hang {
+                    tracing::error!(
+                        driver = self.name,
+                        busy_ms,
+                        hang_ms = hang.as_millis() as u64,
+                        "a driver call has not returned past the hang limit: the driver's process is killed"
+                    );
+                    if let Some(process) = state.process.as_mut() {
+                        let _ = process.kill();
+                    }
+                }
             }
             FromChild::Ready { .. } | FromChild::Refused { .. } => {
-                tracing::warn!(driver = self.name, "the driver's process repeated its start: ignored");
+                tracing::warn!(
+                    driver = self.name,
+                    "the driver's process repeated its start: ignored"
+                );
             }
         }
     }
@@ -605,12 +631,18 @@ impl Inner {
                         .name("tsp-isolate-revive".into())
                         .spawn(move || inner.revive());
                     if revived.is_err() {
-                        tracing::error!(driver = self.name, "cannot start the thread that re-opens the phones");
+                        tracing::error!(
+                            driver = self.name,
+                            "cannot start the thread that re-opens the phones"
+                        );
                     }
                     return Some(reader);
                 }
                 Err(error) => {
-                    tracing::error!(driver = self.name, "the driver's process did not restart: {error}");
+                    tracing::error!(
+                        driver = self.name,
+                        "the driver's process did not restart: {error}"
+                    );
                     self.state().deaths.push(Instant::now());
                 }
             }
@@ -665,7 +697,10 @@ impl Inner {
         let listed = match self.call(|call| ToChild::Devices { call }) {
             Ok(Answer::Devices(devices)) => devices,
             Ok(_) | Err(_) => {
-                tracing::error!(driver = self.name, "the restarted driver did not list its devices: its phones stay disconnected");
+                tracing::error!(
+                    driver = self.name,
+                    "the restarted driver did not list its devices: its phones stay disconnected"
+                );
                 return;
             }
         };
@@ -735,8 +770,8 @@ impl Inner {
     }
 
     /// Pings the child every quarter heartbeat; kills it when a ping is
-    /// unanswered for a whole heartbeat (a hung driver call: the child handles
-    /// messages in order).
+    /// unanswered for a whole heartbeat (the child answers from the thread
+    /// that reads, whatever the driver is doing: the process has stopped).
     fn watch(&self) {
         let heartbeat = self.isolation.heartbeat;
         let tick = (heartbeat / 4).max(Duration::from_millis(10));
@@ -888,7 +923,10 @@ impl Inner {
             .wait_timeout_while(state, self.isolation.heartbeat, |s| s.up)
             .unwrap_or_else(|e| e.into_inner());
         if waited.timed_out() {
-            tracing::warn!(driver = self.name, "the driver's process did not stop: killed");
+            tracing::warn!(
+                driver = self.name,
+                "the driver's process did not stop: killed"
+            );
             if let Some(process) = state.process.as_mut() {
                 let _ = process.kill();
             }
@@ -981,10 +1019,13 @@ impl abi::FfiDriver for Proxy {
         let session = events.session;
         // Known before it opens: the events the driver sends while it opens
         // are the phone's.
-        self.inner
-            .state()
-            .sessions
-            .insert(session, OpenPhone { key: key.clone(), live: false });
+        self.inner.state().sessions.insert(
+            session,
+            OpenPhone {
+                key: key.clone(),
+                live: false,
+            },
+        );
         let opened = self.inner.call(|call| ToChild::Open { call, key, session });
         let mut state = self.inner.state();
         match &opened {

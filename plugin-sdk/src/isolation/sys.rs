@@ -55,7 +55,8 @@ pub(crate) fn take_protocol_pipes() -> io::Result<(File, File)> {
             GetStdHandle(STD_ERROR_HANDLE),
         )
     };
-    let usable = |h: windows_sys::Win32::Foundation::HANDLE| !h.is_null() && h != INVALID_HANDLE_VALUE;
+    let usable =
+        |h: windows_sys::Win32::Foundation::HANDLE| !h.is_null() && h != INVALID_HANDLE_VALUE;
     if !usable(input) || !usable(output) {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
