@@ -196,3 +196,34 @@ fn hostile_arguments_with_an_isolated_mock() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run_c_program_isolated("hostile", 750, "", &[]);
 }
+
+/// The mock in its own process crashing or hanging with requests outstanding,
+/// on a concurrent or a one-at-a-time phone (`isolation.c`).
+fn the_driver_comes_back(what: &str, concurrent: bool) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let more = format!(
+        "[settings.mock]\nconcurrent = {concurrent}\n[deadlines]\ncall_ms = 400\n\
+         [isolation]\nhang_ms = 600\nbackoff_ms = 20\n"
+    );
+    run_c_program_isolated("isolation", 16, &more, &[what]);
+}
+
+#[test]
+fn a_crash_on_a_concurrent_phone_through_the_c_exports() {
+    the_driver_comes_back("crash", true);
+}
+
+#[test]
+fn a_crash_on_a_one_at_a_time_phone_through_the_c_exports() {
+    the_driver_comes_back("crash", false);
+}
+
+#[test]
+fn a_hang_on_a_concurrent_phone_through_the_c_exports() {
+    the_driver_comes_back("hang", true);
+}
+
+#[test]
+fn a_hang_on_a_one_at_a_time_phone_through_the_c_exports() {
+    the_driver_comes_back("hang", false);
+}
