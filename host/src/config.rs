@@ -422,6 +422,9 @@ fn table_in_place(source: &str, path: &[&str]) -> Option<String> {
 
 /// Where the configuration comes from, decided once at start-up.
 #[derive(Debug, Clone, PartialEq)]
+// Made once per start and moved, never copied in a loop: boxing the given
+// configuration would only change the public constructor.
+#[allow(clippy::large_enum_variant)]
 pub enum ConfigSource {
     /// A file (from `TSP_RS_CONFIG`, or beside the library).
     File(PathBuf),

@@ -73,9 +73,104 @@ fn mingw(args: &[&str], out: &Path, sources: &[PathBuf], libs: &[&str]) -> Resul
     }
 }
 
+/// The configuration of the isolated runs: the mock in tsp-driver-host.exe,
+/// killed when a call has run 600 ms (the mock's `hang`), restarted at once.
+const ISOLATED_CONFIG: &str = "drivers = [\"mock\"]\nisolate = [\"mock\"]\n\
+    [isolation]\nhang_ms = 600\nbackoff_ms = 20\n";
+
+/// Writes `tsp-rs.toml` beside the TSP in `folder` (where it finds it).
+fn write_config(folder: &Path, text: &str) -> Result<(), String> {
+    let file = folder.join("tsp-rs.toml");
+    std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Builds and runs the C programs under wine.
+struct CPrograms<'a> {
+    c: &'a Path,
+    prefix: &'a Path,
+    stub_dir: &'a Path,
+}
+
+impl CPrograms<'_> {
+    /// Builds `program`.c into `folder` and runs it there on `tsp` with
+    /// `args`; `label` tells this run from others of the program.
+    fn run(
+        &self,
+        folder: &Path,
+        tsp: &Path,
+        program: &str,
+        args: &[&str],
+        label: &str,
+    ) -> Result<Run, String> {
+        let exe = folder.join(format!("{program}.exe"));
+        mingw(
+            &[
+                "-std=gnu11",
+                "-O1",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-static",
+                "-pthread",
+            ],
+            &exe,
+            &[self.c.join(format!("{program}.c"))],
+            &[],
+        )?;
+        let name = format!("{program}{label}");
+        let isolated = folder.join("tsp-rs.toml").is_file();
+        let output = Command::new("wine")
+            .arg(&exe)
+            .arg(tsp.file_name().unwrap_or_default())
+            .args(args)
+            .current_dir(folder)
+            .env("WINEPREFIX", self.prefix)
+            .env("WINEDEBUG", "-all")
+            .env("WINEPATH", windows_path(self.stub_dir))
+            .env_remove("TSP_RS_CONFIG")
+            .env("TSP_TEST_ISOLATED", if isolated { "1" } else { "0" })
+            // A Unix path means nothing to the Windows TSP: its lock files go
+            // to the wine prefix's temporary folder (shared by runs that share
+            // the target folder, as the prefix itself is).
+            .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
+            .output()
+            .map_err(|e| {
+                format!(
+                    "cannot run wine: {e} (apt-get install wine wine64; cargo xtask test does it)"
+                )
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
+            eprintln!("xtask: wine {name}: {line}");
+            crate::note_failure(format!("wine {name}: {line}"));
+        }
+        let (passed, failed) = summary(&stdout).unwrap_or_else(|| {
+            // No closing line: it crashed or hung up early; show what it said.
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            eprintln!(
+                "xtask: wine {name} ended without its summary ({}):\n{}\n{}",
+                output.status,
+                tail(&stdout, 20),
+                tail(&stderr, 20)
+            );
+            (0, 1)
+        });
+        let failed = if output.status.success() {
+            failed
+        } else {
+            failed.max(1)
+        };
+        Ok(Run {
+            program: name,
+            passed,
+            failed,
+        })
+    }
+}
+
 /// The result of one program under wine.
 pub(crate) struct Run {
-    pub(crate) program: &'static str,
+    pub(crate) program: String,
     pub(crate) passed: u64,
     pub(crate) failed: u64,
 }
@@ -96,68 +191,35 @@ pub(crate) fn test_under_wine() -> Result<Vec<Run>, String> {
         &["-ladvapi32", "-Wl,--export-all-symbols"],
     )?;
     let prefix = target_dir().join("wineprefix");
+    let c_programs = CPrograms {
+        c: &c,
+        prefix: &prefix,
+        stub_dir: &stub_dir,
+    };
     let mut runs = Vec::new();
     for program in PROGRAMS {
-        let exe = folder.join(format!("{program}.exe"));
-        mingw(
-            &[
-                "-std=gnu11",
-                "-O1",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-static",
-                "-pthread",
-            ],
-            &exe,
-            &[c.join(format!("{program}.c"))],
-            &[],
-        )?;
-        let output = Command::new("wine")
-            .arg(&exe)
-            .arg(tsp.file_name().unwrap_or_default())
-            .current_dir(&folder)
-            .env("WINEPREFIX", &prefix)
-            .env("WINEDEBUG", "-all")
-            .env("WINEPATH", windows_path(&stub_dir))
-            .env_remove("TSP_RS_CONFIG")
-            // A Unix path means nothing to the Windows TSP: its lock files go
-            // to the wine prefix's temporary folder (shared by runs that share
-            // the target folder, as the prefix itself is).
-            .env_remove(tsp_plugin_sdk::LOCK_DIR_VARIABLE)
-            .output()
-            .map_err(|e| {
-                format!(
-                    "cannot run wine: {e} (apt-get install wine wine64; cargo xtask test does it)"
-                )
-            })?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        for line in stdout.lines().filter(|l| l.starts_with("FAIL")) {
-            eprintln!("xtask: wine {program}: {line}");
-            crate::note_failure(format!("wine {program}: {line}"));
-        }
-        let (passed, failed) = summary(&stdout).unwrap_or_else(|| {
-            // No closing line: it crashed or hung up early; show what it said.
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            eprintln!(
-                "xtask: wine {program} ended without its summary ({}):\n{}\n{}",
-                output.status,
-                tail(&stdout, 20),
-                tail(&stderr, 20)
-            );
-            (0, 1)
-        });
-        let failed = if output.status.success() {
-            failed
-        } else {
-            failed.max(1)
-        };
-        runs.push(Run {
-            program,
-            passed,
-            failed,
-        });
+        runs.push(c_programs.run(&folder, &tsp, program, &[], "")?);
     }
+    // The same programs, and crashes and hangs, with the mock in
+    // tsp-driver-host.exe: a folder of its own with a tsp-rs.toml beside the TSP.
+    let isolated = built.join("wine-test-isolated");
+    let tsp_isolated = lay_out(&built, &isolated)?;
+    for program in PROGRAMS {
+        write_config(&isolated, ISOLATED_CONFIG)?;
+        runs.push(c_programs.run(&isolated, &tsp_isolated, program, &[], " (isolated)")?);
+    }
+    for (what, concurrent) in [
+        ("crash", true),
+        ("crash", false),
+        ("hang", true),
+        ("hang", false),
+    ] {
+        let config = format!("{ISOLATED_CONFIG}[settings.mock]\nconcurrent = {concurrent}\n");
+        write_config(&isolated, &config)?;
+        let label = format!(" {what} (concurrent = {concurrent})");
+        runs.push(c_programs.run(&isolated, &tsp_isolated, "isolation", &[what], &label)?);
+    }
+    std::fs::remove_file(isolated.join("tsp-rs.toml")).map_err(|e| e.to_string())?;
     runs.push(conformance_under_wine(&folder, &prefix, &stub_dir)?);
     let _ = Command::new("wineserver")
         .arg("-k")
@@ -245,7 +307,7 @@ fn conformance_under_wine(folder: &Path, prefix: &Path, stub_dir: &Path) -> Resu
         failed.max(1)
     };
     Ok(Run {
-        program: "conformance usbhid",
+        program: "conformance usbhid".into(),
         passed,
         failed,
     })

@@ -56,6 +56,8 @@ const FFI_FILES: &[&str] = &[
     "plugin-sdk/src/winload.rs",
     // geteuid, and GetNamedSecurityInfoW with the DACL walk, for trust.rs.
     "plugin-sdk/src/trust/sys.rs",
+    // The driver host's protocol moved off standard input and output.
+    "plugin-sdk/src/isolation/sys.rs",
     "host/src/ffi/mod.rs",
     "host/src/ffi/platform.rs",
     "host/src/ffi/pointers.rs",

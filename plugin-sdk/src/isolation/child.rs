@@ -468,21 +468,21 @@ fn refuse(out: &Out, code: PhoneError, message: String) {
 
 fn query(session: &FfiSessionBox, op: SyncOp) -> Result<Answer, Refusal> {
     match op {
-        SyncOp::GetData { data_id, len } => {
+        SyncOp::Data { data_id, len } => {
             let mut buf = vec![0; len as usize];
             answer(session.get_data(data_id, RSliceMut::from_mut_slice(&mut buf)))
                 .map(|()| Answer::Bytes(buf))
         }
-        SyncOp::GetDisplay => answer(session.get_display()).map(|t| Answer::Text(t.into())),
-        SyncOp::GetHookswitch => answer(session.get_hookswitch()).map(Answer::Number),
-        SyncOp::GetRing => answer(session.get_ring()).map(|t| Answer::Pair(t.0, t.1)),
-        SyncOp::GetLamp { id } => answer(session.get_lamp(id)).map(Answer::Number),
-        SyncOp::GetVolume { device } => answer(session.get_volume(device)).map(Answer::Number),
-        SyncOp::GetGain { device } => answer(session.get_gain(device)).map(Answer::Number),
-        SyncOp::GetButtonInfo { id } => {
+        SyncOp::Display => answer(session.get_display()).map(|t| Answer::Text(t.into())),
+        SyncOp::Hookswitch => answer(session.get_hookswitch()).map(Answer::Number),
+        SyncOp::Ring => answer(session.get_ring()).map(|t| Answer::Pair(t.0, t.1)),
+        SyncOp::Lamp { id } => answer(session.get_lamp(id)).map(Answer::Number),
+        SyncOp::Volume { device } => answer(session.get_volume(device)).map(Answer::Number),
+        SyncOp::Gain { device } => answer(session.get_gain(device)).map(Answer::Number),
+        SyncOp::ButtonInfo { id } => {
             answer(session.get_button_info(id)).map(|b| Answer::Bytes(b.into()))
         }
-        SyncOp::GetStatus => answer(session.get_status()).map(|b| Answer::Bytes(b.into())),
+        SyncOp::Status => answer(session.get_status()).map(|b| Answer::Bytes(b.into())),
     }
 }
 

@@ -86,15 +86,15 @@ pub(crate) enum AsyncOp {
 /// The synchronous session operations.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum SyncOp {
-    GetData { data_id: u32, len: u32 },
-    GetDisplay,
-    GetHookswitch,
-    GetRing,
-    GetLamp { id: u32 },
-    GetVolume { device: u32 },
-    GetGain { device: u32 },
-    GetButtonInfo { id: u32 },
-    GetStatus,
+    Data { data_id: u32, len: u32 },
+    Display,
+    Hookswitch,
+    Ring,
+    Lamp { id: u32 },
+    Volume { device: u32 },
+    Gain { device: u32 },
+    ButtonInfo { id: u32 },
+    Status,
 }
 
 /// A synchronous call's answer.

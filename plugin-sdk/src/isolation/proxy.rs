@@ -1108,7 +1108,7 @@ impl abi::FfiSession for ProxySession {
 
     fn get_data(&self, data_id: u32, mut buf: RSliceMut<'_, u8>) -> FfiResult<()> {
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        ffi(match self.query(SyncOp::GetData { data_id, len }) {
+        ffi(match self.query(SyncOp::Data { data_id, len }) {
             Ok(Answer::Bytes(bytes)) if bytes.len() == buf.len() => {
                 buf.copy_from_slice(&bytes);
                 Ok(())
@@ -1124,7 +1124,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_display(&self) -> FfiResult<RString> {
-        ffi(match self.query(SyncOp::GetDisplay) {
+        ffi(match self.query(SyncOp::Display) {
             Ok(Answer::Text(text)) => Ok(text.into()),
             Ok(_) => unexpected(),
             Err(e) => Err(e),
@@ -1136,7 +1136,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_hookswitch(&self) -> FfiResult<u32> {
-        self.number(SyncOp::GetHookswitch)
+        self.number(SyncOp::Hookswitch)
     }
 
     fn set_ring(&self, mode: u32, volume: u32, done: FfiCompletion) {
@@ -1144,7 +1144,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_ring(&self) -> FfiResult<Tuple2<u32, u32>> {
-        ffi(match self.query(SyncOp::GetRing) {
+        ffi(match self.query(SyncOp::Ring) {
             Ok(Answer::Pair(mode, volume)) => Ok(Tuple2(mode, volume)),
             Ok(_) => unexpected(),
             Err(e) => Err(e),
@@ -1156,7 +1156,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_lamp(&self, id: u32) -> FfiResult<u32> {
-        self.number(SyncOp::GetLamp { id })
+        self.number(SyncOp::Lamp { id })
     }
 
     fn set_volume(&self, device: u32, volume: u32, done: FfiCompletion) {
@@ -1164,7 +1164,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_volume(&self, device: u32) -> FfiResult<u32> {
-        self.number(SyncOp::GetVolume { device })
+        self.number(SyncOp::Volume { device })
     }
 
     fn set_gain(&self, device: u32, gain: u32, done: FfiCompletion) {
@@ -1172,7 +1172,7 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_gain(&self, device: u32) -> FfiResult<u32> {
-        self.number(SyncOp::GetGain { device })
+        self.number(SyncOp::Gain { device })
     }
 
     fn set_button_info(&self, id: u32, info: RVec<u8>, done: FfiCompletion) {
@@ -1181,11 +1181,11 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn get_button_info(&self, id: u32) -> FfiResult<RVec<u8>> {
-        self.bytes(SyncOp::GetButtonInfo { id })
+        self.bytes(SyncOp::ButtonInfo { id })
     }
 
     fn get_status(&self) -> FfiResult<RVec<u8>> {
-        self.bytes(SyncOp::GetStatus)
+        self.bytes(SyncOp::Status)
     }
 
     fn dev_specific(&self, params: RSlice<'_, u8>, done: FfiCompletion) {
