@@ -124,6 +124,7 @@ pub struct DeadlineOverride {
 /// How the drivers in `isolate` run and are restarted.
 ///
 /// ```toml
+/// drivers = ["usbhid"]
 /// isolate = ["usbhid"]
 /// [isolation]
 /// restarts = 5          # restarts within window_ms; one more death and the driver failed

@@ -1,6 +1,8 @@
 //! The fault matrix: each way a driver can fail, through the C exports of the
-//! built TSP library, on one-at-a-time and on concurrent phones (one test per
-//! cell). Each cell asserts the TSPI result it documents in RELIABILITY.md, and
+//! built TSP library, on one-at-a-time and on concurrent phones, with the
+//! driver in the host's process and in `tsp-driver-host` (one test per cell;
+//! the `process_*` cells are the isolated driver's own: its process crashes or
+//! hangs). Each cell asserts the TSPI result it documents in RELIABILITY.md, and
 //! then the checker of `tapi_c` over everything TAPI received: every accepted
 //! request completed exactly once and within its deadline, a refused one never,
 //! no callback overlapped another, nothing came for a phone after its close
@@ -22,6 +24,17 @@ const REQUEST_MS: u64 = 300;
 static TSP: LazyLock<Mutex<(std::path::PathBuf, tsp::Tsp)>> =
     LazyLock::new(|| Mutex::new(load_tsp("test-fault-matrix")));
 
+thread_local! {
+    /// Whether this test's cell runs the mock in `tsp-driver-host` (each test
+    /// runs on a thread of its own).
+    static ISOLATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The configuration that isolates the mock: restarted at once, a call
+/// running 600 ms counts as hung.
+const ISOLATION: &str =
+    "isolate = [\"mock\"]\n[isolation]\nbackoff_ms = 10\nhang_ms = 600\nrestarts = 100\n";
+
 /// A started TSP on a configuration of two mock phones.
 struct Cell {
     guard: MutexGuard<'static, (std::path::PathBuf, tsp::Tsp)>,
@@ -32,8 +45,9 @@ struct Cell {
 impl Cell {
     fn start(concurrent: bool, mock: &str) -> Self {
         let guard = TSP.lock().unwrap_or_else(|e| e.into_inner());
+        let isolation = if ISOLATED.get() { ISOLATION } else { "" };
         let config = format!(
-            "drivers = [\"mock\"]\n\
+            "drivers = [\"mock\"]\n{isolation}\
              [deadlines]\nrequest_ms = {REQUEST_MS}\ncall_ms = 100\nmisses = 3\n\
              [settings.mock]\nconcurrent = {concurrent}\n{mock}"
         );
@@ -99,6 +113,18 @@ impl Drop for Cell {
     }
 }
 
+/// Whether a request the driver refused with `error` was reported as TSPI
+/// allows for where the driver runs: in process by the call's return (and no
+/// completion: the checker); isolated, the driver answers after the call
+/// returned, so by the request's one completion.
+fn refused_by_driver(returned: i32, error: i32) -> bool {
+    if ISOLATED.get() {
+        returned > 0 && eventually(|| completions_of(returned) == vec![error])
+    } else {
+        returned == error
+    }
+}
+
 fn failed() -> i32 {
     PhoneError::OperationFailed.to_long()
 }
@@ -132,7 +158,7 @@ fn events_to(ht_phone: usize, msg: u32) -> Vec<[usize; 3]> {
         .collect()
 }
 
-/// One cell on both queue modes.
+/// One cell on both queue modes, in process and isolated (`isolated_*`).
 macro_rules! cell {
     ($name:ident, $concurrent:ident, $one_at_a_time:ident) => {
         #[test]
@@ -141,6 +167,34 @@ macro_rules! cell {
         }
         #[test]
         fn $one_at_a_time() {
+            $name(false);
+        }
+        mod $name {
+            #[test]
+            fn isolated_concurrent() {
+                super::ISOLATED.set(true);
+                super::$name(true);
+            }
+            #[test]
+            fn isolated_one_at_a_time() {
+                super::ISOLATED.set(true);
+                super::$name(false);
+            }
+        }
+    };
+}
+
+/// One cell on both queue modes, isolated only.
+macro_rules! isolated_cell {
+    ($name:ident, $concurrent:ident, $one_at_a_time:ident) => {
+        #[test]
+        fn $concurrent() {
+            ISOLATED.set(true);
+            $name(true);
+        }
+        #[test]
+        fn $one_at_a_time() {
+            ISOLATED.set(true);
             $name(false);
         }
     };
@@ -174,19 +228,19 @@ cell!(
 );
 
 /// A panic in an operation: an asynchronous one returns OPERATIONFAILED with no
-/// completion, a synchronous one returns OPERATIONFAILED; the phone goes on.
+/// completion (isolated: completes with it), a synchronous one returns
+/// OPERATIONFAILED; the phone goes on.
 fn panic_in_operations(concurrent: bool) {
     let cell = Cell::start(
         concurrent,
         "[settings.mock.faults]\nset_data = \"panic\"\nget_status = \"panic\"\nget_data = \"panic\"",
     );
     let phone = cell.open(0);
-    assert_eq!(cell.request(phone, "SetData"), failed());
+    assert!(refused_by_driver(cell.request(phone, "SetData"), failed()));
     assert_eq!(cell.tsp().get_status(phone.0), failed());
     assert_eq!(cell.tsp().get_data(phone.0), failed());
-    assert_eq!(
-        cell.request(phone, "panic"),
-        failed(),
+    assert!(
+        refused_by_driver(cell.request(phone, "panic"), failed()),
         "a panicking DevSpecific"
     );
     let ok = cell.request(phone, "fault set_data ok");
@@ -283,7 +337,8 @@ cell!(
 /// by its return: on a concurrent phone it never entered the request table
 /// (it was expected to complete inline), so the stuck call returns
 /// OPERATIONFAILED and no completion ever follows; on a one-at-a-time phone it
-/// is in the table, and close completed it before returning.
+/// is in the table, and close completed it before returning, as it is for an
+/// isolated driver (whose call returns at once, the stall being in its process).
 fn stalls_past_close(concurrent: bool) {
     let cell = Cell::start(
         concurrent,
@@ -295,7 +350,7 @@ fn stalls_past_close(concurrent: bool) {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(cell.close(phone), 0);
         let returned = stuck.join().expect("the stuck call returns");
-        if concurrent {
+        if concurrent && !ISOLATED.get() {
             assert_eq!(returned, failed(), "reported by its return");
         } else {
             assert!(returned > 0, "accepted: {returned}");
@@ -315,17 +370,18 @@ cell!(
 );
 
 /// A driver that fails a request before returning: the error is the return,
-/// no completion follows.
+/// no completion follows (isolated: its one completion).
 fn fails(concurrent: bool) {
     let cell = Cell::start(
         concurrent,
         "[settings.mock.faults]\nset_data = \"fail INVALDATAID\"",
     );
     let phone = cell.open(0);
-    assert_eq!(
-        cell.request(phone, "SetData"),
+    let returned = cell.request(phone, "SetData");
+    assert!(refused_by_driver(
+        returned,
         PhoneError::InvalDataId.to_long()
-    );
+    ));
     cell.close(phone);
     cell.finish();
 }
@@ -448,4 +504,59 @@ cell!(
     sync_call_hangs,
     sync_call_hangs_concurrent,
     sync_call_hangs_one_at_a_time
+);
+
+/// The driver's process dies (`command`: `crash` aborts it, `hang` blocks
+/// every call until the host kills it) with requests outstanding on one phone:
+/// every request completes once with OPERATIONFAILED, both phones go
+/// DISCONNECTED and come back CONNECTED, and the phone takes requests again.
+fn process_dies(concurrent: bool, command: &str) {
+    let cell = Cell::start(concurrent, "");
+    let phone = cell.open(0);
+    let other = cell.open(1);
+    let fault = cell.request(phone, "fault set_data never");
+    assert!(eventually(|| completions_of(fault) == vec![0]));
+    let held = cell.request(phone, "SetData");
+    let killer = cell.request(other, command);
+    assert!(held > 0 && killer > 0);
+    assert!(eventually(|| completions_of(killer) == vec![failed()]));
+    assert!(eventually(|| completions_of(held) == vec![failed()]));
+    for (_, ht_phone) in [phone, other] {
+        let back = || {
+            let states: Vec<usize> = events_to(ht_phone, PHONE_STATE)
+                .iter()
+                .map(|p| p[0])
+                .collect();
+            let (connected, disconnected) = (0x2, 0x4);
+            let away = states.iter().position(|s| *s == disconnected);
+            away.is_some_and(|at| states[at..].contains(&connected))
+        };
+        assert!(eventually(back), "DISCONNECTED then CONNECTED");
+    }
+    let after = cell.request(phone, "SetData");
+    assert!(
+        eventually(|| completions_of(after) == vec![0]),
+        "a SetData after the restart"
+    );
+    cell.close(phone);
+    cell.close(other);
+    cell.finish();
+}
+
+fn process_crashes(concurrent: bool) {
+    process_dies(concurrent, "crash");
+}
+isolated_cell!(
+    process_crashes,
+    process_crashes_concurrent,
+    process_crashes_one_at_a_time
+);
+
+fn process_hangs(concurrent: bool) {
+    process_dies(concurrent, "hang");
+}
+isolated_cell!(
+    process_hangs,
+    process_hangs_concurrent,
+    process_hangs_one_at_a_time
 );

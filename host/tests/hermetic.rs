@@ -111,6 +111,8 @@ fn laying_out_a_newer_build_replaces_the_library_and_never_rewrites_it() {
     let mut bytes = std::fs::read(build_dir.join(&built)).expect("the built library");
     bytes.push(0);
     std::fs::write(newer.join(&built), &bytes).expect("written");
+    let program = tsp_host::sdk::isolation::program_file_name();
+    std::fs::copy(build_dir.join(&program), newer.join(&program)).expect("the driver host");
     tsp_host::dist::lay_out(&newer, &out, &[]).expect("laid out again");
 
     assert_ne!(

@@ -3,7 +3,8 @@
 //!
 //! Rounds, each a fresh `TSPI_providerEnumDevices` + `TSPI_providerInit` on a
 //! configuration of its own (one-at-a-time and concurrent phones, inline and
-//! worker completion, short deadlines), then threads issue seeded random
+//! worker completion, short deadlines; the mock in the host's process, then in
+//! `tsp-driver-host`, where commands crash it now and then), then threads issue seeded random
 //! sequences: open, close, SetData, GetData, GetStatus, DevSpecific presence
 //! commands and faults, synchronous calls that miss their deadline; then the
 //! last shutdown. A checker then reads everything TAPI received and asserts:
@@ -46,12 +47,23 @@ impl Rng {
     }
 }
 
-/// The configuration of round `round`: the paths real drivers take.
+/// Whether round `round` runs the mock in a process of its own.
+fn isolated(round: u64) -> bool {
+    round % 8 >= 4
+}
+
+/// The configuration of round `round`: the paths real drivers take, in the
+/// host's process and isolated (restarted at once, and without end).
 fn config_of(round: u64) -> String {
     let concurrent = round % 2 == 1;
     let completion = if round % 4 < 2 { "inline" } else { "worker" };
+    let isolation = if isolated(round) {
+        "isolate = [\"mock\"]\n[isolation]\nrestarts = 1000000\nbackoff_ms = 5\n"
+    } else {
+        ""
+    };
     format!(
-        "drivers = [\"mock\"]\n\
+        "drivers = [\"mock\"]\n{isolation}\
          [deadlines]\nrequest_ms = {REQUEST_MS}\ncall_ms = {CALL_MS}\nmisses = 2\n\
          [settings.mock]\nconcurrent = {concurrent}\ncompletion = \"{completion}\"\ndelay_ms = 5\n\
          {phones}",
@@ -109,8 +121,9 @@ fn claim_arrival(tsp: &tsp::Tsp) -> Option<u32> {
     (tsp.create_phone_device(temp, device) == 0).then_some(device)
 }
 
-/// One thread's run on device `device`: `ops` random operations.
-fn run_thread(tsp: &tsp::Tsp, mut device: u32, seed: u64, ops: usize) {
+/// One thread's run on device `device`: `ops` random operations; with the
+/// driver `isolated`, one command in forty crashes its process.
+fn run_thread(tsp: &tsp::Tsp, mut device: u32, seed: u64, ops: usize, isolated: bool) {
     let mut rng = Rng(seed | 1);
     let mut open: Option<(usize, usize)> = None;
     for _ in 0..ops {
@@ -154,7 +167,11 @@ fn run_thread(tsp: &tsp::Tsp, mut device: u32, seed: u64, ops: usize) {
                 tsp.get_status(handle);
             }
             _ => {
-                let command = COMMANDS[rng.below(COMMANDS.len() as u64) as usize];
+                let command = if isolated && rng.below(40) == 0 {
+                    "crash"
+                } else {
+                    COMMANDS[rng.below(COMMANDS.len() as u64) as usize]
+                };
                 let request_id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
                 let returned = tsp.dev_specific(request_id, handle, command);
                 did(Did::Request {
@@ -192,11 +209,23 @@ fn round(
     std::thread::scope(|scope| {
         for device in 0..PHONES {
             let thread_seed = seed ^ (round << 32) ^ u64::from(device).wrapping_mul(0x9E37_79B9);
-            scope.spawn(move || run_thread(tsp, device, thread_seed, per_thread));
+            let isolated = isolated(round);
+            scope.spawn(move || run_thread(tsp, device, thread_seed, per_thread, isolated));
         }
     });
+    let crashes = DID
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|e| matches!(&e.what, Did::Request { what, returned, .. } if what == "crash" && *returned > 0))
+        .count();
     let violations = shut_down_and_check(tsp, Duration::from_millis(REQUEST_MS));
-    println!("stress: round {round}: {}", tally());
+    let place = if isolated(round) {
+        format!("isolated, {crashes} crashes")
+    } else {
+        "in process".into()
+    };
+    println!("stress: round {round} ({place}): {}", tally());
     violations
 }
 
@@ -235,10 +264,10 @@ fn the_host_keeps_its_promises_under_random_faults() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    // Four rounds cover the four paths (one-at-a-time or concurrent, inline or
-    // worker); longer runs repeat them.
+    // Eight rounds cover the four paths (one-at-a-time or concurrent, inline
+    // or worker), in process and isolated; longer runs repeat them.
     let per_round = 500.min(ops).max(PHONES as usize);
-    let rounds = (ops / per_round).max(4) as u64;
+    let rounds = (ops / per_round).max(8) as u64;
     let started = Instant::now();
     println!(
         "stress: seed {seed}, {rounds} rounds of {per_round} operations (STRESS_SEED={seed} replays)"

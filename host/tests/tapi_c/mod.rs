@@ -18,6 +18,7 @@ pub const PHONE_BUTTON: u32 = tsp_core::PhoneMessage::Button.code();
 pub const PHONE_CLOSE: u32 = tsp_core::PhoneMessage::Close.code();
 pub const PHONE_CREATE: u32 = tsp_core::PhoneMessage::Create.code();
 pub const PHONE_REMOVE: u32 = tsp_core::PhoneMessage::Remove.code();
+pub const PHONE_STATE: u32 = tsp_core::PhoneMessage::State.code();
 const DOWN: usize = 2;
 const UP: usize = 1;
 

@@ -3,7 +3,8 @@
 //! A driver named in the host's `isolate = [...]` runs in `tsp-driver-host`,
 //! a small program shipped beside the TSP library: it loads the plugin with
 //! the same loader ([`Plugin::load`](crate::host::Plugin::load)) and serves
-//! it over its standard input and output. In the host, [`Plugin::isolated`]
+//! it over its standard input and output. In the host,
+//! [`Plugin::isolated`](crate::host::Plugin::isolated)
 //! stands for it: a [`LoadedDriver`](crate::host::LoadedDriver) like any
 //! other, whose calls cross the pipe. Vendors write nothing for it.
 //!
