@@ -1,7 +1,9 @@
 //! `TSPI_phoneSetData` through the C exports, from 1, 2 and 4 threads, with the
 //! mock completing inline, against a minimal correct TSP written in C
 //! (`baseline_tsp.c`, built here) in the same run. Prints requests per second
-//! and the ratio. Run with `cargo bench -p tsp-host`; it builds the release TSP
+//! and the ratio. Then the same TSP with the mock isolated (`isolate =
+//! ["mock"]`: in `tsp-driver-host`): SetData to completion, pipelined and one
+//! at a time (completion latency), against the mock in the host's process. Run with `cargo bench -p tsp-host`; it builds the release TSP
 //! library and mock plugin it loads. Figures: PERFORMANCE.md.
 
 #[path = "../../xtask/src/figure.rs"]
@@ -141,6 +143,43 @@ impl Tsp {
 }
 
 impl Tsp {
+    /// `count` SetData calls from one thread, at most `window` outstanding,
+    /// until the last completed; the time they took.
+    fn run_to_completion(&self, count: u64, window: u64) -> Duration {
+        let base = COMPLETED.load(Ordering::Acquire);
+        let payload = [0u8; 16];
+        let started = Instant::now();
+        for i in 0..count {
+            while i - (COMPLETED.load(Ordering::Acquire) - base) >= window {
+                std::hint::spin_loop();
+            }
+            let id = 1 + (i % 0x7FFF_FFFE) as u32;
+            // SAFETY: a valid handle from open, a 16-byte buffer.
+            let r = unsafe {
+                (self.set_data)(
+                    id,
+                    self.phone as *mut c_void,
+                    0,
+                    payload.as_ptr().cast(),
+                    16,
+                )
+            };
+            assert_eq!(r, id as i32, "SetData");
+        }
+        while COMPLETED.load(Ordering::Acquire) - base < count {
+            std::hint::spin_loop();
+        }
+        started.elapsed()
+    }
+
+    /// `samples` SetData, each waited for until it completed: the median and
+    /// 99th percentile from the call to its completion.
+    fn completion_latency(&self, samples: usize) -> (Duration, Duration) {
+        let mut times: Vec<Duration> = (0..samples).map(|_| self.run_to_completion(1, 1)).collect();
+        times.sort();
+        (times[samples / 2], times[samples * 99 / 100])
+    }
+
     /// Opens and closes phone 1 `count` times; the time per cycle.
     fn open_close(&self, count: u32) -> Duration {
         let started = Instant::now();
@@ -186,6 +225,26 @@ fn build_baseline(out: &Path) -> PathBuf {
     library
 }
 
+/// [`lay_out_ours`] with a `tsp-rs.toml` that runs the mock in its own process.
+fn lay_out_isolated(out: &Path) -> PathBuf {
+    let library = lay_out_ours(out);
+    let config = out.join("tsp-rs.toml");
+    // Its own lock folder: the in-process TSP of this run holds phone 0's lock.
+    let locks = out.join("locks");
+    std::fs::create_dir_all(&locks).expect("a lock folder");
+    let text = format!(
+        "drivers = [\"mock\"]\nisolate = [\"mock\"]\n[settings.mock]\nlock_dir = '{}'\n",
+        locks.display()
+    );
+    std::fs::write(&config, text).expect("written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("mode");
+    }
+    library
+}
+
 fn lay_out_ours(out: &Path) -> PathBuf {
     let release = workspace().join("target/release");
     // The release TSP library and mock plugin (cargo bench builds only this bench).
@@ -215,6 +274,7 @@ fn main() {
     std::fs::create_dir_all(&out).expect("folder");
     let baseline = Tsp::load(&build_baseline(&out));
     let ours = Tsp::load(&lay_out_ours(&out.join("tsp-rs")));
+    let isolated = Tsp::load(&lay_out_isolated(&out.join("tsp-rs-isolated")));
 
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks; nothing to list.
@@ -281,8 +341,55 @@ fn main() {
         Some(ns(c_cycle)),
         "",
     );
+    isolation_figures(&ours, &isolated);
     println!(
         "({} cores; 4 threads on fewer cores oversubscribe)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+}
+
+/// The mock isolated against the mock in process: SetData to completion
+/// (pipelined, 64 outstanding), completion latency, open + close.
+fn isolation_figures(in_process: &Tsp, isolated: &Tsp) {
+    let count = if short() { 20_000 } else { 100_000 };
+    let samples = if short() { 2_000 } else { 10_000 };
+    let mut rates = Vec::new();
+    for tsp in [in_process, isolated] {
+        tsp.run_to_completion(count / 10, 64);
+        rates.push(count as f64 / tsp.run_to_completion(count, 64).as_secs_f64());
+    }
+    let (in_p50, in_p99) = in_process.completion_latency(samples);
+    let (iso_p50, iso_p99) = isolated.completion_latency(samples);
+    let cycles = if short() { 500 } else { 2_000 };
+    let (in_cycle, iso_cycle) = (in_process.open_close(cycles), isolated.open_close(cycles));
+    let ns = |d: Duration| d.as_nanos() as f64;
+    println!("\nthe mock isolated (tsp-driver-host) against in process:");
+    figure(
+        "SetData to completion, isolated (64 outstanding)",
+        "req/s",
+        rates[1],
+        Some(rates[0]),
+        "reported as measured",
+    );
+    figure(
+        "completion latency, isolated, median",
+        "ns",
+        ns(iso_p50),
+        Some(ns(in_p50)),
+        "reported as measured",
+    );
+    figure(
+        "completion latency, isolated, p99",
+        "ns",
+        ns(iso_p99),
+        Some(ns(in_p99)),
+        "reported as measured",
+    );
+    figure(
+        "open + close, isolated",
+        "ns",
+        ns(iso_cycle),
+        Some(ns(in_cycle)),
+        "reported as measured",
     );
 }

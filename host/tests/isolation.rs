@@ -324,3 +324,115 @@ fn a_driver_that_keeps_dying_is_given_up() {
         [Err(PhoneError::OperationFailed)]
     );
 }
+
+/// The driver hosts this process started that are still running (Linux:
+/// from /proc).
+#[cfg(target_os = "linux")]
+fn driver_hosts() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // pid (comm) state ppid …: the name may hold spaces, so split after ')'.
+            let (head, tail) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1;
+            let mut fields = tail.split_whitespace();
+            let (state, ppid) = (fields.next()?, fields.next()?);
+            let ours = comm == "tsp-driver-host" && ppid == me && state != "Z";
+            ours.then(|| entry.file_name().to_str()?.parse().ok())?
+        })
+        .collect()
+}
+
+/// A process that stops answering altogether (stopped by a signal, so not
+/// even its reading thread runs) is killed after a heartbeat and restarted;
+/// the call waiting for it fails then.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stopped_process_misses_its_heartbeat_and_is_restarted() {
+    let _serial = serial();
+    let plugin = isolated_mock("test-isolation-stopped", 5);
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let driver = plugin.start("", recorder.clone()).expect("starts");
+    let key = driver.devices().expect("devices")[0].key.clone();
+    let phone = driver.open(&key, 1).expect("open");
+    let hosts = driver_hosts();
+    assert_eq!(hosts.len(), 1, "one driver host: {hosts:?}");
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &hosts[0].to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    assert_eq!(
+        phone.get_status().err(),
+        Some(PhoneError::OperationFailed),
+        "the call fails when the stopped process is killed"
+    );
+    assert!(eventually(|| {
+        let seen = recorder.presence.lock().expect("lock");
+        let away = seen
+            .iter()
+            .position(|e| *e == format!("disconnected {key}"));
+        away.is_some_and(|at| seen[at..].contains(&format!("connected {key}")))
+    }));
+    assert!(phone.get_status().is_ok(), "the new process answers");
+    let now = driver_hosts();
+    assert_eq!(now.len(), 1, "the stopped one is gone: {now:?}");
+    assert_ne!(now[0], hosts[0], "a new process");
+    phone.close();
+    driver.shutdown();
+    assert!(
+        eventually(|| driver_hosts().is_empty()),
+        "none left after shutdown"
+    );
+}
+
+/// How many threads process `pid` has (Linux).
+#[cfg(target_os = "linux")]
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Opens that fail (the device is taken) and sessions dropped without a
+/// close (the host giving up on a late open) leave nothing behind in the
+/// driver host: no thread per try, no phone open there.
+#[cfg(target_os = "linux")]
+#[test]
+fn failed_and_abandoned_opens_leave_nothing_in_the_driver_host() {
+    let _serial = serial();
+    let plugin = isolated_mock("test-isolation-leaks", 5);
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let driver = plugin.start("", recorder.clone()).expect("starts");
+    let devices = driver.devices().expect("devices");
+    let held = driver.open(&devices[0].key, 1).expect("open");
+    let host = driver_hosts()[0];
+    let before = threads_of(host);
+    for session in 100..150 {
+        let refused = driver.open(&devices[0].key, session).expect_err("taken");
+        assert_eq!(refused.code, PhoneError::Allocated);
+    }
+    for session in 200..220 {
+        drop(driver.open(&devices[1].key, session).expect("opens"));
+    }
+    // The last drop's close reaches the child before this open does.
+    let again = driver
+        .open(&devices[1].key, 300)
+        .expect("free again after the drops");
+    assert!(
+        eventually(|| threads_of(host) <= before + 1),
+        "{} threads after, {before} before",
+        threads_of(host)
+    );
+    again.close();
+    held.close();
+    driver.shutdown();
+}

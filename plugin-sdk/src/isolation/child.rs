@@ -47,6 +47,8 @@ fn send(out: &Out, message: &FromChild) {
 pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
     let (input, output) = super::sys::take_protocol_pipes().map_err(ServeError::Pipes)?;
     let out: Out = Arc::new(Mutex::new(FrameWriter::new(output)));
+    #[cfg(unix)]
+    end_with_the_host();
     let mut input = BufReader::new(input);
     let mut buf = Vec::new();
     let (settings, log_level) = match protocol::receive::<ToChild>(&mut input, &mut buf) {
@@ -109,8 +111,6 @@ pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
         out: Arc::clone(&out),
     });
     let mut lanes = Lanes::new(shared)?;
-    #[cfg(unix)]
-    end_with_the_host();
     loop {
         match protocol::receive::<ToChild>(&mut input, &mut buf) {
             Ok(Some(ToChild::Shutdown)) | Ok(None) => break,
@@ -149,12 +149,13 @@ struct Lanes {
     phones: HashMap<u64, Lane>,
     /// Phones closed, their threads ending.
     ended: Vec<std::thread::JoinHandle<()>>,
-    busy: Arc<Mutex<Vec<Arc<Busy>>>>,
 }
 
 struct Lane {
     calls: std::sync::mpsc::Sender<ToChild>,
     thread: std::thread::JoinHandle<()>,
+    /// The call it is making, if any.
+    busy: Arc<Busy>,
 }
 
 impl Lanes {
@@ -164,7 +165,6 @@ impl Lanes {
             driver: None,
             phones: HashMap::new(),
             ended: Vec::new(),
-            busy: Arc::default(),
         };
         let driver = lanes
             .lane("tsp-driver-calls", None)
@@ -177,16 +177,20 @@ impl Lanes {
     fn lane(&self, name: &str, session: Option<u64>) -> std::io::Result<Lane> {
         let (calls, received) = std::sync::mpsc::channel();
         let busy = Arc::new(Busy::default());
-        lock_busy(&self.busy).push(Arc::clone(&busy));
         let shared = Arc::clone(&self.shared);
+        let working = Arc::clone(&busy);
         let thread =
             std::thread::Builder::new()
                 .name(name.to_owned())
                 .spawn(move || match session {
-                    Some(session) => serve_phone(&shared, session, &received, &busy),
-                    None => serve_driver(&shared, &received, &busy),
+                    Some(session) => serve_phone(&shared, session, &received, &working),
+                    None => serve_driver(&shared, &received, &working),
                 })?;
-        Ok(Lane { calls, thread })
+        Ok(Lane {
+            calls,
+            thread,
+            busy,
+        })
     }
 
     /// Hands `message` to the thread that makes it.
@@ -198,6 +202,8 @@ impl Lanes {
                 }
             }
             ToChild::Open { call, session, .. } => {
+                // A phone whose open failed ended its thread: forgotten here.
+                self.phones.retain(|_, lane| !lane.thread.is_finished());
                 if self.phones.contains_key(&session) {
                     return reply(
                         &self.shared.out,
@@ -257,9 +263,10 @@ impl Lanes {
 
     /// How long the longest driver call under way has run, in milliseconds.
     fn longest_call_ms(&self) -> u64 {
-        lock_busy(&self.busy)
+        self.driver
             .iter()
-            .map(|b| b.running_for_ms())
+            .chain(self.phones.values())
+            .map(|lane| lane.busy.running_for_ms())
             .max()
             .unwrap_or(0)
     }
@@ -282,12 +289,21 @@ impl Lanes {
     }
 }
 
-fn lock_busy(busy: &Mutex<Vec<Arc<Busy>>>) -> MutexGuard<'_, Vec<Arc<Busy>>> {
-    busy.lock().unwrap_or_else(|e| e.into_inner())
-}
-
+/// Sends a call's answer; one over the frame limit is answered with an
+/// error instead, so the host's call never waits for an answer that will not come.
 fn reply(out: &Out, call: u64, result: Result<Answer, Refusal>) {
-    send(out, &FromChild::Reply { call, result });
+    let sent = lock(out).send(&FromChild::Reply { call, result });
+    if let Err(error) = sent {
+        tracing::warn!("the answer to call {call} was not sent: {error}");
+        let refusal = refusal(&format!("the driver's answer was not sent: {error}"));
+        send(
+            out,
+            &FromChild::Reply {
+                call,
+                result: Err(refusal),
+            },
+        );
+    }
 }
 
 fn refusal(message: &str) -> Refusal {
@@ -342,7 +358,13 @@ fn serve_phone(
                     open = Some(s);
                     Answer::Unit
                 });
+                let failed = result.is_err();
                 reply(&shared.out, call, result);
+                if failed {
+                    // Nothing follows an open the host saw fail.
+                    busy.end();
+                    return;
+                }
             }
             ToChild::Close { call, .. } => {
                 if let Some(phone) = open.take() {

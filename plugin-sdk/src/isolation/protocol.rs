@@ -65,7 +65,8 @@ pub(crate) enum ToChild {
         session: u64,
         op: SyncOp,
     },
-    /// Stop the driver and exit.
+    /// Stop the driver and exit, as at the end of the input (which is how
+    /// the host says it: it closes the pipe).
     Shutdown,
 }
 
@@ -237,7 +238,9 @@ mod tests {
                 op,
             })
             .expect("written");
-        writer.send(&ToChild::Shutdown).expect("written");
+        writer
+            .send(&ToChild::Cancel { session: 1 })
+            .expect("written");
         let mut input = &writer.out[..];
         let mut buf = Vec::new();
         match receive::<ToChild>(&mut input, &mut buf) {
@@ -250,7 +253,7 @@ mod tests {
         }
         assert!(matches!(
             receive::<ToChild>(&mut input, &mut buf),
-            Ok(Some(ToChild::Shutdown))
+            Ok(Some(ToChild::Cancel { session: 1 }))
         ));
         assert!(matches!(receive::<ToChild>(&mut input, &mut buf), Ok(None)));
     }

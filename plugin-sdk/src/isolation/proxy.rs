@@ -109,13 +109,18 @@ fn dispatch(link: HostLinkBox, deliveries: Receiver<Delivery>) {
         match delivery {
             Delivery::Complete(token, result) => link.complete(token, result),
             Delivery::Phone(session, event) => link.phone_event(session, event),
-            Delivery::Driver(kind, key, caps) => link.driver_event(FfiDriverEvent {
-                kind,
-                device: FfiDevice {
-                    key: key.into(),
-                    caps: caps.into(),
-                },
-            }),
+            // A removal closes the phone and waits for its completions, which
+            // may be queued behind it here: it runs on a thread of its own.
+            Delivery::Driver(DRIVER_EVENT_REMOVED, key, caps) => {
+                let link = abi::clone_link(&link);
+                let removed = std::thread::Builder::new()
+                    .name("tsp-isolate-remove".into())
+                    .spawn(move || driver_event(&link, DRIVER_EVENT_REMOVED, key, caps));
+                if let Err(error) = removed {
+                    tracing::error!("cannot start the thread of a removal: {error}");
+                }
+            }
+            Delivery::Driver(kind, key, caps) => driver_event(&link, kind, key, caps),
             Delivery::Log(level, target, message) => link.log(FfiLogRecord {
                 level,
                 target: target.into(),
@@ -125,12 +130,24 @@ fn dispatch(link: HostLinkBox, deliveries: Receiver<Delivery>) {
     }
 }
 
+fn driver_event(link: &HostLinkBox, kind: u32, key: String, caps: Vec<u8>) {
+    link.driver_event(FfiDriverEvent {
+        kind,
+        device: FfiDevice {
+            key: key.into(),
+            caps: caps.into(),
+        },
+    });
+}
+
 /// A phone the host opened, by the host's session number.
 #[derive(Debug)]
 struct OpenPhone {
     key: String,
     /// Open in the current child (false from its death until it is re-opened).
     live: bool,
+    /// The host's open of it has not been answered yet (not one to re-open).
+    opening: bool,
 }
 
 #[derive(Default)]
@@ -155,6 +172,8 @@ struct State {
     devices: BTreeMap<String, Vec<u8>>,
     /// The ping not answered yet: its number and when it went.
     ping: Option<(u64, Instant)>,
+    /// When the last ping went (one per tick, however often the state changes).
+    last_ping: Option<Instant>,
     next_ping: u64,
     /// When each child died, within the restart window.
     deaths: Vec<Instant>,
@@ -299,48 +318,56 @@ impl Inner {
 
     /// Waits for the child's hello. The start may take long (a driver
     /// probing its devices): it is bounded by `start_timeout`, past which the
-    /// child is killed (its pipe then ends, which ends the wait).
+    /// child is killed (its pipe then ends, which ends the wait), as it is
+    /// when the driver is shut down meanwhile.
     fn await_ready(
         &self,
         process: Child,
         reader: &mut BufReader<ChildStdout>,
     ) -> (Child, Result<bool, Ready>) {
-        let deadline = self.isolation.start_timeout;
+        let deadline = Instant::now() + self.isolation.start_timeout;
         // The child, and whether the wait is over.
-        let shared = Arc::new((Mutex::new((process, false)), Condvar::new()));
-        let name = self.name;
-        let killer = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+        let waiting = (Mutex::new((process, false)), Condvar::new());
+        let result = std::thread::scope(|scope| {
+            let timer = std::thread::Builder::new()
                 .name("tsp-isolate-start".into())
-                .spawn(move || {
-                    let (child, woken) = &*shared;
-                    let guard = lock(child);
-                    let (mut guard, waited) = woken
-                        .wait_timeout_while(guard, deadline, |(_, over)| !*over)
-                        .unwrap_or_else(|e| e.into_inner());
-                    if waited.timed_out() && !guard.1 {
-                        tracing::error!(
-                            driver = name,
-                            "the driver's process did not start in time: killed"
-                        );
-                        let _ = guard.0.kill();
-                    }
-                })
-                .ok()
-        };
-        let result = self.read_until_ready(reader);
-        lock(&shared.0).1 = true;
-        shared.1.notify_all();
-        if let Some(killer) = killer {
-            let _ = killer.join();
-        }
-        let process = match Arc::try_unwrap(shared) {
-            Ok((child, _)) => child.into_inner().unwrap_or_else(|e| e.into_inner()).0,
-            // The killer was joined (or never started): this is the only owner.
-            Err(_) => unreachable!("the start timer's thread has ended"),
-        };
+                .spawn_scoped(scope, || self.kill_unless_ready(&waiting, deadline));
+            if timer.is_err() {
+                tracing::warn!(
+                    driver = self.name,
+                    "no timer for the driver's start: it is not bounded"
+                );
+            }
+            let result = self.read_until_ready(reader);
+            lock(&waiting.0).1 = true;
+            waiting.1.notify_all();
+            result
+        });
+        let (process, _) = waiting.0.into_inner().unwrap_or_else(|e| e.into_inner());
         (process, result)
+    }
+
+    /// Kills the starting child at `deadline` or when the driver is being
+    /// shut down, unless its hello came first.
+    fn kill_unless_ready(&self, waiting: &(Mutex<(Child, bool)>, Condvar), deadline: Instant) {
+        let (child, woken) = waiting;
+        let mut guard = lock(child);
+        while !guard.1 {
+            let now = Instant::now();
+            if now >= deadline || self.state().stopping {
+                tracing::error!(
+                    driver = self.name,
+                    "the driver's process did not start in time (or the driver stopped): killed"
+                );
+                let _ = guard.0.kill();
+                return;
+            }
+            let slice = (deadline - now).min(Duration::from_millis(100));
+            guard = woken
+                .wait_timeout(guard, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn read_until_ready(&self, reader: &mut BufReader<ChildStdout>) -> Result<bool, Ready> {
@@ -427,6 +454,24 @@ impl Inner {
                 writer.pipe = None;
                 Sent::Gone
             }
+        }
+    }
+
+    /// Sends `message` to child `generation` unless another write holds the
+    /// pipe (the watchdog must never wait for the child).
+    fn try_send(&self, generation: u64, message: &ToChild) -> Sent {
+        let Ok(mut writer) = self.writer.try_lock() else {
+            return Sent::Gone;
+        };
+        if writer.generation != generation {
+            return Sent::Gone;
+        }
+        let Some(pipe) = writer.pipe.as_mut() else {
+            return Sent::Gone;
+        };
+        match pipe.send(message) {
+            Ok(()) => Sent::Taken,
+            Err(_) => Sent::Gone,
         }
     }
 
@@ -578,11 +623,13 @@ impl Inner {
             let devices: Vec<String> = state.devices.keys().cloned().collect();
             (state.process.take(), outstanding, devices, state.stopping)
         };
-        lock(&self.writer).pipe = None;
+        // Killed before the writer is touched: a write blocked on a full pipe
+        // holds it, and only the child's end lets it go.
         let status = process.map(|mut child| {
             let _ = child.kill();
             child.wait()
         });
+        lock(&self.writer).pipe = None;
         if stopping {
             tracing::debug!(driver = self.name, "the driver's process ended");
             return false;
@@ -643,7 +690,7 @@ impl Inner {
                         driver = self.name,
                         "the driver's process did not restart: {error}"
                     );
-                    self.state().deaths.push(Instant::now());
+                    // Counted as a death by the next `next_delay`.
                 }
             }
         }
@@ -693,8 +740,12 @@ impl Inner {
     /// After a restart: the devices listed again and matched by key (gone:
     /// removed; back: connected; new: arrived), and the open phones opened
     /// again in the new child under the same session numbers.
+    ///
+    /// Everything it changes or reports is for the child it was started for:
+    /// once that one is gone too, it stops (the next restart revives).
     fn revive(&self) {
-        let listed = match self.call(|call| ToChild::Devices { call }) {
+        let (listed, generation) = self.call_in(|call| ToChild::Devices { call });
+        let listed = match listed {
             Ok(Answer::Devices(devices)) => devices,
             Ok(_) | Err(_) => {
                 tracing::error!(
@@ -706,6 +757,9 @@ impl Inner {
         };
         let (gone, back, new, phones) = {
             let mut state = self.state();
+            if !(state.up && state.generation == generation) {
+                return;
+            }
             let listed: BTreeMap<String, Vec<u8>> = listed.into_iter().collect();
             let gone: Vec<String> = state
                 .devices
@@ -725,9 +779,12 @@ impl Inner {
                 .map(|(k, c)| (k.clone(), c.clone()))
                 .collect();
             state.devices = listed;
+            // The phones open when the last child died; not those the host
+            // opened since (live, or still opening).
             let phones: Vec<(u64, String)> = state
                 .sessions
                 .iter()
+                .filter(|(_, phone)| !phone.live && !phone.opening)
                 .map(|(session, phone)| (*session, phone.key.clone()))
                 .collect();
             (gone, back, new, phones)
@@ -737,14 +794,24 @@ impl Inner {
             if !back.contains(&key) {
                 continue;
             }
-            match self.call(|call| ToChild::Open {
+            let (opened, sent_to) = self.call_in(|call| ToChild::Open {
                 call,
                 key: key.clone(),
                 session,
-            }) {
+            });
+            match opened {
                 Ok(_) => {
-                    if let Some(phone) = self.state().sessions.get_mut(&session) {
-                        phone.live = true;
+                    let mut state = self.state();
+                    if !(state.up && state.generation == generation && sent_to == generation) {
+                        return;
+                    }
+                    match state.sessions.get_mut(&session) {
+                        Some(phone) => phone.live = true,
+                        // The host closed it meanwhile: so does the child.
+                        None => {
+                            drop(state);
+                            let _ = self.call(|call| ToChild::Close { call, session });
+                        }
                     }
                 }
                 Err((code, message)) => {
@@ -758,6 +825,12 @@ impl Inner {
                 }
             }
         }
+        let state = self.state();
+        if !(state.up && state.generation == generation) {
+            return;
+        }
+        // Delivered under the state lock: a burial after this check queues
+        // its DISCONNECTED after them.
         for key in gone {
             self.deliver(Delivery::Driver(DRIVER_EVENT_REMOVED, key, Vec::new()));
         }
@@ -767,6 +840,7 @@ impl Inner {
         for (key, caps) in new {
             self.deliver(Delivery::Driver(DRIVER_EVENT_ARRIVED, key, caps));
         }
+        drop(state);
     }
 
     /// Pings the child every quarter heartbeat; kills it when a ping is
@@ -815,13 +889,16 @@ impl Inner {
                 // Not while a write is blocked: the watchdog itself must
                 // never wait for the child.
                 None if self.blocked_for().is_some() => {}
+                None if state.last_ping.is_some_and(|at| at.elapsed() < tick) => {}
                 None => {
                     state.next_ping += 1;
                     let seq = state.next_ping;
-                    state.ping = Some((seq, Instant::now()));
+                    let now = Instant::now();
+                    state.ping = Some((seq, now));
+                    state.last_ping = Some(now);
                     let generation = state.generation;
                     drop(state);
-                    if self.send(generation, &ToChild::Ping { seq }) != Sent::Taken {
+                    if self.try_send(generation, &ToChild::Ping { seq }) != Sent::Taken {
                         self.state().ping = None;
                     }
                     state = self.state();
@@ -832,10 +909,17 @@ impl Inner {
 
     /// A synchronous call: the child's reply, or an error when it is gone.
     fn call(&self, message: impl FnOnce(u64) -> ToChild) -> Result<Answer, Refusal> {
+        self.call_in(message).0
+    }
+
+    /// [`Inner::call`], with the generation of the child it was sent to.
+    /// Bounded: a child that neither answers nor dies within the hang limit
+    /// and a heartbeat (a lost answer) fails the call.
+    fn call_in(&self, message: impl FnOnce(u64) -> ToChild) -> (Result<Answer, Refusal>, u64) {
         let (call, generation) = {
             let mut state = self.state();
             if !state.up {
-                return Err(self.down(&state));
+                return (Err(self.down(&state)), state.generation);
             }
             state.next_call += 1;
             let call = state.next_call;
@@ -844,22 +928,37 @@ impl Inner {
         };
         if self.send(generation, &message(call)) == Sent::TooLarge {
             self.state().calls.remove(&call);
-            return Err((
+            let refusal = (
                 PhoneError::OperationFailed.code(),
                 "the call's data is over the driver host's message limit".into(),
-            ));
+            );
+            return (Err(refusal), generation);
         }
         // Gone: the child's burial answers the call.
+        let patience = self.isolation.hang + self.isolation.heartbeat;
         let state = self.state();
-        let mut state = self
+        let (mut state, waited) = self
             .changed
-            .wait_while(state, |s| matches!(s.calls.get(&call), Some(None)))
+            .wait_timeout_while(state, patience, |s| {
+                matches!(s.calls.get(&call), Some(None))
+            })
             .unwrap_or_else(|e| e.into_inner());
-        state
-            .calls
-            .remove(&call)
-            .flatten()
-            .unwrap_or_else(|| Err(self.down(&state)))
+        let result = match state.calls.remove(&call).flatten() {
+            Some(result) => result,
+            None if waited.timed_out() => {
+                tracing::error!(
+                    driver = self.name,
+                    call,
+                    "the driver's process never answered a call"
+                );
+                Err((
+                    PhoneError::OperationFailed.code(),
+                    format!("driver {}'s process never answered", self.name),
+                ))
+            }
+            None => Err(self.down(&state)),
+        };
+        (result, generation)
     }
 
     fn down(&self, state: &State) -> Refusal {
@@ -904,23 +1003,60 @@ impl Inner {
         }
     }
 
-    /// Stops the driver: the child is asked to shut down, and killed if it
-    /// has not ended within a heartbeat.
+    /// The host is done with phone `session`: it is closed in the child,
+    /// waiting for the answer when `wait`; what it still had is the host's
+    /// to end.
+    fn forget(&self, session: u64, wait: bool) {
+        let (live, generation) = {
+            let mut state = self.state();
+            let phone = state.sessions.remove(&session);
+            state.outstanding.retain(|_, s| *s != session);
+            (state.up && phone.is_some_and(|p| p.live), state.generation)
+        };
+        if !live {
+            return;
+        }
+        if wait {
+            let _ = self.call(|call| ToChild::Close { call, session });
+        } else {
+            // A call number no one waits for: its answer is dropped.
+            let call = {
+                let mut state = self.state();
+                state.next_call += 1;
+                state.next_call
+            };
+            self.send(generation, &ToChild::Close { call, session });
+        }
+    }
+
+    /// Stops the driver: the child's input is closed (it stops its driver and
+    /// exits), and it is killed if it has not ended within a heartbeat, or at
+    /// once when a write to it is blocked.
     fn shutdown(&self) {
-        let generation = {
+        {
             let mut state = self.state();
             if state.stopping {
                 return;
             }
             state.stopping = true;
             self.changed.notify_all();
-            state.generation
+        }
+        let closed = match self.writer.try_lock() {
+            Ok(mut writer) => {
+                writer.pipe = None;
+                true
+            }
+            Err(_) => false,
         };
-        self.send(generation, &ToChild::Shutdown);
+        let patience = if closed {
+            self.isolation.heartbeat
+        } else {
+            Duration::ZERO
+        };
         let state = self.state();
         let (mut state, waited) = self
             .changed
-            .wait_timeout_while(state, self.isolation.heartbeat, |s| s.up)
+            .wait_timeout_while(state, patience, |s| s.up)
             .unwrap_or_else(|e| e.into_inner());
         if waited.timed_out() {
             tracing::warn!(
@@ -1024,14 +1160,21 @@ impl abi::FfiDriver for Proxy {
             OpenPhone {
                 key: key.clone(),
                 live: false,
+                opening: true,
             },
         );
-        let opened = self.inner.call(|call| ToChild::Open { call, key, session });
+        let (opened, sent_to) = self
+            .inner
+            .call_in(|call| ToChild::Open { call, key, session });
         let mut state = self.inner.state();
         match &opened {
             Ok(_) => {
+                // Open in the child that answered; if that one died since,
+                // the next one's revival opens it again.
+                let current = state.up && state.generation == sent_to;
                 if let Some(phone) = state.sessions.get_mut(&session) {
-                    phone.live = true;
+                    phone.live = current;
+                    phone.opening = false;
                 }
             }
             Err(_) => {
@@ -1044,6 +1187,7 @@ impl abi::FfiDriver for Proxy {
                 ProxySession {
                     inner: Arc::clone(&self.inner),
                     session,
+                    closed: std::sync::atomic::AtomicBool::new(false),
                 },
                 TD_Opaque,
             )
@@ -1071,6 +1215,18 @@ impl abi::FfiDriver for Proxy {
 struct ProxySession {
     inner: Arc<Inner>,
     session: u64,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for ProxySession {
+    /// A session dropped without its close (the host gave up on a late open)
+    /// is closed in the child, without waiting: it must not stay open there
+    /// and be opened again at every restart.
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.inner.forget(self.session, false);
+        }
+    }
 }
 
 impl ProxySession {
@@ -1205,16 +1361,8 @@ impl abi::FfiSession for ProxySession {
     }
 
     fn close(&self) {
-        let session = self.session;
-        let live = {
-            let mut state = self.inner.state();
-            let phone = state.sessions.remove(&session);
-            // What it still had is the host's to end (it closed the phone).
-            state.outstanding.retain(|_, s| *s != session);
-            state.up && phone.is_some_and(|p| p.live)
-        };
-        if live {
-            let _ = self.inner.call(|call| ToChild::Close { call, session });
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.inner.forget(self.session, true);
         }
     }
 }

@@ -42,7 +42,9 @@ fn duplicate(fd: i32) -> io::Result<std::os::fd::OwnedFd> {
 #[cfg(windows)]
 pub(crate) fn take_protocol_pipes() -> io::Result<(File, File)> {
     use std::os::windows::io::FromRawHandle;
-    use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+    use windows_sys::Win32::Foundation::{
+        HANDLE_FLAG_INHERIT, INVALID_HANDLE_VALUE, SetHandleInformation,
+    };
     use windows_sys::Win32::System::Console::{
         GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, SetStdHandle,
     };
@@ -70,6 +72,16 @@ pub(crate) fn take_protocol_pipes() -> io::Result<(File, File)> {
             && SetStdHandle(STD_INPUT_HANDLE, INVALID_HANDLE_VALUE) != 0
     };
     if !moved {
+        return Err(io::Error::last_os_error());
+    }
+    // A process the driver starts must not hold the host's pipes open (the
+    // host tells a dead driver host by its pipe closing).
+    // SAFETY: the two handles are this process's own, open (checked above).
+    let private = unsafe {
+        SetHandleInformation(input, HANDLE_FLAG_INHERIT, 0) != 0
+            && SetHandleInformation(output, HANDLE_FLAG_INHERIT, 0) != 0
+    };
+    if !private {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the two handles were the standard input and output, which the
