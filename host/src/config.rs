@@ -131,6 +131,8 @@ pub struct DeadlineOverride {
 /// window_ms = 60000
 /// backoff_ms = 100      # before the first restart, doubled for each further one
 /// hang_ms = 30000       # one driver call running this long: the driver hangs
+/// # uid = 65534         # Unix, with gid: the user and group it runs as
+/// # gid = 65534         # (the host must be root to switch)
 /// # program = "/opt/tsp-rs/tsp-driver-host"   # default: beside the TSP library
 /// ```
 ///
@@ -154,6 +156,11 @@ pub struct IsolationConfig {
     /// The driver host program; by default `tsp-driver-host` beside the TSP
     /// library (the folder holding `drivers/`).
     pub program: Option<PathBuf>,
+    /// Unix: the user id the driver host runs as (with `gid`; the host must
+    /// run as root to switch). Ignored on Windows.
+    pub uid: Option<u32>,
+    /// Unix: the group id the driver host runs as (with `uid`).
+    pub gid: Option<u32>,
 }
 
 impl Default for IsolationConfig {
@@ -164,6 +171,8 @@ impl Default for IsolationConfig {
             backoff_ms: 100,
             hang_ms: 30_000,
             program: None,
+            uid: None,
+            gid: None,
         }
     }
 }
@@ -286,6 +295,20 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if self.isolation.uid.is_some() != self.isolation.gid.is_some() {
+            return Err(self.error_at(
+                file,
+                &["isolation"],
+                "[isolation] uid and gid go together: give both, or neither".into(),
+            ));
+        }
+        if self.isolation.hang_ms == 0 || self.isolation.window_ms == 0 {
+            return Err(self.error_at(
+                file,
+                &["isolation"],
+                "[isolation] hang_ms and window_ms must be at least 1 (milliseconds)".into(),
+            ));
         }
         for name in &self.isolate {
             if !self.drivers.contains(name) {
@@ -522,6 +545,25 @@ mod tests {
             config.deadlines.limits("mock").call,
             std::time::Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn isolation_names_listed_drivers_and_sane_limits() {
+        let file = Path::new("tsp-rs.toml");
+        let isolated =
+            Config::parse("drivers = [\"mock\"]\nisolate = [\"mock\"]\n", file).expect("parses");
+        assert_eq!(isolated.isolate, ["mock"]);
+        assert_eq!(isolated.isolation, IsolationConfig::default());
+        let unlisted = Config::parse("drivers = [\"mock\"]\nisolate = [\"serial\"]\n", file)
+            .expect_err("serial is not a driver here");
+        assert!(
+            unlisted.problem.contains("not listed in `drivers`"),
+            "{unlisted}"
+        );
+        assert_eq!(unlisted.line_column, Some((2, 1)));
+        let zero = Config::parse("drivers = [\"mock\"]\n[isolation]\nhang_ms = 0\n", file)
+            .expect_err("a hang limit of 0");
+        assert!(zero.problem.contains("hang_ms"), "{zero}");
     }
 
     #[test]

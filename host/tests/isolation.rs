@@ -436,3 +436,47 @@ fn failed_and_abandoned_opens_leave_nothing_in_the_driver_host() {
     held.close();
     driver.shutdown();
 }
+
+/// This process's effective user id (Linux, from /proc).
+#[cfg(target_os = "linux")]
+fn effective_uid(pid: &str) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    ids.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `[isolation] uid/gid`: a host running as root starts the driver host as
+/// that user; a host that may not switch gets a driver that did not start,
+/// with the system's reason, and nothing running.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_driver_host_runs_as_the_configured_user() {
+    let _serial = serial();
+    let folder = plugin_folder("test-isolation-user");
+    let nobody = 65534;
+    let isolation = tsp_plugin_sdk::isolation::Isolation {
+        run_as: Some((nobody, nobody)),
+        ..tsp_plugin_sdk::isolation::Isolation::new(
+            env!("CARGO_BIN_EXE_tsp-driver-host").into(),
+            folder.join("drivers/mock.toml"),
+        )
+    };
+    let plugin = tsp_plugin_sdk::host::Plugin::isolated(isolation).expect("checks pass");
+    let recorder = std::sync::Arc::new(Recorder::default());
+    // Without the lock file: nobody may not write this run's lock folder.
+    let started = plugin.start("reservation = false", recorder);
+    if effective_uid("self") == Some(0) {
+        let driver = started.expect("root may start it as nobody");
+        let hosts = driver_hosts();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(effective_uid(&hosts[0].to_string()), Some(nobody));
+        let devices = driver.devices().expect("nobody can read the plugin");
+        let phone = driver.open(&devices[0].key, 1).expect("and open a phone");
+        phone.close();
+        driver.shutdown();
+    } else {
+        let error = started.expect_err("only root may switch users");
+        assert!(error.message.contains("tsp-driver-host"), "{error}");
+        assert!(driver_hosts().is_empty());
+    }
+}

@@ -219,6 +219,7 @@ impl Provider {
             restarts: config.isolation.restarts,
             window: Duration::from_millis(config.isolation.window_ms),
             backoff: Duration::from_millis(config.isolation.backoff_ms),
+            run_as: config.isolation.uid.zip(config.isolation.gid),
             ..Isolation::new(program, manifest)
         };
         match Plugin::isolated(isolation) {

@@ -71,6 +71,9 @@ pub struct Isolation {
     /// The wait before the first restart, doubled for each further death
     /// within the window (at most 10 s).
     pub backoff: Duration,
+    /// Unix: the user and group ids the driver host runs as (the host must
+    /// be allowed to switch: root). `None`: the host's own. Ignored on Windows.
+    pub run_as: Option<(u32, u32)>,
 }
 
 impl Isolation {
@@ -86,6 +89,7 @@ impl Isolation {
             restarts: 5,
             window: Duration::from_secs(60),
             backoff: Duration::from_millis(100),
+            run_as: None,
         }
     }
 }

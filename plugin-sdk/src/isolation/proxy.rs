@@ -244,6 +244,12 @@ impl Inner {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        #[cfg(unix)]
+        if let Some((uid, gid)) = self.isolation.run_as {
+            use std::os::unix::process::CommandExt;
+            // std drops the supplementary groups too when it switches from root.
+            command.uid(uid).gid(gid);
+        }
         #[cfg(windows)]
         {
             use std::os::windows::process::CommandExt;
@@ -1003,29 +1009,17 @@ impl Inner {
         }
     }
 
-    /// The host is done with phone `session`: it is closed in the child,
-    /// waiting for the answer when `wait`; what it still had is the host's
-    /// to end.
-    fn forget(&self, session: u64, wait: bool) {
-        let (live, generation) = {
+    /// The host is done with phone `session`: it is closed in the child (the
+    /// answer waited for); what it still had is the host's to end.
+    fn forget(&self, session: u64) {
+        let live = {
             let mut state = self.state();
             let phone = state.sessions.remove(&session);
             state.outstanding.retain(|_, s| *s != session);
-            (state.up && phone.is_some_and(|p| p.live), state.generation)
+            state.up && phone.is_some_and(|p| p.live)
         };
-        if !live {
-            return;
-        }
-        if wait {
+        if live {
             let _ = self.call(|call| ToChild::Close { call, session });
-        } else {
-            // A call number no one waits for: its answer is dropped.
-            let call = {
-                let mut state = self.state();
-                state.next_call += 1;
-                state.next_call
-            };
-            self.send(generation, &ToChild::Close { call, session });
         }
     }
 
@@ -1220,11 +1214,13 @@ struct ProxySession {
 
 impl Drop for ProxySession {
     /// A session dropped without its close (the host gave up on a late open)
-    /// is closed in the child, without waiting: it must not stay open there
-    /// and be opened again at every restart.
+    /// is closed in the child, as dropping it in process releases the
+    /// device: it must not stay open there, nor be opened again at every
+    /// restart. Waited for (within the call's bound), so the device is free
+    /// when the drop returns.
     fn drop(&mut self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            self.inner.forget(self.session, false);
+            self.inner.forget(self.session);
         }
     }
 }
@@ -1362,7 +1358,7 @@ impl abi::FfiSession for ProxySession {
 
     fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            self.inner.forget(self.session, true);
+            self.inner.forget(self.session);
         }
     }
 }

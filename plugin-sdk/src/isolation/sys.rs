@@ -12,6 +12,8 @@ use std::io;
 pub(crate) fn take_protocol_pipes() -> io::Result<(File, File)> {
     use std::os::fd::AsRawFd;
 
+    #[cfg(target_os = "linux")]
+    close_inherited();
     let input = duplicate(0)?;
     let output = duplicate(1)?;
     let null = File::options().read(true).write(true).open("/dev/null")?;
@@ -22,6 +24,26 @@ pub(crate) fn take_protocol_pipes() -> io::Result<(File, File)> {
         return Err(io::Error::last_os_error());
     }
     Ok((File::from(input), File::from(output)))
+}
+
+/// Closes every descriptor above the standard three: whatever the host's
+/// process had open without close-on-exec (a C library's files, sockets) is
+/// not the driver's.
+#[cfg(target_os = "linux")]
+fn close_inherited() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let open: Vec<i32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in open {
+        // SAFETY: nothing in this process uses these descriptors yet (the
+        // listing's own is closed already: EBADF, ignored).
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// A close-on-exec copy of `fd` above the standard three.
