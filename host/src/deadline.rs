@@ -290,14 +290,16 @@ impl Executor {
     ) -> Result<T, Failed> {
         let pass = gate.enter().map_err(Failed::Refused)?;
         let on_thread = pass.share();
-        let answer = self.call(deadline, move || {
-            let _returned = on_thread;
-            call()
-        });
+        // The call's pass travels with its value: one that comes back too
+        // late is dropped (a late open's session closed) before the pass
+        // is, so the gate lets no other call in before that drop is done.
+        let answer = self.call(deadline, move || (call(), on_thread));
         if matches!(answer, Err(Missed::Deadline)) {
             pass.abandon();
         }
-        answer.map_err(Failed::Missed)
+        answer
+            .map(|(value, _returned)| value)
+            .map_err(Failed::Missed)
     }
 
     /// Runs `job` on a call thread without waiting for it.

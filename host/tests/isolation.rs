@@ -451,15 +451,28 @@ fn effective_uid(pid: &str) -> Option<u32> {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_driver_host_runs_as_the_configured_user() {
+    use std::os::unix::fs::PermissionsExt;
+
     let _serial = serial();
-    let folder = plugin_folder("test-isolation-user");
+    let staged = plugin_folder("test-isolation-user");
+    // A folder the other user can reach (the checkout may sit in a private
+    // one, as a fresh clone in a temporary folder does), with copies of the
+    // program and the plugin.
+    let scratch = tempfile::tempdir().expect("a folder");
+    let open_to_all = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(scratch.path(), open_to_all.clone()).expect("mode");
+    let drivers = scratch.path().join("drivers");
+    std::fs::create_dir(&drivers).expect("drivers");
+    std::fs::set_permissions(&drivers, open_to_all).expect("mode");
+    for file in ["mock.toml", "libtsp_driver_mock.so"] {
+        std::fs::copy(staged.join("drivers").join(file), drivers.join(file)).expect("copied");
+    }
+    let program = scratch.path().join("tsp-driver-host");
+    std::fs::copy(env!("CARGO_BIN_EXE_tsp-driver-host"), &program).expect("copied");
     let nobody = 65534;
     let isolation = tsp_plugin_sdk::isolation::Isolation {
         run_as: Some((nobody, nobody)),
-        ..tsp_plugin_sdk::isolation::Isolation::new(
-            env!("CARGO_BIN_EXE_tsp-driver-host").into(),
-            folder.join("drivers/mock.toml"),
-        )
+        ..tsp_plugin_sdk::isolation::Isolation::new(program, drivers.join("mock.toml"))
     };
     let plugin = tsp_plugin_sdk::host::Plugin::isolated(isolation).expect("checks pass");
     let recorder = std::sync::Arc::new(Recorder::default());

@@ -193,29 +193,28 @@ impl Lanes {
         })
     }
 
-    /// Hands `message` to the thread that makes it.
+    /// Hands `message` to the thread that makes it; one for a phone whose
+    /// thread has ended (its open failed) is answered here.
     fn route(&mut self, message: ToChild) {
+        self.phones.retain(|_, lane| !lane.thread.is_finished());
         match message {
             ToChild::Devices { .. } | ToChild::Caps { .. } => {
                 if let Some(driver) = &self.driver {
                     let _ = driver.calls.send(message);
                 }
             }
+            // Open already (a revival and a late open both opening it): done.
+            ToChild::Open { call, session, .. } if self.phones.contains_key(&session) => {
+                reply(&self.shared.out, call, Ok(Answer::Unit));
+            }
             ToChild::Open { call, session, .. } => {
-                // A phone whose open failed ended its thread: forgotten here.
-                self.phones.retain(|_, lane| !lane.thread.is_finished());
-                if self.phones.contains_key(&session) {
-                    return reply(
-                        &self.shared.out,
-                        call,
-                        Err(refusal("the phone is open already")),
-                    );
-                }
                 match self.lane("tsp-driver-phone", Some(session)) {
-                    Ok(lane) => {
-                        let _ = lane.calls.send(message);
-                        self.phones.insert(session, lane);
-                    }
+                    Ok(lane) => match lane.calls.send(message) {
+                        Ok(()) => {
+                            self.phones.insert(session, lane);
+                        }
+                        Err(returned) => self.unserved(returned.0),
+                    },
                     Err(e) => reply(
                         &self.shared.out,
                         call,
@@ -223,41 +222,51 @@ impl Lanes {
                     ),
                 }
             }
-            ToChild::Close { call, session } => match self.phones.remove(&session) {
+            ToChild::Close { session, .. } => match self.phones.remove(&session) {
                 Some(lane) => {
-                    let _ = lane.calls.send(message);
+                    if let Err(returned) = lane.calls.send(message) {
+                        self.unserved(returned.0);
+                    }
                     // Its thread ends once the close is made.
                     self.ended.push(lane.thread);
                     self.ended.retain(|t| !t.is_finished());
                 }
-                None => reply(&self.shared.out, call, Ok(Answer::Unit)),
+                None => self.unserved(message),
             },
-            ToChild::Async { session, token, .. } => match self.phones.get(&session) {
-                Some(lane) => {
-                    let _ = lane.calls.send(message);
-                }
-                None => send(
-                    &self.shared.out,
-                    &FromChild::Complete {
-                        token,
-                        result: PhoneError::OperationFailed.code(),
-                    },
-                ),
-            },
-            ToChild::Sync { call, session, .. } => match self.phones.get(&session) {
-                Some(lane) => {
-                    let _ = lane.calls.send(message);
-                }
-                None => reply(&self.shared.out, call, Err(not_open())),
-            },
-            ToChild::Cancel { session } => {
-                if let Some(lane) = self.phones.get(&session) {
-                    let _ = lane.calls.send(message);
+            ToChild::Async { session, .. }
+            | ToChild::Sync { session, .. }
+            | ToChild::Cancel { session } => {
+                let unserved = match self.phones.get(&session) {
+                    Some(lane) => lane.calls.send(message).err().map(|e| e.0),
+                    None => Some(message),
+                };
+                if let Some(message) = unserved {
+                    self.unserved(message);
                 }
             }
             ToChild::Ping { .. } | ToChild::Hello { .. } | ToChild::Shutdown => {
                 tracing::warn!("the host repeated a start or stop message: ignored");
             }
+        }
+    }
+
+    /// The answer to a message for a phone not open here: a close is done,
+    /// a call fails, a request completes with OPERATIONFAILED.
+    fn unserved(&self, message: ToChild) {
+        let out = &self.shared.out;
+        match message {
+            ToChild::Close { call, .. } => reply(out, call, Ok(Answer::Unit)),
+            ToChild::Sync { call, .. } | ToChild::Open { call, .. } => {
+                reply(out, call, Err(not_open()))
+            }
+            ToChild::Async { token, .. } => send(
+                out,
+                &FromChild::Complete {
+                    token,
+                    result: PhoneError::OperationFailed.code(),
+                },
+            ),
+            _ => {}
         }
     }
 

@@ -50,6 +50,7 @@ pub(crate) fn start(
     link: HostLinkBox,
 ) -> Result<FfiDriverBox, DriverError> {
     let (deliver, deliveries) = channel();
+    let (presence, presence_events) = channel();
     let inner = Arc::new(Inner {
         name,
         isolation: isolation.clone(),
@@ -59,12 +60,22 @@ pub(crate) fn start(
         changed: Condvar::new(),
         writer: Mutex::new(Writer::default()),
         deliver: Mutex::new(Some(deliver)),
+        presence: Mutex::new(Some(presence)),
         busy_since: AtomicU64::new(0),
         clock: Instant::now(),
     });
     let (started, reader) = inner.spawn()?;
-    inner.install(started, true);
+    if inner.install(started, true).is_none() {
+        return Err(DriverError::new(
+            PhoneError::OperationFailed,
+            "the driver was stopped while it started",
+        ));
+    }
+    let presence_link = abi::clone_link(&link);
     let dispatcher = spawn_thread(name, "dispatch", move || dispatch(link, deliveries))?;
+    let presence = spawn_thread(name, "presence", move || {
+        dispatch(presence_link, presence_events)
+    })?;
     let supervisor = {
         let inner = Arc::clone(&inner);
         spawn_thread(name, "supervise", move || inner.supervise(reader))?
@@ -75,7 +86,7 @@ pub(crate) fn start(
     };
     let proxy = Proxy {
         inner,
-        threads: Mutex::new(vec![supervisor, watchdog, dispatcher]),
+        threads: Mutex::new(vec![supervisor, watchdog, dispatcher, presence]),
     };
     Ok(FfiDriver_TO::from_value(proxy, TD_Opaque))
 }
@@ -109,17 +120,6 @@ fn dispatch(link: HostLinkBox, deliveries: Receiver<Delivery>) {
         match delivery {
             Delivery::Complete(token, result) => link.complete(token, result),
             Delivery::Phone(session, event) => link.phone_event(session, event),
-            // A removal closes the phone and waits for its completions, which
-            // may be queued behind it here: it runs on a thread of its own.
-            Delivery::Driver(DRIVER_EVENT_REMOVED, key, caps) => {
-                let link = abi::clone_link(&link);
-                let removed = std::thread::Builder::new()
-                    .name("tsp-isolate-remove".into())
-                    .spawn(move || driver_event(&link, DRIVER_EVENT_REMOVED, key, caps));
-                if let Err(error) = removed {
-                    tracing::error!("cannot start the thread of a removal: {error}");
-                }
-            }
             Delivery::Driver(kind, key, caps) => driver_event(&link, kind, key, caps),
             Delivery::Log(level, target, message) => link.log(FfiLogRecord {
                 level,
@@ -177,6 +177,10 @@ struct State {
     next_ping: u64,
     /// When each child died, within the restart window.
     deaths: Vec<Instant>,
+    /// A revival is matching the devices: the child's own presence events
+    /// wait in `held` until it has, so the two never cross.
+    reviving: bool,
+    held: Vec<(u32, String, Vec<u8>)>,
 }
 
 #[derive(Default)]
@@ -195,6 +199,10 @@ struct Inner {
     writer: Mutex<Writer>,
     /// To the dispatcher; taken at shutdown so that it ends.
     deliver: Mutex<Option<Sender<Delivery>>>,
+    /// To the presence thread (devices away, back, arrived, removed): apart
+    /// from the dispatcher, because a removal waits for the phone's
+    /// completions, which the dispatcher delivers.
+    presence: Mutex<Option<Sender<Delivery>>>,
     /// When the write under way began (milliseconds since `clock`, plus one;
     /// 0: none is).
     busy_since: AtomicU64,
@@ -230,6 +238,12 @@ impl Inner {
     fn deliver(&self, delivery: Delivery) {
         if let Some(deliver) = &*lock(&self.deliver) {
             let _ = deliver.send(delivery);
+        }
+    }
+
+    fn deliver_presence(&self, delivery: Delivery) {
+        if let Some(presence) = &*lock(&self.presence) {
+            let _ = presence.send(delivery);
         }
     }
 
@@ -410,9 +424,17 @@ impl Inner {
         }
     }
 
-    /// Makes `started` the current child.
-    fn install(&self, started: Started, first: bool) {
+    /// Makes `started` the current child; its generation. `None` when the
+    /// driver is stopping: the child is killed (checked under the lock
+    /// shutdown sets `stopping` under, so no child comes up after it).
+    fn install(&self, started: Started, first: bool) -> Option<u64> {
         let mut state = self.state();
+        if state.stopping {
+            let mut process = started.process;
+            let _ = process.kill();
+            let _ = process.wait();
+            return None;
+        }
         state.generation += 1;
         state.up = true;
         state.concurrent = started.concurrent;
@@ -426,6 +448,8 @@ impl Inner {
         if !first {
             tracing::info!(driver = self.name, "the driver's process was restarted");
         }
+        state.reviving = !first;
+        Some(generation)
     }
 
     /// Sends `message` to child `generation` (not to a later one).
@@ -463,21 +487,21 @@ impl Inner {
         }
     }
 
-    /// Sends `message` to child `generation` unless another write holds the
-    /// pipe (the watchdog must never wait for the child).
-    fn try_send(&self, generation: u64, message: &ToChild) -> Sent {
-        let Ok(mut writer) = self.writer.try_lock() else {
-            return Sent::Gone;
-        };
-        if writer.generation != generation {
-            return Sent::Gone;
-        }
-        let Some(pipe) = writer.pipe.as_mut() else {
-            return Sent::Gone;
-        };
-        match pipe.send(message) {
-            Ok(()) => Sent::Taken,
-            Err(_) => Sent::Gone,
+    /// Closes the child's input (it then stops its driver and exits), unless
+    /// a write to it stays blocked for `patience`: whether it did.
+    fn close_input_within(&self, patience: Duration) -> bool {
+        let until = Instant::now() + patience;
+        loop {
+            if self.blocked_for().is_none()
+                && let Ok(mut writer) = self.writer.try_lock()
+            {
+                writer.pipe = None;
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -556,28 +580,36 @@ impl Inner {
         }
     }
 
-    /// A presence event, kept in the device list. A device the host knows
-    /// already that "arrives" (a restarted driver finding it again) is back.
+    /// A presence event, kept in the device list and delivered under the
+    /// state lock (so it never crosses a revival's or a burial's). A device
+    /// the host knows already that "arrives" (a restarted driver finding it
+    /// again) is back. Held while a revival matches the devices.
     fn driver_event(&self, kind: u32, key: String, caps: Vec<u8>) {
-        let kind = {
-            let mut state = self.state();
-            match kind {
-                DRIVER_EVENT_ARRIVED if state.devices.contains_key(&key) => {
-                    state.devices.insert(key.clone(), caps.clone());
-                    DRIVER_EVENT_CONNECTED
-                }
-                DRIVER_EVENT_ARRIVED => {
-                    state.devices.insert(key.clone(), caps.clone());
-                    kind
-                }
-                DRIVER_EVENT_REMOVED => {
-                    state.devices.remove(&key);
-                    kind
-                }
-                other => other,
+        let mut state = self.state();
+        if state.reviving {
+            state.held.push((kind, key, caps));
+            return;
+        }
+        self.note_driver_event(&mut state, kind, key, caps);
+    }
+
+    fn note_driver_event(&self, state: &mut State, kind: u32, key: String, caps: Vec<u8>) {
+        let kind = match kind {
+            DRIVER_EVENT_ARRIVED if state.devices.contains_key(&key) => {
+                state.devices.insert(key.clone(), caps.clone());
+                DRIVER_EVENT_CONNECTED
             }
+            DRIVER_EVENT_ARRIVED => {
+                state.devices.insert(key.clone(), caps.clone());
+                kind
+            }
+            DRIVER_EVENT_REMOVED => {
+                state.devices.remove(&key);
+                kind
+            }
+            other => other,
         };
-        self.deliver(Delivery::Driver(kind, key, caps));
+        self.deliver_presence(Delivery::Driver(kind, key, caps));
     }
 
     /// Reads each child's messages; when one is gone, buries it and starts
@@ -624,6 +656,8 @@ impl Inner {
             for phone in state.sessions.values_mut() {
                 phone.live = false;
             }
+            state.reviving = false;
+            state.held.clear();
             self.changed.notify_all();
             let outstanding: Vec<u64> = state.outstanding.drain().map(|(token, _)| token).collect();
             let devices: Vec<String> = state.devices.keys().cloned().collect();
@@ -657,7 +691,7 @@ impl Inner {
             ));
         }
         for key in devices {
-            self.deliver(Delivery::Driver(DRIVER_EVENT_DISCONNECTED, key, Vec::new()));
+            self.deliver_presence(Delivery::Driver(DRIVER_EVENT_DISCONNECTED, key, Vec::new()));
         }
         true
     }
@@ -672,17 +706,11 @@ impl Inner {
             }
             match self.spawn() {
                 Ok((started, reader)) => {
-                    if self.state().stopping {
-                        let mut process = started.process;
-                        let _ = process.kill();
-                        let _ = process.wait();
-                        return None;
-                    }
-                    self.install(started, false);
+                    let generation = self.install(started, false)?;
                     let inner = Arc::clone(self);
                     let revived = std::thread::Builder::new()
                         .name("tsp-isolate-revive".into())
-                        .spawn(move || inner.revive());
+                        .spawn(move || inner.revive(generation));
                     if revived.is_err() {
                         tracing::error!(
                             driver = self.name,
@@ -749,77 +777,60 @@ impl Inner {
     ///
     /// Everything it changes or reports is for the child it was started for:
     /// once that one is gone too, it stops (the next restart revives).
-    fn revive(&self) {
-        let (listed, generation) = self.call_in(|call| ToChild::Devices { call });
-        let listed = match listed {
+    fn revive(&self, generation: u64) {
+        let listed = match self
+            .call_at(Some(generation), |call| ToChild::Devices { call })
+            .0
+        {
             Ok(Answer::Devices(devices)) => devices,
             Ok(_) | Err(_) => {
                 tracing::error!(
                     driver = self.name,
                     "the restarted driver did not list its devices: its phones stay disconnected"
                 );
+                self.end_revival(generation);
                 return;
             }
         };
-        let (gone, back, new, phones) = {
+        let listed: BTreeMap<String, Vec<u8>> = listed.into_iter().collect();
+        // The phones open when the last child died; not those the host
+        // opened since (live) or is opening.
+        let phones: Vec<(u64, String)> = {
+            let state = self.state();
+            if !(state.up && state.generation == generation) {
+                return;
+            }
+            state
+                .sessions
+                .iter()
+                .filter(|(_, phone)| !phone.live && !phone.opening)
+                .filter(|(_, phone)| listed.contains_key(&phone.key))
+                .map(|(session, phone)| (*session, phone.key.clone()))
+                .collect()
+        };
+        let mut not_reopened = Vec::new();
+        for (session, key) in phones {
+            let opened = self
+                .call_at(Some(generation), |call| ToChild::Open {
+                    call,
+                    key: key.clone(),
+                    session,
+                })
+                .0;
             let mut state = self.state();
             if !(state.up && state.generation == generation) {
                 return;
             }
-            let listed: BTreeMap<String, Vec<u8>> = listed.into_iter().collect();
-            let gone: Vec<String> = state
-                .devices
-                .keys()
-                .filter(|k| !listed.contains_key(*k))
-                .cloned()
-                .collect();
-            let back: Vec<String> = state
-                .devices
-                .keys()
-                .filter(|k| listed.contains_key(*k))
-                .cloned()
-                .collect();
-            let new: Vec<(String, Vec<u8>)> = listed
-                .iter()
-                .filter(|(k, _)| !state.devices.contains_key(*k))
-                .map(|(k, c)| (k.clone(), c.clone()))
-                .collect();
-            state.devices = listed;
-            // The phones open when the last child died; not those the host
-            // opened since (live, or still opening).
-            let phones: Vec<(u64, String)> = state
-                .sessions
-                .iter()
-                .filter(|(_, phone)| !phone.live && !phone.opening)
-                .map(|(session, phone)| (*session, phone.key.clone()))
-                .collect();
-            (gone, back, new, phones)
-        };
-        let mut closed_for_good = Vec::new();
-        for (session, key) in phones {
-            if !back.contains(&key) {
-                continue;
-            }
-            let (opened, sent_to) = self.call_in(|call| ToChild::Open {
-                call,
-                key: key.clone(),
-                session,
-            });
             match opened {
-                Ok(_) => {
-                    let mut state = self.state();
-                    if !(state.up && state.generation == generation && sent_to == generation) {
-                        return;
+                Ok(_) => match state.sessions.get_mut(&session) {
+                    Some(phone) => phone.live = true,
+                    // The host closed it meanwhile: so does the child.
+                    None => {
+                        drop(state);
+                        let close = |call| ToChild::Close { call, session };
+                        let _ = self.call_at(Some(generation), close);
                     }
-                    match state.sessions.get_mut(&session) {
-                        Some(phone) => phone.live = true,
-                        // The host closed it meanwhile: so does the child.
-                        None => {
-                            drop(state);
-                            let _ = self.call(|call| ToChild::Close { call, session });
-                        }
-                    }
-                }
+                },
                 Err((code, message)) => {
                     tracing::error!(
                         driver = self.name,
@@ -827,32 +838,90 @@ impl Inner {
                         code,
                         "the phone did not open again after the restart: {message}; it stays disconnected"
                     );
-                    closed_for_good.push(key);
+                    not_reopened.push(key);
                 }
             }
         }
-        let state = self.state();
+        let mut state = self.state();
         if !(state.up && state.generation == generation) {
             return;
         }
-        // Delivered under the state lock: a burial after this check queues
-        // its DISCONNECTED after them.
-        for key in gone {
-            self.deliver(Delivery::Driver(DRIVER_EVENT_REMOVED, key, Vec::new()));
+        let known = std::mem::replace(&mut state.devices, listed.clone());
+        // Delivered under the state lock: a burial after this queues its
+        // DISCONNECTED after them.
+        for key in known.keys().filter(|k| !listed.contains_key(*k)) {
+            self.deliver_presence(Delivery::Driver(
+                DRIVER_EVENT_REMOVED,
+                key.clone(),
+                Vec::new(),
+            ));
         }
-        for key in back.into_iter().filter(|k| !closed_for_good.contains(k)) {
-            self.deliver(Delivery::Driver(DRIVER_EVENT_CONNECTED, key, Vec::new()));
+        for key in known.keys().filter(|k| listed.contains_key(*k)) {
+            if !not_reopened.contains(key) {
+                self.deliver_presence(Delivery::Driver(
+                    DRIVER_EVENT_CONNECTED,
+                    key.clone(),
+                    Vec::new(),
+                ));
+            }
         }
-        for (key, caps) in new {
-            self.deliver(Delivery::Driver(DRIVER_EVENT_ARRIVED, key, caps));
+        for (key, caps) in listed.iter().filter(|(k, _)| !known.contains_key(*k)) {
+            self.deliver_presence(Delivery::Driver(
+                DRIVER_EVENT_ARRIVED,
+                key.clone(),
+                caps.clone(),
+            ));
         }
-        drop(state);
+        self.replay_held(&mut state);
+    }
+
+    /// The revival for `generation` is over without matching the devices:
+    /// what the child reported meanwhile goes out.
+    fn end_revival(&self, generation: u64) {
+        let mut state = self.state();
+        if state.up && state.generation == generation {
+            self.replay_held(&mut state);
+        }
+    }
+
+    /// The child's presence events held during a revival, in order.
+    fn replay_held(&self, state: &mut State) {
+        state.reviving = false;
+        for (kind, key, caps) in std::mem::take(&mut state.held) {
+            self.note_driver_event(state, kind, key, caps);
+        }
     }
 
     /// Pings the child every quarter heartbeat; kills it when a ping is
     /// unanswered for a whole heartbeat (the child answers from the thread
     /// that reads, whatever the driver is doing: the process has stopped).
     fn watch(&self) {
+        // The pings are written by a thread of their own: a write can block
+        // on a full pipe (a stopped child), and the watchdog must not.
+        let (pinger, pings) = channel::<(u64, u64)>();
+        std::thread::scope(|scope| {
+            let sent = std::thread::Builder::new()
+                .name("tsp-isolate-ping".into())
+                .spawn_scoped(scope, || {
+                    for (generation, seq) in pings {
+                        if self.send(generation, &ToChild::Ping { seq }) != Sent::Taken {
+                            self.state().ping = None;
+                        }
+                    }
+                });
+            if sent.is_err() {
+                tracing::error!(
+                    driver = self.name,
+                    "cannot start the pinging thread: the driver's process is not watched"
+                );
+                return;
+            }
+            self.watch_with(&pinger);
+            drop(pinger);
+        });
+    }
+
+    fn watch_with(&self, pinger: &Sender<(u64, u64)>) {
         let heartbeat = self.isolation.heartbeat;
         let tick = (heartbeat / 4).max(Duration::from_millis(10));
         let mut state = self.state();
@@ -902,12 +971,9 @@ impl Inner {
                     let now = Instant::now();
                     state.ping = Some((seq, now));
                     state.last_ping = Some(now);
-                    let generation = state.generation;
-                    drop(state);
-                    if self.try_send(generation, &ToChild::Ping { seq }) != Sent::Taken {
-                        self.state().ping = None;
+                    if pinger.send((state.generation, seq)).is_err() {
+                        state.ping = None;
                     }
-                    state = self.state();
                 }
             }
         }
@@ -915,16 +981,21 @@ impl Inner {
 
     /// A synchronous call: the child's reply, or an error when it is gone.
     fn call(&self, message: impl FnOnce(u64) -> ToChild) -> Result<Answer, Refusal> {
-        self.call_in(message).0
+        self.call_at(None, message).0
     }
 
-    /// [`Inner::call`], with the generation of the child it was sent to.
+    /// [`Inner::call`] to child `expected` (refused if another is current),
+    /// or to the current one; with the generation of the child it went to.
     /// Bounded: a child that neither answers nor dies within the hang limit
     /// and a heartbeat (a lost answer) fails the call.
-    fn call_in(&self, message: impl FnOnce(u64) -> ToChild) -> (Result<Answer, Refusal>, u64) {
+    fn call_at(
+        &self,
+        expected: Option<u64>,
+        message: impl FnOnce(u64) -> ToChild,
+    ) -> (Result<Answer, Refusal>, u64) {
         let (call, generation) = {
             let mut state = self.state();
-            if !state.up {
+            if !state.up || expected.is_some_and(|g| g != state.generation) {
                 return (Err(self.down(&state)), state.generation);
             }
             state.next_call += 1;
@@ -1009,6 +1080,64 @@ impl Inner {
         }
     }
 
+    /// Phone `session` (`key`) opened in child `sent_to`. If that child died
+    /// since and another is up, it is opened there too (an open the child
+    /// has already is answered as done), unless its revival did.
+    fn opened(&self, session: u64, key: &str, sent_to: u64) {
+        let reopen_in = {
+            let mut state = self.state();
+            let current = state.up && state.generation == sent_to;
+            let generation = state.generation;
+            let up = state.up;
+            let Some(phone) = state.sessions.get_mut(&session) else {
+                return;
+            };
+            phone.opening = false;
+            if current {
+                phone.live = true;
+            }
+            (!phone.live && up).then_some(generation)
+        };
+        let Some(generation) = reopen_in else {
+            return;
+        };
+        let (again, _) = self.call_at(Some(generation), |call| ToChild::Open {
+            call,
+            key: key.to_owned(),
+            session,
+        });
+        let mut state = self.state();
+        if again.is_ok()
+            && state.up
+            && state.generation == generation
+            && let Some(phone) = state.sessions.get_mut(&session)
+        {
+            phone.live = true;
+        }
+    }
+
+    /// Phone `session`'s open failed. One that timed out may still happen in
+    /// the child: it is closed after it there (the same phone thread; a
+    /// phone never opened is answered at once), without waiting.
+    fn not_opened(&self, session: u64, sent_to: u64) {
+        let current = {
+            let mut state = self.state();
+            state.sessions.remove(&session);
+            state.up && state.generation == sent_to
+        };
+        if current {
+            let call = self.next_call();
+            self.send(sent_to, &ToChild::Close { call, session });
+        }
+    }
+
+    /// A call number no one waits for (its answer is dropped).
+    fn next_call(&self) -> u64 {
+        let mut state = self.state();
+        state.next_call += 1;
+        state.next_call
+    }
+
     /// The host is done with phone `session`: it is closed in the child (the
     /// answer waited for); what it still had is the host's to end.
     fn forget(&self, session: u64) {
@@ -1035,13 +1164,10 @@ impl Inner {
             state.stopping = true;
             self.changed.notify_all();
         }
-        let closed = match self.writer.try_lock() {
-            Ok(mut writer) => {
-                writer.pipe = None;
-                true
-            }
-            Err(_) => false,
-        };
+        // A blocked write means the child does not read: killed at once.
+        // Otherwise its input is closed (the writer is held only for a
+        // write, which a reading child lets finish).
+        let closed = self.close_input_within(self.isolation.heartbeat);
         let patience = if closed {
             self.isolation.heartbeat
         } else {
@@ -1062,8 +1188,10 @@ impl Inner {
             }
         }
         drop(state);
-        // The dispatcher ends once what it holds is delivered.
+        // The dispatcher and the presence thread end once what they hold is
+        // delivered.
         lock(&self.deliver).take();
+        lock(&self.presence).take();
     }
 }
 
@@ -1157,35 +1285,28 @@ impl abi::FfiDriver for Proxy {
                 opening: true,
             },
         );
-        let (opened, sent_to) = self
-            .inner
-            .call_in(|call| ToChild::Open { call, key, session });
-        let mut state = self.inner.state();
-        match &opened {
+        let (opened, sent_to) = self.inner.call_at(None, |call| ToChild::Open {
+            call,
+            key: key.clone(),
+            session,
+        });
+        match opened {
             Ok(_) => {
-                // Open in the child that answered; if that one died since,
-                // the next one's revival opens it again.
-                let current = state.up && state.generation == sent_to;
-                if let Some(phone) = state.sessions.get_mut(&session) {
-                    phone.live = current;
-                    phone.opening = false;
-                }
+                self.inner.opened(session, &key, sent_to);
+                ffi(Ok(FfiSession_TO::from_value(
+                    ProxySession {
+                        inner: Arc::clone(&self.inner),
+                        session,
+                        closed: std::sync::atomic::AtomicBool::new(false),
+                    },
+                    TD_Opaque,
+                )))
             }
-            Err(_) => {
-                state.sessions.remove(&session);
+            Err(refusal) => {
+                self.inner.not_opened(session, sent_to);
+                ffi(Err(refusal))
             }
         }
-        drop(state);
-        ffi(opened.map(|_| {
-            FfiSession_TO::from_value(
-                ProxySession {
-                    inner: Arc::clone(&self.inner),
-                    session,
-                    closed: std::sync::atomic::AtomicBool::new(false),
-                },
-                TD_Opaque,
-            )
-        }))
     }
 
     fn concurrent_sessions(&self) -> bool {
