@@ -3,14 +3,20 @@
 //! host drives it exactly as it drives a plugin loaded in its own process.
 //!
 //! Threads, per isolated driver: the *supervisor* reads the child's messages
-//! and, when the child is gone, buries it and starts the next one; the
-//! *watchdog* pings the child and kills it when an answer is later than the
-//! heartbeat (the process stopped) or says a driver call has run past the
-//! hang limit (the driver hangs); the *dispatcher* makes the host's callbacks (completions,
-//! events, log lines) in the order the child sent them, on a thread of its own
-//! so that a callback that calls back into the driver (a close from inside a
-//! completion) never waits for the thread that would read the answer; and one
-//! thread per child forwards what it writes to standard error to the log.
+//! and, when the child is gone, buries it and starts the next one (a
+//! *revival* thread then lists the devices and re-opens the phones); the
+//! *watchdog* pings the child (through a thread that writes the pings, so
+//! it never waits on a full pipe itself) and kills it when an answer is
+//! later than the heartbeat (the process stopped), says a driver call has
+//! run past the hang limit (the driver hangs), or a write to it stays
+//! blocked; the *dispatcher* makes the host's callbacks (completions, phone
+//! events, log lines) in the order the child sent them, on a thread of its
+//! own so that a callback that calls back into the driver (a close from
+//! inside a completion) never waits for the thread that would read the
+//! answer; the *presence* thread delivers devices away, back, arrived and
+//! removed (apart, because a removal waits for the phone's completions,
+//! which the dispatcher delivers); and one thread per child forwards what it
+//! writes to standard error to the log.
 //!
 //! Exactly once: every request sent is in `outstanding` until its completion
 //! is taken out of it, by the supervisor when the child completes it or when
