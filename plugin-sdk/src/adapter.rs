@@ -263,7 +263,7 @@ impl FfiSession for SessionAdapter {
 
 /// The plugin's half of the log bridge: a `tracing` subscriber, installed as the
 /// plugin's global default, that hands each event to the host.
-mod bridge {
+pub(crate) mod bridge {
     use std::fmt::Write as _;
     use std::sync::RwLock;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -306,7 +306,8 @@ mod bridge {
         next_span: AtomicU64,
     }
 
-    fn level_number(level: &Level) -> u8 {
+    /// A `tracing` level as the log bridge numbers it (1 error … 5 trace).
+    pub(crate) fn level_number(level: &Level) -> u8 {
         match *level {
             Level::ERROR => 1,
             Level::WARN => 2,

@@ -250,18 +250,7 @@ impl Plugin {
     /// names. Nothing of the library is loaded before those checks: `dlopen` runs
     /// a library's initialisers, so a refusal after it would come too late.
     pub fn load(manifest_path: &Path) -> Result<Self, LoadError> {
-        // The manifest is text, read first so that a missing or broken one is
-        // reported as such; nothing it says is acted on before the checks.
-        let manifest = Manifest::read(manifest_path)?;
-        let file = manifest.library_path(manifest_path)?;
-        let folder = match manifest_path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => folder,
-            _ => Path::new("."),
-        };
-        check_trusted(folder, Kind::DriversFolder)?;
-        check_trusted(manifest_path, Kind::PluginManifest)?;
-        check_trusted(&file, Kind::PluginLibrary)?;
-        check_sdk_version(&file, &manifest.sdk_version)?;
+        let (manifest, file) = checked_manifest(manifest_path)?;
         let module = load_module(&file, &manifest.sdk_version)?;
         let plugin = Self {
             module,
@@ -292,18 +281,8 @@ impl Plugin {
     /// this process. [`Plugin::start`] starts the driver host.
     #[cfg(feature = "isolation")]
     pub fn isolated(isolation: crate::isolation::Isolation) -> Result<Self, LoadError> {
-        let manifest_path = &isolation.manifest;
-        let manifest = Manifest::read(manifest_path)?;
-        let file = manifest.library_path(manifest_path)?;
-        let folder = match manifest_path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => folder,
-            _ => Path::new("."),
-        };
-        check_trusted(folder, Kind::DriversFolder)?;
-        check_trusted(manifest_path, Kind::PluginManifest)?;
-        check_trusted(&file, Kind::PluginLibrary)?;
+        let (manifest, file) = checked_manifest(&isolation.manifest)?;
         check_trusted(&isolation.program, Kind::DriverHost)?;
-        check_sdk_version(&file, &manifest.sdk_version)?;
         let module = Module::Isolated(Box::new(Isolated {
             name: intern(&manifest.name),
             version: intern(&manifest.version),
@@ -455,6 +434,25 @@ fn max_log_level() -> u8 {
         LevelFilter::DEBUG => 4,
         _ => 5,
     }
+}
+
+/// The manifest at `manifest_path` and the library it names, once the
+/// drivers folder, the manifest and the library passed the trust checks and
+/// the SDK version it declares is one this host loads. The manifest is text,
+/// read first so that a missing or broken one is reported as such; nothing it
+/// says is acted on before the checks.
+fn checked_manifest(manifest_path: &Path) -> Result<(Manifest, PathBuf), LoadError> {
+    let manifest = Manifest::read(manifest_path)?;
+    let file = manifest.library_path(manifest_path)?;
+    let folder = match manifest_path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    check_trusted(folder, Kind::DriversFolder)?;
+    check_trusted(manifest_path, Kind::PluginManifest)?;
+    check_trusted(&file, Kind::PluginLibrary)?;
+    check_sdk_version(&file, &manifest.sdk_version)?;
+    Ok((manifest, file))
 }
 
 /// The host's SDK version compared with the one a plugin declares: the same major

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 
 use super::protocol::{FrameWriter, FromChild};
+use crate::adapter::bridge::level_number;
 
 /// Makes this process's `tracing` output frames to the host, up to `level`
 /// (0 off … 5 trace).
@@ -53,16 +54,6 @@ impl Visit for Text {
         } else {
             let _ = write!(self.0, " {}={value}", field.name());
         }
-    }
-}
-
-fn level_number(level: &Level) -> u8 {
-    match *level {
-        Level::ERROR => 1,
-        Level::WARN => 2,
-        Level::INFO => 3,
-        Level::DEBUG => 4,
-        Level::TRACE => 5,
     }
 }
 
