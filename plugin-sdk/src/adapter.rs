@@ -280,15 +280,20 @@ pub(crate) mod bridge {
     /// re-targets the bridge rather than installing a second subscriber.
     static TARGET: RwLock<Option<(HostLinkBox, LevelFilter)>> = RwLock::new(None);
 
-    pub(super) fn retarget(link: HostLinkBox, max_level: u8) {
-        let max = match max_level {
+    /// The bridge's level number (0 off … 5 trace) as a `tracing` filter.
+    pub(crate) fn level_filter(max_level: u8) -> LevelFilter {
+        match max_level {
             0 => LevelFilter::OFF,
             1 => LevelFilter::ERROR,
             2 => LevelFilter::WARN,
             3 => LevelFilter::INFO,
             4 => LevelFilter::DEBUG,
             _ => LevelFilter::TRACE,
-        };
+        }
+    }
+
+    pub(super) fn retarget(link: HostLinkBox, max_level: u8) {
+        let max = level_filter(max_level);
         *TARGET.write().unwrap_or_else(|e| e.into_inner()) = Some((link, max));
         tracing::callsite::rebuild_interest_cache();
     }

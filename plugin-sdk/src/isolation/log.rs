@@ -12,19 +12,12 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
 use super::protocol::{FrameWriter, FromChild};
-use crate::adapter::bridge::level_number;
+use crate::adapter::bridge::{level_filter, level_number};
 
 /// Makes this process's `tracing` output frames to the host, up to `level`
 /// (0 off … 5 trace).
 pub(crate) fn forward_to(out: Arc<Mutex<FrameWriter<File>>>, level: u8) {
-    let max = match level {
-        0 => LevelFilter::OFF,
-        1 => LevelFilter::ERROR,
-        2 => LevelFilter::WARN,
-        3 => LevelFilter::INFO,
-        4 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
-    };
+    let max = level_filter(level);
     if tracing::subscriber::set_global_default(Forward { out, max }).is_err() {
         tracing::debug!("a log subscriber was already set");
     }
