@@ -2,8 +2,9 @@
 //! messages until it says to stop or goes away.
 //!
 //! One thread reads the host's messages and answers its pings at once, with
-//! how long the driver call under way has run; another makes the driver
-//! calls, in the order the host sent them. So the host tells a process that
+//! how long the longest driver call under way has run; the driver calls are
+//! made by one thread for the driver's own (devices, caps) and one per open
+//! phone, each in the order the host sent them. So the host tells a process that
 //! stopped (no answer within the heartbeat) from a driver call that hangs (an
 //! answer saying it has run past the hang limit), and a slow call is only
 //! slow, as it would be in the host's process. The driver reports
@@ -20,8 +21,8 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RArc, RResult, RSlice, RSliceMut, RStr};
 use tsp_core::PhoneError;
 
-use super::ServeError;
 use super::protocol::{self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild};
+use super::{Busy, ServeError};
 use crate::abi::{
     self, FfiCompletion, FfiDriverBox, FfiDriverEvent, FfiLogRecord, FfiPhoneEvent, FfiPhoneEvents,
     FfiResult, FfiSessionBox, HostLink_TO, HostLinkBox, clone_link,
@@ -62,7 +63,7 @@ pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
                 host: version,
                 ours: protocol::VERSION,
             };
-            refuse(&out, PhoneError::OperationFailed, error.to_string());
+            refuse(&out, PhoneError::OperationFailed.code(), error.to_string());
             return Err(error);
         }
         Ok(other) => return Err(ServeError::NoHello(format!("{other:?}"))),
@@ -73,7 +74,7 @@ pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
         Ok(plugin) => plugin,
         Err(error) => {
             let error = ServeError::Start(error.chain());
-            refuse(&out, PhoneError::OperationFailed, error.to_string());
+            refuse(&out, PhoneError::OperationFailed.code(), error.to_string());
             return Err(error);
         }
     };
@@ -87,13 +88,7 @@ pub(crate) fn serve(manifest: &Path) -> Result<(), ServeError> {
         RResult::ROk(driver) => driver,
         RResult::RErr(error) => {
             let message = error.message.to_string();
-            send(
-                &out,
-                &FromChild::Refused {
-                    code: error.code,
-                    message: message.clone(),
-                },
-            );
+            refuse(&out, error.code, message.clone());
             return Err(ServeError::Start(message));
         }
     };
@@ -275,7 +270,7 @@ impl Lanes {
         self.driver
             .iter()
             .chain(self.phones.values())
-            .map(|lane| lane.busy.running_for_ms())
+            .map(|lane| lane.busy.running_for().map_or(0, |d| d.as_millis() as u64))
             .max()
             .unwrap_or(0)
     }
@@ -435,40 +430,6 @@ fn request(shared: &Shared, session: &FfiSessionBox, token: u64, op: AsyncOp) {
     }
 }
 
-/// When the driver call under way began (milliseconds since `clock`, plus
-/// one; 0: none is).
-struct Busy {
-    since: std::sync::atomic::AtomicU64,
-    clock: std::time::Instant,
-}
-
-impl Default for Busy {
-    fn default() -> Self {
-        Self {
-            since: std::sync::atomic::AtomicU64::new(0),
-            clock: std::time::Instant::now(),
-        }
-    }
-}
-
-impl Busy {
-    fn begin(&self) {
-        let now = self.clock.elapsed().as_millis() as u64 + 1;
-        self.since.store(now, std::sync::atomic::Ordering::Release);
-    }
-
-    fn end(&self) {
-        self.since.store(0, std::sync::atomic::Ordering::Release);
-    }
-
-    fn running_for_ms(&self) -> u64 {
-        match self.since.load(std::sync::atomic::Ordering::Acquire) {
-            0 => 0,
-            since => (self.clock.elapsed().as_millis() as u64 + 1).saturating_sub(since),
-        }
-    }
-}
-
 /// A host that dies without a word leaves its pipe open if something else
 /// holds it; the process it started must not outlive it by much.
 #[cfg(unix)]
@@ -487,14 +448,8 @@ fn end_with_the_host() {
         });
 }
 
-fn refuse(out: &Out, code: PhoneError, message: String) {
-    send(
-        out,
-        &FromChild::Refused {
-            code: code.code(),
-            message,
-        },
-    );
+fn refuse(out: &Out, code: u32, message: String) {
+    send(out, &FromChild::Refused { code, message });
 }
 
 fn query(session: &FfiSessionBox, op: SyncOp) -> Result<Answer, Refusal> {

@@ -28,7 +28,8 @@
 //! version checked at the hello.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 mod child;
 mod log;
@@ -130,4 +131,45 @@ pub enum ServeError {
 /// could be.
 pub fn serve(manifest: &Path) -> Result<(), ServeError> {
     child::serve(manifest)
+}
+
+/// How long something under way (a driver call, a write to the child) has
+/// run, readable from another thread without a lock: when it began, in
+/// milliseconds since `clock`, plus one; 0 when nothing is under way.
+#[derive(Debug)]
+pub(crate) struct Busy {
+    since: AtomicU64,
+    clock: Instant,
+}
+
+impl Default for Busy {
+    fn default() -> Self {
+        Self {
+            since: AtomicU64::new(0),
+            clock: Instant::now(),
+        }
+    }
+}
+
+impl Busy {
+    pub(crate) fn begin(&self) {
+        let now = self.clock.elapsed().as_millis() as u64 + 1;
+        self.since.store(now, Ordering::Release);
+    }
+
+    pub(crate) fn end(&self) {
+        self.since.store(0, Ordering::Release);
+    }
+
+    /// How long what began has run, if something is under way.
+    pub(crate) fn running_for(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(
+                self.clock
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(since - 1)),
+            ),
+        }
+    }
 }

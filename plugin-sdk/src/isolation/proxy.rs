@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -36,8 +36,8 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RSlice, RSliceMut, RStr, RString, RVec, Tuple2};
 use tsp_core::PhoneError;
 
-use super::Isolation;
 use super::protocol::{self, Answer, AsyncOp, FrameWriter, FromChild, Refusal, SyncOp, ToChild};
+use super::{Busy, Isolation};
 use crate::abi::{
     self, DRIVER_EVENT_ARRIVED, DRIVER_EVENT_CONNECTED, DRIVER_EVENT_DISCONNECTED,
     DRIVER_EVENT_REMOVED, FfiCompletion, FfiDevice, FfiDriver_TO, FfiDriverBox, FfiDriverEvent,
@@ -67,8 +67,7 @@ pub(crate) fn start(
         writer: Mutex::new(Writer::default()),
         deliver: Mutex::new(Some(deliver)),
         presence: Mutex::new(Some(presence)),
-        busy_since: AtomicU64::new(0),
-        clock: Instant::now(),
+        writing: Busy::default(),
     });
     let (started, reader) = inner.spawn()?;
     if inner.install(started, true).is_none() {
@@ -189,6 +188,26 @@ struct State {
     held: Vec<(u32, String, Vec<u8>)>,
 }
 
+impl State {
+    /// Whether child `generation` is the one running.
+    fn is_current(&self, generation: u64) -> bool {
+        self.up && self.generation == generation
+    }
+
+    /// Kills the running child, if any (its end then buries it).
+    fn kill_child(&mut self) {
+        if let Some(process) = self.process.as_mut() {
+            let _ = process.kill();
+        }
+    }
+
+    /// A number for a call to the child.
+    fn next_call(&mut self) -> u64 {
+        self.next_call += 1;
+        self.next_call
+    }
+}
+
 #[derive(Default)]
 struct Writer {
     generation: u64,
@@ -209,10 +228,8 @@ struct Inner {
     /// from the dispatcher, because a removal waits for the phone's
     /// completions, which the dispatcher delivers.
     presence: Mutex<Option<Sender<Delivery>>>,
-    /// When the write under way began (milliseconds since `clock`, plus one;
-    /// 0: none is).
-    busy_since: AtomicU64,
-    clock: Instant,
+    /// The write to the child under way, if any.
+    writing: Busy,
 }
 
 /// What became of a message for the child.
@@ -469,12 +486,9 @@ impl Inner {
         };
         // A write blocks while the child does not read (a hung driver with
         // its pipe full): the watchdog sees how long, and kills it.
-        self.busy_since.store(
-            self.clock.elapsed().as_millis() as u64 + 1,
-            Ordering::Release,
-        );
+        self.writing.begin();
         let sent = pipe.send(message);
-        self.busy_since.store(0, Ordering::Release);
+        self.writing.end();
         match sent {
             Ok(()) => Sent::Taken,
             Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
@@ -513,14 +527,7 @@ impl Inner {
 
     /// How long a write to the child has been blocked, if one is.
     fn blocked_for(&self) -> Option<Duration> {
-        match self.busy_since.load(Ordering::Acquire) {
-            0 => None,
-            since => Some(
-                self.clock
-                    .elapsed()
-                    .saturating_sub(Duration::from_millis(since - 1)),
-            ),
-        }
+        self.writing.running_for()
     }
 
     /// A message from the child, outside replies to the start.
@@ -572,9 +579,7 @@ impl Inner {
                         hang_ms = hang.as_millis() as u64,
                         "a driver call has not returned past the hang limit: the driver's process is killed"
                     );
-                    if let Some(process) = state.process.as_mut() {
-                        let _ = process.kill();
-                    }
+                    state.kill_child();
                 }
             }
             FromChild::Ready { .. } | FromChild::Refused { .. } => {
@@ -803,7 +808,7 @@ impl Inner {
         // opened since (live) or is opening.
         let phones: Vec<(u64, String)> = {
             let state = self.state();
-            if !(state.up && state.generation == generation) {
+            if !state.is_current(generation) {
                 return;
             }
             state
@@ -824,7 +829,7 @@ impl Inner {
                 })
                 .0;
             let mut state = self.state();
-            if !(state.up && state.generation == generation) {
+            if !state.is_current(generation) {
                 return;
             }
             match opened {
@@ -849,7 +854,7 @@ impl Inner {
             }
         }
         let mut state = self.state();
-        if !(state.up && state.generation == generation) {
+        if !state.is_current(generation) {
             return;
         }
         let known = std::mem::replace(&mut state.devices, listed.clone());
@@ -885,7 +890,7 @@ impl Inner {
     /// what the child reported meanwhile goes out.
     fn end_revival(&self, generation: u64) {
         let mut state = self.state();
-        if state.up && state.generation == generation {
+        if state.is_current(generation) {
             self.replay_held(&mut state);
         }
     }
@@ -951,9 +956,7 @@ impl Inner {
                         heartbeat_ms = heartbeat.as_millis() as u64,
                         "the driver's process stopped reading: killed"
                     );
-                    if let Some(process) = state.process.as_mut() {
-                        let _ = process.kill();
-                    }
+                    state.kill_child();
                 }
                 Some((_, sent)) if sent.elapsed() > heartbeat => {
                     tracing::error!(
@@ -962,13 +965,11 @@ impl Inner {
                         "the driver's process stopped answering: killed"
                     );
                     state.ping = None;
-                    if let Some(process) = state.process.as_mut() {
-                        let _ = process.kill();
-                    }
+                    state.kill_child();
                 }
                 Some(_) => {}
-                // Not while a write is blocked: the watchdog itself must
-                // never wait for the child.
+                // Not queued behind a blocked write: the blocked write is
+                // what is being timed then.
                 None if self.blocked_for().is_some() => {}
                 None if state.last_ping.is_some_and(|at| at.elapsed() < tick) => {}
                 None => {
@@ -1004,8 +1005,7 @@ impl Inner {
             if !state.up || expected.is_some_and(|g| g != state.generation) {
                 return (Err(self.down(&state)), state.generation);
             }
-            state.next_call += 1;
-            let call = state.next_call;
+            let call = state.next_call();
             state.calls.insert(call, None);
             (call, state.generation)
         };
@@ -1092,7 +1092,7 @@ impl Inner {
     fn opened(&self, session: u64, key: &str, sent_to: u64) {
         let reopen_in = {
             let mut state = self.state();
-            let current = state.up && state.generation == sent_to;
+            let current = state.is_current(sent_to);
             let generation = state.generation;
             let up = state.up;
             let Some(phone) = state.sessions.get_mut(&session) else {
@@ -1114,8 +1114,7 @@ impl Inner {
         });
         let mut state = self.state();
         if again.is_ok()
-            && state.up
-            && state.generation == generation
+            && state.is_current(generation)
             && let Some(phone) = state.sessions.get_mut(&session)
         {
             phone.live = true;
@@ -1129,19 +1128,13 @@ impl Inner {
         let current = {
             let mut state = self.state();
             state.sessions.remove(&session);
-            state.up && state.generation == sent_to
+            state.is_current(sent_to)
         };
         if current {
-            let call = self.next_call();
+            // A call number no one waits for: its answer is dropped.
+            let call = self.state().next_call();
             self.send(sent_to, &ToChild::Close { call, session });
         }
-    }
-
-    /// A call number no one waits for (its answer is dropped).
-    fn next_call(&self) -> u64 {
-        let mut state = self.state();
-        state.next_call += 1;
-        state.next_call
     }
 
     /// The host is done with phone `session`: it is closed in the child (the
@@ -1170,9 +1163,9 @@ impl Inner {
             state.stopping = true;
             self.changed.notify_all();
         }
-        // A blocked write means the child does not read: killed at once.
-        // Otherwise its input is closed (the writer is held only for a
-        // write, which a reading child lets finish).
+        // Its input is closed once no write holds the pipe (a reading child
+        // lets a write finish); a write still blocked after a heartbeat means
+        // the child does not read, and it is killed at once.
         let closed = self.close_input_within(self.isolation.heartbeat);
         let patience = if closed {
             self.isolation.heartbeat
@@ -1189,9 +1182,7 @@ impl Inner {
                 driver = self.name,
                 "the driver's process did not stop: killed"
             );
-            if let Some(process) = state.process.as_mut() {
-                let _ = process.kill();
-            }
+            state.kill_child();
         }
         drop(state);
         // The dispatcher and the presence thread end once what they hold is
