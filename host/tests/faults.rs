@@ -36,10 +36,8 @@ fn started(name: &str, settings: &str, call_ms: u64, misses: u32) -> Provider {
         config: ConfigSource::Given(config),
     });
     provider
-        .line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31)
-        .expect("negotiate");
-    provider.enum_devices(0xABC, Some(event_proc()));
-    provider.init(0, completion_proc()).expect("init");
+        .start_as_tapi(0xABC, Some(event_proc()), completion_proc())
+        .expect("negotiate, enumerate, init");
     provider
 }
 

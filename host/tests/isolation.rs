@@ -40,15 +40,10 @@ fn started(name: &str, settings: &str, call_ms: u64, restarts: u32) -> Provider 
         statics: Vec::new(),
         config: ConfigSource::Given(config),
     });
-    provider
-        .line_negotiate(0xFFFF_FFFF, 0x0002_0000, V31)
-        .expect("negotiate");
-    assert_eq!(
-        provider.enum_devices(0xABC, Some(event_proc())),
-        2,
-        "the mock's two phones, from its process"
-    );
-    provider.init(0, completion_proc()).expect("init");
+    let phones = provider
+        .start_as_tapi(0xABC, Some(event_proc()), completion_proc())
+        .expect("negotiate, enumerate, init");
+    assert_eq!(phones, 2, "the mock's two phones, from its process");
     provider
 }
 
